@@ -1,0 +1,42 @@
+# lamdis — developer commands. `make demo` and `make test` work on a fresh machine that has
+# Python 3.11+ and this checkout: they install what they need first.
+SHELL := /bin/bash
+PYTHON ?= python3
+UV := $(shell command -v uv 2>/dev/null || echo $(HOME)/.local/bin/uv)
+VENV := .venv
+RUN := $(UV) run --no-sync
+
+.PHONY: install demo test test-fast lint typecheck bench services clean
+
+$(UV):
+	@echo "uv not found; installing it with pip (user site)"
+	$(PYTHON) -m pip install --user --quiet uv
+
+install: $(UV)
+	$(UV) sync --all-packages --group dev --group lint --frozen 2>/dev/null || $(UV) sync --all-packages --group dev --group lint
+
+demo: install
+	$(RUN) python -m lamdis_http.demo_run
+
+services:
+	bash scripts/ensure-postgres.sh
+	bash scripts/ensure-ferretdb.sh
+
+test: install services
+	$(RUN) pytest -q -p no:cacheprovider
+
+test-fast: install
+	$(RUN) pytest -q -m "not postgres and not mongo and not e2e"
+
+lint: install
+	$(RUN) ruff check .
+	$(RUN) ruff format --check .
+
+typecheck: install
+	$(RUN) mypy packages/lamdis-core/src
+
+bench: install
+	$(RUN) python bench/run.py
+
+clean:
+	rm -rf $(VENV) .pytest_cache .mypy_cache .ruff_cache lamdis-results

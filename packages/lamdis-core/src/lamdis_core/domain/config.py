@@ -1,0 +1,436 @@
+"""Configuration objects: what a team writes in its JSON or YAML files.
+
+Field names are snake_case here and camelCase in files (``maxTurns``); the converter in
+:mod:`lamdis_core.domain.convert` maps between the two. The shapes follow lamdis-runs so its
+files load unchanged; everything beyond it is additive.
+"""
+
+from __future__ import annotations
+
+from typing import Any, Literal
+
+import attrs
+
+Scope = Literal["last", "transcript"]
+Severity = Literal["error", "warn", "info"]
+Role = Literal["user", "system", "assistant"]
+
+DEFAULT_TIMEOUT_MS = 30_000
+
+
+class _Unset:
+    """Marks an optional field that was not given, where ``null`` is a meaningful value."""
+
+    _instance: _Unset | None = None
+
+    def __new__(cls) -> _Unset:
+        if cls._instance is None:
+            cls._instance = super().__new__(cls)
+        return cls._instance
+
+    def __repr__(self) -> str:
+        return "UNSET"
+
+    def __bool__(self) -> bool:
+        return False
+
+
+UNSET: Any = _Unset()
+DEFAULT_CHECK_THRESHOLD = 0.75
+
+
+# --- assistants and auth -------------------------------------------------------------------
+
+
+@attrs.frozen(kw_only=True)
+class AuthRef:
+    auth_ref: str
+
+
+@attrs.frozen(kw_only=True)
+class AssistantEnv:
+    """How to reach an assistant. ``channel`` picks the Target adapter."""
+
+    channel: str = "http_chat"
+    base_url: str | None = None
+    path: str | None = None
+    headers: dict[str, str] = attrs.Factory(dict)
+    timeout_ms: int = DEFAULT_TIMEOUT_MS
+    model: str | None = None
+    system_prompt: str | None = None
+    temperature: float | None = None
+
+
+@attrs.frozen(kw_only=True)
+class Assistant:
+    """An assistant under test (``assistants/*.json``).
+
+    ``path`` may stand at the top level (as in lamdis-runs' own examples) or in ``env``;
+    ``env.path`` wins, then the top-level one, then ``/chat``.
+    """
+
+    id: str
+    name: str | None = None
+    env: AssistantEnv = attrs.Factory(AssistantEnv)
+    auth_ref: str | None = None
+    auth: AuthRef | None = None
+    path: str | None = None
+    reply_path: str | None = None
+
+    @property
+    def effective_auth_ref(self) -> str | None:
+        return self.auth.auth_ref if self.auth else self.auth_ref
+
+    @property
+    def effective_path(self) -> str:
+        return self.env.path or self.path or "/chat"
+
+    @property
+    def label(self) -> str:
+        return self.name or self.id
+
+
+@attrs.frozen(kw_only=True)
+class StaticAuth:
+    """Fixed headers, with ``${VAR}`` read from the environment."""
+
+    id: str
+    headers: dict[str, str]
+
+
+@attrs.frozen(kw_only=True)
+class AuthPattern:
+    type: str = "bearer"
+    header: str = "Authorization"
+    template: str = "Bearer ${TOKEN}"
+
+
+@attrs.frozen(kw_only=True)
+class PatternAuth:
+    """Named values from the environment, applied to one header through a template."""
+
+    id: str
+    env: dict[str, str] = attrs.Factory(dict)
+    pattern: AuthPattern = attrs.Factory(AuthPattern)
+
+
+@attrs.frozen(kw_only=True)
+class AuthApply:
+    type: str = "bearer"
+    header: str = "Authorization"
+
+
+@attrs.frozen(kw_only=True)
+class OAuthClientCredentials:
+    """OAuth 2 client-credentials grant; the token is cached until it expires."""
+
+    id: str
+    kind: Literal["oauth_client_credentials"] = "oauth_client_credentials"
+    client_id: str
+    client_secret: str
+    token_url: str
+    scopes: list[str] = attrs.Factory(list)
+    audience: str | None = None
+    cache_ttl_seconds: int | None = None
+    apply: AuthApply = attrs.Factory(AuthApply)
+
+
+AuthConfig = StaticAuth | PatternAuth | OAuthClientCredentials
+
+
+# --- requests and personas -----------------------------------------------------------------
+
+
+@attrs.frozen(kw_only=True)
+class HttpSpec:
+    method: str = "GET"
+    base_url: str | None = None
+    path: str | None = None
+    full_url: str | None = None
+    headers: dict[str, str] = attrs.Factory(dict)
+    body: Any = None
+    timeout_ms: int = DEFAULT_TIMEOUT_MS
+
+
+@attrs.frozen(kw_only=True)
+class Transport:
+    mode: str = "direct"
+    authority: str | None = None
+    http: HttpSpec = attrs.Factory(HttpSpec)
+
+
+@attrs.frozen(kw_only=True)
+class RequestDef:
+    """One API call a test can make in a ``request`` step."""
+
+    id: str
+    title: str | None = None
+    auth: AuthRef | None = None
+    auth_ref: str | None = None
+    transport: Transport = attrs.Factory(Transport)
+
+    @property
+    def effective_auth_ref(self) -> str | None:
+        return self.auth.auth_ref if self.auth else self.auth_ref
+
+
+@attrs.frozen(kw_only=True)
+class RequestsFile:
+    auth_ref: str | None = None
+    requests: list[RequestDef] = attrs.Factory(list)
+
+
+@attrs.frozen(kw_only=True)
+class Persona:
+    id: str
+    description: str = ""
+    user_profile: dict[str, Any] = attrs.Factory(dict)
+
+    def as_text(self) -> str:
+        """The persona as the target and the judge see it."""
+        if not self.user_profile:
+            return self.description
+        profile = ", ".join(f"{k}: {v}" for k, v in self.user_profile.items())
+        return f"{self.description} ({profile})" if self.description else profile
+
+
+@attrs.frozen(kw_only=True)
+class PersonasFile:
+    personas: list[Persona] = attrs.Factory(list)
+
+
+# --- steps ---------------------------------------------------------------------------------
+
+
+@attrs.frozen(kw_only=True)
+class MessageStep:
+    """Send (user) or inject (system) a message."""
+
+    type: Literal["message"] = "message"
+    id: str | None = None
+    role: Role = "user"
+    content: str
+    persona_id: str | None = None
+
+
+@attrs.frozen(kw_only=True)
+class RequestStep:
+    """Call a request from the imported requests files; the JSON result lands in ``var``."""
+
+    type: Literal["request"] = "request"
+    id: str | None = None
+    request_id: str
+    input: dict[str, Any] | None = None
+    input_mappings: dict[str, Any] | None = None
+    assign: str | None = None
+    save_as: str | None = None
+
+    @property
+    def variable(self) -> str | None:
+        return self.assign or self.save_as
+
+
+@attrs.frozen(kw_only=True)
+class AssistantCheckStep:
+    """An LLM-judged rubric on the last reply or the whole transcript."""
+
+    type: Literal["assistant_check"] = "assistant_check"
+    id: str | None = None
+    mode: Literal["judge"] = "judge"
+    rubric: str
+    threshold: float = DEFAULT_CHECK_THRESHOLD
+    scope: Scope = "last"
+    severity: Severity = "error"
+    name: str | None = None
+
+
+@attrs.frozen(kw_only=True)
+class IncludesStep:
+    """Every term must appear (case-insensitive)."""
+
+    type: Literal["includes"] = "includes"
+    id: str | None = None
+    includes: list[str]
+    scope: Scope = "last"
+    severity: Severity = "error"
+    name: str | None = None
+
+
+@attrs.frozen(kw_only=True)
+class NotIncludesStep:
+    """No term may appear (case-insensitive)."""
+
+    type: Literal["not_includes"] = "not_includes"
+    id: str | None = None
+    terms: list[str]
+    scope: Scope = "last"
+    severity: Severity = "error"
+    name: str | None = None
+
+
+@attrs.frozen(kw_only=True)
+class RegexStep:
+    """The text must match ``pattern`` (or must not, with ``negate``). ``flags``: any of ``ims``."""
+
+    type: Literal["regex"] = "regex"
+    id: str | None = None
+    pattern: str
+    flags: str = ""
+    negate: bool = False
+    scope: Scope = "last"
+    severity: Severity = "error"
+    name: str | None = None
+
+
+@attrs.frozen(kw_only=True)
+class JsonPathStep:
+    """Look up ``path`` in a value (``source``: ``var.x``, ``steps.id.output``, ``last.request``).
+
+    With no expectation the path must exist; otherwise ``equals``, ``matches`` (regex on the
+    text form) and ``exists`` must all hold.
+    """
+
+    type: Literal["json_path"] = "json_path"
+    id: str | None = None
+    source: str = "last.request"
+    path: str
+    equals: Any = UNSET
+    matches: str | None = None
+    exists: bool | None = None
+    severity: Severity = "error"
+    name: str | None = None
+
+
+@attrs.frozen(kw_only=True)
+class LatencyStep:
+    """Latency ceiling in ms over the last turn, or every turn so far (``scope: transcript``)."""
+
+    type: Literal["latency"] = "latency"
+    id: str | None = None
+    max_ms: float
+    scope: Scope = "last"
+    severity: Severity = "error"
+    name: str | None = None
+
+
+@attrs.frozen(kw_only=True)
+class ExtractStep:
+    """Ask the judge to pull a named value out of the conversation into ``var``."""
+
+    type: Literal["extract"] = "extract"
+    id: str | None = None
+    variable_name: str
+    description: str
+    scope: Scope = "transcript"
+
+
+Step = (
+    MessageStep
+    | RequestStep
+    | AssistantCheckStep
+    | IncludesStep
+    | NotIncludesStep
+    | RegexStep
+    | JsonPathStep
+    | LatencyStep
+    | ExtractStep
+)
+STEP_TYPES: dict[str, type[Any]] = {
+    "message": MessageStep,
+    "request": RequestStep,
+    "assistant_check": AssistantCheckStep,
+    "includes": IncludesStep,
+    "not_includes": NotIncludesStep,
+    "regex": RegexStep,
+    "json_path": JsonPathStep,
+    "latency": LatencyStep,
+    "extract": ExtractStep,
+}
+
+
+# --- tests and suites ----------------------------------------------------------------------
+
+
+@attrs.frozen(kw_only=True)
+class ScriptMessage:
+    role: Role = "user"
+    content: str
+    persona_id: str | None = None
+
+
+@attrs.frozen(kw_only=True)
+class Script:
+    messages: list[ScriptMessage] = attrs.Factory(list)
+
+
+@attrs.frozen(kw_only=True)
+class JudgeConfig:
+    rubric: str | None = None
+    threshold: float = DEFAULT_CHECK_THRESHOLD
+
+
+@attrs.frozen(kw_only=True)
+class TestCase:
+    """One test. Without ``steps`` it is iterative (see the engine)."""
+
+    __test__ = False  # not a pytest test class
+
+    id: str
+    name: str | None = None
+    tags: list[str] = attrs.Factory(list)
+    enabled: bool = True
+    persona_id: str | None = None
+    objective: str | None = None
+    script: Script = attrs.Factory(Script)
+    steps: list[Step] = attrs.Factory(list)
+    max_turns: int = 8
+    min_turns: int = 1
+    iterate: bool = True
+    continue_after_pass: bool = False
+    judge_config: JudgeConfig | None = None
+
+    @property
+    def label(self) -> str:
+        return self.name or self.id
+
+
+@attrs.frozen(kw_only=True)
+class Imports:
+    personas: list[str] = attrs.Factory(list)
+    requests: list[str] = attrs.Factory(list)
+
+
+@attrs.frozen(kw_only=True)
+class TestFile:
+    __test__ = False
+
+    id: str | None = None
+    name: str | None = None
+    imports: Imports = attrs.Factory(Imports)
+    assistant_ref: str | None = None
+    env: AssistantEnv | None = None
+    tests: list[TestCase] = attrs.Factory(list)
+
+
+@attrs.frozen(kw_only=True)
+class SuiteAssistants:
+    include: list[str] = attrs.Factory(list)
+    include_folders: list[str] = attrs.Factory(list)
+    exclude: list[str] = attrs.Factory(list)
+
+
+@attrs.frozen(kw_only=True)
+class SuiteTests:
+    include_files: list[str] = attrs.Factory(list)
+    include_ids: list[str] = attrs.Factory(list)
+
+
+@attrs.frozen(kw_only=True)
+class Suite:
+    """A set of tests run against one or more assistants (a matrix when several)."""
+
+    id: str
+    description: str | None = None
+    assistants: SuiteAssistants = attrs.Factory(SuiteAssistants)
+    tests: SuiteTests | list[TestCase] = attrs.Factory(SuiteTests)
+    imports: Imports = attrs.Factory(Imports)

@@ -1,0 +1,256 @@
+"""Results: checks, items and runs (DESIGN §4). Serialised in camelCase by the converter."""
+
+from __future__ import annotations
+
+import enum
+from datetime import datetime
+from typing import Any
+
+import attrs
+
+from lamdis_core.domain.config import Severity
+
+
+class ItemStatus(enum.StrEnum):
+    PASSED = "passed"
+    FAILED = "failed"
+    ERROR = "error"  # the run could not judge: target down, judge down
+    SKIPPED = "skipped"
+
+
+class RunStatus(enum.StrEnum):
+    QUEUED = "queued"
+    RUNNING = "running"
+    PASSED = "passed"
+    FAILED = "failed"
+    PARTIAL = "partial"
+    STOPPED = "stopped"
+
+    @property
+    def is_final(self) -> bool:
+        return self not in (RunStatus.QUEUED, RunStatus.RUNNING)
+
+
+class Trigger(enum.StrEnum):
+    MANUAL = "manual"
+    SCHEDULE = "schedule"
+    CI = "ci"
+
+
+@attrs.define(kw_only=True)
+class Check:
+    """The outcome of one assertion. Only ``severity == "error"`` fails a test.
+
+    ``error`` is set when the check could not be evaluated (the judge failed); such a check
+    never passes.
+    """
+
+    type: str
+    subtype: str | None = None
+    name: str | None = None
+    passed: bool
+    severity: Severity = "error"
+    details: dict[str, Any] = attrs.Factory(dict)
+    error: str | None = None
+
+    @property
+    def fails_test(self) -> bool:
+        return not self.passed and self.severity == "error"
+
+
+@attrs.define(kw_only=True)
+class TranscriptEntry:
+    role: str
+    content: str
+    persona_id: str | None = None
+    latency_ms: float | None = None
+
+
+@attrs.define(kw_only=True)
+class MessageCounts:
+    user: int = 0
+    assistant: int = 0
+    total: int = 0
+
+
+@attrs.define(kw_only=True)
+class Timings:
+    per_turn_ms: list[float] = attrs.Factory(list)
+    avg_ms: float | None = None
+    p50_ms: float | None = None
+    p95_ms: float | None = None
+    max_ms: float | None = None
+
+    @classmethod
+    def from_turns(cls, per_turn_ms: list[float]) -> Timings:
+        if not per_turn_ms:
+            return cls()
+        ordered = sorted(per_turn_ms)
+        return cls(
+            per_turn_ms=[round(ms, 1) for ms in per_turn_ms],
+            avg_ms=round(sum(ordered) / len(ordered), 1),
+            p50_ms=round(_percentile(ordered, 0.50), 1),
+            p95_ms=round(_percentile(ordered, 0.95), 1),
+            max_ms=round(ordered[-1], 1),
+        )
+
+
+def _percentile(ordered: list[float], fraction: float) -> float:
+    """Nearest-rank percentile of an ascending list (what a latency report reader expects)."""
+    rank = max(1, -(-len(ordered) * fraction // 1))  # ceil without importing math
+    return ordered[int(rank) - 1]
+
+
+@attrs.define(kw_only=True)
+class Usage:
+    """LLM usage summed over judge, simulator, extractor and model-target calls."""
+
+    tokens: int = 0
+    calls: int = 0
+    prompt_tokens: int = 0
+    completion_tokens: int = 0
+    cached_calls: int = 0
+
+    def add(self, other: Usage) -> None:
+        self.tokens += other.tokens
+        self.calls += other.calls
+        self.prompt_tokens += other.prompt_tokens
+        self.completion_tokens += other.completion_tokens
+        self.cached_calls += other.cached_calls
+
+
+@attrs.define(kw_only=True)
+class Artifacts:
+    log: list[str] = attrs.Factory(list)
+
+
+@attrs.define(kw_only=True)
+class Item:
+    """The result of one test against one assistant (one repetition)."""
+
+    test_id: str
+    test_name: str
+    assistant: str
+    status: ItemStatus
+    file: str | None = None
+    repeat: int = 0
+    transcript: list[TranscriptEntry] = attrs.Factory(list)
+    message_counts: MessageCounts = attrs.Factory(MessageCounts)
+    assertions: list[Check] = attrs.Factory(list)
+    timings: Timings = attrs.Factory(Timings)
+    judge_score: float | None = None
+    usage: Usage = attrs.Factory(Usage)
+    error: str | None = None
+    artifacts: Artifacts = attrs.Factory(Artifacts)
+    started_at: datetime | None = None
+    finished_at: datetime | None = None
+
+    @property
+    def first_failure(self) -> Check | None:
+        for check in self.assertions:
+            if check.fails_test:
+                return check
+        return None
+
+
+@attrs.define(kw_only=True)
+class Totals:
+    passed: int = 0
+    failed: int = 0
+    skipped: int = 0
+    errors: int = 0
+
+    @classmethod
+    def of(cls, items: list[Item]) -> Totals:
+        totals = cls()
+        for item in items:
+            totals.count(item.status)
+        return totals
+
+    def count(self, status: ItemStatus) -> None:
+        if status is ItemStatus.PASSED:
+            self.passed += 1
+        elif status is ItemStatus.FAILED:
+            self.failed += 1
+        elif status is ItemStatus.SKIPPED:
+            self.skipped += 1
+        else:
+            self.errors += 1
+
+    @property
+    def total(self) -> int:
+        return self.passed + self.failed + self.skipped + self.errors
+
+    @property
+    def pass_rate(self) -> float:
+        judged = self.total - self.skipped
+        return round(self.passed / judged, 4) if judged else 0.0
+
+
+@attrs.define(kw_only=True)
+class JudgeSummary:
+    avg_score: float | None = None
+    provider: str | None = None
+    offline: bool = False
+
+
+@attrs.define(kw_only=True)
+class Progress:
+    done: int = 0
+    total: int = 0
+    current: str | None = None
+
+
+@attrs.define(kw_only=True)
+class WebhookDelivery:
+    url: str
+    ok: bool
+    attempts: int
+    status: int | None = None
+    error: str | None = None
+    delivered_at: datetime | None = None
+
+
+@attrs.define(kw_only=True)
+class Run:
+    """A run of a suite (or of files) and, once finished, its results."""
+
+    id: str | None = None
+    org_id: str | None = None
+    suite_id: str | None = None
+    env_id: str | None = None
+    trigger: Trigger = Trigger.MANUAL
+    git_context: dict[str, Any] = attrs.Factory(dict)
+    status: RunStatus = RunStatus.QUEUED
+    created_at: datetime | None = None
+    started_at: datetime | None = None
+    finished_at: datetime | None = None
+    totals: Totals = attrs.Factory(Totals)
+    judge: JudgeSummary = attrs.Factory(JudgeSummary)
+    usage: Usage = attrs.Factory(Usage)
+    progress: Progress = attrs.Factory(Progress)
+    items: list[Item] = attrs.Factory(list)
+    error: str | None = None
+    stop_requested: bool = False
+    webhook_url: str | None = None
+    webhook: WebhookDelivery | None = None
+    request: dict[str, Any] = attrs.Factory(dict)
+    attempts: int = 0
+    lease_owner: str | None = None
+    lease_expires_at: datetime | None = None
+
+
+def run_status_for(totals: Totals, *, stopped: bool) -> RunStatus:
+    """The final status of a run (DESIGN §4): stopped, else failed, else partial, else passed."""
+    if stopped:
+        return RunStatus.STOPPED
+    if totals.failed or totals.errors:
+        return RunStatus.FAILED
+    if totals.skipped:
+        return RunStatus.PARTIAL
+    return RunStatus.PASSED
+
+
+def average_score(items: list[Item]) -> float | None:
+    scores = [i.judge_score for i in items if i.judge_score is not None]
+    return round(sum(scores) / len(scores), 4) if scores else None
