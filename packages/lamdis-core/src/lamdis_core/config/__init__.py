@@ -1,0 +1,1 @@
+"""Configuration: file loading, reference resolution and interpolation."""
