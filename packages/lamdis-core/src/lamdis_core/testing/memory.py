@@ -1,0 +1,335 @@
+"""In-memory reference implementations of the RunStore and Catalog ports.
+
+They hold the same contract suites as the database adapters (``tests/contracts/store.py``),
+so they are safe to stand in for PostgreSQL or MongoDB in tests and in local mode. Nothing is
+persisted: the state lives as long as the object.
+
+Concurrency: every method does its read-modify-write without awaiting in between, so calls
+from many tasks on one event loop never interleave inside an operation (a claim is atomic).
+The stores are not meant to be shared between threads or processes.
+
+Everything is deep-copied on the way in and on the way out: a caller that mutates a run or a
+document it passed in, or got back, never changes what is stored.
+"""
+
+from __future__ import annotations
+
+import copy
+import itertools
+from collections.abc import Mapping
+from datetime import UTC, datetime, timedelta
+from typing import Any
+
+import attrs
+import structlog
+
+from lamdis_core.domain.results import (
+    Item,
+    JudgeSummary,
+    Progress,
+    Run,
+    RunStatus,
+    Totals,
+    Usage,
+    WebhookDelivery,
+)
+from lamdis_core.ports.catalog import CatalogKind
+from lamdis_core.ports.clock import Clock, IdFactory, SystemClock, UuidIdFactory
+from lamdis_core.ports.store import INTERRUPTED, RunFilter
+
+__all__ = ["InMemoryCatalog", "InMemoryRunStore", "open_memory_store"]
+
+logger = structlog.get_logger()
+
+
+@attrs.define
+class _Slot:
+    """A stored run plus what the store needs to order it."""
+
+    run: Run
+    seq: int
+
+
+class InMemoryRunStore:
+    """A RunStore kept in a dict. Ids come from ``ids`` (uuid hex by default).
+
+    Args:
+        ids: makes run ids; pass a deterministic factory in tests.
+        clock: supplies ``created_at`` when a run arrives without one.
+    """
+
+    def __init__(self, *, ids: IdFactory | None = None, clock: Clock | None = None) -> None:
+        self._ids = ids or UuidIdFactory()
+        self._clock = clock or SystemClock()
+        self._runs: dict[str, _Slot] = {}
+        self._seq = itertools.count()
+        self._closed = False
+
+    async def create_run(self, run: Run) -> Run:
+        self._check_open()
+        stored = copy.deepcopy(run)
+        stored.id = self._new_unique_id()
+        stored.items = []
+        if stored.created_at is None:
+            stored.created_at = self._clock.now()
+        self._runs[stored.id] = _Slot(stored, next(self._seq))
+        return copy.deepcopy(stored)
+
+    async def get_run(self, run_id: str, *, include_items: bool = True) -> Run | None:
+        self._check_open()
+        slot = self._slot(run_id)
+        if slot is None:
+            return None
+        return _copy_run(slot.run, include_items=include_items)
+
+    async def list_runs(self, run_filter: RunFilter) -> list[Run]:
+        self._check_open()
+        chosen = [
+            slot
+            for slot in self._runs.values()
+            if (run_filter.org_id is None or slot.run.org_id == run_filter.org_id)
+            and (run_filter.suite_id is None or slot.run.suite_id == run_filter.suite_id)
+            and (run_filter.status is None or slot.run.status == run_filter.status)
+        ]
+        chosen.sort(key=_newest_first_key)
+        return [
+            _copy_run(slot.run, include_items=False) for slot in chosen[: max(run_filter.limit, 0)]
+        ]
+
+    async def claim_next(
+        self, worker_id: str, *, now: datetime, lease_seconds: float
+    ) -> Run | None:
+        self._check_open()
+        queued = [slot for slot in self._runs.values() if slot.run.status is RunStatus.QUEUED]
+        if not queued:
+            return None
+        slot = min(queued, key=_oldest_first_key)
+        run = slot.run
+        run.status = RunStatus.RUNNING
+        run.lease_owner = worker_id
+        run.lease_expires_at = now + timedelta(seconds=lease_seconds)
+        run.attempts += 1
+        if run.started_at is None:
+            run.started_at = now
+        return _copy_run(run, include_items=True)
+
+    async def renew_lease(
+        self, run_id: str, worker_id: str, *, now: datetime, lease_seconds: float
+    ) -> bool:
+        self._check_open()
+        slot = self._slot(run_id)
+        if (
+            slot is None
+            or slot.run.status is not RunStatus.RUNNING
+            or slot.run.lease_owner != worker_id
+        ):
+            return False
+        slot.run.lease_expires_at = now + timedelta(seconds=lease_seconds)
+        return True
+
+    async def update_progress(self, run_id: str, progress: Progress) -> None:
+        self._check_open()
+        slot = self._slot(run_id)
+        if slot is not None:
+            slot.run.progress = copy.deepcopy(progress)
+
+    async def append_item(self, run_id: str, item: Item) -> None:
+        self._check_open()
+        slot = self._slot(run_id)
+        if slot is None:
+            logger.warning("store.append_item.unknown_run", run_id=run_id)
+            return
+        slot.run.items.append(copy.deepcopy(item))
+
+    async def finish_run(
+        self,
+        run_id: str,
+        *,
+        status: RunStatus,
+        totals: Totals,
+        judge: JudgeSummary,
+        usage: Usage,
+        finished_at: datetime,
+        error: str | None = None,
+    ) -> None:
+        self._check_open()
+        slot = self._slot(run_id)
+        if slot is None:
+            return
+        run = slot.run
+        run.status = status
+        run.totals = copy.deepcopy(totals)
+        run.judge = copy.deepcopy(judge)
+        run.usage = copy.deepcopy(usage)
+        run.finished_at = finished_at
+        run.error = error
+        run.lease_owner = None
+        run.lease_expires_at = None
+
+    async def request_stop(self, run_id: str, *, now: datetime) -> Run | None:
+        self._check_open()
+        slot = self._slot(run_id)
+        if slot is None:
+            return None
+        run = slot.run
+        if run.status is RunStatus.QUEUED:
+            run.status = RunStatus.STOPPED
+            run.finished_at = now
+            run.stop_requested = True
+        elif run.status is RunStatus.RUNNING:
+            run.stop_requested = True
+        return _copy_run(run, include_items=False)
+
+    async def is_stop_requested(self, run_id: str) -> bool:
+        self._check_open()
+        slot = self._slot(run_id)
+        return slot is not None and slot.run.stop_requested
+
+    async def recover_expired(self, *, now: datetime, max_attempts: int = 2) -> list[Run]:
+        self._check_open()
+        expired = [
+            slot
+            for slot in self._runs.values()
+            if slot.run.status is RunStatus.RUNNING
+            # A running run without a lease was never claimed (it runs in-process): not ours.
+            and slot.run.lease_expires_at is not None
+            and slot.run.lease_expires_at < now
+        ]
+        expired.sort(key=_oldest_first_key)
+        changed: list[Run] = []
+        for slot in expired:
+            run = slot.run
+            if run.attempts < max_attempts:
+                run.status = RunStatus.QUEUED
+                run.items = []
+                run.progress = Progress()
+            else:
+                run.status = RunStatus.FAILED
+                run.error = INTERRUPTED
+                run.finished_at = now
+            run.lease_owner = None
+            run.lease_expires_at = None
+            changed.append(_copy_run(run, include_items=False))
+        return changed
+
+    async def record_webhook(self, run_id: str, delivery: WebhookDelivery) -> None:
+        self._check_open()
+        slot = self._slot(run_id)
+        if slot is not None:
+            slot.run.webhook = copy.deepcopy(delivery)
+
+    async def aclose(self) -> None:
+        self._closed = True
+        self._runs.clear()
+
+    def _slot(self, run_id: str) -> _Slot | None:
+        return self._runs.get(run_id) if isinstance(run_id, str) else None
+
+    def _new_unique_id(self) -> str:
+        # A deterministic test factory may repeat itself; a silent overwrite would lose a run.
+        run_id = self._ids.new_id()
+        if run_id in self._runs:
+            raise ValueError(f"id factory returned {run_id!r} twice; run ids must be unique")
+        return run_id
+
+    def _check_open(self) -> None:
+        if self._closed:
+            raise RuntimeError("InMemoryRunStore was closed with aclose(); create a new one")
+
+
+def _copy_run(run: Run, *, include_items: bool) -> Run:
+    if include_items:
+        return copy.deepcopy(run)
+    items, run.items = run.items, []
+    try:
+        return copy.deepcopy(run)
+    finally:
+        run.items = items
+
+
+_EPOCH = datetime.min.replace(tzinfo=UTC)
+
+
+def _oldest_first_key(slot: _Slot) -> tuple[datetime, int]:
+    return (_aware(slot.run.created_at), slot.seq)
+
+
+def _newest_first_key(slot: _Slot) -> tuple[float, int]:
+    created = _aware(slot.run.created_at)
+    return (-(created - _EPOCH).total_seconds(), -slot.seq)
+
+
+def _aware(value: datetime | None) -> datetime:
+    if value is None:
+        return _EPOCH
+    return value if value.tzinfo else value.replace(tzinfo=UTC)
+
+
+def _iso(value: datetime) -> str:
+    return value.astimezone(UTC).isoformat().replace("+00:00", "Z")
+
+
+class InMemoryCatalog:
+    """A Catalog kept in a dict keyed by (kind, org id, document id).
+
+    Args:
+        clock: supplies ``createdAt`` and ``updatedAt``.
+    """
+
+    def __init__(self, *, clock: Clock | None = None) -> None:
+        self._clock = clock or SystemClock()
+        self._docs: dict[tuple[CatalogKind, str, str], dict[str, Any]] = {}
+
+    async def upsert(self, kind: CatalogKind, org_id: str, doc: dict[str, Any]) -> dict[str, Any]:
+        kind = CatalogKind(kind)
+        doc_id = doc.get("id") if isinstance(doc, Mapping) else None
+        if not isinstance(doc_id, str) or not doc_id:
+            raise ValueError(f"{kind.value} document needs a non-empty string 'id', got {doc_id!r}")
+        if kind is CatalogKind.ORGANIZATIONS:
+            org_id = doc_id
+        key = (kind, org_id, doc_id)
+        now = _iso(self._clock.now())
+        previous = self._docs.get(key)
+        stored = copy.deepcopy(dict(doc))
+        stored["orgId"] = org_id
+        stored["createdAt"] = previous["createdAt"] if previous else now
+        stored["updatedAt"] = now
+        self._docs[key] = stored
+        return copy.deepcopy(stored)
+
+    async def get(
+        self, kind: CatalogKind, org_id: str | None, doc_id: str
+    ) -> dict[str, Any] | None:
+        kind = CatalogKind(kind)
+        if org_id is not None:
+            found = self._docs.get((kind, org_id, doc_id))
+            return copy.deepcopy(found) if found is not None else None
+        # Any organization's document: pick the lowest org id so the answer is stable.
+        matches = sorted(
+            (key for key in self._docs if key[0] is kind and key[2] == doc_id), key=lambda k: k[1]
+        )
+        return copy.deepcopy(self._docs[matches[0]]) if matches else None
+
+    async def list(
+        self, kind: CatalogKind, org_id: str, *, limit: int = 500
+    ) -> list[dict[str, Any]]:
+        kind = CatalogKind(kind)
+        keys = sorted(
+            (k for k in self._docs if k[0] is kind and k[1] == org_id), key=lambda k: k[2]
+        )
+        return [copy.deepcopy(self._docs[k]) for k in keys[: max(limit, 0)]]
+
+    async def delete(self, kind: CatalogKind, org_id: str, doc_id: str) -> bool:
+        kind = CatalogKind(kind)
+        return self._docs.pop((kind, org_id, doc_id), None) is not None
+
+
+async def open_memory_store(env: Mapping[str, str]) -> tuple[InMemoryRunStore, InMemoryCatalog]:
+    """Open a fresh in-memory store and catalog (local mode; ``env`` is not consulted).
+
+    Args:
+        env: the process environment; accepted for the same signature as database stores.
+    """
+    del env  # nothing to configure: the state lives in the process
+    clock = SystemClock()
+    return InMemoryRunStore(clock=clock), InMemoryCatalog(clock=clock)

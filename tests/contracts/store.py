@@ -1,0 +1,786 @@
+"""Shared contract suites for the RunStore and Catalog ports.
+
+Every store adapter subclasses ``RunStoreContract`` and ``CatalogContract`` and provides the
+``store`` / ``catalog`` fixture: a fresh, empty instance per test. The tests state the
+obligations of ``lamdis_core.ports.store`` and ``lamdis_core.ports.catalog``, one rule each.
+
+A subclass may not quietly weaken the contract: ``test_no_silent_overrides_DO_NOT_OVERRIDE``
+fails when a subclass replaces a contract test with a different body or deletes one. A
+deliberate override must say why with ``@contract_override("reason")`` (or carry a
+``pytest.mark.xfail`` with a reason), so the deviation is visible in the test file.
+"""
+
+from __future__ import annotations
+
+import asyncio
+import types
+from collections.abc import Callable
+from datetime import UTC, datetime, timedelta
+from typing import Any, ClassVar, TypeVar
+
+import pytest
+from lamdis_core.domain.results import (
+    Artifacts,
+    Check,
+    Item,
+    ItemStatus,
+    JudgeSummary,
+    MessageCounts,
+    Progress,
+    Run,
+    RunStatus,
+    Timings,
+    Totals,
+    TranscriptEntry,
+    Trigger,
+    Usage,
+    WebhookDelivery,
+)
+from lamdis_core.ports.catalog import Catalog, CatalogKind
+from lamdis_core.ports.store import INTERRUPTED, RunFilter, RunStore
+
+_F = TypeVar("_F", bound=Callable[..., Any])
+
+_GUARD = "test_no_silent_overrides_DO_NOT_OVERRIDE"
+T0 = datetime(2026, 3, 1, 12, 0, 0, 123456, tzinfo=UTC)
+
+
+def contract_override(reason: str) -> Callable[[_F], _F]:
+    """Mark a subclass's replacement of a contract test as deliberate, with the reason."""
+    if not reason.strip():
+        raise ValueError("contract_override needs a reason saying why the contract differs")
+
+    def mark(fn: _F) -> _F:
+        fn.__contract_override__ = reason  # type: ignore[attr-defined]
+        return fn
+
+    return mark
+
+
+def _same_body(a: Any, b: Any) -> bool:
+    code_a, code_b = getattr(a, "__code__", None), getattr(b, "__code__", None)
+    if not isinstance(code_a, types.CodeType) or not isinstance(code_b, types.CodeType):
+        return False
+    return (code_a.co_code, code_a.co_consts, code_a.co_names) == (
+        code_b.co_code,
+        code_b.co_consts,
+        code_b.co_names,
+    )
+
+
+def _declared(fn: Any) -> bool:
+    if getattr(fn, "__contract_override__", None):
+        return True
+    return any(
+        mark.name == "xfail" and mark.kwargs.get("reason") for mark in getattr(fn, "pytestmark", [])
+    )
+
+
+def contract_violations(cls: type, contract: type) -> list[str]:
+    """What ``cls`` changed of ``contract``'s tests without saying so (empty when nothing)."""
+    problems = []
+    for name, original in vars(contract).items():
+        if not name.startswith("test_"):
+            continue
+        current = getattr(cls, name, None)
+        if current is None or not callable(current):
+            problems.append(f"{name} was deleted; every contract test must run")
+        elif current is original or _same_body(current, original) or _declared(current):
+            continue
+        else:
+            problems.append(
+                f"{name} is overridden with a different body; mark it "
+                '@contract_override("why") or pytest.mark.xfail(reason=...)'
+            )
+    return problems
+
+
+class _Contract:
+    """Base of the contract suites: protects the guard test itself at class creation."""
+
+    _contract: ClassVar[type]
+
+    def __init_subclass__(cls, **kwargs: Any) -> None:
+        super().__init_subclass__(**kwargs)
+        if _GUARD in vars(cls):
+            raise TypeError(f"{cls.__name__} may not override {_GUARD}")
+
+    def test_no_silent_overrides_DO_NOT_OVERRIDE(self) -> None:
+        """A subclass keeps every contract test, or marks its deviation with a reason."""
+        problems = contract_violations(type(self), self._contract)
+        assert not problems, "\n".join(problems)
+
+
+def make_run(**overrides: Any) -> Run:
+    """A queued run with every optional run field populated."""
+    fields: dict[str, Any] = {
+        "org_id": "org-1",
+        "suite_id": "suite-1",
+        "env_id": "env-1",
+        "trigger": Trigger.CI,
+        "git_context": {"repo": "acme/bot", "sha": "abc123", "runId": "42"},
+        "webhook_url": "https://hooks.example.test/lamdis",
+        "request": {"suiteId": "suite-1", "envId": "env-1", "tags": ["smoke"]},
+    }
+    fields.update(overrides)
+    return Run(**fields)
+
+
+def make_item(n: int = 0, **overrides: Any) -> Item:
+    """A fully populated item: transcript, assertions with details, timings, usage, datetimes."""
+    fields: dict[str, Any] = {
+        "test_id": f"test-{n}",
+        "test_name": f"Test number {n}",
+        "assistant": "dev/v1",
+        "status": ItemStatus.FAILED,
+        "file": "tests/finra/p1.json",
+        "repeat": 1,
+        "transcript": [
+            TranscriptEntry(
+                role="user", content="Hi — can I buy Ünicode stocks? 💸", persona_id="retail"
+            ),
+            TranscriptEntry(role="assistant", content='He said "no".\nNew line', latency_ms=812.5),
+        ],
+        "message_counts": MessageCounts(user=1, assistant=1, total=2),
+        "assertions": [
+            Check(
+                type="assistant_check",
+                subtype="judge",
+                name="suitability",
+                passed=False,
+                severity="error",
+                details={
+                    "score": 0.42,
+                    "threshold": 0.75,
+                    "reasoning": "too vague",
+                    "nested": {"a": [1, 2]},
+                },
+            ),
+            Check(type="includes", passed=True, severity="warn", details={"terms": ["risk"]}),
+            Check(type="assistant_check", passed=False, severity="info", error="judge down"),
+        ],
+        "timings": Timings.from_turns([812.5, 1200.25, 90.0]),
+        "judge_score": 0.42,
+        "usage": Usage(
+            tokens=1234, calls=3, prompt_tokens=1000, completion_tokens=234, cached_calls=1
+        ),
+        "error": None,
+        "artifacts": Artifacts(log=["turn 1 sent", "turn 1 judged"]),
+        "started_at": T0,
+        "finished_at": T0 + timedelta(seconds=2, microseconds=5),
+    }
+    fields.update(overrides)
+    return Item(**fields)
+
+
+class RunStoreContract(_Contract):
+    """The obligations of ``lamdis_core.ports.store.RunStore``."""
+
+    _contract = None  # set below, once the class exists
+
+    @pytest.fixture
+    def store(self) -> RunStore:
+        """A fresh, empty store for one test. Subclasses must provide it."""
+        raise NotImplementedError("subclass RunStoreContract and provide a `store` fixture")
+
+    # -- create / get ---------------------------------------------------------------------
+
+    async def test_create_run_assigns_id_and_created_at(self, store: RunStore) -> None:
+        """create_run returns the run with a string id and created_at set."""
+        created = await store.create_run(make_run())
+        assert isinstance(created.id, str)
+        assert created.id
+        assert isinstance(created.created_at, datetime)
+        assert created.status is RunStatus.QUEUED
+
+    async def test_create_run_gives_each_run_its_own_id(self, store: RunStore) -> None:
+        """Two created runs never share an id."""
+        ids = {(await store.create_run(make_run())).id for _ in range(5)}
+        assert len(ids) == 5
+
+    async def test_create_run_ignores_items(self, store: RunStore) -> None:
+        """Items passed to create_run are not stored."""
+        created = await store.create_run(make_run(items=[make_item()]))
+        assert created.id is not None
+        fetched = await store.get_run(created.id)
+        assert fetched is not None
+        assert fetched.items == []
+
+    async def test_get_run_returns_every_field_as_created(self, store: RunStore) -> None:
+        """get_run returns the run exactly as create_run returned it."""
+        created = await store.create_run(make_run())
+        assert created.id is not None
+        assert await store.get_run(created.id) == created
+
+    async def test_get_run_unknown_id_returns_none(self, store: RunStore) -> None:
+        """get_run of an id the store never issued is None."""
+        await store.create_run(make_run())
+        assert await store.get_run("5f1d7c0e9b1e8a3d2c4b6a01") is None
+        assert await store.get_run("0123456789abcdef0123456789abcdef") is None
+
+    @pytest.mark.parametrize(
+        "bad_id",
+        ["", "not-an-id", "'; DROP TABLE test_runs; --", "x" * 500, "\u00e9\u4e2d", "a\x00b"],
+    )
+    async def test_get_run_malformed_id_returns_none(self, store: RunStore, bad_id: str) -> None:
+        """get_run of a malformed id is None, never an exception."""
+        assert await store.get_run(bad_id) is None
+        assert await store.get_run(bad_id, include_items=False) is None
+
+    # -- items ----------------------------------------------------------------------------
+
+    async def test_items_come_back_in_append_order(self, store: RunStore) -> None:
+        """get_run returns items in the order they were appended."""
+        run = await store.create_run(make_run())
+        assert run.id is not None
+        for n in range(12):
+            await store.append_item(run.id, make_item(n))
+        fetched = await store.get_run(run.id)
+        assert fetched is not None
+        assert [i.test_id for i in fetched.items] == [f"test-{n}" for n in range(12)]
+
+    async def test_get_run_without_items_omits_them(self, store: RunStore) -> None:
+        """get_run(include_items=False) returns the run with an empty item list."""
+        run = await store.create_run(make_run())
+        assert run.id is not None
+        await store.append_item(run.id, make_item())
+        fetched = await store.get_run(run.id, include_items=False)
+        assert fetched is not None
+        assert fetched.id == run.id
+        assert fetched.items == []
+
+    async def test_fully_populated_item_round_trips(self, store: RunStore) -> None:
+        """An item with transcript, checks, timings, usage and datetimes comes back equal."""
+        run = await store.create_run(make_run())
+        assert run.id is not None
+        item = make_item(7)
+        errored = make_item(8, status=ItemStatus.ERROR, error="target down: 502", judge_score=None)
+        await store.append_item(run.id, item)
+        await store.append_item(run.id, errored)
+        fetched = await store.get_run(run.id)
+        assert fetched is not None
+        assert fetched.items == [item, errored]
+        assert fetched.items[0].finished_at == T0 + timedelta(seconds=2, microseconds=5)
+
+    async def test_items_of_runs_are_kept_apart(self, store: RunStore) -> None:
+        """Items appended to one run never show up on another."""
+        a = await store.create_run(make_run())
+        b = await store.create_run(make_run())
+        assert a.id is not None
+        assert b.id is not None
+        await store.append_item(a.id, make_item(1))
+        await store.append_item(b.id, make_item(2))
+        got_a, got_b = await store.get_run(a.id), await store.get_run(b.id)
+        assert got_a is not None
+        assert got_b is not None
+        assert [i.test_id for i in got_a.items] == ["test-1"]
+        assert [i.test_id for i in got_b.items] == ["test-2"]
+
+    async def test_writers_ignore_unknown_run(self, store: RunStore) -> None:
+        """Writers given an unknown id do nothing and do not raise."""
+        unknown = "5f1d7c0e9b1e8a3d2c4b6a01"
+        await store.append_item(unknown, make_item())
+        await store.update_progress(unknown, Progress(done=1, total=2))
+        await store.finish_run(
+            unknown,
+            status=RunStatus.PASSED,
+            totals=Totals(),
+            judge=JudgeSummary(),
+            usage=Usage(),
+            finished_at=T0,
+        )
+        await store.record_webhook(
+            unknown, WebhookDelivery(url="https://x.test", ok=True, attempts=1)
+        )
+        assert await store.renew_lease(unknown, "w", now=T0, lease_seconds=30) is False
+        assert await store.get_run(unknown) is None
+        assert await store.list_runs(RunFilter()) == []
+
+    async def test_stored_state_cannot_be_mutated_through_arguments_or_results(
+        self, store: RunStore
+    ) -> None:
+        """Mutating a run or item given to, or returned by, the store changes nothing stored."""
+        given = make_run()
+        run = await store.create_run(given)
+        assert run.id is not None
+        given.git_context["sha"] = "tampered"
+        run.request["tags"].append("tampered")
+        item = make_item()
+        await store.append_item(run.id, item)
+        item.transcript.append(TranscriptEntry(role="user", content="tampered"))
+        item.assertions[0].details["score"] = 1.0
+        fetched = await store.get_run(run.id)
+        assert fetched is not None
+        fetched.items[0].assertions[0].details["nested"]["a"].append(3)
+        again = await store.get_run(run.id)
+        assert again is not None
+        assert again.git_context["sha"] == "abc123"
+        assert again.request["tags"] == ["smoke"]
+        assert again.items == [make_item()]
+
+    # -- list -----------------------------------------------------------------------------
+
+    async def test_list_runs_newest_first_without_items(self, store: RunStore) -> None:
+        """list_runs returns runs newest created_at first, each without items."""
+        ids = []
+        for _ in range(3):
+            run = await store.create_run(make_run())
+            assert run.id is not None
+            await store.append_item(run.id, make_item())
+            ids.append(run.id)
+        listed = await store.list_runs(RunFilter())
+        assert [r.id for r in listed] == list(reversed(ids))
+        assert all(r.items == [] for r in listed)
+
+    async def test_list_runs_orders_by_created_at(self, store: RunStore) -> None:
+        """list_runs orders by created_at, not by when the run was stored."""
+        old = await store.create_run(make_run(created_at=T0 - timedelta(days=2)))
+        new = await store.create_run(make_run(created_at=T0))
+        middle = await store.create_run(make_run(created_at=T0 - timedelta(days=1)))
+        listed = await store.list_runs(RunFilter())
+        assert [r.id for r in listed] == [new.id, middle.id, old.id]
+
+    async def test_list_runs_filters_by_org(self, store: RunStore) -> None:
+        """list_runs with org_id returns only that organization's runs."""
+        a = await store.create_run(make_run(org_id="org-a"))
+        await store.create_run(make_run(org_id="org-b"))
+        assert [r.id for r in await store.list_runs(RunFilter(org_id="org-a"))] == [a.id]
+        assert await store.list_runs(RunFilter(org_id="org-none")) == []
+
+    async def test_list_runs_filters_by_suite(self, store: RunStore) -> None:
+        """list_runs with suite_id returns only that suite's runs."""
+        a = await store.create_run(make_run(suite_id="suite-a"))
+        await store.create_run(make_run(suite_id="suite-b"))
+        assert [r.id for r in await store.list_runs(RunFilter(suite_id="suite-a"))] == [a.id]
+
+    async def test_list_runs_filters_by_status(self, store: RunStore) -> None:
+        """list_runs with status returns only runs in that status."""
+        queued = await store.create_run(make_run())
+        claimed = await store.create_run(make_run())
+        assert claimed.id is not None
+        # claim_next takes the oldest, so stop that one first to claim the other
+        assert queued.id is not None
+        await store.request_stop(queued.id, now=T0)
+        await store.claim_next("w", now=T0, lease_seconds=30)
+        assert [r.id for r in await store.list_runs(RunFilter(status=RunStatus.RUNNING))] == [
+            claimed.id
+        ]
+        assert [r.id for r in await store.list_runs(RunFilter(status=RunStatus.STOPPED))] == [
+            queued.id
+        ]
+        assert await store.list_runs(RunFilter(status=RunStatus.PASSED)) == []
+
+    async def test_list_runs_combines_filters(self, store: RunStore) -> None:
+        """list_runs applies org, suite and status together."""
+        want = await store.create_run(make_run(org_id="o", suite_id="s"))
+        await store.create_run(make_run(org_id="o", suite_id="other"))
+        await store.create_run(make_run(org_id="other", suite_id="s"))
+        listed = await store.list_runs(RunFilter(org_id="o", suite_id="s", status=RunStatus.QUEUED))
+        assert [r.id for r in listed] == [want.id]
+
+    async def test_list_runs_honours_limit(self, store: RunStore) -> None:
+        """list_runs returns at most ``limit`` runs, the newest ones."""
+        ids = [(await store.create_run(make_run())).id for _ in range(5)]
+        listed = await store.list_runs(RunFilter(limit=2))
+        assert [r.id for r in listed] == [ids[4], ids[3]]
+
+    # -- claim / lease --------------------------------------------------------------------
+
+    async def test_claim_next_returns_none_when_nothing_is_queued(self, store: RunStore) -> None:
+        """claim_next on an empty queue returns None."""
+        assert await store.claim_next("w", now=T0, lease_seconds=30) is None
+        run = await store.create_run(make_run())
+        assert run.id is not None
+        await store.request_stop(run.id, now=T0)
+        assert await store.claim_next("w", now=T0, lease_seconds=30) is None
+
+    async def test_claim_next_takes_oldest_queued(self, store: RunStore) -> None:
+        """claim_next hands out queued runs oldest created_at first."""
+        newer = await store.create_run(make_run(created_at=T0))
+        older = await store.create_run(make_run(created_at=T0 - timedelta(hours=1)))
+        third = await store.create_run(make_run(created_at=T0 + timedelta(hours=1)))
+        got = [await store.claim_next("w", now=T0, lease_seconds=30) for _ in range(4)]
+        assert [r.id if r else None for r in got] == [older.id, newer.id, third.id, None]
+
+    async def test_claim_next_sets_running_lease_attempts_and_started_at(
+        self, store: RunStore
+    ) -> None:
+        """A claimed run is running, leased until now + lease, attempts + 1, started_at = now."""
+        run = await store.create_run(make_run())
+        claimed = await store.claim_next("worker-a", now=T0, lease_seconds=90)
+        assert claimed is not None
+        assert claimed.id == run.id
+        assert claimed.status is RunStatus.RUNNING
+        assert claimed.lease_owner == "worker-a"
+        assert claimed.lease_expires_at == T0 + timedelta(seconds=90)
+        assert claimed.attempts == 1
+        assert claimed.started_at == T0
+        assert run.id is not None
+        assert await store.get_run(run.id) == claimed
+
+    async def test_claim_next_keeps_an_existing_started_at(self, store: RunStore) -> None:
+        """claim_next sets started_at only when it is unset."""
+        earlier = T0 - timedelta(minutes=5)
+        await store.create_run(make_run(started_at=earlier))
+        claimed = await store.claim_next("w", now=T0, lease_seconds=30)
+        assert claimed is not None
+        assert claimed.started_at == earlier
+
+    async def test_concurrent_claims_never_share_a_run(self, store: RunStore) -> None:
+        """Many concurrent claim_next calls hand each queued run to exactly one caller."""
+        ids = {(await store.create_run(make_run())).id for _ in range(8)}
+        claims = await asyncio.gather(
+            *(store.claim_next(f"worker-{n}", now=T0, lease_seconds=30) for n in range(20))
+        )
+        won = [c for c in claims if c is not None]
+        assert sorted(c.id for c in won if c.id) == sorted(i for i in ids if i)
+        assert len(won) == 8
+        for claim in won:
+            assert claim.id is not None
+            stored = await store.get_run(claim.id)
+            assert stored is not None
+            assert stored.lease_owner == claim.lease_owner
+            assert stored.attempts == 1
+
+    async def test_renew_lease_extends_it_for_the_owner(self, store: RunStore) -> None:
+        """renew_lease by the owner moves the expiry to now + lease_seconds and returns True."""
+        await store.create_run(make_run())
+        claimed = await store.claim_next("w", now=T0, lease_seconds=30)
+        assert claimed is not None
+        assert claimed.id is not None
+        later = T0 + timedelta(seconds=20)
+        assert await store.renew_lease(claimed.id, "w", now=later, lease_seconds=30) is True
+        stored = await store.get_run(claimed.id)
+        assert stored is not None
+        assert stored.lease_expires_at == later + timedelta(seconds=30)
+
+    async def test_renew_lease_is_false_for_a_non_owner(self, store: RunStore) -> None:
+        """renew_lease by a worker not holding the lease returns False and changes nothing."""
+        await store.create_run(make_run())
+        claimed = await store.claim_next("owner", now=T0, lease_seconds=30)
+        assert claimed is not None
+        assert claimed.id is not None
+        assert await store.renew_lease(claimed.id, "intruder", now=T0, lease_seconds=999) is False
+        stored = await store.get_run(claimed.id)
+        assert stored is not None
+        assert stored.lease_owner == "owner"
+        assert stored.lease_expires_at == T0 + timedelta(seconds=30)
+
+    async def test_renew_lease_is_false_after_finish(self, store: RunStore) -> None:
+        """Once a run is finished its former owner cannot renew the lease."""
+        await store.create_run(make_run())
+        claimed = await store.claim_next("w", now=T0, lease_seconds=30)
+        assert claimed is not None
+        assert claimed.id is not None
+        await store.finish_run(
+            claimed.id,
+            status=RunStatus.PASSED,
+            totals=Totals(passed=1),
+            judge=JudgeSummary(),
+            usage=Usage(),
+            finished_at=T0,
+        )
+        assert await store.renew_lease(claimed.id, "w", now=T0, lease_seconds=30) is False
+
+    # -- progress / finish / webhook ------------------------------------------------------
+
+    async def test_update_progress_overwrites_progress(self, store: RunStore) -> None:
+        """update_progress replaces the stored progress."""
+        run = await store.create_run(make_run())
+        assert run.id is not None
+        await store.update_progress(run.id, Progress(done=1, total=10, current="test-1"))
+        await store.update_progress(run.id, Progress(done=2, total=10))
+        stored = await store.get_run(run.id, include_items=False)
+        assert stored is not None
+        assert stored.progress == Progress(done=2, total=10, current=None)
+
+    async def test_finish_run_records_summary_and_releases_lease(self, store: RunStore) -> None:
+        """finish_run stores status, totals, judge, usage, finished_at, error; clears the lease."""
+        await store.create_run(make_run())
+        claimed = await store.claim_next("w", now=T0, lease_seconds=30)
+        assert claimed is not None
+        assert claimed.id is not None
+        await store.append_item(claimed.id, make_item())
+        done = T0 + timedelta(minutes=3)
+        totals = Totals(passed=3, failed=1, skipped=2, errors=1)
+        judge = JudgeSummary(avg_score=0.8125, provider="openai", offline=False)
+        usage = Usage(
+            tokens=5000, calls=12, prompt_tokens=4000, completion_tokens=1000, cached_calls=2
+        )
+        await store.finish_run(
+            claimed.id,
+            status=RunStatus.FAILED,
+            totals=totals,
+            judge=judge,
+            usage=usage,
+            finished_at=done,
+            error="1 test errored",
+        )
+        stored = await store.get_run(claimed.id)
+        assert stored is not None
+        assert stored.status is RunStatus.FAILED
+        assert (stored.totals, stored.judge, stored.usage) == (totals, judge, usage)
+        assert stored.finished_at == done
+        assert stored.error == "1 test errored"
+        assert stored.lease_owner is None
+        assert stored.lease_expires_at is None
+        assert stored.started_at == T0
+        assert len(stored.items) == 1
+
+    async def test_record_webhook_stores_the_delivery(self, store: RunStore) -> None:
+        """record_webhook stores the delivery outcome on the run."""
+        run = await store.create_run(make_run())
+        assert run.id is not None
+        delivery = WebhookDelivery(
+            url="https://hooks.example.test/lamdis",
+            ok=False,
+            attempts=3,
+            status=503,
+            error="503 Service Unavailable",
+            delivered_at=T0,
+        )
+        await store.record_webhook(run.id, delivery)
+        stored = await store.get_run(run.id)
+        assert stored is not None
+        assert stored.webhook == delivery
+
+    # -- stop -----------------------------------------------------------------------------
+
+    async def test_request_stop_on_queued_run_stops_it(self, store: RunStore) -> None:
+        """A queued run asked to stop becomes stopped with finished_at = now."""
+        run = await store.create_run(make_run())
+        assert run.id is not None
+        stopped = await store.request_stop(run.id, now=T0)
+        assert stopped is not None
+        assert stopped.id == run.id
+        assert stopped.status is RunStatus.STOPPED
+        assert stopped.finished_at == T0
+        stored = await store.get_run(run.id)
+        assert stored is not None
+        assert stored.status is RunStatus.STOPPED
+        assert stored.finished_at == T0
+
+    async def test_request_stop_on_running_run_sets_stop_requested(self, store: RunStore) -> None:
+        """A running run asked to stop keeps running with stop_requested set."""
+        await store.create_run(make_run())
+        claimed = await store.claim_next("w", now=T0, lease_seconds=30)
+        assert claimed is not None
+        assert claimed.id is not None
+        assert await store.is_stop_requested(claimed.id) is False
+        await store.append_item(claimed.id, make_item())
+        answer = await store.request_stop(claimed.id, now=T0)
+        assert answer is not None
+        assert answer.status is RunStatus.RUNNING
+        assert answer.stop_requested is True
+        assert answer.finished_at is None
+        assert answer.items == []
+        assert await store.is_stop_requested(claimed.id) is True
+
+    async def test_request_stop_on_finished_run_changes_nothing(self, store: RunStore) -> None:
+        """A finished run asked to stop is returned unchanged."""
+        await store.create_run(make_run())
+        claimed = await store.claim_next("w", now=T0, lease_seconds=30)
+        assert claimed is not None
+        assert claimed.id is not None
+        await store.finish_run(
+            claimed.id,
+            status=RunStatus.PASSED,
+            totals=Totals(passed=2),
+            judge=JudgeSummary(avg_score=1.0),
+            usage=Usage(),
+            finished_at=T0,
+        )
+        before = await store.get_run(claimed.id, include_items=False)
+        answer = await store.request_stop(claimed.id, now=T0 + timedelta(hours=1))
+        assert answer == before
+        assert await store.get_run(claimed.id, include_items=False) == before
+
+    async def test_request_stop_unknown_run_returns_none(self, store: RunStore) -> None:
+        """request_stop of an unknown id returns None; is_stop_requested is False for it."""
+        assert await store.request_stop("5f1d7c0e9b1e8a3d2c4b6a01", now=T0) is None
+        assert await store.request_stop("not an id", now=T0) is None
+        assert await store.is_stop_requested("5f1d7c0e9b1e8a3d2c4b6a01") is False
+
+    # -- recovery -------------------------------------------------------------------------
+
+    async def test_recover_expired_requeues_below_max_attempts(self, store: RunStore) -> None:
+        """An expired run below max_attempts is re-queued with items, progress and lease cleared."""
+        await store.create_run(make_run())
+        claimed = await store.claim_next("dead", now=T0, lease_seconds=30)
+        assert claimed is not None
+        assert claimed.id is not None
+        await store.append_item(claimed.id, make_item())
+        await store.update_progress(claimed.id, Progress(done=1, total=4, current="test-1"))
+        changed = await store.recover_expired(now=T0 + timedelta(seconds=31), max_attempts=2)
+        assert [r.id for r in changed] == [claimed.id]
+        stored = await store.get_run(claimed.id)
+        assert stored is not None
+        assert changed[0] == stored
+        assert stored.status is RunStatus.QUEUED
+        assert stored.items == []
+        assert stored.progress == Progress()
+        assert stored.lease_owner is None
+        assert stored.lease_expires_at is None
+        assert stored.attempts == 1
+        again = await store.claim_next("alive", now=T0 + timedelta(minutes=1), lease_seconds=30)
+        assert again is not None
+        assert again.id == claimed.id
+        assert again.attempts == 2
+
+    async def test_recover_expired_fails_at_max_attempts(self, store: RunStore) -> None:
+        """An expired run out of attempts fails with error "interrupted" and finished_at = now."""
+        await store.create_run(make_run())
+        claimed = await store.claim_next("dead", now=T0, lease_seconds=30)
+        assert claimed is not None
+        assert claimed.id is not None
+        await store.append_item(claimed.id, make_item())
+        later = T0 + timedelta(minutes=5)
+        changed = await store.recover_expired(now=later, max_attempts=1)
+        assert len(changed) == 1
+        stored = await store.get_run(claimed.id, include_items=False)
+        assert stored is not None
+        assert changed[0] == stored
+        assert stored.status is RunStatus.FAILED
+        assert stored.error == INTERRUPTED
+        assert stored.finished_at == later
+        assert stored.lease_owner is None
+
+    async def test_recover_expired_leaves_live_leases_and_other_runs(self, store: RunStore) -> None:
+        """recover_expired touches only running runs whose lease expired before now."""
+        queued = await store.create_run(make_run(created_at=T0 + timedelta(hours=1)))
+        await store.create_run(make_run(created_at=T0))
+        live = await store.claim_next("alive", now=T0, lease_seconds=600)
+        assert live is not None
+        assert live.id is not None
+        assert queued.id is not None
+        assert await store.recover_expired(now=T0 + timedelta(seconds=599)) == []
+        assert (await store.get_run(live.id)) == live
+        stored_queued = await store.get_run(queued.id)
+        assert stored_queued is not None
+        assert stored_queued.status is RunStatus.QUEUED
+
+
+class CatalogContract(_Contract):
+    """The obligations of ``lamdis_core.ports.catalog.Catalog``."""
+
+    _contract = None  # set below, once the class exists
+
+    @pytest.fixture
+    def catalog(self) -> Catalog:
+        """A fresh, empty catalog for one test. Subclasses must provide it."""
+        raise NotImplementedError("subclass CatalogContract and provide a `catalog` fixture")
+
+    async def test_upsert_adds_org_id_and_timestamps(self, catalog: Catalog) -> None:
+        """upsert returns the document with orgId, createdAt and updatedAt (ISO-8601) added."""
+        doc = {"id": "suite-1", "description": "Legal", "tests": {"includeIds": ["a", "b"]}}
+        stored = await catalog.upsert(CatalogKind.SUITES, "org-1", doc)
+        assert stored["id"] == "suite-1"
+        assert stored["orgId"] == "org-1"
+        assert stored["tests"] == {"includeIds": ["a", "b"]}
+        assert stored["description"] == "Legal"
+        created = datetime.fromisoformat(stored["createdAt"].replace("Z", "+00:00"))
+        updated = datetime.fromisoformat(stored["updatedAt"].replace("Z", "+00:00"))
+        assert created.tzinfo is not None
+        assert updated >= created
+        assert await catalog.get(CatalogKind.SUITES, "org-1", "suite-1") == stored
+
+    async def test_upsert_replaces_and_keeps_created_at(self, catalog: Catalog) -> None:
+        """upsert of an existing id replaces the document but keeps its createdAt."""
+        first = await catalog.upsert(
+            CatalogKind.TESTS, "org-1", {"id": "t1", "name": "old", "tags": ["x"]}
+        )
+        second = await catalog.upsert(CatalogKind.TESTS, "org-1", {"id": "t1", "name": "new"})
+        assert second["createdAt"] == first["createdAt"]
+        assert second["updatedAt"] >= first["updatedAt"]
+        got = await catalog.get(CatalogKind.TESTS, "org-1", "t1")
+        assert got == second
+        assert got is not None
+        assert got["name"] == "new"
+        assert "tags" not in got
+
+    @pytest.mark.parametrize("doc", [{}, {"name": "x"}, {"id": 7}, {"id": None}, {"id": ""}])
+    async def test_upsert_without_string_id_raises_value_error(
+        self, catalog: Catalog, doc: dict[str, Any]
+    ) -> None:
+        """upsert of a document without a string id raises ValueError."""
+        with pytest.raises(ValueError, match="id"):
+            await catalog.upsert(CatalogKind.PERSONAS, "org-1", doc)
+        assert await catalog.list(CatalogKind.PERSONAS, "org-1") == []
+
+    async def test_get_unknown_returns_none(self, catalog: Catalog) -> None:
+        """get of an unknown id, or of another organization's id, returns None."""
+        await catalog.upsert(CatalogKind.ENVIRONMENTS, "org-1", {"id": "env-1"})
+        assert await catalog.get(CatalogKind.ENVIRONMENTS, "org-1", "nope") is None
+        assert await catalog.get(CatalogKind.ENVIRONMENTS, "org-2", "env-1") is None
+        assert await catalog.get(CatalogKind.ENVIRONMENTS, None, "nope") is None
+
+    async def test_get_without_org_finds_any_organization(self, catalog: Catalog) -> None:
+        """get with org_id None returns the document with that id from whichever org holds it."""
+        stored = await catalog.upsert(
+            CatalogKind.SUITES, "org-7", {"id": "suite-x", "description": "d"}
+        )
+        assert await catalog.get(CatalogKind.SUITES, None, "suite-x") == stored
+
+    async def test_ids_are_unique_per_kind_and_org(self, catalog: Catalog) -> None:
+        """The same id in another kind or another organization is another document."""
+        a = await catalog.upsert(CatalogKind.SUITES, "org-1", {"id": "same", "v": 1})
+        b = await catalog.upsert(CatalogKind.SUITES, "org-2", {"id": "same", "v": 2})
+        c = await catalog.upsert(CatalogKind.TESTS, "org-1", {"id": "same", "v": 3})
+        assert await catalog.get(CatalogKind.SUITES, "org-1", "same") == a
+        assert await catalog.get(CatalogKind.SUITES, "org-2", "same") == b
+        assert await catalog.get(CatalogKind.TESTS, "org-1", "same") == c
+
+    async def test_organization_org_id_is_its_id(self, catalog: Catalog) -> None:
+        """An organization document's orgId is its own id."""
+        org = await catalog.upsert(
+            CatalogKind.ORGANIZATIONS, "acme", {"id": "acme", "name": "Acme"}
+        )
+        assert org["orgId"] == "acme"
+        assert await catalog.get(CatalogKind.ORGANIZATIONS, None, "acme") == org
+        assert await catalog.get(CatalogKind.ORGANIZATIONS, "acme", "acme") == org
+
+    async def test_list_is_ordered_by_id_and_scoped(self, catalog: Catalog) -> None:
+        """list returns one organization's documents of one kind, ordered by id."""
+        for doc_id in ["c", "a", "b"]:
+            await catalog.upsert(CatalogKind.REQUESTS, "org-1", {"id": doc_id})
+        await catalog.upsert(CatalogKind.REQUESTS, "org-2", {"id": "0"})
+        await catalog.upsert(CatalogKind.PERSONAS, "org-1", {"id": "0"})
+        listed = await catalog.list(CatalogKind.REQUESTS, "org-1")
+        assert [d["id"] for d in listed] == ["a", "b", "c"]
+        assert all(d["orgId"] == "org-1" for d in listed)
+
+    async def test_list_honours_limit(self, catalog: Catalog) -> None:
+        """list returns at most ``limit`` documents, the first by id."""
+        for n in range(5):
+            await catalog.upsert(CatalogKind.TESTS, "org-1", {"id": f"t{n}"})
+        assert [d["id"] for d in await catalog.list(CatalogKind.TESTS, "org-1", limit=2)] == [
+            "t0",
+            "t1",
+        ]
+
+    async def test_delete_reports_whether_there_was_a_document(self, catalog: Catalog) -> None:
+        """delete returns True when it removed a document and False when there was none."""
+        await catalog.upsert(CatalogKind.PERSONAS, "org-1", {"id": "p1"})
+        assert await catalog.delete(CatalogKind.PERSONAS, "org-2", "p1") is False
+        assert await catalog.delete(CatalogKind.PERSONAS, "org-1", "p1") is True
+        assert await catalog.get(CatalogKind.PERSONAS, "org-1", "p1") is None
+        assert await catalog.delete(CatalogKind.PERSONAS, "org-1", "p1") is False
+
+    async def test_documents_cannot_be_mutated_through_arguments_or_results(
+        self, catalog: Catalog
+    ) -> None:
+        """Mutating a document given to, or returned by, the catalog changes nothing stored."""
+        doc: dict[str, Any] = {"id": "p1", "userProfile": {"age": 40, "goals": ["save"]}}
+        stored = await catalog.upsert(CatalogKind.PERSONAS, "org-1", doc)
+        doc["userProfile"]["goals"].append("tampered")
+        stored["userProfile"]["age"] = 1
+        got = await catalog.get(CatalogKind.PERSONAS, "org-1", "p1")
+        assert got is not None
+        got["userProfile"]["goals"].clear()
+        again = await catalog.get(CatalogKind.PERSONAS, "org-1", "p1")
+        assert again is not None
+        assert again["userProfile"] == {"age": 40, "goals": ["save"]}
+
+
+RunStoreContract._contract = RunStoreContract
+CatalogContract._contract = CatalogContract
