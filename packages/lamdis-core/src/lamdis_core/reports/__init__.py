@@ -1,0 +1,19 @@
+"""Report writers: pure functions from a run result to text (JSON, JUnit XML, Markdown).
+
+They do no I/O; the CLI decides where the text goes.
+"""
+
+from lamdis_core.reports.json_report import build_summary, render_json
+from lamdis_core.reports.junit import render_junit
+from lamdis_core.reports.markdown import render_markdown
+from lamdis_core.reports.summary import OFFLINE_JUDGE_WARNING, SummaryRow, summary_rows
+
+__all__ = [
+    "OFFLINE_JUDGE_WARNING",
+    "SummaryRow",
+    "build_summary",
+    "render_json",
+    "render_junit",
+    "render_markdown",
+    "summary_rows",
+]

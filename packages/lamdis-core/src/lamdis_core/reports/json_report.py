@@ -1,0 +1,116 @@
+"""The JSON summary: lamdis-runs' shape, with our richer fields added.
+
+lamdis-runs' ``run-file`` answers ``{file, totals, passRate, judge: {avgScore}, items[]}``;
+every one of those keys is here with the same meaning, so scripts written against it keep
+working. Added: ``status``, ``files``, ``startedAt``/``finishedAt``/``durationMs``,
+``judge.provider``/``judge.offline``, ``usage``, ``warnings``, ``repeat``, ``stopped`` and
+``tests`` (one entry per test x assistant with its pass rate, which matters with ``--repeat``).
+"""
+
+from __future__ import annotations
+
+import json
+from collections.abc import Sequence
+from typing import TYPE_CHECKING, Any
+
+from lamdis_core.domain.convert import default_converter
+from lamdis_core.reports.summary import offline_warning, summary_rows
+
+if TYPE_CHECKING:
+    from lamdis_core.engine.runner import RunResult
+
+SCHEMA_VERSION = 1
+
+
+def build_summary(
+    result: RunResult,
+    *,
+    files: Sequence[str] = (),
+    warnings: Sequence[str] = (),
+    repeat: int = 1,
+    suite_id: str | None = None,
+) -> dict[str, Any]:
+    """The summary as a JSON-ready dict (camelCase keys).
+
+    Args:
+        result: what the engine produced.
+        files: the paths the run was given (``file`` is the first, or all joined by ``, ``).
+        warnings: configuration warnings to carry (the offline-judge warning is added here).
+        repeat: how many times each test ran.
+        suite_id: the suite, when one was run.
+    """
+    converter = default_converter()
+    totals = result.totals
+    all_warnings = list(warnings)
+    offline = offline_warning(result.items, judge_offline=result.judge.offline)
+    if offline and offline not in all_warnings:
+        all_warnings.append(offline)
+    duration_ms = (result.finished_at - result.started_at).total_seconds() * 1000
+    tests = [
+        {
+            "testId": row.test_id,
+            "testName": row.test,
+            "assistant": row.assistant,
+            **({"file": row.file} if row.file else {}),
+            "status": row.status.value,
+            "runs": row.runs,
+            "passed": row.passed,
+            "skipped": row.skipped,
+            "passRate": row.pass_rate,
+            "turns": row.turns,
+            "p95Ms": row.p95_ms,
+            "judgeScore": row.judge_score,
+            "failure": row.failure,
+        }
+        for row in summary_rows(result.items)
+    ]
+    summary: dict[str, Any] = {
+        "schemaVersion": SCHEMA_VERSION,
+        "file": files[0] if len(files) == 1 else ", ".join(files),
+        "files": list(files),
+        "suiteId": suite_id,
+        "status": result.status.value,
+        "stopped": result.stopped,
+        # Written out by hand: the shared converter renames every ``passed`` field to
+        # ``pass`` (right for checks), but lamdis-runs' totals say ``passed``.
+        "totals": {
+            "passed": totals.passed,
+            "failed": totals.failed,
+            "skipped": totals.skipped,
+            "errors": totals.errors,
+            "total": totals.total,
+        },
+        "passRate": totals.pass_rate,
+        "judge": {
+            "avgScore": result.judge.avg_score,
+            "provider": result.judge.provider,
+            "offline": result.judge.offline,
+        },
+        "usage": converter.unstructure(result.usage),
+        "startedAt": converter.unstructure(result.started_at),
+        "finishedAt": converter.unstructure(result.finished_at),
+        "durationMs": round(duration_ms, 1),
+        "repeat": repeat,
+        "warnings": all_warnings,
+        "tests": tests,
+        "items": [converter.unstructure(item) for item in result.items],
+    }
+    if suite_id is None:
+        del summary["suiteId"]
+    return summary
+
+
+def render_json(
+    result: RunResult,
+    *,
+    files: Sequence[str] = (),
+    warnings: Sequence[str] = (),
+    repeat: int = 1,
+    suite_id: str | None = None,
+    indent: int | None = 2,
+) -> str:
+    """:func:`build_summary` as JSON text (UTF-8 safe, newline-terminated)."""
+    summary = build_summary(
+        result, files=files, warnings=warnings, repeat=repeat, suite_id=suite_id
+    )
+    return json.dumps(summary, indent=indent, ensure_ascii=False, default=str) + "\n"
