@@ -6,6 +6,7 @@ from hypothesis import settings
 
 pytest_plugins = [
     "tests.fixtures.servers",
+    "tests.fixtures.llm_servers",
 ]
 
 settings.register_profile("fast", max_examples=50, deadline=None)

@@ -1,0 +1,85 @@
+"""Provider-neutral LLM machinery shared by the judge adapters.
+
+An adapter supplies a :class:`ChatModel` (one SDK call, its errors mapped to
+:class:`ProviderError`); :class:`LLMJudge` adds the prompts, tolerant parsing, the one repair
+retry, caching and verdict rules, and :class:`CallPolicy` the concurrency limit, timeout and
+retries. Nothing here imports an SDK.
+"""
+
+from lamdis_core.llm._cache import (
+    CachedCompletion,
+    DiskResponseCache,
+    MemoryResponseCache,
+    ResponseCache,
+    cache_key,
+)
+from lamdis_core.llm._judge import LLMJudge
+from lamdis_core.llm._parse import (
+    OutputParseError,
+    extract_json_object,
+    parse_extraction,
+    parse_opening,
+    parse_verdict,
+)
+from lamdis_core.llm._policy import (
+    CallPolicy,
+    RetryPolicy,
+    env_float,
+    env_int,
+    env_optional_float,
+    parse_retry_after,
+    retry_after_from_headers,
+)
+from lamdis_core.llm._prompts import (
+    extract_messages,
+    judge_messages,
+    opening_messages,
+    render_transcript,
+)
+from lamdis_core.llm._target import (
+    TARGET_RETRYABLE_STATUSES,
+    assistant_headers,
+    target_error,
+    turn_messages,
+)
+from lamdis_core.llm._types import (
+    ChatMessage,
+    ChatModel,
+    Completion,
+    ProviderError,
+    is_retryable_status,
+)
+
+__all__ = [
+    "TARGET_RETRYABLE_STATUSES",
+    "CachedCompletion",
+    "CallPolicy",
+    "ChatMessage",
+    "ChatModel",
+    "Completion",
+    "DiskResponseCache",
+    "LLMJudge",
+    "MemoryResponseCache",
+    "OutputParseError",
+    "ProviderError",
+    "ResponseCache",
+    "RetryPolicy",
+    "assistant_headers",
+    "cache_key",
+    "env_float",
+    "env_int",
+    "env_optional_float",
+    "extract_json_object",
+    "extract_messages",
+    "is_retryable_status",
+    "judge_messages",
+    "opening_messages",
+    "parse_extraction",
+    "parse_opening",
+    "parse_retry_after",
+    "parse_verdict",
+    "render_transcript",
+    "retry_after_from_headers",
+    "target_error",
+    "turn_messages",
+]

@@ -1,0 +1,239 @@
+"""How LLM calls are made: bounded concurrency, a timeout, and retries with backoff.
+
+The SDKs' own retries are switched off (``max_retries=0``) so this is the one place where
+the policy lives, the same for OpenAI, Bedrock and the external judge.
+"""
+
+from __future__ import annotations
+
+import asyncio
+import email.utils
+import random
+import time
+from collections.abc import Awaitable, Callable, Mapping
+from typing import TypeVar
+
+import attrs
+import structlog
+
+from lamdis_core.domain.errors import ConfigError, ConfigProblem, JudgeError
+from lamdis_core.llm._types import ProviderError
+
+logger = structlog.get_logger()
+
+T = TypeVar("T")
+
+DEFAULT_CONCURRENCY = 8
+DEFAULT_MAX_RETRIES = 3
+DEFAULT_TIMEOUT_S = 60.0
+# A provider asking for more than this is treated as "not now": waiting longer would hold a
+# test run hostage, so the call fails with the wait it asked for in the error instead.
+MAX_RETRY_AFTER_S = 60.0
+
+
+@attrs.frozen(kw_only=True)
+class RetryPolicy:
+    """Retries of 429 / 5xx / timeouts: ``max_retries`` more attempts after the first.
+
+    The delay before retry ``n`` (1-based) is the provider's ``Retry-After`` when it gave one
+    (plus up to 10% jitter, so many callers do not return in lockstep), otherwise exponential
+    backoff ``base_delay * 2**(n-1)`` capped at ``max_delay``, with "equal jitter" (half fixed,
+    half random).
+    """
+
+    max_retries: int = DEFAULT_MAX_RETRIES
+    base_delay: float = 0.5
+    max_delay: float = 20.0
+    max_retry_after: float = MAX_RETRY_AFTER_S
+
+    def delay(self, retry: int, retry_after: float | None, rng: random.Random) -> float:
+        if retry_after is not None:
+            return retry_after * (1 + 0.1 * rng.random())
+        backoff = min(self.max_delay, self.base_delay * 2.0 ** (retry - 1))
+        return backoff / 2 + rng.uniform(0, backoff / 2)
+
+
+class CallPolicy:
+    """Runs provider calls under a concurrency limit, a timeout and the retry policy.
+
+    Args:
+        concurrency: calls in flight at once through this policy (``LAMDIS_JUDGE_CONCURRENCY``).
+        timeout: seconds one attempt may take before it is abandoned and counted as failed.
+        retry: when and how long to wait before trying again.
+        rng: source of jitter; tests pass a seeded one.
+    """
+
+    def __init__(
+        self,
+        *,
+        concurrency: int = DEFAULT_CONCURRENCY,
+        timeout: float = DEFAULT_TIMEOUT_S,
+        retry: RetryPolicy | None = None,
+        rng: random.Random | None = None,
+    ) -> None:
+        if concurrency < 1:
+            raise ValueError(f"concurrency must be at least 1, got {concurrency}")
+        if timeout <= 0:
+            raise ValueError(f"timeout must be positive, got {timeout}")
+        self.concurrency = concurrency
+        self.timeout = timeout
+        self.retry = retry or RetryPolicy()
+        self._limit = asyncio.Semaphore(concurrency)
+        self._rng = rng or random.Random()
+        self.in_flight = 0
+        self.peak_in_flight = 0
+
+    @classmethod
+    def from_env(cls, env: Mapping[str, str]) -> CallPolicy:
+        """Reads ``LAMDIS_JUDGE_CONCURRENCY``, ``LAMDIS_JUDGE_TIMEOUT`` (seconds) and
+        ``LAMDIS_JUDGE_MAX_RETRIES``; raises ``ConfigError`` naming a malformed one."""
+        return cls(
+            concurrency=env_int(env, "LAMDIS_JUDGE_CONCURRENCY", DEFAULT_CONCURRENCY, minimum=1),
+            timeout=env_float(env, "LAMDIS_JUDGE_TIMEOUT", DEFAULT_TIMEOUT_S, minimum=0.001),
+            retry=RetryPolicy(
+                max_retries=env_int(env, "LAMDIS_JUDGE_MAX_RETRIES", DEFAULT_MAX_RETRIES, minimum=0)
+            ),
+        )
+
+    async def call(self, what: str, attempt: Callable[[], Awaitable[T]]) -> T:
+        """Runs ``attempt`` until it succeeds or the policy gives up.
+
+        Args:
+            what: names the call in logs and errors (``openai:gpt-4o-mini``).
+            attempt: makes one call; raises :class:`ProviderError` on failure.
+
+        Raises:
+            JudgeError: the call failed and was not retryable, or every retry failed too.
+        """
+        retries = 0
+        while True:
+            try:
+                async with self._limit:
+                    self.in_flight += 1
+                    self.peak_in_flight = max(self.peak_in_flight, self.in_flight)
+                    try:
+                        async with asyncio.timeout(self.timeout):
+                            return await attempt()
+                    finally:
+                        self.in_flight -= 1
+            except TimeoutError:
+                error = ProviderError(f"no answer within {self.timeout:g}s", retryable=True)
+            except ProviderError as exc:
+                error = exc
+            too_long = (
+                error.retry_after is not None and error.retry_after > self.retry.max_retry_after
+            )
+            if not error.retryable or retries >= self.retry.max_retries or too_long:
+                attempts = retries + 1
+                detail = (
+                    f"{what} failed after {attempts} attempt{'s' if attempts > 1 else ''}: {error}"
+                )
+                if too_long:
+                    detail += (
+                        f" (asked to wait {error.retry_after:g}s, more than the "
+                        f"{self.retry.max_retry_after:g}s we are willing to wait)"
+                    )
+                raise JudgeError(
+                    detail, retryable=error.retryable, retry_after=error.retry_after
+                ) from error
+            retries += 1
+            delay = self.retry.delay(retries, error.retry_after, self._rng)
+            logger.warning(
+                "llm_call_retry",
+                call=what,
+                retry=retries,
+                of=self.retry.max_retries,
+                status=error.status,
+                retry_after=error.retry_after,
+                delay_s=round(delay, 3),
+                error=str(error),
+            )
+            # Sleep outside the semaphore so a throttled call does not starve the others.
+            await asyncio.sleep(delay)
+
+
+def parse_retry_after(value: str | None, *, now: float | None = None) -> float | None:
+    """Seconds to wait from a ``Retry-After`` header: delta-seconds or an HTTP date.
+
+    Returns None when the header is absent or unreadable (then backoff applies).
+    """
+    if value is None:
+        return None
+    text = value.strip()
+    if not text:
+        return None
+    try:
+        seconds = float(text)
+    except ValueError:
+        try:
+            when = email.utils.parsedate_to_datetime(text)
+        except (TypeError, ValueError, IndexError):
+            return None
+        seconds = when.timestamp() - (time.time() if now is None else now)
+    if seconds != seconds:  # NaN
+        return None
+    return max(0.0, seconds)
+
+
+def retry_after_from_headers(headers: Mapping[str, str]) -> float | None:
+    """``retry-after-ms`` (OpenAI's, more precise) first, then ``Retry-After``; case-insensitive."""
+    lowered = {k.lower(): v for k, v in headers.items()}
+    millis = lowered.get("retry-after-ms")
+    if millis is not None:
+        try:
+            value = float(millis) / 1000
+        except ValueError:
+            value = -1.0
+        if value >= 0:
+            return value
+    return parse_retry_after(lowered.get("retry-after"))
+
+
+def _env_problem(name: str, expected: str, raw: str) -> ConfigError:
+    return ConfigError(
+        [
+            ConfigProblem(
+                file=f"environment variable {name}", message=f"expected {expected}, got {raw!r}"
+            )
+        ]
+    )
+
+
+def env_int(env: Mapping[str, str], name: str, default: int, *, minimum: int | None = None) -> int:
+    """An integer setting from the environment; empty or absent means ``default``."""
+    raw = env.get(name, "").strip()
+    if not raw:
+        return default
+    try:
+        value = int(raw)
+    except ValueError:
+        raise _env_problem(name, "an integer", raw) from None
+    if minimum is not None and value < minimum:
+        raise _env_problem(name, f"an integer >= {minimum}", raw)
+    return value
+
+
+def env_float(
+    env: Mapping[str, str], name: str, default: float, *, minimum: float | None = None
+) -> float:
+    """A number setting from the environment; empty or absent means ``default``."""
+    raw = env.get(name, "").strip()
+    if not raw:
+        return default
+    try:
+        value = float(raw)
+    except ValueError:
+        raise _env_problem(name, "a number", raw) from None
+    if value != value or (minimum is not None and value < minimum):
+        raise _env_problem(
+            name, f"a number >= {minimum:g}" if minimum is not None else "a number", raw
+        )
+    return value
+
+
+def env_optional_float(env: Mapping[str, str], name: str) -> float | None:
+    """A number from the environment, or None when absent or empty."""
+    raw = env.get(name, "").strip()
+    if not raw:
+        return None
+    return env_float(env, name, 0.0)

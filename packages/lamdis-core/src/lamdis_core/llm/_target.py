@@ -1,0 +1,68 @@
+"""What the model-backed chat targets (``openai_chat``, ``bedrock_chat``) share."""
+
+from __future__ import annotations
+
+from collections.abc import Mapping
+from typing import Any
+
+from lamdis_core.config.interpolation import interpolate_env
+from lamdis_core.domain.config import Assistant
+from lamdis_core.domain.errors import ConfigError, ConfigProblem, InterpolationError, TargetError
+from lamdis_core.llm._types import ChatMessage, ProviderError
+from lamdis_core.ports.target import TurnRequest
+
+# The Target port's retryable set: the target is the system under test, so a 500 is a
+# finding to report, not a blip to paper over.
+TARGET_RETRYABLE_STATUSES = frozenset({429, 502, 503, 504})
+
+_ROLES = {"user", "assistant", "system"}
+
+
+def turn_messages(turn: TurnRequest, *, system_prompt: str | None) -> list[ChatMessage]:
+    """The chat messages for one turn: system prompt, ``turn.system``, transcript, the message.
+
+    Transcript entries with another role (a tool, say) or without text are left out: a
+    chat-completions model only takes these three roles.
+    """
+    messages: list[ChatMessage] = []
+    if system_prompt:
+        messages.append(ChatMessage(role="system", content=system_prompt))
+    messages.extend(ChatMessage(role="system", content=text) for text in turn.system if text)
+    for entry in turn.transcript:
+        role = str(entry.get("role", ""))
+        content = entry.get("content")
+        if role in _ROLES and isinstance(content, str) and content:
+            messages.append(ChatMessage(role=role, content=content))
+    messages.append(ChatMessage(role="user", content=turn.message))
+    return messages
+
+
+def target_error(exc: ProviderError, *, channel: str, assistant: str) -> TargetError:
+    """The port's :class:`TargetError` for a failed model call."""
+    retryable = exc.retryable and (exc.status is None or exc.status in TARGET_RETRYABLE_STATUSES)
+    return TargetError(
+        f"{channel} assistant {assistant!r}: {exc}",
+        retryable=retryable,
+        retry_after=exc.retry_after,
+        status=exc.status,
+    )
+
+
+def assistant_headers(assistant: Assistant, env: Mapping[str, str]) -> dict[str, str]:
+    """``env.headers`` of the assistant with ``${NAME}`` read from ``env``.
+
+    Raises:
+        ConfigError: a header names a variable that is not set.
+    """
+    try:
+        headers: Any = interpolate_env(
+            dict(assistant.env.headers),
+            env,
+            strict=True,
+            where=f"assistant {assistant.id} env.headers",
+        )
+    except InterpolationError as exc:
+        raise ConfigError(
+            [ConfigProblem(file=None, message=str(exc), json_path="$.env.headers")]
+        ) from exc
+    return {str(k): str(v) for k, v in headers.items()}
