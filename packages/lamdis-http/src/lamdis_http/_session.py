@@ -1,0 +1,108 @@
+"""One pooled ``aiohttp.ClientSession``, created on first use inside the running loop.
+
+The http_chat target factory and the requester each own one. Creating the session lazily
+matters: a ``ClientSession`` binds to the loop that is running when it is made, and the
+composition root builds adapters before any loop runs (the CLI) or outside the request loop.
+"""
+
+from __future__ import annotations
+
+import asyncio
+import math
+from datetime import UTC, datetime
+from email.utils import parsedate_to_datetime
+
+import aiohttp
+import structlog
+from yarl import URL
+
+logger = structlog.get_logger()
+
+DEFAULT_POOL_LIMIT = 100
+
+
+class LazySession:
+    """Holds at most one open session; ``get`` makes it, ``aclose`` closes it.
+
+    Args:
+        limit: total simultaneous connections in the pool.
+        limit_per_host: simultaneous connections per host (0: no per-host cap).
+    """
+
+    def __init__(self, *, limit: int = DEFAULT_POOL_LIMIT, limit_per_host: int = 0) -> None:
+        self._limit = limit
+        self._limit_per_host = limit_per_host
+        self._session: aiohttp.ClientSession | None = None
+        self._loop: asyncio.AbstractEventLoop | None = None
+
+    def get(self) -> aiohttp.ClientSession:
+        """The open session, made now if there is none (must be called inside a running loop)."""
+        loop = asyncio.get_running_loop()
+        session = self._session
+        if session is not None and not session.closed and self._loop is loop:
+            return session
+        if session is not None and not session.closed:
+            # A session cannot be used or closed from another loop; this happens only when one
+            # adapter instance is reused across asyncio.run() calls (tests, notebooks).
+            logger.warning("http_session_abandoned", reason="event loop changed")
+        connector = aiohttp.TCPConnector(limit=self._limit, limit_per_host=self._limit_per_host)
+        # Transcripts and request bodies are ours to encode; no cookies leak between tests.
+        self._session = aiohttp.ClientSession(
+            connector=connector, cookie_jar=aiohttp.DummyCookieJar(), raise_for_status=False
+        )
+        self._loop = loop
+        return self._session
+
+    @property
+    def is_open(self) -> bool:
+        return self._session is not None and not self._session.closed
+
+    async def aclose(self) -> None:
+        """Close the session and its pool. Safe to call twice, or when nothing was opened."""
+        session, self._session, self._loop = self._session, None, None
+        if session is not None and not session.closed:
+            await session.close()
+
+
+def safe_url(url: str | URL) -> str:
+    """The URL as it may appear in messages and logs: no user name or password."""
+    parsed = url if isinstance(url, URL) else URL(url)
+    if parsed.user is not None or parsed.password is not None:
+        parsed = parsed.with_user(None)
+    return str(parsed)
+
+
+def excerpt(body: bytes | str, limit: int = 200) -> str:
+    """A short, single-line excerpt of a response body for an error message."""
+    text = body.decode("utf-8", errors="replace") if isinstance(body, bytes) else body
+    text = " ".join(text.split())
+    if not text:
+        return "<empty body>"
+    return text if len(text) <= limit else text[: limit - 1] + "…"
+
+
+def parse_retry_after(value: str | None, *, now: datetime | None = None) -> float | None:
+    """Seconds to wait from a ``Retry-After`` header: delta-seconds or an HTTP-date.
+
+    Returns ``None`` when the header is absent or unreadable (the caller then backs off on its
+    own schedule); a date in the past gives ``0``.
+    """
+    if value is None:
+        return None
+    value = value.strip()
+    if not value:
+        return None
+    try:
+        seconds = float(value)
+    except ValueError:
+        pass
+    else:
+        return max(0.0, seconds) if math.isfinite(seconds) else None
+    try:
+        when = parsedate_to_datetime(value)
+    except (TypeError, ValueError, IndexError):
+        return None
+    if when.tzinfo is None:
+        when = when.replace(tzinfo=UTC)
+    current = now or datetime.now(UTC)
+    return max(0.0, (when - current).total_seconds())
