@@ -5,6 +5,7 @@ import os
 from hypothesis import settings
 
 pytest_plugins = [
+    "tests.fixtures.ferretdb",
     "tests.fixtures.servers",
     "tests.fixtures.llm_servers",
 ]
