@@ -1,0 +1,103 @@
+"""One Chat Completions call through the ``openai`` SDK, its errors mapped to ProviderError."""
+
+from __future__ import annotations
+
+from collections.abc import Mapping, Sequence
+from typing import Any
+
+import openai
+from lamdis_core.domain.results import Usage
+from lamdis_core.llm import (
+    ChatMessage,
+    Completion,
+    ProviderError,
+    is_retryable_status,
+    retry_after_from_headers,
+)
+from openai import AsyncOpenAI
+
+# The SDK's own timeout is a backstop behind CallPolicy's (which cancels first), so a call
+# can never hang past it even when used without a policy.
+_SDK_TIMEOUT_MARGIN_S = 5.0
+
+
+class OpenAIChatModel:
+    """The :class:`~lamdis_core.llm.ChatModel` for OpenAI and OpenAI-compatible servers.
+
+    The client is built with ``max_retries=0``: retries belong to ``CallPolicy`` (judge) or to
+    the engine (target), never to the SDK.
+    """
+
+    provider = "openai"
+
+    def __init__(
+        self,
+        *,
+        api_key: str | None,
+        base_url: str,
+        default_headers: Mapping[str, str] | None = None,
+    ) -> None:
+        self.base_url = base_url
+        self._client = AsyncOpenAI(
+            # A compatible server without auth still needs *a* key for the SDK to start.
+            api_key=api_key or "unused",
+            base_url=base_url,
+            max_retries=0,
+            default_headers=dict(default_headers) if default_headers else None,
+        )
+
+    async def complete(
+        self,
+        messages: Sequence[ChatMessage],
+        *,
+        model: str,
+        temperature: float | None,
+        json_mode: bool,
+        request_timeout: float,
+        extra_headers: Mapping[str, str] | None = None,
+    ) -> Completion:
+        kwargs: dict[str, Any] = {
+            "model": model,
+            "messages": [{"role": m.role, "content": m.content} for m in messages],
+            "timeout": request_timeout + _SDK_TIMEOUT_MARGIN_S,
+        }
+        if temperature is not None:
+            kwargs["temperature"] = temperature
+        if json_mode:
+            kwargs["response_format"] = {"type": "json_object"}
+        if extra_headers:
+            kwargs["extra_headers"] = dict(extra_headers)
+        try:
+            response = await self._client.chat.completions.create(**kwargs)
+        except openai.APIStatusError as exc:
+            status = exc.status_code
+            raise ProviderError(
+                f"OpenAI answered HTTP {status}: {exc.message}",
+                retryable=is_retryable_status(status),
+                retry_after=retry_after_from_headers(exc.response.headers),
+                status=status,
+            ) from exc
+        except openai.APITimeoutError as exc:
+            raise ProviderError(f"OpenAI at {self.base_url} timed out", retryable=True) from exc
+        except openai.APIConnectionError as exc:
+            raise ProviderError(
+                f"cannot reach OpenAI at {self.base_url}: {exc}", retryable=True
+            ) from exc
+        except openai.OpenAIError as exc:
+            # Anything else the SDK raises (an unreadable body, say): not worth repeating.
+            raise ProviderError(f"OpenAI call failed: {exc}") from exc
+        if not response.choices:
+            raise ProviderError("OpenAI returned no choices", retryable=True)
+        text = response.choices[0].message.content or ""
+        usage = Usage(calls=1)
+        if response.usage is not None:
+            usage = Usage(
+                calls=1,
+                tokens=response.usage.total_tokens,
+                prompt_tokens=response.usage.prompt_tokens,
+                completion_tokens=response.usage.completion_tokens,
+            )
+        return Completion(text=text, model=response.model or model, usage=usage, raw=response)
+
+    async def aclose(self) -> None:
+        await self._client.close()

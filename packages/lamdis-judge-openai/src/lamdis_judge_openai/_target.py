@@ -1,0 +1,125 @@
+"""The ``openai_chat`` target: a bare model with a system prompt as the assistant under test."""
+
+from __future__ import annotations
+
+import asyncio
+import time
+from collections.abc import Mapping
+
+from lamdis_core.domain.config import Assistant
+from lamdis_core.domain.errors import TargetError
+from lamdis_core.llm import ProviderError, assistant_headers, target_error, turn_messages
+from lamdis_core.ports.target import AuthHeaders, TurnReply, TurnRequest
+
+from lamdis_judge_openai._chat import OpenAIChatModel
+from lamdis_judge_openai._settings import OpenAISettings, normalise_base_url
+
+CHANNEL = "openai_chat"
+
+
+class OpenAIChatTarget:
+    """Sends each turn as a Chat Completions request: ``env.systemPrompt``, the transcript,
+    then the user's message. Never retries (the engine owns retries)."""
+
+    def __init__(
+        self,
+        chat: OpenAIChatModel,
+        *,
+        assistant: Assistant,
+        model: str,
+        auth_headers: AuthHeaders,
+        headers: Mapping[str, str],
+    ) -> None:
+        self.assistant = assistant
+        self.model = model
+        self._chat = chat
+        self._auth_headers = auth_headers
+        self._headers = dict(headers)
+        self._timeout = assistant.env.timeout_ms / 1000
+
+    async def send(self, turn: TurnRequest) -> TurnReply:
+        messages = turn_messages(turn, system_prompt=self.assistant.env.system_prompt)
+        headers = {**self._headers, **(await self._auth_headers())}
+        started = time.perf_counter()
+        try:
+            async with asyncio.timeout(self._timeout):
+                completion = await self._chat.complete(
+                    messages,
+                    model=self.model,
+                    temperature=self.assistant.env.temperature,
+                    json_mode=False,
+                    request_timeout=self._timeout,
+                    extra_headers=headers,
+                )
+        except TimeoutError:
+            raise TargetError(
+                f"{CHANNEL} assistant {self.assistant.id!r}: no reply within {self._timeout:g}s",
+                retryable=True,
+            ) from None
+        except ProviderError as exc:
+            raise target_error(exc, channel=CHANNEL, assistant=self.assistant.id) from exc
+        latency_ms = (time.perf_counter() - started) * 1000
+        text = completion.text.strip()
+        if not text:
+            raise TargetError(
+                f"{CHANNEL} assistant {self.assistant.id!r}: the model returned an empty reply"
+            )
+        raw = (
+            completion.raw.model_dump(mode="json")
+            if hasattr(completion.raw, "model_dump")
+            else completion.raw
+        )
+        return TurnReply(text=text, latency_ms=latency_ms, raw=raw, tokens=completion.usage.tokens)
+
+    async def aclose(self) -> None:
+        # The client belongs to the factory's pool.
+        return None
+
+
+class OpenAIChatTargetFactory:
+    """Builds :class:`OpenAIChatTarget` s; targets with the same base URL and key share one client.
+
+    The model is ``env.model`` of the assistant, else ``OPENAI_MODEL``; the base URL is
+    ``env.baseUrl``, else ``OPENAI_BASE``; the key is ``OPENAI_API_KEY``.
+    """
+
+    channel = CHANNEL
+
+    def __init__(self, env: Mapping[str, str]) -> None:
+        self._env = dict(env)
+        self._clients: dict[tuple[str, str | None], OpenAIChatModel] = {}
+
+    def create(
+        self, assistant: Assistant, auth_headers: AuthHeaders, env: Mapping[str, str]
+    ) -> OpenAIChatTarget:
+        merged = {**self._env, **env}
+        settings = _settings_for(merged, assistant.env.base_url)
+        key = (settings.base_url, settings.api_key)
+        chat = self._clients.get(key)
+        if chat is None:
+            chat = self._clients[key] = OpenAIChatModel(
+                api_key=settings.api_key, base_url=settings.base_url
+            )
+        return OpenAIChatTarget(
+            chat,
+            assistant=assistant,
+            model=assistant.env.model or settings.model,
+            auth_headers=auth_headers,
+            headers=assistant_headers(assistant, merged),
+        )
+
+    async def aclose(self) -> None:
+        clients, self._clients = list(self._clients.values()), {}
+        for chat in clients:
+            await chat.aclose()
+
+
+def _settings_for(env: Mapping[str, str], base_url: str | None) -> OpenAISettings:
+    if base_url:
+        return OpenAISettings.from_env({**env, "OPENAI_BASE": normalise_base_url(base_url)})
+    return OpenAISettings.from_env(env)
+
+
+def create_target_factory(env: Mapping[str, str]) -> OpenAIChatTargetFactory:
+    """Entry point ``lamdis.targets: openai_chat``."""
+    return OpenAIChatTargetFactory(env)
