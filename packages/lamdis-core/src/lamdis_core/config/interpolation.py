@@ -182,7 +182,7 @@ def fill_placeholders(value: Any, inputs: Mapping[str, Any]) -> Any:
 
     def resolve(token: str) -> Any:
         name = token[1:-1]
-        return inputs[name] if name in inputs else token
+        return inputs.get(name, token)
 
     if not inputs:
         return value

@@ -104,13 +104,17 @@ def make_converter(*, omit_none: bool = True) -> cattrs.Converter:
 
     def structure_factory(cls: type[Any]) -> Any:
         overrides = {
-            a.name: override(rename=camel(a.name)) for a in attrs.fields(cls) if camel(a.name) != a.name
+            a.name: override(rename=camel(a.name))
+            for a in attrs.fields(cls)
+            if camel(a.name) != a.name
         }
         return make_dict_structure_fn(cls, converter, **overrides)  # type: ignore[arg-type]
 
     def unstructure_factory(cls: type[Any]) -> Any:
         overrides = {
-            a.name: override(rename=camel(a.name)) for a in attrs.fields(cls) if camel(a.name) != a.name
+            a.name: override(rename=camel(a.name))
+            for a in attrs.fields(cls)
+            if camel(a.name) != a.name
         }
         base = make_dict_unstructure_fn(cls, converter, **overrides)  # type: ignore[arg-type]
         if not omit_none:
@@ -124,13 +128,15 @@ def make_converter(*, omit_none: bool = True) -> cattrs.Converter:
     converter.register_structure_hook_factory(attrs.has, structure_factory)
     converter.register_unstructure_hook_factory(attrs.has, unstructure_factory)
     converter.register_structure_hook(
-        c.Step, lambda v, t: _structure_step(converter, v, t)  # type: ignore[arg-type]
+        c.Step,
+        lambda v, t: _structure_step(converter, v, t),
     )
     converter.register_structure_hook(
-        c.AuthConfig, lambda v, t: _structure_auth(converter, v, t)  # type: ignore[arg-type]
+        c.AuthConfig,
+        lambda v, t: _structure_auth(converter, v, t),
     )
     converter.register_structure_hook(
-        c.SuiteTests | list[c.TestCase],  # type: ignore[arg-type]
+        c.SuiteTests | list[c.TestCase],
         lambda v, t: _structure_suite_tests(converter, v, t),
     )
     converter.register_structure_hook(datetime, _structure_datetime)

@@ -73,7 +73,9 @@ class TargetError(LamdisError):
 class JudgeError(LamdisError):
     """The judge could not give a verdict. A check that meets this is an ``error``, never a pass."""
 
-    def __init__(self, message: str, *, retryable: bool = False, retry_after: float | None = None) -> None:
+    def __init__(
+        self, message: str, *, retryable: bool = False, retry_after: float | None = None
+    ) -> None:
         super().__init__(message)
         self.retryable = retryable
         self.retry_after = retry_after

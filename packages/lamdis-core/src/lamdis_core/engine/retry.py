@@ -19,11 +19,14 @@ class RetryPolicy:
     max_retry_after: float = 30.0
     jitter: bool = True
 
-    def delay(self, attempt: int, retry_after: float | None = None, *, rng: random.Random | None = None) -> float:
+    def delay(
+        self, attempt: int, retry_after: float | None = None, *, rng: random.Random | None = None
+    ) -> float:
         """Seconds to wait before retry number ``attempt`` (0-based)."""
         if retry_after is not None and retry_after >= 0:
             return min(retry_after, self.max_retry_after)
-        ceiling = min(self.max_delay, self.base_delay * (2**attempt))
+        ceiling = min(self.max_delay, self.base_delay * 2.0**attempt)
         if not self.jitter:
             return ceiling
-        return (rng or random).uniform(ceiling / 2, ceiling)
+        uniform = rng.uniform if rng is not None else random.uniform
+        return uniform(ceiling / 2, ceiling)

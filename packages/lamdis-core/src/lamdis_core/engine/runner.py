@@ -4,19 +4,35 @@ from __future__ import annotations
 
 import asyncio
 import os
-from collections.abc import Mapping
+from collections.abc import Awaitable, Mapping
 from datetime import datetime
 
 import attrs
+import structlog
 
-from lamdis_core.domain.plan import RunPlan
-from lamdis_core.domain.results import Item, JudgeSummary, RunStatus, Totals, Usage
-from lamdis_core.engine.observer import RunObserver
+from lamdis_core.domain.errors import ConfigError, ConfigProblem, InterpolationError, TargetError
+from lamdis_core.domain.plan import PlanEntry, RunPlan
+from lamdis_core.domain.results import (
+    Artifacts,
+    Item,
+    ItemStatus,
+    JudgeSummary,
+    RunStatus,
+    Totals,
+    Usage,
+    average_score,
+    run_status_for,
+)
+from lamdis_core.engine._auth import AuthResolver
+from lamdis_core.engine._test_run import TestExecution
+from lamdis_core.engine.observer import NullObserver, RunObserver
 from lamdis_core.engine.retry import RetryPolicy
 from lamdis_core.ports.clock import Clock, SystemClock
 from lamdis_core.ports.judge import Judge
 from lamdis_core.ports.requester import Requester
-from lamdis_core.ports.target import TargetFactory
+from lamdis_core.ports.target import Target, TargetFactory
+
+logger = structlog.get_logger()
 
 
 @attrs.define(kw_only=True)
@@ -80,4 +96,172 @@ class Engine:
         cancels in-flight turns; items finished so far have already reached ``observer``.
         A test whose target or judge keeps failing becomes an ``error`` item; the others go on.
         """
-        raise NotImplementedError("being written")
+        observer = observer or NullObserver()
+        stop = stop or asyncio.Event()
+        started_at = self.clock.now()
+        auth = AuthResolver(self.requester, self.env, self.clock)
+        jobs = [(entry, r) for entry in plan.entries for r in range(max(1, repeat))]
+        results: list[Item | None] = [None] * len(jobs)
+        targets = _Targets(self.targets, auth, self.env)
+        semaphore = asyncio.Semaphore(max(1, concurrency))
+
+        async def run_job(index: int, entry: PlanEntry, rep: int) -> None:
+            async with semaphore:
+                if stop.is_set():
+                    item = _skipped(
+                        entry, rep, "the run was stopped before this test started", self.clock
+                    )
+                elif not entry.test.enabled:
+                    item = _skipped(entry, rep, "disabled (enabled: false)", self.clock)
+                else:
+                    await _notify(observer.item_started(entry, rep))
+                    item = await self._run_entry(entry, rep, targets, auth, stop, observer)
+            results[index] = item
+            await _notify(observer.item_finished(item))
+
+        try:
+            async with asyncio.TaskGroup() as group:
+                for index, (entry, rep) in enumerate(jobs):
+                    group.create_task(run_job(index, entry, rep))
+        finally:
+            await asyncio.shield(targets.aclose())
+        items = [item for item in results if item is not None]
+        totals = Totals.of(items)
+        stopped = stop.is_set()
+        usage = Usage()
+        for item in items:
+            usage.add(item.usage)
+        return RunResult(
+            items=items,
+            totals=totals,
+            status=run_status_for(totals, stopped=stopped),
+            judge=JudgeSummary(
+                avg_score=average_score(items), provider=self.judge.name, offline=self.judge.offline
+            ),
+            usage=usage,
+            started_at=started_at,
+            finished_at=self.clock.now(),
+            stopped=stopped,
+        )
+
+    async def _run_entry(
+        self,
+        entry: PlanEntry,
+        repeat: int,
+        targets: _Targets,
+        auth: AuthResolver,
+        stop: asyncio.Event,
+        observer: RunObserver,
+    ) -> Item:
+        try:
+            target = await targets.get(entry)
+        except (ConfigError, InterpolationError, TargetError) as exc:
+            item = _skipped(entry, repeat, "", self.clock)
+            item.status = ItemStatus.ERROR
+            item.error = f"cannot reach assistant {entry.assistant.id}: {exc}"
+            item.artifacts.log.append(item.error)
+            return item
+
+        async def on_turn(turn: int) -> None:
+            await _notify(observer.turn_finished(entry, repeat, turn))
+
+        execution = TestExecution(
+            entry=entry,
+            repeat=repeat,
+            target=target,
+            judge=self.judge,
+            requester=self.requester,
+            auth=auth,
+            env=self.env,
+            clock=self.clock,
+            retry=self.retry,
+            stop=stop,
+            on_turn=on_turn,
+        )
+        return await execution.run()
+
+
+class _Targets:
+    """One Target per assistant per run, created on first use and closed at the end."""
+
+    def __init__(
+        self, factories: Mapping[str, TargetFactory], auth: AuthResolver, env: Mapping[str, str]
+    ) -> None:
+        self._factories = factories
+        self._auth = auth
+        self._env = env
+        self._targets: dict[str, Target] = {}
+        self._lock = asyncio.Lock()
+
+    async def get(self, entry: PlanEntry) -> Target:
+        assistant = entry.assistant
+        async with self._lock:
+            existing = self._targets.get(assistant.id)
+            if existing is not None:
+                return existing
+            factory = self._factories.get(assistant.env.channel)
+            if factory is None:
+                known = ", ".join(sorted(self._factories)) or "none"
+                raise ConfigError(
+                    [
+                        ConfigProblem(
+                            file=entry.source or None,
+                            message=(
+                                f"assistant {assistant.id} uses channel {assistant.env.channel!r}, "
+                                f"which no installed adapter provides (installed: {known})"
+                            ),
+                            json_path="$.env.channel",
+                        )
+                    ]
+                )
+            ref = assistant.effective_auth_ref
+            auth_config = entry.auths.get(ref) if ref else None
+            if ref and auth_config is None:
+                raise ConfigError(
+                    [
+                        ConfigProblem(
+                            file=entry.source or None,
+                            message=f"auth {ref!r} of assistant {assistant.id} is not loaded",
+                        )
+                    ]
+                )
+            named = self._auth.named_values(auth_config)
+
+            async def auth_headers() -> Mapping[str, str]:
+                return await self._auth.headers(auth_config)
+
+            target = factory.create(assistant, auth_headers, {**self._env, **named})
+            self._targets[assistant.id] = target
+            return target
+
+    async def aclose(self) -> None:
+        for target in self._targets.values():
+            try:
+                await target.aclose()
+            except Exception:  # a failing close must not hide the run's results
+                logger.warning("target close failed", exc_info=True)
+
+
+def _skipped(entry: PlanEntry, repeat: int, reason: str, clock: Clock) -> Item:
+    now = clock.now()
+    return Item(
+        test_id=entry.test.id,
+        test_name=entry.test.label,
+        assistant=entry.assistant.id,
+        status=ItemStatus.SKIPPED,
+        file=entry.source or None,
+        repeat=repeat,
+        error=reason or None,
+        artifacts=Artifacts(log=[reason] if reason else []),
+        started_at=now,
+        finished_at=now,
+    )
+
+
+async def _notify(call: Awaitable[None]) -> None:
+    try:
+        await call
+    except asyncio.CancelledError:
+        raise
+    except Exception:  # an observer's bug must not break the run
+        logger.warning("run observer failed", exc_info=True)

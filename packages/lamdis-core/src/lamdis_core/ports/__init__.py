@@ -4,8 +4,8 @@ from lamdis_core.ports.catalog import Catalog, CatalogKind
 from lamdis_core.ports.clock import Clock, IdFactory, SystemClock, UuidIdFactory
 from lamdis_core.ports.judge import (
     ConversationTurn,
-    ExtractRequest,
     Extraction,
+    ExtractRequest,
     Judge,
     JudgeRequest,
     OpeningRequest,

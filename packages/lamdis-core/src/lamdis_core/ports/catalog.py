@@ -32,12 +32,16 @@ class Catalog(Protocol):
         """
         ...
 
-    async def get(self, kind: CatalogKind, org_id: str | None, doc_id: str) -> dict[str, Any] | None:
+    async def get(
+        self, kind: CatalogKind, org_id: str | None, doc_id: str
+    ) -> dict[str, Any] | None:
         """The document, or ``None``. With ``org_id=None`` any organization's document with
         that id is returned (the seed's start request names a suite without its org)."""
         ...
 
-    async def list(self, kind: CatalogKind, org_id: str, *, limit: int = 500) -> list[dict[str, Any]]:
+    async def list(
+        self, kind: CatalogKind, org_id: str, *, limit: int = 500
+    ) -> list[dict[str, Any]]:
         """The organization's documents of this kind, ordered by id."""
         ...
 

@@ -58,7 +58,9 @@ class RunStore(Protocol):
         """Runs matching the filter, newest ``created_at`` first, without their items."""
         ...
 
-    async def claim_next(self, worker_id: str, *, now: datetime, lease_seconds: float) -> Run | None:
+    async def claim_next(
+        self, worker_id: str, *, now: datetime, lease_seconds: float
+    ) -> Run | None:
         """Atomically take the oldest queued run, or return ``None`` when there is none.
 
         The claimed run becomes ``running`` with ``lease_owner = worker_id``, a lease until

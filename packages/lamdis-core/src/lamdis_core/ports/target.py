@@ -58,6 +58,8 @@ class TargetFactory(Protocol):
 
     channel: str
 
-    def create(self, assistant: Assistant, auth_headers: AuthHeaders, env: Mapping[str, str]) -> Target: ...
+    def create(
+        self, assistant: Assistant, auth_headers: AuthHeaders, env: Mapping[str, str]
+    ) -> Target: ...
 
     async def aclose(self) -> None: ...

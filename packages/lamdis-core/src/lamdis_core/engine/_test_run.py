@@ -1,0 +1,619 @@
+"""One test against one assistant: turns in order, steps in order, checks recorded."""
+
+from __future__ import annotations
+
+import asyncio
+from collections.abc import Mapping
+from typing import Any
+
+import structlog
+
+from lamdis_core.config.interpolation import fill_placeholders, interpolate, to_text
+from lamdis_core.domain import config as c
+from lamdis_core.domain.errors import (
+    ConfigError,
+    InterpolationError,
+    JudgeError,
+    RequestError,
+    TargetError,
+)
+from lamdis_core.domain.plan import PlanEntry
+from lamdis_core.domain.results import (
+    Artifacts,
+    Check,
+    Item,
+    ItemStatus,
+    MessageCounts,
+    Timings,
+    TranscriptEntry,
+    Usage,
+)
+from lamdis_core.engine import _checks
+from lamdis_core.engine._auth import AuthResolver
+from lamdis_core.engine.retry import RetryPolicy
+from lamdis_core.ports.clock import Clock
+from lamdis_core.ports.judge import (
+    ConversationTurn,
+    ExtractRequest,
+    Judge,
+    JudgeRequest,
+    OpeningRequest,
+    Verdict,
+)
+from lamdis_core.ports.requester import HttpCall, HttpResult, Requester
+from lamdis_core.ports.target import Target, TurnReply, TurnRequest
+
+logger = structlog.get_logger()
+
+TRANSCRIPT_ENTRY_LIMIT = 4000
+"""Characters kept per transcript entry in stored results (documents stay small)."""
+
+
+class Stopped(Exception):
+    """The run was asked to stop; this test did not finish."""
+
+
+class _Abort(Exception):
+    """The test cannot go on; the item is an error with this reason."""
+
+
+def trim(text: str, limit: int = TRANSCRIPT_ENTRY_LIMIT) -> str:
+    if len(text) <= limit:
+        return text
+    return f"{text[:limit]}… [trimmed {len(text) - limit} characters]"
+
+
+class TestExecution:
+    """Runs one plan entry once. Create one per (entry, repeat)."""
+
+    __test__ = False
+
+    def __init__(
+        self,
+        *,
+        entry: PlanEntry,
+        repeat: int,
+        target: Target,
+        judge: Judge,
+        requester: Requester,
+        auth: AuthResolver,
+        env: Mapping[str, str],
+        clock: Clock,
+        retry: RetryPolicy,
+        stop: asyncio.Event,
+        on_turn: Any,
+    ) -> None:
+        self.entry = entry
+        self.test = entry.test
+        self.repeat = repeat
+        self.target = target
+        self.judge = judge
+        self.requester = requester
+        self.auth = auth
+        self.env = env
+        self.clock = clock
+        self.retry = retry
+        self.stop = stop
+        self.on_turn = on_turn
+        self.transcript: list[TranscriptEntry] = []
+        self.system: list[str] = []
+        self.var: dict[str, Any] = {}
+        self.steps: dict[str, Any] = {}
+        self.last: dict[str, Any] = {"assistant": "", "user": "", "request": None}
+        self.checks: list[Check] = []
+        self.per_turn_ms: list[float] = []
+        self.scores: list[float] = []
+        self.usage = Usage()
+        self.log: list[str] = []
+        self.persona_id = entry.test.persona_id
+
+    # --- context -------------------------------------------------------------------------
+
+    def context(self) -> dict[str, Any]:
+        return {
+            "var": self.var,
+            "steps": self.steps,
+            "last": self.last,
+            "lastAssistant": self.last["assistant"],
+            "lastUser": self.last["user"],
+            "input": {},
+        }
+
+    def persona_text(self, persona_id: str | None) -> str | None:
+        if not persona_id:
+            return None
+        persona = self.entry.personas.get(persona_id)
+        if persona is None:
+            raise _Abort(f"persona {persona_id!r} is not defined by the test file's imports")
+        return persona.as_text()
+
+    def judge_transcript(self) -> list[ConversationTurn]:
+        return [ConversationTurn(role=t.role, content=t.content) for t in self.transcript]
+
+    # --- running -------------------------------------------------------------------------
+
+    async def run(self) -> Item:
+        started_at = self.clock.now()
+        error: str | None = None
+        status: ItemStatus
+        try:
+            if self.test.steps:
+                await self._run_steps()
+            else:
+                await self._run_iterative()
+        except Stopped:
+            status = ItemStatus.SKIPPED
+            error = "stopped before the test finished"
+            self.log.append(error)
+        except _Abort as exc:
+            error = str(exc)
+        except (TargetError, RequestError, JudgeError, InterpolationError, ConfigError) as exc:
+            error = f"{type(exc).__name__}: {exc}"
+        if error is None or not error.startswith("stopped"):
+            judge_errors = [ch.error for ch in self.checks if ch.error]
+            if error is None and judge_errors:
+                error = f"a check could not be evaluated: {judge_errors[0]}"
+            if error is not None:
+                status = ItemStatus.ERROR
+                self.log.append(f"error: {error}")
+            elif any(ch.fails_test for ch in self.checks):
+                status = ItemStatus.FAILED
+            else:
+                status = ItemStatus.PASSED
+        return self._item(status, error, started_at)
+
+    def _item(self, status: ItemStatus, error: str | None, started_at: Any) -> Item:
+        users = sum(1 for t in self.transcript if t.role == "user")
+        assistants = sum(1 for t in self.transcript if t.role == "assistant")
+        return Item(
+            test_id=self.test.id,
+            test_name=self.test.label,
+            assistant=self.entry.assistant.id,
+            status=status,
+            file=self.entry.source or None,
+            repeat=self.repeat,
+            transcript=[
+                TranscriptEntry(
+                    role=t.role,
+                    content=trim(t.content),
+                    persona_id=t.persona_id,
+                    latency_ms=t.latency_ms,
+                )
+                for t in self.transcript
+            ],
+            message_counts=MessageCounts(
+                user=users, assistant=assistants, total=len(self.transcript)
+            ),
+            assertions=self.checks,
+            timings=Timings.from_turns(self.per_turn_ms),
+            judge_score=round(sum(self.scores) / len(self.scores), 4) if self.scores else None,
+            usage=self.usage,
+            error=error,
+            artifacts=Artifacts(log=self.log),
+            started_at=started_at,
+            finished_at=self.clock.now(),
+        )
+
+    def _check_stop(self) -> None:
+        if self.stop.is_set():
+            raise Stopped
+
+    async def _script_prelude(self) -> list[c.ScriptMessage]:
+        """Apply the script's system/assistant messages; return its user messages in order."""
+        users: list[c.ScriptMessage] = []
+        for message in self.test.script.messages:
+            if message.role == "user":
+                users.append(message)
+            elif message.role == "system":
+                self.system.append(message.content)
+                self.transcript.append(TranscriptEntry(role="system", content=message.content))
+            else:
+                self.transcript.append(TranscriptEntry(role="assistant", content=message.content))
+        return users
+
+    async def _run_steps(self) -> None:
+        for message in await self._script_prelude():
+            await self.turn(message.content, message.persona_id)
+        for index, step in enumerate(self.test.steps):
+            self._check_stop()
+            await self._step(index, step)
+        config = self.test.judge_config
+        if config is not None and config.rubric:
+            verdict = await self._evaluate(
+                config.rubric, config.threshold, "transcript", name="judgeConfig"
+            )
+            if verdict is not None:
+                self.checks.append(self._judge_check("judge", "transcript", None, "error", verdict))
+
+    async def _run_iterative(self) -> None:
+        test = self.test
+        config = test.judge_config or c.JudgeConfig()
+        rubric = config.rubric or test.objective
+        if not rubric:
+            raise _Abort(
+                "iterative test has neither judgeConfig.rubric nor an objective to judge against"
+            )
+        pending = await self._script_prelude()
+        next_message: str | None = None
+        next_persona = test.persona_id
+        if not pending:
+            if not test.objective:
+                raise _Abort(
+                    "iterative test needs script messages or an objective to open the conversation"
+                )
+            opening, usage = await self._judge_call(
+                self.judge.open_conversation(
+                    OpeningRequest(
+                        objective=test.objective, persona=self.persona_text(test.persona_id)
+                    )
+                ),
+                "open the conversation",
+            )
+            self.usage.add(usage)
+            next_message = opening
+        verdict: Verdict | None = None
+        turns = 0
+        while True:
+            self._check_stop()
+            if pending:
+                message = pending.pop(0)
+                text, persona_id = message.content, message.persona_id or test.persona_id
+            else:
+                assert next_message is not None
+                text, persona_id = next_message, next_persona
+            await self.turn(text, persona_id)
+            turns += 1
+            if pending:
+                continue
+            want_next = test.iterate and turns < test.max_turns
+            verdict = await self._evaluate(
+                rubric, config.threshold, "transcript", propose_next=want_next
+            )
+            if verdict is None:
+                return
+            done_min = turns >= test.min_turns
+            if verdict.passed and done_min and not test.continue_after_pass:
+                break
+            if not want_next:
+                break
+            if not verdict.next_message:
+                self.log.append(f"judge proposed no next message after turn {turns}; stopping")
+                break
+            next_message = verdict.next_message
+        assert verdict is not None
+        self.checks.append(
+            self._judge_check("judge", "iterative", None, "error", verdict, turns=turns)
+        )
+
+    # --- turns ---------------------------------------------------------------------------
+
+    async def turn(self, raw_text: str, persona_id: str | None) -> TurnReply:
+        self._check_stop()
+        text = str(interpolate(raw_text, self.context()))
+        persona_id = persona_id or self.persona_id
+        persona = self.persona_text(persona_id)
+        request = TurnRequest(
+            message=text,
+            transcript=[
+                {
+                    "role": t.role,
+                    "content": t.content,
+                    **({"personaId": t.persona_id} if t.persona_id else {}),
+                }
+                for t in self.transcript
+            ],
+            persona=persona,
+            persona_id=persona_id,
+            system=list(self.system),
+        )
+        self.transcript.append(TranscriptEntry(role="user", content=text, persona_id=persona_id))
+        self.last["user"] = text
+        reply = await self._send(request)
+        self.transcript.append(
+            TranscriptEntry(
+                role="assistant", content=reply.text, latency_ms=round(reply.latency_ms, 1)
+            )
+        )
+        self.last["assistant"] = reply.text
+        self.per_turn_ms.append(reply.latency_ms)
+        if reply.tokens:
+            self.usage.tokens += reply.tokens
+        await self.on_turn(len(self.per_turn_ms))
+        return reply
+
+    async def _send(self, request: TurnRequest) -> TurnReply:
+        timeout_s = self.entry.assistant.env.timeout_ms / 1000
+        attempt = 0
+        while True:
+            try:
+                try:
+                    async with asyncio.timeout(timeout_s):
+                        return await self.target.send(request)
+                except TimeoutError:
+                    raise TargetError(
+                        f"no reply within {self.entry.assistant.env.timeout_ms} ms", retryable=True
+                    ) from None
+            except TargetError as exc:
+                if not exc.retryable or attempt >= self.retry.retries:
+                    if attempt:
+                        raise TargetError(
+                            f"{exc} (after {attempt + 1} attempts)", status=exc.status
+                        ) from exc
+                    raise
+                delay = self.retry.delay(attempt, exc.retry_after)
+                self.log.append(
+                    f"turn attempt {attempt + 1} failed ({exc}); retrying in {delay:.2f}s"
+                )
+                logger.info(
+                    "target turn retry",
+                    test=self.test.id,
+                    attempt=attempt + 1,
+                    delay_s=round(delay, 3),
+                    reason=str(exc),
+                )
+                await self.clock.sleep(delay)
+                attempt += 1
+
+    # --- steps ---------------------------------------------------------------------------
+
+    def _scope_text(self, scope: str) -> tuple[str, str]:
+        if scope == "transcript":
+            return "\n".join(
+                t.content for t in self.transcript if t.role == "assistant"
+            ), "the transcript"
+        return self.last["assistant"], "the last reply"
+
+    async def _step(self, index: int, step: c.Step) -> None:
+        if isinstance(step, c.MessageStep):
+            if step.role == "system":
+                text = str(interpolate(step.content, self.context()))
+                self.system.append(text)
+                self.transcript.append(TranscriptEntry(role="system", content=text))
+            else:
+                await self.turn(step.content, step.persona_id)
+            return
+        if isinstance(step, c.RequestStep):
+            await self._request(index, step)
+            return
+        if isinstance(step, c.ExtractStep):
+            await self._extract(step)
+            return
+        check: Check | None
+        if isinstance(step, c.AssistantCheckStep):
+            verdict = await self._evaluate(step.rubric, step.threshold, step.scope, name=step.name)
+            check = (
+                None
+                if verdict is None
+                else self._judge_check(
+                    "assistant_check", "judge", step.name, step.severity, verdict
+                )
+            )
+        elif isinstance(step, c.IncludesStep):
+            check = _checks.includes(step, *self._scope_text(step.scope))
+        elif isinstance(step, c.NotIncludesStep):
+            check = _checks.not_includes(step, *self._scope_text(step.scope))
+        elif isinstance(step, c.RegexStep):
+            check = _checks.regex(step, *self._scope_text(step.scope))
+        elif isinstance(step, c.JsonPathStep):
+            check = _checks.json_path(step, self.context())
+        elif isinstance(step, c.LatencyStep):
+            check = _checks.latency(step, self.per_turn_ms)
+        else:  # pragma: no cover - the loader rejects unknown step types
+            raise _Abort(f"step {index} has unsupported type {type(step).__name__}")
+        if check is not None:
+            check.details.setdefault("step", index)
+            self.checks.append(check)
+
+    async def _judge_call(self, awaitable: Any, what: str) -> Any:
+        try:
+            return await awaitable
+        except JudgeError as exc:
+            raise _Abort(f"the judge could not {what}: {exc}") from exc
+
+    async def _evaluate(
+        self,
+        rubric: str,
+        threshold: float,
+        scope: str,
+        *,
+        propose_next: bool = False,
+        name: str | None = None,
+    ) -> Verdict | None:
+        """A verdict, or ``None`` after recording an error check when the judge failed."""
+        request = JudgeRequest(
+            rubric=str(interpolate(rubric, self.context())),
+            threshold=threshold,
+            transcript=self.judge_transcript(),
+            scope="transcript" if scope == "transcript" else "last",
+            persona=self.persona_text(self.persona_id),
+            objective=self.test.objective,
+            propose_next=propose_next,
+        )
+        try:
+            verdict = await self.judge.evaluate(request)
+        except JudgeError as exc:
+            self.checks.append(
+                Check(
+                    type="assistant_check",
+                    subtype="judge",
+                    name=name,
+                    passed=False,
+                    error=str(exc),
+                    details={
+                        "rubric": rubric,
+                        "threshold": threshold,
+                        "reasoning": f"judge error: {exc}",
+                    },
+                )
+            )
+            return None
+        self.usage.add(verdict.usage)
+        self.scores.append(verdict.score)
+        return verdict
+
+    def _judge_check(
+        self,
+        kind: str,
+        subtype: str,
+        name: str | None,
+        severity: c.Severity,
+        verdict: Verdict,
+        **extra: Any,
+    ) -> Check:
+        details: dict[str, Any] = {
+            "score": verdict.score,
+            "threshold": verdict.threshold,
+            "reasoning": verdict.reasoning,
+            "model": verdict.model,
+            **extra,
+        }
+        if verdict.model_pass is not None:
+            details["modelPass"] = verdict.model_pass
+        if verdict.cached:
+            details["cached"] = True
+        return Check(
+            type=kind,
+            subtype=subtype,
+            name=name,
+            passed=verdict.passed,
+            severity=severity,
+            details=details,
+        )
+
+    async def _extract(self, step: c.ExtractStep) -> None:
+        turns = self.judge_transcript()
+        if step.scope == "last":
+            turns = [t for t in turns if t.role == "assistant"][-1:]
+        extraction = await self._judge_call(
+            self.judge.extract(
+                ExtractRequest(
+                    variable_name=step.variable_name, description=step.description, transcript=turns
+                )
+            ),
+            f"extract {step.variable_name}",
+        )
+        self.usage.add(extraction.usage)
+        if extraction.found:
+            self.var[step.variable_name] = extraction.value
+        self.checks.append(
+            Check(
+                type="extract",
+                name=step.variable_name,
+                passed=extraction.found,
+                severity="error",
+                details={
+                    "variable": step.variable_name,
+                    "value": extraction.value,
+                    "reasoning": extraction.reasoning,
+                    "model": extraction.model,
+                },
+            )
+        )
+
+    async def _request(self, index: int, step: c.RequestStep) -> None:
+        definition = self.entry.requests.get(step.request_id)
+        if definition is None:
+            raise _Abort(f"request {step.request_id!r} is not defined by the test file's imports")
+        inputs_raw = step.input if step.input is not None else (step.input_mappings or {})
+        inputs = interpolate(inputs_raw, self.context())
+        if not isinstance(inputs, dict):
+            raise _Abort(f"request step {index} input must be an object")
+        context = {**self.context(), "input": inputs}
+        auth_config = (
+            self.entry.auths.get(definition.effective_auth_ref or "")
+            if definition.effective_auth_ref
+            else None
+        )
+        if definition.effective_auth_ref and auth_config is None:
+            raise _Abort(
+                f"request {definition.id} names auth {definition.effective_auth_ref!r}, which is not loaded"
+            )
+        named = self.auth.named_values(auth_config)
+        env = {**self.env, **named}
+        http = definition.transport.http
+        where = f"request {definition.id}"
+        path_template = (
+            http.full_url or f"{(http.base_url or '').rstrip('/')}/{(http.path or '').lstrip('/')}"
+        )
+        consumed = {name for name in inputs if "{" + name + "}" in path_template}
+        url = interpolate(
+            fill_placeholders(path_template, {k: _path_value(v) for k, v in inputs.items()}),
+            context,
+            strict=True,
+            env=env,
+            where=f"{where} URL",
+        )
+        headers = dict(await self.auth.headers(auth_config))
+        declared = interpolate(
+            fill_placeholders(http.headers, inputs),
+            context,
+            strict=True,
+            env=env,
+            where=f"{where} headers",
+        )
+        headers.update({str(k): str(v) for k, v in declared.items()})
+        method = http.method.upper()
+        body: Any = None
+        query: dict[str, str] = {}
+        if method in ("GET", "HEAD", "DELETE"):
+            query = {k: _path_value(v) for k, v in inputs.items() if k not in consumed}
+        elif http.body is not None:
+            body = interpolate(fill_placeholders(http.body, inputs), context)
+        else:
+            body = {k: v for k, v in inputs.items() if k not in consumed}
+        call = HttpCall(
+            method=method,
+            url=str(url),
+            headers=headers,
+            query=query,
+            json=body,
+            timeout_s=http.timeout_ms / 1000,
+        )
+        result = await self._send_request(call, definition.id)
+        if not result.ok:
+            raise _Abort(
+                f"request {definition.id} ({method} {url}) returned HTTP {result.status}: {_excerpt(result.body)}"
+            )
+        output = result.body
+        if step.variable:
+            self.var[step.variable] = output
+        key = step.id or step.variable or f"step{index}"
+        self.steps[key] = {
+            "output": output,
+            "status": result.status,
+            "latencyMs": round(result.latency_ms, 1),
+        }
+        self.last["request"] = output
+        self.log.append(
+            f"request {definition.id}: {method} {_redact_url(str(url))} -> {result.status} in {result.latency_ms:.0f} ms"
+        )
+
+    async def _send_request(self, call: HttpCall, request_id: str) -> HttpResult:
+        attempt = 0
+        while True:
+            self._check_stop()
+            try:
+                return await self.requester.send(call)
+            except RequestError as exc:
+                if not exc.retryable or attempt >= self.retry.retries:
+                    raise _Abort(f"request {request_id} failed: {exc}") from exc
+                delay = self.retry.delay(attempt)
+                self.log.append(
+                    f"request {request_id} attempt {attempt + 1} failed ({exc}); retrying"
+                )
+                await self.clock.sleep(delay)
+                attempt += 1
+
+
+def _path_value(value: Any) -> str:
+    return to_text(value)
+
+
+def _excerpt(body: Any, limit: int = 200) -> str:
+    text = to_text(body)
+    return text if len(text) <= limit else text[:limit] + "…"
+
+
+def _redact_url(url: str) -> str:
+    """Drop the query string from logged URLs: it may carry keys."""
+    return url.split("?", 1)[0]
