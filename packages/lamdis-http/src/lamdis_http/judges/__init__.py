@@ -1,0 +1,1 @@
+"""Judge adapters that need an HTTP client (the external judge service)."""
