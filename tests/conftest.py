@@ -7,6 +7,7 @@ from hypothesis import settings
 pytest_plugins = [
     "tests.fixtures.ferretdb",
     "tests.fixtures.servers",
+    "tests.fixtures.postgres",
     "tests.fixtures.llm_servers",
 ]
 

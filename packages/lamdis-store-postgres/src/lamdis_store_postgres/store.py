@@ -1,0 +1,821 @@
+"""RunStore and Catalog on PostgreSQL, through one asyncpg pool.
+
+Layout (see ``migrations/0001_initial.sql``): runs in ``test_runs`` with the camelCase columns
+of lamdis-runs; each finished item is one row of ``test_run_items``, so appending is an insert
+whose cost does not grow with the run; catalog documents in ``organizations``,
+``test_suites``, ``tests``, ``environments``, ``personas`` and ``requests``.
+
+Run ids are 24 lowercase hex characters shaped like a MongoDB ObjectId: 4 bytes of Unix time
+then 8 random bytes. They sort roughly by creation, and ids copied between the Mongo and the
+PostgreSQL store look alike. Any other text id is simply unknown, never an error.
+
+Connection loss (a server restart, a failover) is retried with backoff for up to
+``retry_seconds``; every operation is made safe to repeat first (appends carry an idempotency
+key, claims a claim token). When the budget runs out, ``StoreUnavailableError`` says so.
+"""
+
+from __future__ import annotations
+
+import asyncio
+import json
+import math
+import os
+import secrets
+import time
+import uuid
+from collections.abc import Awaitable, Callable, Mapping
+from datetime import UTC, datetime, timedelta
+from typing import Any, TypeVar
+
+import asyncpg
+import cattrs
+import structlog
+
+from lamdis_core.domain.convert import make_converter
+from lamdis_core.domain.results import (
+    Item,
+    JudgeSummary,
+    Progress,
+    Run,
+    RunStatus,
+    Totals,
+    Trigger,
+    Usage,
+    WebhookDelivery,
+)
+from lamdis_core.ports.catalog import CatalogKind
+from lamdis_core.ports.clock import Clock, SystemClock
+from lamdis_core.ports.store import INTERRUPTED, RunFilter
+from lamdis_store_postgres._dsn import connect_options, redact
+from lamdis_store_postgres._migrate import check_migrated
+from lamdis_store_postgres.errors import StoreConfigError, StoreUnavailableError
+
+__all__ = [
+    "PostgresCatalog",
+    "PostgresRunStore",
+    "configure_converter",
+    "create_pool",
+    "new_run_id",
+    "open_store",
+]
+
+logger = structlog.get_logger()
+
+_T = TypeVar("_T")
+
+DEFAULT_RETRY_SECONDS = 15.0
+"""How long an operation keeps retrying after the connection dropped (covers a restart)."""
+
+
+def configure_converter(converter: cattrs.Converter) -> cattrs.Converter:
+    """Prepare a ``make_converter()`` converter for jsonb columns and return it.
+
+    The core converter already writes camelCase keys and ISO-8601 datetimes, which is what
+    the jsonb columns hold (and what a reader of the seed's SQL expects to see), so nothing
+    is added today. The hook point exists so a later layout change stays local to this
+    package.
+    """
+    return converter
+
+
+_converter = configure_converter(make_converter())
+
+
+def new_run_id() -> str:
+    """A 24-hex-character run id: 4 bytes of Unix time, then 8 random bytes."""
+    return f"{int(time.time()) & 0xFFFFFFFF:08x}{secrets.token_hex(8)}"
+
+
+# -- JSON -----------------------------------------------------------------------------------
+
+
+def _dumps(value: Any) -> str:
+    """JSON for a jsonb parameter.
+
+    jsonb cannot hold NUL characters or non-finite numbers; an assistant's reply or a latency
+    may contain them. They are replaced (NUL by U+FFFD, NaN/inf by null) rather than failing
+    the write and losing the item.
+    """
+    try:
+        text = json.dumps(value, ensure_ascii=False, allow_nan=False)
+    except ValueError:
+        text = json.dumps(_clean(value), ensure_ascii=False, allow_nan=False)
+    if "\\u0000" in text:
+        text = json.dumps(_clean(value), ensure_ascii=False, allow_nan=False)
+    return text
+
+
+def _clean(value: Any) -> Any:
+    if isinstance(value, str):
+        return value.replace("\x00", "\ufffd")
+    if isinstance(value, float) and not math.isfinite(value):
+        return None
+    if isinstance(value, dict):
+        return {_clean(k): _clean(v) for k, v in value.items()}
+    if isinstance(value, list | tuple):
+        return [_clean(v) for v in value]
+    return value
+
+
+async def _init_connection(conn: asyncpg.Connection) -> None:
+    await conn.set_type_codec("jsonb", encoder=_dumps, decoder=json.loads, schema="pg_catalog")
+
+
+async def create_pool(dsn: str, *, min_size: int = 1, max_size: int = 10) -> asyncpg.Pool:
+    """An asyncpg pool whose connections encode and decode jsonb as Python objects.
+
+    Raises:
+        StoreConfigError: the URL is malformed.
+        StoreUnavailableError: PostgreSQL could not be reached.
+    """
+    target, options = connect_options(dsn)
+    max_size = options.pop("max_size", max_size)
+    try:
+        pool = await asyncpg.create_pool(
+            target,
+            min_size=min(min_size, max_size),
+            max_size=max_size,
+            init=_init_connection,
+            **options,
+        )
+    except (OSError, asyncpg.PostgresError, asyncpg.InterfaceError) as exc:
+        raise StoreUnavailableError(
+            f"cannot connect to PostgreSQL at {redact(dsn)}: {exc}", operation="connect"
+        ) from exc
+    assert pool is not None  # create_pool only returns None when awaited un-initialised
+    return pool
+
+
+# -- retries --------------------------------------------------------------------------------
+
+
+def _is_connection_loss(exc: BaseException) -> bool:
+    if isinstance(
+        exc,
+        asyncpg.PostgresConnectionError  # SQLSTATE class 08
+        | asyncpg.AdminShutdownError  # server shutting down (pg_ctl stop/restart)
+        | asyncpg.CrashShutdownError
+        | asyncpg.CannotConnectNowError  # "the database system is starting up"
+        | ConnectionError
+        | TimeoutError,
+    ):
+        return True
+    if isinstance(exc, OSError):  # connection refused while the server is down
+        return True
+    # asyncpg raises a bare InterfaceError for a connection that is already closed.
+    return (
+        isinstance(exc, asyncpg.InterfaceError)
+        and not isinstance(exc, ValueError)  # argument errors are InterfaceErrors too
+        and "closed" in str(exc)
+    )
+
+
+class _Database:
+    """The pool plus the retry policy both ports share."""
+
+    def __init__(self, pool: asyncpg.Pool, *, retry_seconds: float) -> None:
+        self.pool = pool
+        self.retry_seconds = retry_seconds
+
+    async def run(
+        self,
+        operation: str,
+        body: Callable[[asyncpg.Connection, int], Awaitable[_T]],
+    ) -> _T:
+        """Run ``body(connection, attempt)``, retrying on connection loss.
+
+        ``body`` must be safe to run again after a failure whose outcome is unknown (its
+        transaction may have committed before the connection dropped).
+        """
+        deadline = time.monotonic() + self.retry_seconds
+        delay = 0.05
+        attempt = 1
+        while True:
+            try:
+                async with self.pool.acquire() as conn:
+                    return await body(conn, attempt)
+            except Exception as exc:
+                if not _is_connection_loss(exc):
+                    raise
+                if time.monotonic() + delay > deadline:
+                    raise StoreUnavailableError(
+                        f"PostgreSQL connection lost during {operation} and not back after "
+                        f"{attempt} attempts over {self.retry_seconds:g}s: "
+                        f"{type(exc).__name__}: {exc}",
+                        operation=operation,
+                    ) from exc
+                logger.warning(
+                    "postgres.retry", operation=operation, attempt=attempt, error=repr(exc)
+                )
+                await asyncio.sleep(delay)
+                delay = min(delay * 2, 1.0)
+                attempt += 1
+
+    async def close(self) -> None:
+        try:
+            await asyncio.wait_for(self.pool.close(), timeout=10)
+        except TimeoutError:
+            self.pool.terminate()
+
+
+def _usable_id(value: object) -> bool:
+    # PostgreSQL text cannot hold NUL; such an id was never issued, so it is unknown.
+    return isinstance(value, str) and "\x00" not in value
+
+
+def _aware(value: datetime) -> datetime:
+    return value if value.tzinfo else value.replace(tzinfo=UTC)
+
+
+def _iso(value: datetime) -> str:
+    return value.astimezone(UTC).isoformat(timespec="microseconds").replace("+00:00", "Z")
+
+
+# -- runs -----------------------------------------------------------------------------------
+
+_RUN_COLUMNS = """
+    id, "orgId", "suiteId", "envId", trigger, "gitContext", status, "createdAt", "startedAt",
+    "finishedAt", totals, judge, usage, progress, error, "stopRequested", "webhookUrl",
+    webhook, request, attempts, "leaseOwner", "leaseExpiresAt"
+"""
+_RUN_COLUMNS_R = ", ".join(f"r.{c.strip()}" for c in _RUN_COLUMNS.split(","))
+
+
+def _run_from_row(row: Mapping[str, Any], items: list[Item] | None = None) -> Run:
+    webhook = row["webhook"]
+    return Run(
+        id=row["id"],
+        org_id=row["orgId"],
+        suite_id=row["suiteId"],
+        env_id=row["envId"],
+        trigger=Trigger(row["trigger"]),
+        git_context=row["gitContext"],
+        status=RunStatus(row["status"]),
+        created_at=row["createdAt"],
+        started_at=row["startedAt"],
+        finished_at=row["finishedAt"],
+        totals=_converter.structure(row["totals"], Totals),
+        judge=_converter.structure(row["judge"], JudgeSummary),
+        usage=_converter.structure(row["usage"], Usage),
+        progress=_converter.structure(row["progress"], Progress),
+        items=items or [],
+        error=row["error"],
+        stop_requested=row["stopRequested"],
+        webhook_url=row["webhookUrl"],
+        webhook=_converter.structure(webhook, WebhookDelivery) if webhook is not None else None,
+        request=row["request"],
+        attempts=row["attempts"],
+        lease_owner=row["leaseOwner"],
+        lease_expires_at=row["leaseExpiresAt"],
+    )
+
+
+def _json(value: Any) -> Any:
+    return _converter.unstructure(value)
+
+
+class PostgresRunStore:
+    """The RunStore port on PostgreSQL.
+
+    Args:
+        pool: an asyncpg pool made by ``create_pool`` (its connections decode jsonb).
+        clock: supplies ``created_at`` for runs that arrive without one.
+        retry_seconds: how long an operation retries after losing its connection.
+
+    ``aclose`` closes the pool, which the catalog from ``open_store`` shares.
+    """
+
+    def __init__(
+        self,
+        pool: asyncpg.Pool,
+        *,
+        clock: Clock | None = None,
+        retry_seconds: float = DEFAULT_RETRY_SECONDS,
+    ) -> None:
+        self._db = _Database(pool, retry_seconds=retry_seconds)
+        self._clock = clock or SystemClock()
+
+    @property
+    def pool(self) -> asyncpg.Pool:
+        return self._db.pool
+
+    async def create_run(self, run: Run) -> Run:
+        run_id = new_run_id()
+        created_at = _aware(run.created_at or self._clock.now())
+        args = (
+            run_id,
+            run.org_id,
+            run.suite_id,
+            run.env_id,
+            Trigger(run.trigger).value,
+            run.git_context,
+            RunStatus(run.status).value,
+            created_at,
+            _aware(run.started_at) if run.started_at else None,
+            _aware(run.finished_at) if run.finished_at else None,
+            _json(run.totals),
+            _json(run.judge),
+            _json(run.usage),
+            _json(run.progress),
+            run.error,
+            run.stop_requested,
+            run.webhook_url,
+            _json(run.webhook) if run.webhook is not None else None,
+            run.request,
+            run.attempts,
+            run.lease_owner,
+            _aware(run.lease_expires_at) if run.lease_expires_at else None,
+        )
+
+        async def body(conn: asyncpg.Connection, attempt: int) -> Run:
+            # ON CONFLICT: a retry after a commit whose answer was lost finds the row there.
+            row = await conn.fetchrow(
+                f"""
+                INSERT INTO test_runs ({_RUN_COLUMNS})
+                VALUES ($1, $2, $3, $4, $5, $6, $7, $8, $9, $10, $11, $12, $13, $14, $15, $16,
+                        $17, $18, $19, $20, $21, $22)
+                ON CONFLICT (id) DO NOTHING
+                RETURNING {_RUN_COLUMNS}
+                """,
+                *args,
+            )
+            if row is None:
+                row = await conn.fetchrow(
+                    f"SELECT {_RUN_COLUMNS} FROM test_runs WHERE id = $1", run_id
+                )
+            return _run_from_row(row)
+
+        return await self._db.run("create_run", body)
+
+    async def get_run(self, run_id: str, *, include_items: bool = True) -> Run | None:
+        if not _usable_id(run_id):
+            return None
+
+        async def body(conn: asyncpg.Connection, attempt: int) -> Run | None:
+            # One snapshot, so a run and its items are never seen half-recovered.
+            async with conn.transaction(isolation="repeatable_read", readonly=True):
+                row = await conn.fetchrow(
+                    f"SELECT {_RUN_COLUMNS} FROM test_runs WHERE id = $1", run_id
+                )
+                if row is None:
+                    return None
+                items: list[Item] = []
+                if include_items:
+                    records = await conn.fetch(
+                        'SELECT item FROM test_run_items WHERE "runId" = $1 ORDER BY seq', run_id
+                    )
+                    items = [_converter.structure(r["item"], Item) for r in records]
+                return _run_from_row(row, items)
+
+        return await self._db.run("get_run", body)
+
+    async def list_runs(self, run_filter: RunFilter) -> list[Run]:
+        if run_filter.limit <= 0:
+            return []
+        clauses, args = [], []
+        for column, value in (
+            ('"orgId"', run_filter.org_id),
+            ('"suiteId"', run_filter.suite_id),
+            ("status", RunStatus(run_filter.status).value if run_filter.status else None),
+        ):
+            if value is not None:
+                if not _usable_id(value):
+                    return []
+                args.append(value)
+                clauses.append(f"{column} = ${len(args)}")
+        where = f"WHERE {' AND '.join(clauses)}" if clauses else ""
+        args.append(run_filter.limit)
+        sql = f"""
+            SELECT {_RUN_COLUMNS} FROM test_runs {where}
+            ORDER BY "createdAt" DESC, seq DESC LIMIT ${len(args)}
+        """
+
+        async def body(conn: asyncpg.Connection, attempt: int) -> list[Run]:
+            return [_run_from_row(r) for r in await conn.fetch(sql, *args)]
+
+        return await self._db.run("list_runs", body)
+
+    async def claim_next(self, worker_id: str, *, now: datetime, lease_seconds: float) -> Run | None:
+        now = _aware(now)
+        expires = now + timedelta(seconds=lease_seconds)
+        token = uuid.uuid4().hex
+
+        async def body(conn: asyncpg.Connection, attempt: int) -> Run | None:
+            if attempt > 1:
+                # The previous attempt may have committed before the connection dropped.
+                row = await conn.fetchrow(
+                    f'SELECT {_RUN_COLUMNS} FROM test_runs WHERE "claimToken" = $1', token
+                )
+                if row is not None:
+                    return _run_from_row(row)
+            row = await conn.fetchrow(
+                f"""
+                WITH next AS (
+                    SELECT id FROM test_runs WHERE status = 'queued'
+                    ORDER BY "createdAt", seq LIMIT 1
+                    FOR UPDATE SKIP LOCKED
+                )
+                UPDATE test_runs AS r
+                SET status = 'running', "leaseOwner" = $1, "leaseExpiresAt" = $2,
+                    attempts = r.attempts + 1, "startedAt" = COALESCE(r."startedAt", $3),
+                    "claimToken" = $4, "updatedAt" = now()
+                FROM next WHERE r.id = next.id
+                RETURNING {_RUN_COLUMNS_R}
+                """,
+                worker_id,
+                expires,
+                now,
+                token,
+            )
+            return _run_from_row(row) if row is not None else None
+
+        return await self._db.run("claim_next", body)
+
+    async def renew_lease(
+        self, run_id: str, worker_id: str, *, now: datetime, lease_seconds: float
+    ) -> bool:
+        if not _usable_id(run_id):
+            return False
+        expires = _aware(now) + timedelta(seconds=lease_seconds)
+
+        async def body(conn: asyncpg.Connection, attempt: int) -> bool:
+            status = await conn.execute(
+                """
+                UPDATE test_runs SET "leaseExpiresAt" = $3, "updatedAt" = now()
+                WHERE id = $1 AND "leaseOwner" = $2 AND status = 'running'
+                """,
+                run_id,
+                worker_id,
+                expires,
+            )
+            return bool(status == "UPDATE 1")
+
+        return await self._db.run("renew_lease", body)
+
+    async def update_progress(self, run_id: str, progress: Progress) -> None:
+        if not _usable_id(run_id):
+            return
+        value = _json(progress)
+
+        async def body(conn: asyncpg.Connection, attempt: int) -> None:
+            await conn.execute(
+                'UPDATE test_runs SET progress = $2, "updatedAt" = now() WHERE id = $1',
+                run_id,
+                value,
+            )
+
+        await self._db.run("update_progress", body)
+
+    async def append_item(self, run_id: str, item: Item) -> None:
+        if not _usable_id(run_id):
+            return
+        key = uuid.uuid4().hex
+        value = _json(item)
+
+        async def body(conn: asyncpg.Connection, attempt: int) -> None:
+            status = await conn.execute(
+                """
+                INSERT INTO test_run_items ("runId", "itemKey", "testId", assistant, status, item)
+                SELECT $1, $2, $3, $4, $5, $6 WHERE EXISTS (SELECT 1 FROM test_runs WHERE id = $1)
+                ON CONFLICT ("runId", "itemKey") DO NOTHING
+                """,
+                run_id,
+                key,
+                item.test_id,
+                item.assistant,
+                str(item.status),
+                value,
+            )
+            if status == "INSERT 0 0" and attempt == 1:
+                logger.warning("store.append_item.unknown_run", run_id=run_id)
+
+        try:
+            await self._db.run("append_item", body)
+        except asyncpg.ForeignKeyViolationError:
+            # The run was deleted between the existence check and the insert.
+            logger.warning("store.append_item.unknown_run", run_id=run_id)
+
+    async def finish_run(
+        self,
+        run_id: str,
+        *,
+        status: RunStatus,
+        totals: Totals,
+        judge: JudgeSummary,
+        usage: Usage,
+        finished_at: datetime,
+        error: str | None = None,
+    ) -> None:
+        if not _usable_id(run_id):
+            return
+        args = (
+            run_id,
+            RunStatus(status).value,
+            _json(totals),
+            _json(judge),
+            _json(usage),
+            _aware(finished_at),
+            error,
+        )
+
+        async def body(conn: asyncpg.Connection, attempt: int) -> None:
+            async with conn.transaction():
+                row = await conn.fetchrow(
+                    """
+                    UPDATE test_runs
+                    SET status = $2, totals = $3, judge = $4, usage = $5, "finishedAt" = $6,
+                        error = $7, "leaseOwner" = NULL, "leaseExpiresAt" = NULL,
+                        "updatedAt" = now()
+                    WHERE id = $1
+                    RETURNING "orgId", "suiteId"
+                    """,
+                    *args,
+                )
+                if row is None:
+                    return
+                await conn.execute(
+                    """
+                    INSERT INTO usage ("runId", "orgId", "suiteId", tokens, calls,
+                                       "promptTokens", "completionTokens", "cachedCalls")
+                    VALUES ($1, $2, $3, $4, $5, $6, $7, $8)
+                    ON CONFLICT ("runId") DO UPDATE SET
+                        tokens = EXCLUDED.tokens, calls = EXCLUDED.calls,
+                        "promptTokens" = EXCLUDED."promptTokens",
+                        "completionTokens" = EXCLUDED."completionTokens",
+                        "cachedCalls" = EXCLUDED."cachedCalls", "recordedAt" = now()
+                    """,
+                    run_id,
+                    row["orgId"],
+                    row["suiteId"],
+                    usage.tokens,
+                    usage.calls,
+                    usage.prompt_tokens,
+                    usage.completion_tokens,
+                    usage.cached_calls,
+                )
+
+        await self._db.run("finish_run", body)
+
+    async def request_stop(self, run_id: str, *, now: datetime) -> Run | None:
+        if not _usable_id(run_id):
+            return None
+        now = _aware(now)
+
+        async def body(conn: asyncpg.Connection, attempt: int) -> Run | None:
+            row = await conn.fetchrow(
+                f"""
+                UPDATE test_runs
+                SET "stopRequested" = true,
+                    status = CASE WHEN status = 'queued' THEN 'stopped' ELSE status END,
+                    "finishedAt" = CASE WHEN status = 'queued' THEN $2 ELSE "finishedAt" END,
+                    "updatedAt" = now()
+                WHERE id = $1 AND status IN ('queued', 'running')
+                RETURNING {_RUN_COLUMNS}
+                """,
+                run_id,
+                now,
+            )
+            if row is None:  # unknown, or already finished: report it as it is
+                row = await conn.fetchrow(
+                    f"SELECT {_RUN_COLUMNS} FROM test_runs WHERE id = $1", run_id
+                )
+            return _run_from_row(row) if row is not None else None
+
+        return await self._db.run("request_stop", body)
+
+    async def is_stop_requested(self, run_id: str) -> bool:
+        if not _usable_id(run_id):
+            return False
+
+        async def body(conn: asyncpg.Connection, attempt: int) -> bool:
+            value = await conn.fetchval(
+                'SELECT "stopRequested" FROM test_runs WHERE id = $1', run_id
+            )
+            return bool(value)
+
+        return await self._db.run("is_stop_requested", body)
+
+    async def recover_expired(self, *, now: datetime, max_attempts: int = 2) -> list[Run]:
+        now = _aware(now)
+        cleared = _json(Progress())
+
+        async def body(conn: asyncpg.Connection, attempt: int) -> list[Run]:
+            async with conn.transaction():
+                rows = await conn.fetch(
+                    f"""
+                    WITH expired AS (
+                        SELECT id FROM test_runs
+                        WHERE status = 'running' AND "leaseExpiresAt" < $1
+                        FOR UPDATE SKIP LOCKED
+                    )
+                    UPDATE test_runs AS r SET
+                        status = CASE WHEN r.attempts < $2 THEN 'queued' ELSE 'failed' END,
+                        progress = CASE WHEN r.attempts < $2 THEN $3 ELSE r.progress END,
+                        error = CASE WHEN r.attempts < $2 THEN r.error ELSE $4 END,
+                        "finishedAt" = CASE WHEN r.attempts < $2 THEN r."finishedAt" ELSE $1 END,
+                        "leaseOwner" = NULL, "leaseExpiresAt" = NULL, "claimToken" = NULL,
+                        "updatedAt" = now()
+                    FROM expired WHERE r.id = expired.id
+                    RETURNING {_RUN_COLUMNS_R}, r.seq
+                    """,
+                    now,
+                    max_attempts,
+                    cleared,
+                    INTERRUPTED,
+                )
+                requeued = [r["id"] for r in rows if r["status"] == RunStatus.QUEUED.value]
+                if requeued:
+                    await conn.execute(
+                        'DELETE FROM test_run_items WHERE "runId" = ANY($1::text[])', requeued
+                    )
+            rows = sorted(rows, key=lambda r: (r["createdAt"], r["seq"]))
+            for r in rows:
+                logger.warning(
+                    "store.run_recovered", run_id=r["id"], status=r["status"], attempts=r["attempts"]
+                )
+            return [_run_from_row(r) for r in rows]
+
+        return await self._db.run("recover_expired", body)
+
+    async def record_webhook(self, run_id: str, delivery: WebhookDelivery) -> None:
+        if not _usable_id(run_id):
+            return
+        value = _json(delivery)
+
+        async def body(conn: asyncpg.Connection, attempt: int) -> None:
+            await conn.execute(
+                'UPDATE test_runs SET webhook = $2, "updatedAt" = now() WHERE id = $1',
+                run_id,
+                value,
+            )
+
+        await self._db.run("record_webhook", body)
+
+    async def aclose(self) -> None:
+        await self._db.close()
+
+
+# -- catalog --------------------------------------------------------------------------------
+
+_TABLES = {
+    CatalogKind.ORGANIZATIONS: "organizations",
+    CatalogKind.SUITES: "test_suites",
+    CatalogKind.TESTS: "tests",
+    CatalogKind.ENVIRONMENTS: "environments",
+    CatalogKind.PERSONAS: "personas",
+    CatalogKind.REQUESTS: "requests",
+}
+_CATALOG_FIELDS = ("id", "orgId", "createdAt", "updatedAt")
+
+
+def _doc_from_row(row: Mapping[str, Any]) -> dict[str, Any]:
+    doc = dict(row["doc"])
+    doc["id"] = row["id"]
+    doc["orgId"] = row["orgId"]
+    doc["createdAt"] = _iso(row["createdAt"])
+    doc["updatedAt"] = _iso(row["updatedAt"])
+    return doc
+
+
+class PostgresCatalog:
+    """The Catalog port on PostgreSQL: one table per kind, the document in a jsonb column.
+
+    Args:
+        pool: an asyncpg pool made by ``create_pool``.
+        clock: supplies ``createdAt``/``updatedAt``.
+        retry_seconds: how long an operation retries after losing its connection.
+
+    A ``delete`` retried after a lost connection whose delete had committed reports
+    ``False``; the document is gone either way.
+    """
+
+    def __init__(
+        self,
+        pool: asyncpg.Pool,
+        *,
+        clock: Clock | None = None,
+        retry_seconds: float = DEFAULT_RETRY_SECONDS,
+    ) -> None:
+        self._db = _Database(pool, retry_seconds=retry_seconds)
+        self._clock = clock or SystemClock()
+
+    async def upsert(self, kind: CatalogKind, org_id: str, doc: dict[str, Any]) -> dict[str, Any]:
+        table = _TABLES[CatalogKind(kind)]
+        doc_id = doc.get("id") if isinstance(doc, Mapping) else None
+        if not isinstance(doc_id, str) or not doc_id:
+            raise ValueError(
+                f"{CatalogKind(kind).value} document needs a non-empty string 'id', got {doc_id!r}"
+            )
+        if not _usable_id(doc_id):
+            raise ValueError(f"{CatalogKind(kind).value} id {doc_id!r} contains a NUL character")
+        if CatalogKind(kind) is CatalogKind.ORGANIZATIONS:
+            org_id = doc_id
+        if not _usable_id(org_id):
+            raise ValueError(f"organization id {org_id!r} is not a usable string")
+        body_doc = {k: v for k, v in doc.items() if k not in _CATALOG_FIELDS}
+        now = self._clock.now()
+
+        async def body(conn: asyncpg.Connection, attempt: int) -> dict[str, Any]:
+            row = await conn.fetchrow(
+                f"""
+                INSERT INTO {table} ("orgId", id, doc, "createdAt", "updatedAt")
+                VALUES ($1, $2, $3, $4, $4)
+                ON CONFLICT ("orgId", id) DO UPDATE
+                SET doc = EXCLUDED.doc, "updatedAt" = EXCLUDED."updatedAt"
+                RETURNING "orgId", id, doc, "createdAt", "updatedAt"
+                """,
+                org_id,
+                doc_id,
+                body_doc,
+                _aware(now),
+            )
+            return _doc_from_row(row)
+
+        return await self._db.run("catalog.upsert", body)
+
+    async def get(self, kind: CatalogKind, org_id: str | None, doc_id: str) -> dict[str, Any] | None:
+        table = _TABLES[CatalogKind(kind)]
+        if not _usable_id(doc_id) or (org_id is not None and not _usable_id(org_id)):
+            return None
+
+        async def body(conn: asyncpg.Connection, attempt: int) -> dict[str, Any] | None:
+            if org_id is None:
+                row = await conn.fetchrow(
+                    f'SELECT * FROM {table} WHERE id = $1 ORDER BY "orgId" LIMIT 1', doc_id
+                )
+            else:
+                row = await conn.fetchrow(
+                    f'SELECT * FROM {table} WHERE "orgId" = $1 AND id = $2', org_id, doc_id
+                )
+            return _doc_from_row(row) if row is not None else None
+
+        return await self._db.run("catalog.get", body)
+
+    async def list(self, kind: CatalogKind, org_id: str, *, limit: int = 500) -> list[dict[str, Any]]:
+        table = _TABLES[CatalogKind(kind)]
+        if limit <= 0 or not _usable_id(org_id):
+            return []
+
+        async def body(conn: asyncpg.Connection, attempt: int) -> list[dict[str, Any]]:
+            rows = await conn.fetch(
+                f'SELECT * FROM {table} WHERE "orgId" = $1 ORDER BY id LIMIT $2', org_id, limit
+            )
+            return [_doc_from_row(r) for r in rows]
+
+        return await self._db.run("catalog.list", body)
+
+    async def delete(self, kind: CatalogKind, org_id: str, doc_id: str) -> bool:
+        table = _TABLES[CatalogKind(kind)]
+        if not _usable_id(doc_id) or not _usable_id(org_id):
+            return False
+
+        async def body(conn: asyncpg.Connection, attempt: int) -> bool:
+            status = await conn.execute(
+                f'DELETE FROM {table} WHERE "orgId" = $1 AND id = $2', org_id, doc_id
+            )
+            return bool(status == "DELETE 1")
+
+        return await self._db.run("catalog.delete", body)
+
+
+# -- composition ----------------------------------------------------------------------------
+
+
+async def open_store(env: Mapping[str, str]) -> tuple[PostgresRunStore, PostgresCatalog]:
+    """Open the store and catalog on the database named by ``DATABASE_URL``.
+
+    The entry point ``lamdis.stores: postgres``. Both share one pool; ``store.aclose()``
+    closes it.
+
+    Args:
+        env: the process environment (``DATABASE_URL``; optional ``LAMDIS_PG_POOL_SIZE``).
+
+    Raises:
+        StoreConfigError: ``DATABASE_URL`` is missing or malformed.
+        StoreUnavailableError: PostgreSQL could not be reached.
+        DatabaseNotMigratedError: the schema is missing or behind; run ``lamdis db migrate``.
+    """
+    dsn = env.get("DATABASE_URL", "")
+    if not dsn.strip():
+        raise StoreConfigError(
+            "DB_PROVIDER=postgres needs DATABASE_URL, e.g. "
+            "postgresql://user:password@localhost:5432/lamdis"
+        )
+    size_text = env.get("LAMDIS_PG_POOL_SIZE", "10")
+    try:
+        max_size = int(size_text)
+        if max_size < 1:
+            raise ValueError(size_text)
+    except ValueError:
+        raise StoreConfigError(
+            f"LAMDIS_PG_POOL_SIZE must be a whole number of at least 1, got {size_text!r}"
+        ) from None
+    pool = await create_pool(dsn, max_size=max_size)
+    try:
+        async with pool.acquire() as conn:
+            await check_migrated(conn, dsn)
+    except BaseException:
+        await pool.close()
+        raise
+    logger.info("postgres.store.opened", database=redact(dsn), pool_size=max_size, pid=os.getpid())
+    return PostgresRunStore(pool), PostgresCatalog(pool)
