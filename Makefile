@@ -13,7 +13,7 @@ $(UV):
 	$(PYTHON) -m pip install --user --quiet uv
 
 install: $(UV)
-	$(UV) sync --all-packages --group dev --group lint --frozen 2>/dev/null || $(UV) sync --all-packages --group dev --group lint
+	$(UV) sync --all-packages --group dev --group lint --quiet
 
 demo: install
 	$(RUN) python -m lamdis_http.demo_run
