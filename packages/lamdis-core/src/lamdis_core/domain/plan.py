@@ -43,9 +43,14 @@ class PlanEntry:
 
 @attrs.frozen(kw_only=True)
 class RunPlan:
-    """What to run. ``warnings`` are problems that do not stop a run (a missing env var)."""
+    """What to run. ``warnings`` are problems that do not stop a run (a missing env var).
+
+    ``skipped`` holds the entries of disabled tests (``enabled: false``): not run, reported
+    as skipped.
+    """
 
     entries: list[PlanEntry] = attrs.Factory(list)
     warnings: list[ConfigProblem] = attrs.Factory(list)
     suite_id: str | None = None
     files: list[str] = attrs.Factory(list)
+    skipped: list[PlanEntry] = attrs.Factory(list)
