@@ -24,7 +24,7 @@ async def _serve(host: str, port: int, latency_ms: float) -> None:
 def main() -> None:
     parser = argparse.ArgumentParser(prog="python -m lamdis_http.demo", description=__doc__)
     parser.add_argument("--host", default="127.0.0.1")
-    parser.add_argument("--port", type=int, default=8765)
+    parser.add_argument("--port", type=int, default=3210)
     parser.add_argument("--latency-ms", type=float, default=0.0)
     args = parser.parse_args()
     with contextlib.suppress(KeyboardInterrupt):

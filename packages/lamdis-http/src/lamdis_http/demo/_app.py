@@ -110,10 +110,10 @@ async def start_demo_server(
     Returns:
         The runner (``await runner.cleanup()`` stops the server) and the base URL.
     """
-    runner = web.AppRunner(make_demo_app(latency_ms), access_log=None)
-    await runner.setup()
     # A short shutdown timeout: the demo holds no work worth waiting for.
-    site = web.TCPSite(runner, host, port, shutdown_timeout=1.0)
+    runner = web.AppRunner(make_demo_app(latency_ms), access_log=None, shutdown_timeout=1.0)
+    await runner.setup()
+    site = web.TCPSite(runner, host, port)
     try:
         await site.start()
     except BaseException:

@@ -66,6 +66,10 @@ class AiohttpRequester:
             raise RequestError(
                 f"{where}: not a valid URL; check base_url/path/full_url in the requests file"
             ) from exc
+        except ValueError as exc:
+            # aiohttp refuses a request it cannot build (credentials both in the URL and in an
+            # Authorization header, a newline in a header); its messages name no header value.
+            raise RequestError(f"{where}: the request could not be built: {exc}") from exc
         except aiohttp.ClientError as exc:
             # ClientConnectionError and ClientPayloadError both mean the response never
             # arrived whole; a later attempt may succeed.

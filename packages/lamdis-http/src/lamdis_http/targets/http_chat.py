@@ -176,7 +176,11 @@ class HttpChatTarget:
                 retryable=True,
             ) from exc
         except aiohttp.InvalidURL as exc:
-            raise TargetError(f"{where}: not a valid URL ({exc})") from exc
+            raise TargetError(f"{where}: not a valid URL") from exc
+        except ValueError as exc:
+            # aiohttp refuses a request it cannot build (credentials both in the URL and in an
+            # Authorization header, a newline in a header); its messages name no header value.
+            raise TargetError(f"{where}: the request could not be built: {exc}") from exc
         except aiohttp.ClientPayloadError as exc:
             raise TargetError(
                 f"{where}: the connection broke while reading the reply ({exc})", retryable=True
