@@ -5,10 +5,10 @@ import os
 from hypothesis import settings
 
 pytest_plugins = [
-    "tests.fixtures.ferretdb",
     "tests.fixtures.servers",
     "tests.fixtures.postgres",
     "tests.fixtures.llm_servers",
+    "tests.fixtures.ferretdb",
 ]
 
 settings.register_profile("fast", max_examples=50, deadline=None)

@@ -1,0 +1,486 @@
+"""``MongoRunStore``: the RunStore port on MongoDB through PyMongo's async API.
+
+A run is one document in ``testruns`` with an ObjectId ``_id`` (returned as its hex string) and
+the camelCase fields of DESIGN §4, so the seed's shell queries read it as they are:
+``db.testruns.findOne({_id: ObjectId(id)}, {items: 0})`` and the recent runs sorted by
+``finishedAt``. Datetimes are BSON dates. Items are ``$push``-ed into ``items`` as they finish.
+"""
+
+from __future__ import annotations
+
+import asyncio
+import contextlib
+import uuid
+from collections.abc import AsyncIterator, Mapping
+from datetime import UTC, datetime, timedelta
+from typing import Any
+
+import structlog
+from bson import ObjectId
+from lamdis_core.domain.results import (
+    Item,
+    JudgeSummary,
+    Progress,
+    Run,
+    RunStatus,
+    Totals,
+    Usage,
+    WebhookDelivery,
+)
+from lamdis_core.ports.store import INTERRUPTED, RunFilter
+from pymongo import ASCENDING, DESCENDING, IndexModel, ReturnDocument
+from pymongo.asynchronous.collection import AsyncCollection
+from pymongo.asynchronous.database import AsyncDatabase
+from pymongo.asynchronous.mongo_client import AsyncMongoClient
+from pymongo.errors import DuplicateKeyError
+
+from lamdis_store_mongo import _trim
+from lamdis_store_mongo._convert import (
+    MICROS_FIELD,
+    make_mongo_converter,
+    micro_remainders,
+    restore_micros,
+    with_micros,
+)
+from lamdis_store_mongo._errors import MongoStoreError
+from lamdis_store_mongo._locks import LOCKS_COLLECTION, DocumentLocks, LockTimeoutError
+from lamdis_store_mongo._retry import once_more
+
+logger = structlog.get_logger()
+
+RUNS = "testruns"
+_ITEM_KEY = "_k"  # per-append key that makes a repeated $push (after a lost answer) a no-op
+_INTERNAL = ("itemsBytes", "claimToken")
+
+Doc = dict[str, Any]
+
+RUN_INDEXES = [
+    IndexModel([("createdAt", DESCENDING), ("_id", DESCENDING)], name="runs_recent"),
+    IndexModel([("finishedAt", DESCENDING)], name="runs_recent_finished"),
+    IndexModel([("orgId", ASCENDING), ("createdAt", DESCENDING)], name="runs_by_org"),
+    IndexModel([("suiteId", ASCENDING), ("createdAt", DESCENDING)], name="runs_by_suite"),
+    IndexModel([("status", ASCENDING), ("createdAt", ASCENDING)], name="runs_by_status"),
+    IndexModel([("status", ASCENDING), ("leaseExpiresAt", ASCENDING)], name="runs_leases"),
+]
+
+
+def _oid(run_id: str) -> ObjectId | None:
+    """The ObjectId of ``run_id``, or ``None`` when it is not a 24-digit hex string."""
+    if isinstance(run_id, str) and len(run_id) == 24 and ObjectId.is_valid(run_id):
+        return ObjectId(run_id)
+    return None
+
+
+def _set_fields(fields: Mapping[str, Any], unset: tuple[str, ...] = ()) -> Doc:
+    """An update that ``$set``s top-level ``fields`` (keeping their microseconds in ``_us``)
+    and ``$unset``s ``unset`` (and their microseconds)."""
+    sets: Doc = {}
+    unsets: Doc = {}
+    for name, value in fields.items():
+        sets[name] = value
+        tree = micro_remainders(value)
+        if tree is None:
+            unsets[f"{MICROS_FIELD}.{name}"] = ""
+        else:
+            sets[f"{MICROS_FIELD}.{name}"] = tree
+    for name in unset:
+        unsets[name] = ""
+        unsets[f"{MICROS_FIELD}.{name}"] = ""
+    update: Doc = {}
+    if sets:
+        update["$set"] = sets
+    if unsets:
+        update["$unset"] = unsets
+    return update
+
+
+class MongoRunStore:
+    """RunStore on a MongoDB database (or FerretDB).
+
+    Args:
+        database: the database holding ``testruns``.
+        client: closed by ``aclose()`` when given (``open_store`` passes its own).
+        document_locks: serialise writes per run through ``lamdis_locks`` (needed on FerretDB,
+            whose updates are not atomic; see ``_locks``). ``open_store`` decides from the
+            server's ``buildInfo``.
+        where: how to name the server in errors (hosts, never credentials).
+        item_max_bytes, run_soft_bytes, run_hard_bytes: the size guard of ``_trim``.
+    """
+
+    def __init__(
+        self,
+        database: AsyncDatabase[Doc],
+        *,
+        client: AsyncMongoClient[Doc] | None = None,
+        document_locks: bool = False,
+        where: str = "the configured server",
+        item_max_bytes: int = _trim.ITEM_MAX_BYTES,
+        run_soft_bytes: int = _trim.RUN_SOFT_BYTES,
+        run_hard_bytes: int = _trim.RUN_HARD_BYTES,
+    ) -> None:
+        self._db = database
+        self._client = client
+        self._runs: AsyncCollection[Doc] = database[RUNS]
+        self._locks = DocumentLocks(database[LOCKS_COLLECTION]) if document_locks else None
+        self._where = where
+        self._converter = make_mongo_converter()
+        self._item_max = item_max_bytes
+        self._run_soft = run_soft_bytes
+        self._run_hard = run_hard_bytes
+
+    @property
+    def document_locks(self) -> bool:
+        """Whether writes are serialised per run (FerretDB)."""
+        return self._locks is not None
+
+    async def create_indexes(self) -> None:
+        """Create the indexes runs are listed and claimed by. Safe to call on every start."""
+        await once_more(
+            "create testruns indexes", self._where, lambda: self._runs.create_indexes(RUN_INDEXES)
+        )
+
+    # -- documents <-> runs -----------------------------------------------------------------
+
+    def _run_doc(self, run: Run, oid: ObjectId, created_at: datetime) -> Doc:
+        doc: Doc = self._converter.unstructure(run)
+        doc.pop("id", None)
+        doc["_id"] = oid
+        doc["createdAt"] = created_at
+        doc["items"] = []
+        doc["itemsBytes"] = 0
+        return with_micros(doc)
+
+    def _to_run(self, doc: Doc) -> Run:
+        doc = restore_micros(dict(doc))
+        oid = doc.pop("_id")
+        raw_items = doc.pop("items", None) or []
+        for name in _INTERNAL:
+            doc.pop(name, None)
+        doc["id"] = str(oid)
+        run: Run = self._converter.structure(doc, Run)
+        run.items = [self._converter.structure(restore_micros(dict(i)), Item) for i in raw_items]
+        return run
+
+    @contextlib.asynccontextmanager
+    async def _guard(self, oid: ObjectId, owner: str) -> AsyncIterator[None]:
+        if self._locks is None:
+            yield
+        else:
+            async with self._locks.hold(oid, owner):
+                yield
+
+    async def _summary(self, oid: ObjectId) -> Run | None:
+        doc = await self._runs.find_one({"_id": oid}, {"items": 0})
+        return None if doc is None else self._to_run(doc)
+
+    # -- RunStore ---------------------------------------------------------------------------
+
+    async def create_run(self, run: Run) -> Run:
+        oid = ObjectId()
+        created_at = run.created_at or datetime.now(UTC)
+        doc = self._run_doc(run, oid, created_at)
+
+        async def insert() -> None:
+            try:
+                await self._runs.insert_one(doc)
+            except DuplicateKeyError:
+                pass  # our own insert, repeated after its answer was lost
+
+        await once_more("create_run", self._where, insert)
+        logger.debug("mongo_run_created", run_id=str(oid))
+        return self._to_run(doc)
+
+    async def get_run(self, run_id: str, *, include_items: bool = True) -> Run | None:
+        oid = _oid(run_id)
+        if oid is None:
+            return None
+        projection = None if include_items else {"items": 0}
+        doc = await once_more(
+            "get_run", self._where, lambda: self._runs.find_one({"_id": oid}, projection)
+        )
+        return None if doc is None else self._to_run(doc)
+
+    async def list_runs(self, run_filter: RunFilter) -> list[Run]:
+        if run_filter.limit < 1:
+            return []
+        query: Doc = {}
+        if run_filter.org_id is not None:
+            query["orgId"] = run_filter.org_id
+        if run_filter.suite_id is not None:
+            query["suiteId"] = run_filter.suite_id
+        if run_filter.status is not None:
+            query["status"] = str(run_filter.status)
+
+        async def fetch() -> list[Doc]:
+            cursor = (
+                self._runs.find(query, {"items": 0})
+                .sort([("createdAt", DESCENDING), ("_id", DESCENDING)])
+                .limit(run_filter.limit)
+            )
+            return await cursor.to_list()
+
+        docs = await once_more("list_runs", self._where, fetch)
+        return [self._to_run(doc) for doc in docs]
+
+    async def claim_next(self, worker_id: str, *, now: datetime, lease_seconds: float) -> Run | None:
+        token = uuid.uuid4().hex
+        expires = now + timedelta(seconds=lease_seconds)
+        update = _set_fields(
+            {
+                "status": str(RunStatus.RUNNING),
+                "leaseOwner": worker_id,
+                "leaseExpiresAt": expires,
+                "claimToken": token,
+            }
+        )
+        update["$inc"] = {"attempts": 1}
+        # sets startedAt only when it is missing (a missing field is below any date)
+        update["$min"] = {"startedAt": now}
+        tried = False
+
+        async def claim() -> Run | None:
+            nonlocal tried
+            if tried:
+                # the first attempt may have claimed a run before its answer was lost
+                doc = await self._runs.find_one({"claimToken": token}, {"items": 0})
+                if doc is not None:
+                    return self._to_run(doc)
+            tried = True
+            if self._locks is None:
+                before = await self._runs.find_one_and_update(
+                    {"status": str(RunStatus.QUEUED)},
+                    update,
+                    sort=[("createdAt", ASCENDING), ("_id", ASCENDING)],
+                    return_document=ReturnDocument.BEFORE,
+                )
+                return None if before is None else await self._after_claim(before, now)
+            return await self._claim_with_locks(update, now, token)
+
+        claimed = await once_more("claim_next", self._where, claim)
+        if claimed is not None:
+            logger.info("mongo_run_claimed", run_id=claimed.id, worker=worker_id)
+        return claimed
+
+    async def _claim_with_locks(self, update: Doc, now: datetime, token: str) -> Run | None:
+        assert self._locks is not None
+        loop = asyncio.get_running_loop()
+        deadline = loop.time() + 30.0
+        while True:
+            cursor = (
+                self._runs.find({"status": str(RunStatus.QUEUED)}, {"_id": 1})
+                .sort([("createdAt", ASCENDING), ("_id", ASCENDING)])
+                .limit(20)
+            )
+            candidates = [doc["_id"] for doc in await cursor.to_list()]
+            if not candidates:
+                return None
+            for oid in candidates:
+                async with self._locks.attempt(oid, token) as held:
+                    if not held:
+                        continue  # another claimer (or writer) has it; try the next run
+                    before = await self._runs.find_one_and_update(
+                        {"_id": oid, "status": str(RunStatus.QUEUED)},
+                        update,
+                        return_document=ReturnDocument.BEFORE,
+                    )
+                    if before is not None:
+                        return await self._after_claim(before, now)
+            if loop.time() > deadline:
+                raise LockTimeoutError("every queued run stayed locked by other workers for 30s")
+            await asyncio.sleep(0.005)
+
+    async def _after_claim(self, before: Doc, now: datetime) -> Run | None:
+        oid = before["_id"]
+        if "startedAt" not in before and (remainder := micro_remainders(now)) is not None:
+            await self._runs.update_one(
+                {"_id": oid}, {"$set": {f"{MICROS_FIELD}.startedAt": remainder}}
+            )
+        return await self._summary(oid)
+
+    async def renew_lease(
+        self, run_id: str, worker_id: str, *, now: datetime, lease_seconds: float
+    ) -> bool:
+        oid = _oid(run_id)
+        if oid is None:
+            return False
+        owner = uuid.uuid4().hex
+        update = _set_fields({"leaseExpiresAt": now + timedelta(seconds=lease_seconds)})
+
+        async def renew() -> bool:
+            async with self._guard(oid, owner):
+                result = await self._runs.update_one(
+                    {"_id": oid, "status": str(RunStatus.RUNNING), "leaseOwner": worker_id}, update
+                )
+                return result.matched_count == 1
+
+        return await once_more("renew_lease", self._where, renew)
+
+    async def _write(self, what: str, oid: ObjectId | None, query: Doc, update: Doc) -> None:
+        if oid is None:
+            return
+        owner = uuid.uuid4().hex
+
+        async def write() -> None:
+            async with self._guard(oid, owner):
+                await self._runs.update_one({"_id": oid, **query}, update)
+
+        await once_more(what, self._where, write)
+
+    async def update_progress(self, run_id: str, progress: Progress) -> None:
+        update = _set_fields({"progress": self._converter.unstructure(progress)})
+        await self._write("update_progress", _oid(run_id), {}, update)
+
+    async def append_item(self, run_id: str, item: Item) -> None:
+        oid = _oid(run_id)
+        if oid is None:
+            return
+        key = uuid.uuid4().hex
+        doc = with_micros(self._converter.unstructure(item))
+        doc[_ITEM_KEY] = key
+        fitted, size = _trim.fit_item(doc, max_bytes=self._item_max)
+        if fitted is not doc:
+            logger.warning("mongo_item_trimmed", run_id=run_id, test_id=item.test_id, bytes=size)
+
+        async def push(entry: Doc, entry_size: int, budget: int) -> bool:
+            result = await self._runs.update_one(
+                {"_id": oid, f"items.{_ITEM_KEY}": {"$ne": key}, "itemsBytes": {"$lte": budget - entry_size}},
+                {"$push": {"items": entry}, "$inc": {"itemsBytes": entry_size}},
+            )
+            return result.matched_count == 1
+
+        async def append() -> None:
+            async with self._guard(oid, key):
+                if await push(fitted, size, self._run_soft):
+                    return
+                state = await self._runs.find_one({"_id": oid}, {"itemsBytes": 1})
+                if state is None:
+                    return  # unknown run: writers ignore it
+                if await self._runs.count_documents({"_id": oid, f"items.{_ITEM_KEY}": key}):
+                    return  # the first attempt landed; its answer was lost
+                compact, compact_size = _trim.fit_item(
+                    doc, max_bytes=_trim.COMPACT_MAX_BYTES, compact=True
+                )
+                if await push(compact, compact_size, self._run_hard):
+                    logger.warning(
+                        "mongo_item_compacted", run_id=run_id, test_id=item.test_id,
+                        items_bytes=state.get("itemsBytes"),
+                    )
+                    return
+                raise MongoStoreError(
+                    f"append_item: run {run_id} holds {state.get('itemsBytes')} bytes of items, "
+                    f"and one more would pass {self._run_hard} bytes; MongoDB documents are "
+                    "limited to 16 MiB. Split the suite into smaller runs."
+                )
+
+        await once_more("append_item", self._where, append)
+
+    async def finish_run(
+        self,
+        run_id: str,
+        *,
+        status: RunStatus,
+        totals: Totals,
+        judge: JudgeSummary,
+        usage: Usage,
+        finished_at: datetime,
+        error: str | None = None,
+    ) -> None:
+        fields: Doc = {
+            "status": str(status),
+            "totals": self._converter.unstructure(totals),
+            "judge": self._converter.unstructure(judge),
+            "usage": self._converter.unstructure(usage),
+            "finishedAt": finished_at,
+        }
+        unset = ("leaseOwner", "leaseExpiresAt", "claimToken")
+        if error is None:
+            unset = (*unset, "error")
+        else:
+            fields["error"] = error
+        await self._write("finish_run", _oid(run_id), {}, _set_fields(fields, unset))
+
+    async def request_stop(self, run_id: str, *, now: datetime) -> Run | None:
+        oid = _oid(run_id)
+        if oid is None:
+            return None
+        owner = uuid.uuid4().hex
+        stop_queued = _set_fields(
+            {"status": str(RunStatus.STOPPED), "finishedAt": now, "stopRequested": True}
+        )
+
+        async def stop() -> Run | None:
+            async with self._guard(oid, owner):
+                result = await self._runs.update_one(
+                    {"_id": oid, "status": str(RunStatus.QUEUED)}, stop_queued
+                )
+                if result.matched_count == 0:
+                    await self._runs.update_one(
+                        {"_id": oid, "status": str(RunStatus.RUNNING)},
+                        {"$set": {"stopRequested": True}},
+                    )
+                return await self._summary(oid)
+
+        return await once_more("request_stop", self._where, stop)
+
+    async def is_stop_requested(self, run_id: str) -> bool:
+        oid = _oid(run_id)
+        if oid is None:
+            return False
+        doc = await once_more(
+            "is_stop_requested",
+            self._where,
+            lambda: self._runs.find_one({"_id": oid}, {"stopRequested": 1}),
+        )
+        return bool(doc and doc.get("stopRequested"))
+
+    async def recover_expired(self, *, now: datetime, max_attempts: int = 2) -> list[Run]:
+        expired_query = {"status": str(RunStatus.RUNNING), "leaseExpiresAt": {"$lt": now}}
+        lease = ("leaseOwner", "leaseExpiresAt", "claimToken")
+        requeue = _set_fields(
+            {
+                "status": str(RunStatus.QUEUED),
+                "items": [],
+                "itemsBytes": 0,
+                "progress": self._converter.unstructure(Progress()),
+            },
+            lease,
+        )
+        fail = _set_fields(
+            {"status": str(RunStatus.FAILED), "error": INTERRUPTED, "finishedAt": now}, lease
+        )
+
+        async def expired() -> list[ObjectId]:
+            docs = await self._runs.find(expired_query, {"_id": 1}).to_list()
+            return [doc["_id"] for doc in docs]
+
+        changed: list[Run] = []
+        for oid in await once_more("recover_expired", self._where, expired):
+            owner = uuid.uuid4().hex
+
+            async def recover(oid: ObjectId = oid, owner: str = owner) -> Run | None:
+                async with self._guard(oid, owner):
+                    base = {"_id": oid, **expired_query}
+                    result = await self._runs.update_one(
+                        {**base, "attempts": {"$lt": max_attempts}}, requeue
+                    )
+                    if result.matched_count == 0:
+                        result = await self._runs.update_one(
+                            {**base, "attempts": {"$gte": max_attempts}}, fail
+                        )
+                    if result.matched_count == 0:
+                        return None  # renewed or finished meanwhile
+                    return await self._summary(oid)
+
+            run = await once_more("recover_expired", self._where, recover)
+            if run is not None:
+                logger.warning("mongo_run_recovered", run_id=run.id, status=str(run.status))
+                changed.append(run)
+        return changed
+
+    async def record_webhook(self, run_id: str, delivery: WebhookDelivery) -> None:
+        update = _set_fields({"webhook": self._converter.unstructure(delivery)})
+        await self._write("record_webhook", _oid(run_id), {}, update)
+
+    async def aclose(self) -> None:
+        if self._client is not None:
+            await self._client.aclose()
