@@ -31,7 +31,9 @@ class BedrockRecordedRequest(RecordedRequest):
     def message_texts(self) -> list[tuple[str, str]]:
         out = [("system", block.get("text", "")) for block in self.body.get("system", []) or []]
         for message in self.body.get("messages", []):
-            text = "\n".join(block.get("text", "") for block in message.get("content", []) if "text" in block)
+            text = "\n".join(
+                block.get("text", "") for block in message.get("content", []) if "text" in block
+            )
             out.append((message.get("role", ""), text))
         return out
 
@@ -51,7 +53,9 @@ class FakeBedrockServer(ScriptedLLMServer):
             return self.error_response(Reply(kind="error", status=400, text="body is not JSON"))
         if not isinstance(body, dict) or not isinstance(body.get("messages"), list):
             return self.error_response(Reply(kind="error", status=400, text="messages is required"))
-        recorded = BedrockRecordedRequest(f"/model/{request.match_info['model_id']}/converse", dict(request.headers), body)
+        recorded = BedrockRecordedRequest(
+            f"/model/{request.match_info['model_id']}/converse", dict(request.headers), body
+        )
         played = await self.play(recorded)
         if isinstance(played, web.StreamResponse):
             return played
@@ -71,6 +75,12 @@ class FakeBedrockServer(ScriptedLLMServer):
         )
 
     def error_response(self, reply: Reply) -> web.StreamResponse:
-        code = _ERROR_CODES.get(reply.status, "InternalServerException" if reply.status >= 500 else "ValidationException")
-        headers = {"x-amzn-ErrorType": f"{code}:http://internal.amazon.com/coral/com.amazon.bedrock/", **reply.headers}
+        code = _ERROR_CODES.get(
+            reply.status,
+            "InternalServerException" if reply.status >= 500 else "ValidationException",
+        )
+        headers = {
+            "x-amzn-ErrorType": f"{code}:http://internal.amazon.com/coral/com.amazon.bedrock/",
+            **reply.headers,
+        }
         return web.json_response({"message": reply.text}, status=reply.status, headers=headers)

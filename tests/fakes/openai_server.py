@@ -48,10 +48,23 @@ class FakeOpenAIServer(ScriptedLLMServer):
         try:
             body = await request.json()
         except ValueError:
-            return web.json_response({"error": {"message": "body is not JSON", "type": "invalid_request_error"}}, status=400)
-        if not isinstance(body, dict) or not body.get("model") or not isinstance(body.get("messages"), list):
             return web.json_response(
-                {"error": {"message": "model and messages are required", "type": "invalid_request_error"}}, status=400
+                {"error": {"message": "body is not JSON", "type": "invalid_request_error"}},
+                status=400,
+            )
+        if (
+            not isinstance(body, dict)
+            or not body.get("model")
+            or not isinstance(body.get("messages"), list)
+        ):
+            return web.json_response(
+                {
+                    "error": {
+                        "message": "model and messages are required",
+                        "type": "invalid_request_error",
+                    }
+                },
+                status=400,
             )
         played = await self.play(OpenAIRecordedRequest(request.path, dict(request.headers), body))
         if isinstance(played, web.StreamResponse):
@@ -79,7 +92,9 @@ class FakeOpenAIServer(ScriptedLLMServer):
         return web.json_response(payload)
 
     def error_response(self, reply: Reply) -> web.StreamResponse:
-        kind = _ERROR_TYPES.get(reply.status, "server_error" if reply.status >= 500 else "invalid_request_error")
+        kind = _ERROR_TYPES.get(
+            reply.status, "server_error" if reply.status >= 500 else "invalid_request_error"
+        )
         return web.json_response(
             {"error": {"message": reply.text, "type": kind, "param": None, "code": None}},
             status=reply.status,

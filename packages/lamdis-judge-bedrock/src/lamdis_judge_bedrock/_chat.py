@@ -140,7 +140,16 @@ class BedrockChatModel:
         except botocore.exceptions.BotoCoreError as exc:
             # Missing credentials, invalid parameters: repeating will not help.
             raise ProviderError(f"Bedrock call failed: {exc}") from exc
-        message = response.get("output", {}).get("message", {})
+        output = response.get("output")
+        if not isinstance(output, dict):
+            # botocore turns a body it cannot parse (an HTML page from a proxy) into an empty
+            # result instead of failing; without "output" there is no answer to read.
+            headers = response.get("ResponseMetadata", {}).get("HTTPHeaders", {})
+            raise ProviderError(
+                f"Bedrock ({self._where()}) answered a body that is not Converse JSON "
+                f"(content-type {headers.get('content-type', 'unknown')})"
+            )
+        message = output.get("message", {})
         text = "".join(
             block.get("text", "") for block in message.get("content", []) if isinstance(block, dict)
         )

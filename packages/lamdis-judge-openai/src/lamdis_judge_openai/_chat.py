@@ -15,6 +15,7 @@ from lamdis_core.llm import (
     retry_after_from_headers,
 )
 from openai import AsyncOpenAI
+from openai.types.chat import ChatCompletion
 
 # The SDK's own timeout is a backstop behind CallPolicy's (which cancels first), so a call
 # can never hang past it even when used without a policy.
@@ -86,6 +87,13 @@ class OpenAIChatModel:
         except openai.OpenAIError as exc:
             # Anything else the SDK raises (an unreadable body, say): not worth repeating.
             raise ProviderError(f"OpenAI call failed: {exc}") from exc
+        if not isinstance(response, ChatCompletion):
+            # The SDK hands back the body as text when it is not JSON (an HTML error page
+            # from a proxy, say); repeating the call is unlikely to change that.
+            raise ProviderError(
+                f"OpenAI at {self.base_url} answered a body that is not Chat Completions JSON: "
+                f"{str(response)[:200]!r}"
+            )
         if not response.choices:
             raise ProviderError("OpenAI returned no choices", retryable=True)
         text = response.choices[0].message.content or ""

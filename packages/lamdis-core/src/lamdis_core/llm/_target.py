@@ -19,7 +19,11 @@ _ROLES = {"user", "assistant", "system"}
 
 
 def turn_messages(turn: TurnRequest, *, system_prompt: str | None) -> list[ChatMessage]:
-    """The chat messages for one turn: system prompt, ``turn.system``, transcript, the message.
+    """The chat messages for one turn: system prompt, ``turn.system``, persona, transcript, and
+    the message.
+
+    The persona goes in as a system message ("About the user: ..."), as ``http_chat`` sends it
+    to the assistant in its ``persona`` field.
 
     Transcript entries with another role (a tool, say) or without text are left out: a
     chat-completions model only takes these three roles.
@@ -28,6 +32,8 @@ def turn_messages(turn: TurnRequest, *, system_prompt: str | None) -> list[ChatM
     if system_prompt:
         messages.append(ChatMessage(role="system", content=system_prompt))
     messages.extend(ChatMessage(role="system", content=text) for text in turn.system if text)
+    if turn.persona:
+        messages.append(ChatMessage(role="system", content=f"About the user: {turn.persona}"))
     for entry in turn.transcript:
         role = str(entry.get("role", ""))
         content = entry.get("content")
