@@ -29,6 +29,7 @@ from typing import Any, TypeVar
 
 import asyncpg
 import cattrs
+from cattrs.gen import make_dict_structure_fn, make_dict_unstructure_fn
 import structlog
 
 from lamdis_core.domain.convert import make_converter
@@ -68,13 +69,24 @@ DEFAULT_RETRY_SECONDS = 15.0
 
 
 def configure_converter(converter: cattrs.Converter) -> cattrs.Converter:
-    """Prepare a ``make_converter()`` converter for jsonb columns and return it.
+    """Prepare a ``make_converter()`` converter for the jsonb columns and return it.
 
-    The core converter already writes camelCase keys and ISO-8601 datetimes, which is what
-    the jsonb columns hold (and what a reader of the seed's SQL expects to see), so nothing
-    is added today. The hook point exists so a later layout change stays local to this
-    package.
+    The core converter writes camelCase keys and ISO-8601 datetimes, which is what the jsonb
+    columns hold. One change: ``totals`` keeps the key ``passed`` (the seed documents
+    ``totals: { passed, failed, skipped }`` and its SQL readers expect it), where the core
+    converter would write ``pass``. Reading accepts either.
     """
+    unstructure_totals = make_dict_unstructure_fn(Totals, converter)
+    structure_totals = make_dict_structure_fn(Totals, converter)
+
+    def structure(value: Any, _: Any) -> Totals:
+        data = dict(value)
+        if "passed" not in data and "pass" in data:
+            data["passed"] = data.pop("pass")
+        return structure_totals(data, Totals)
+
+    converter.register_unstructure_hook(Totals, unstructure_totals)
+    converter.register_structure_hook(Totals, structure)
     return converter
 
 
@@ -274,6 +286,31 @@ def _json(value: Any) -> Any:
     return _converter.unstructure(value)
 
 
+def list_runs_query(run_filter: RunFilter) -> tuple[str, list[Any]] | None:
+    """The SQL and arguments ``list_runs`` sends (``None``: nothing can match)."""
+    if run_filter.limit <= 0:
+        return None
+    clauses: list[str] = []
+    args: list[Any] = []
+    for column, value in (
+        ('"orgId"', run_filter.org_id),
+        ('"suiteId"', run_filter.suite_id),
+        ("status", RunStatus(run_filter.status).value if run_filter.status else None),
+    ):
+        if value is not None:
+            if not _usable_id(value):
+                return None
+            args.append(value)
+            clauses.append(f"{column} = ${len(args)}")
+    where = f"WHERE {' AND '.join(clauses)}" if clauses else ""
+    args.append(run_filter.limit)
+    sql = (
+        f"SELECT {_RUN_COLUMNS} FROM test_runs {where} "
+        f'ORDER BY "createdAt" DESC, seq DESC LIMIT ${len(args)}'
+    )
+    return sql, args
+
+
 class PostgresRunStore:
     """The RunStore port on PostgreSQL.
 
@@ -370,25 +407,10 @@ class PostgresRunStore:
         return await self._db.run("get_run", body)
 
     async def list_runs(self, run_filter: RunFilter) -> list[Run]:
-        if run_filter.limit <= 0:
+        query = list_runs_query(run_filter)
+        if query is None:
             return []
-        clauses, args = [], []
-        for column, value in (
-            ('"orgId"', run_filter.org_id),
-            ('"suiteId"', run_filter.suite_id),
-            ("status", RunStatus(run_filter.status).value if run_filter.status else None),
-        ):
-            if value is not None:
-                if not _usable_id(value):
-                    return []
-                args.append(value)
-                clauses.append(f"{column} = ${len(args)}")
-        where = f"WHERE {' AND '.join(clauses)}" if clauses else ""
-        args.append(run_filter.limit)
-        sql = f"""
-            SELECT {_RUN_COLUMNS} FROM test_runs {where}
-            ORDER BY "createdAt" DESC, seq DESC LIMIT ${len(args)}
-        """
+        sql, args = query
 
         async def body(conn: asyncpg.Connection, attempt: int) -> list[Run]:
             return [_run_from_row(r) for r in await conn.fetch(sql, *args)]
