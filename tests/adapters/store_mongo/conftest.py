@@ -4,8 +4,12 @@ from __future__ import annotations
 
 import pytest
 
+_SERVER_FIXTURES = {"mongo_url", "ferretdb", "ferretdb_url", "store", "catalog", "private_ferretdb"}
+
 
 def pytest_collection_modifyitems(items: list[pytest.Item]) -> None:
     for item in items:
-        if "store_mongo" in str(item.path):
+        if "store_mongo" in str(item.path) and _SERVER_FIXTURES & set(
+            getattr(item, "fixturenames", ())
+        ):
             item.add_marker(pytest.mark.mongo)

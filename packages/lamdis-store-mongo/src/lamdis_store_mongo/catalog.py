@@ -61,11 +61,12 @@ class MongoCatalog:
                 IndexModel([("orgId", ASCENDING), ("id", ASCENDING)], unique=True, name="org_id"),
                 IndexModel([("id", ASCENDING)], name="by_id"),
             ]
-            await once_more(
-                f"create {collection.name} indexes",
-                self._where,
-                lambda c=collection, i=indexes: c.create_indexes(i),  # type: ignore[misc]
-            )
+            for index in indexes:  # one per command, as in MongoRunStore.create_indexes
+                await once_more(
+                    f"create {collection.name} indexes",
+                    self._where,
+                    lambda c=collection, i=index: c.create_indexes([i]),  # type: ignore[misc]
+                )
 
     def _out(self, doc: Doc) -> Doc:
         out = {k: v for k, v in doc.items() if k not in ("_id", "_us")}

@@ -135,9 +135,14 @@ class MongoRunStore:
 
     async def create_indexes(self) -> None:
         """Create the indexes runs are listed and claimed by. Safe to call on every start."""
-        await once_more(
-            "create testruns indexes", self._where, lambda: self._runs.create_indexes(RUN_INDEXES)
-        )
+        # one index per command: FerretDB 1.24 drops the connection (a server-side panic) when
+        # one createIndexes names two or more indexes that all exist already
+        for index in RUN_INDEXES:
+            await once_more(
+                "create testruns indexes",
+                self._where,
+                lambda index=index: self._runs.create_indexes([index]),  # type: ignore[misc]
+            )
 
     # -- documents <-> runs -----------------------------------------------------------------
 
