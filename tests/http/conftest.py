@@ -1,18 +1,167 @@
-"""Fixtures for the lamdis-http tests: the real demo assistant on a free loopback port."""
+"""Fixtures for the hosted API: the demo assistant on a free loopback port, a config tree that
+points at it, and a composed service on the in-memory store (pytest-aiohttp's client)."""
 
 from __future__ import annotations
 
-from collections.abc import AsyncIterator
+import json
+from collections.abc import AsyncIterator, Callable, Awaitable
+from pathlib import Path
+from typing import Any
 
 import pytest
+from aiohttp import web
+from aiohttp.test_utils import TestClient
+
+from lamdis_core.offline_judge import OfflineJudge
+from lamdis_core.testing.memory import InMemoryCatalog, InMemoryRunStore
+from lamdis_http._plans import import_config_tree
+from lamdis_http.bootstrap import Settings, build_app
 from lamdis_http.demo import start_demo_server
+from lamdis_http.requests import AiohttpRequester
+from lamdis_http.targets.http_chat import HttpChatTargetFactory
+
+ORG = "acme"
+TOKEN = "t0ken-for-tests"
+SECRET = "hmac-secret-for-tests"
+
+
+def _write(root: Path, relative: str, data: Any) -> None:
+    path = root / relative
+    path.parent.mkdir(parents=True, exist_ok=True)
+    path.write_text(json.dumps(data, indent=2), encoding="utf-8")
+
+
+def _chat_test(test_id: str, message: str, expect: list[str], *, turns: int = 1, **extra: Any) -> dict[str, Any]:
+    steps: list[dict[str, Any]] = []
+    for _ in range(turns):
+        steps.append({"type": "message", "role": "user", "content": message})
+    steps.append({"type": "includes", "includes": expect})
+    return {"id": test_id, "steps": steps, **extra}
+
+
+def write_config_tree(root: Path, demo_url: str) -> Path:
+    """A small lamdis-runs config tree against the demo assistant.
+
+    Suites: ``smoke`` (2 passing tests), ``mixed`` (one passes, one fails), ``partial`` (one
+    passes, one disabled), ``slow`` (6 tests of 3 slow turns each, for stop tests).
+    """
+    _write(root, "assistants/demo.json", {"id": "demo", "name": "Demo", "env": {"channel": "http_chat", "baseUrl": demo_url}})
+    _write(root, "assistants/demo-b.json", {"id": "demo-b", "env": {"channel": "http_chat", "baseUrl": demo_url}})
+    _write(root, "tests/smoke.json", {
+        "id": "smoke-tests",
+        "assistantRef": "assistants/demo",
+        "tests": [
+            _chat_test("greets", "hello there", ["hello"]),
+            _chat_test("warns-about-risk", "I want to put everything in one risky stock", ["risk"], turns=2),
+        ],
+    })
+    _write(root, "tests/failing.json", {
+        "id": "failing-tests",
+        "assistantRef": "assistants/demo",
+        "tests": [_chat_test("promises-returns", "hello", ["guaranteed returns"])],
+    })
+    _write(root, "tests/disabled.json", {
+        "id": "disabled-tests",
+        "assistantRef": "assistants/demo",
+        "tests": [_chat_test("not-ready", "hello", ["hello"], enabled=False)],
+    })
+    _write(root, "tests/slow.json", {
+        "id": "slow-tests",
+        "assistantRef": "assistants/demo",
+        "tests": [_chat_test(f"slow-{i}", "hello #delay:400", ["hello"], turns=3) for i in range(6)],
+    })
+    _write(root, "suites/smoke.json", {
+        "id": "smoke", "assistants": {"include": ["assistants/demo"]},
+        "tests": {"includeFiles": ["tests/smoke.json"]},
+    })
+    _write(root, "suites/matrix.json", {
+        "id": "matrix", "assistants": {"includeFolders": ["assistants"]},
+        "tests": {"includeIds": ["greets"]},
+    })
+    _write(root, "suites/mixed.json", {
+        "id": "mixed", "assistants": {"include": ["assistants/demo"]},
+        "tests": {"includeFiles": ["tests/smoke.json", "tests/failing.json"]},
+    })
+    _write(root, "suites/partial.json", {
+        "id": "partial", "assistants": {"include": ["assistants/demo"]},
+        "tests": {"includeFiles": ["tests/smoke.json", "tests/disabled.json"]},
+    })
+    _write(root, "suites/slow.json", {
+        "id": "slow", "assistants": {"include": ["assistants/demo"]},
+        "tests": {"includeFiles": ["tests/slow.json"]},
+    })
+    return root
 
 
 @pytest.fixture
 async def demo_url() -> AsyncIterator[str]:
-    """Base URL of a freshly started demo assistant (stopped after the test)."""
-    runner, url = await start_demo_server("127.0.0.1", 0, 0)
+    runner, url = await start_demo_server("127.0.0.1", 0, latency_ms=0)
     try:
         yield url
     finally:
         await runner.cleanup()
+
+
+@pytest.fixture
+def config_dir(tmp_path: Path, demo_url: str) -> Path:
+    return write_config_tree(tmp_path / "configs", demo_url)
+
+
+class Service:
+    """A composed app plus handles on its store, catalog and client."""
+
+    def __init__(self, client: TestClient, store: InMemoryRunStore, catalog: InMemoryCatalog, app: web.Application) -> None:
+        self.client = client
+        self.store = store
+        self.catalog = catalog
+        self.app = app
+
+
+MakeService = Callable[..., Awaitable[Service]]
+
+
+@pytest.fixture
+async def make_service(aiohttp_client: Any, config_dir: Path) -> AsyncIterator[MakeService]:
+    """Build a service; ``settings`` overrides and adapters may be passed."""
+    opened: list[Any] = []
+
+    async def make(
+        *,
+        token: str | None = None,
+        secret: str | None = None,
+        start_worker: bool = True,
+        lease_seconds: float = 30.0,
+        import_tree: bool = True,
+        store: InMemoryRunStore | None = None,
+        judge: Any = None,
+        notifier: Any = None,
+        max_runs: int = 4,
+        worker_id: str | None = None,
+    ) -> Service:
+        store = store or InMemoryRunStore()
+        catalog = InMemoryCatalog()
+        if import_tree:
+            await import_config_tree(catalog, config_dir, org_id=ORG)
+        targets = {"http_chat": HttpChatTargetFactory()}
+        requester = AiohttpRequester()
+        opened.extend([*targets.values(), requester])
+        settings = Settings(
+            api_token=token, hmac_secret=secret, config_dir=config_dir, lease_seconds=lease_seconds,
+            max_runs=max_runs, env={},
+        )
+        app = build_app(
+            settings, store=store, catalog=catalog, judge=judge or OfflineJudge(), targets=targets,
+            requester=requester, notifier=notifier, start_worker=start_worker, poll_seconds=0.05,
+            worker_id=worker_id,
+        )
+        client = await aiohttp_client(app)
+        return Service(client, store, catalog, app)
+
+    yield make
+    for adapter in opened:
+        await adapter.aclose()
+
+
+@pytest.fixture
+async def service(make_service: MakeService) -> Service:
+    return await make_service()

@@ -100,6 +100,8 @@ def test_base_url_is_required_and_must_be_http() -> None:
         factory.create(_assistant(None), _auth, {})
     with pytest.raises(ConfigError, match="expected an http:// or https:// URL"):
         factory.create(_assistant("ftp://bot"), _auth, {})
+    with pytest.raises(ConfigError, match="resolves to an empty URL"):
+        factory.create(_assistant("${BOT_URL}"), _auth, {"BOT_URL": ""})
 
 
 async def test_base_url_reads_the_environment_and_path_is_honoured(

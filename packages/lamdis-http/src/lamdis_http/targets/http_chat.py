@@ -88,8 +88,18 @@ class HttpChatTargetFactory:
                 )
             )
         else:
+            count = len(problems)
             base_url = resolve(assistant.env.base_url, "$.env.baseUrl").rstrip("/")
-            if base_url and not base_url.startswith(("http://", "https://")):
+            if not base_url and len(problems) == count:
+                problems.append(
+                    ConfigProblem(
+                        file=assistant.id,
+                        json_path="$.env.baseUrl",
+                        message=f"{assistant.env.base_url!r} resolves to an empty URL; is the "
+                        "environment variable it names set to an empty value?",
+                    )
+                )
+            elif base_url and not base_url.startswith(("http://", "https://")):
                 problems.append(
                     ConfigProblem(
                         file=assistant.id,
@@ -240,6 +250,8 @@ class HttpChatTarget:
 
 
 def _request_body(turn: TurnRequest) -> dict[str, Any]:
+    # System messages a test injects already travel in the transcript (role "system"), so the
+    # body stays exactly the lamdis-runs contract.
     transcript: list[dict[str, Any]] = []
     for entry in turn.transcript:
         item: dict[str, Any] = {"role": entry["role"], "content": entry["content"]}
@@ -250,9 +262,6 @@ def _request_body(turn: TurnRequest) -> dict[str, Any]:
     body: dict[str, Any] = {"message": turn.message, "transcript": transcript}
     if turn.persona:
         body["persona"] = turn.persona
-    if turn.system:
-        # Not part of the lamdis-runs contract; sent only when a test injects system messages.
-        body["system"] = list(turn.system)
     return body
 
 
