@@ -41,7 +41,7 @@ DB_PROVIDERS = ("local", "mongo", "postgres")
 # What to install for each known adapter value (extras of lamdis-http).
 _PACKAGES: dict[tuple[str, str], str] = {
     (JUDGES_GROUP, "openai"): "lamdis-http[openai]",
-    (JUDGES_GROUP, "external"): "lamdis-http[openai]",
+    (JUDGES_GROUP, "external"): "lamdis-http",
     (JUDGES_GROUP, "bedrock"): "lamdis-http[bedrock]",
     (JUDGES_GROUP, "offline"): "lamdis-http",
     (STORES_GROUP, "postgres"): "lamdis-http[postgres]",

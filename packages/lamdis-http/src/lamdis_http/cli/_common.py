@@ -1,0 +1,36 @@
+"""Small helpers shared by the commands. Imported at parser-build time: keep it light."""
+
+from __future__ import annotations
+
+import sys
+from collections.abc import Iterable
+from typing import Any, TextIO
+
+EXIT_OK = 0
+EXIT_FAILED = 1
+EXIT_USAGE = 2
+EXIT_INTERRUPTED = 130
+
+
+class UsageError(Exception):
+    """A command-line value is wrong; the CLI prints it and exits 2 without running anything."""
+
+
+def print_problems(heading: str, problems: Iterable[Any], *, file: TextIO | None = None) -> None:
+    """Print a heading and every problem on its own line (``file:line at $.path: message``)."""
+    out = file or sys.stderr
+    items = list(problems)
+    print(f"lamdis: {heading} ({len(items)} problem{'s' if len(items) != 1 else ''}):", file=out)
+    for problem in items:
+        print(f"  {problem}", file=out)
+
+
+def positive_int(value: str, *, what: str) -> int:
+    """Parse a positive integer or raise :class:`UsageError` saying what was expected."""
+    try:
+        number = int(value)
+    except ValueError:
+        raise UsageError(f"{what} must be a positive integer, got {value!r}") from None
+    if number < 1:
+        raise UsageError(f"{what} must be a positive integer, got {value!r}")
+    return number

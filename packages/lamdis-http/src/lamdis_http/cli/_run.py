@@ -1,0 +1,389 @@
+"""``lamdis run``: load test files, run them against the assistants, report, gate CI.
+
+Also the code path of ``make demo`` (:mod:`lamdis_http.demo_run` calls :func:`execute`).
+"""
+
+from __future__ import annotations
+
+import argparse
+import os
+import sys
+from collections.abc import Mapping, Sequence
+from dataclasses import dataclass, field
+from pathlib import Path
+from typing import TYPE_CHECKING, Any
+
+from lamdis_http.cli._common import (
+    EXIT_FAILED,
+    EXIT_INTERRUPTED,
+    EXIT_OK,
+    EXIT_USAGE,
+    UsageError,
+    positive_int,
+    print_problems,
+)
+
+if TYPE_CHECKING:
+    from lamdis_core.domain.plan import RunPlan
+    from lamdis_core.engine import RunResult
+
+DEFAULT_CONCURRENCY = 8
+DEFAULT_RESULTS_DIR = "lamdis-results"
+CONCURRENCY_VAR = "LAMDIS_CONCURRENCY"
+
+JSON_NAME = "summary.json"
+JUNIT_NAME = "junit.xml"
+MARKDOWN_NAME = "summary.md"
+
+
+@dataclass
+class RunOptions:
+    """Everything ``lamdis run`` was asked to do, validated."""
+
+    paths: list[str]
+    config_root: str | None = None
+    concurrency: int = DEFAULT_CONCURRENCY
+    json_path: str | None = None
+    junit_path: str | None = None
+    markdown_path: str | None = None
+    results_dir: str = DEFAULT_RESULTS_DIR
+    name_filter: str | None = None
+    tags: list[str] = field(default_factory=list)
+    repeat: int = 1
+    quiet: bool = False
+    no_cache: bool = False
+    title: str = "lamdis run"
+
+
+def register(subparsers: Any) -> None:
+    parser = subparsers.add_parser(
+        "run",
+        help="run test files, suite files or folders of them",
+        description="Run lamdis-runs test files (JSON or YAML), suite files, or folders of "
+        "them against the assistants they name, print a summary and write reports. "
+        "Exit 0 when every test passed, 1 when any failed or errored, 2 for a configuration "
+        "or usage error (nothing runs), 130 when interrupted.",
+    )
+    parser.add_argument("paths", nargs="+", metavar="PATH", help="test file, suite file or folder")
+    parser.add_argument(
+        "--config-root",
+        metavar="DIR",
+        help="also resolve references (assistantRef, imports, authRef) against DIR",
+    )
+    parser.add_argument(
+        "--concurrency",
+        metavar="N",
+        help=f"tests run at once (env {CONCURRENCY_VAR}, default {DEFAULT_CONCURRENCY})",
+    )
+    parser.add_argument("--json", metavar="FILE", help="write the JSON summary to FILE")
+    parser.add_argument("--junit", metavar="FILE", help="write JUnit XML to FILE")
+    parser.add_argument("--markdown", metavar="FILE", help="write the Markdown summary to FILE")
+    parser.add_argument(
+        "--results-dir",
+        metavar="DIR",
+        default=DEFAULT_RESULTS_DIR,
+        help="where reports not given explicitly go, and the judge's response cache "
+        f"(default {DEFAULT_RESULTS_DIR}/)",
+    )
+    parser.add_argument(
+        "--filter", metavar="GLOB", help="only tests whose id or name matches GLOB (fnmatch)"
+    )
+    parser.add_argument(
+        "--tag",
+        metavar="TAG",
+        action="append",
+        default=[],
+        help="only tests carrying TAG (repeatable: a test needs any of them)",
+    )
+    parser.add_argument(
+        "--repeat", metavar="N", default="1", help="run each test N times; reports pass rates"
+    )
+    parser.add_argument(
+        "--quiet", action="store_true", help="no progress; list only tests that did not pass"
+    )
+    parser.add_argument(
+        "--no-cache", action="store_true", help="do not reuse cached LLM judge answers"
+    )
+    parser.set_defaults(handler=handle)
+
+
+def options_from_args(args: argparse.Namespace, env: Mapping[str, str]) -> RunOptions:
+    """Validate the parsed arguments.
+
+    Raises:
+        UsageError: a value is out of range.
+    """
+    raw_concurrency = args.concurrency or env.get(CONCURRENCY_VAR) or str(DEFAULT_CONCURRENCY)
+    source = "--concurrency" if args.concurrency else CONCURRENCY_VAR
+    return RunOptions(
+        paths=list(args.paths),
+        config_root=args.config_root,
+        concurrency=positive_int(raw_concurrency, what=source),
+        json_path=args.json,
+        junit_path=args.junit,
+        markdown_path=args.markdown,
+        results_dir=args.results_dir,
+        name_filter=args.filter,
+        tags=list(args.tag),
+        repeat=positive_int(args.repeat, what="--repeat"),
+        quiet=args.quiet,
+        no_cache=args.no_cache,
+    )
+
+
+def handle(args: argparse.Namespace) -> int:
+    try:
+        options = options_from_args(args, os.environ)
+    except UsageError as exc:
+        print(f"lamdis run: {exc}", file=sys.stderr)
+        return EXIT_USAGE
+    return execute(options)
+
+
+def execute(options: RunOptions, *, env: Mapping[str, str] | None = None) -> int:
+    """Run what ``options`` say and return the exit code (0, 1, 2 or 130)."""
+    import asyncio
+
+    return asyncio.run(execute_async(options, dict(os.environ) if env is None else dict(env)))
+
+
+def load(options: RunOptions, env: Mapping[str, str]) -> RunPlan | None:
+    """Load the plan, printing every problem (and returning ``None``) when it cannot."""
+    from lamdis_core.config.loader import load_plan
+    from lamdis_core.domain.errors import ConfigError
+
+    try:
+        plan = load_plan(
+            options.paths,
+            config_root=options.config_root,
+            env=env,
+            name_filter=options.name_filter,
+            tags=tuple(options.tags),
+        )
+    except ConfigError as exc:
+        print_problems("configuration error, nothing was run", exc.problems)
+        return None
+    for warning in plan.warnings:
+        print(f"lamdis: warning: {warning}", file=sys.stderr)
+    if not plan.entries and not plan.skipped:
+        selection = []
+        if options.name_filter:
+            selection.append(f"--filter {options.name_filter!r}")
+        selection.extend(f"--tag {t!r}" for t in options.tags)
+        why = f" match {' and '.join(selection)}" if selection else " are enabled"
+        print(
+            f"lamdis: no tests to run: no tests in {', '.join(options.paths)}{why}",
+            file=sys.stderr,
+        )
+        return None
+    return plan
+
+
+async def execute_async(options: RunOptions, env: dict[str, str]) -> int:
+    """:func:`execute` inside a running event loop (``make demo`` serves the demo in it)."""
+    import attrs
+    from lamdis_core.domain.errors import AdapterNotInstalledError, ConfigError
+
+    from lamdis_http import registry
+
+    loaded = load(options, env)
+    if loaded is None:
+        return EXIT_USAGE
+    # Disabled tests go to the engine too: it reports them as skipped without running them,
+    # so the reports list every test the files hold.
+    plan = attrs.evolve(loaded, entries=[*loaded.entries, *loaded.skipped], skipped=[])
+
+    try:
+        judge = _make_judge(options, env)
+        channels = {entry.assistant.env.channel for entry in plan.entries}
+        targets = registry.load_target_factories(env, channels=channels)
+    except ConfigError as exc:
+        print_problems("configuration error, nothing was run", exc.problems)
+        return EXIT_USAGE
+    except AdapterNotInstalledError as exc:
+        print(f"lamdis: {exc}", file=sys.stderr)
+        return EXIT_USAGE
+
+    from lamdis_http.cli._console import Console
+
+    console = Console(quiet=options.quiet, total=len(plan.entries) * options.repeat)
+    console.announce_judge(judge.name, offline=judge.offline)
+    try:
+        result, interrupted = await _run_engine(options, env, plan, judge, targets, console)
+    finally:
+        await _close(judge, targets)
+
+    warnings = [str(w) for w in plan.warnings]
+    written = write_reports(result, options, warnings=warnings, suite_id=plan.suite_id, env=env)
+    console.summary(result, interrupted=interrupted, written=written)
+    if interrupted:
+        return EXIT_INTERRUPTED
+    return EXIT_FAILED if result.totals.failed or result.totals.errors else EXIT_OK
+
+
+def _make_judge(options: RunOptions, env: Mapping[str, str]) -> Any:
+    from lamdis_http import registry
+
+    cache = None
+    if not options.no_cache and registry.judge_provider(env) != "offline":
+        try:
+            from lamdis_core.llm import DiskResponseCache
+        except ImportError:  # older core: the cache lived in a private module
+            from lamdis_core.llm._cache import DiskResponseCache
+        cache = DiskResponseCache(Path(options.results_dir) / "cache")
+    return registry.load_judge(env, cache=cache)
+
+
+async def _run_engine(
+    options: RunOptions,
+    env: Mapping[str, str],
+    plan: RunPlan,
+    judge: Any,
+    targets: dict[str, Any],
+    console: Any,
+) -> tuple[RunResult, bool]:
+    """Run the engine; on Ctrl-C cancel in-flight turns and keep what finished.
+
+    The first Ctrl-C cancels the run (finished items are reported and written); a second
+    one quits at once.
+    """
+    import asyncio
+    import signal
+    from datetime import UTC, datetime
+
+    from lamdis_core.engine import Engine
+
+    from lamdis_http.requests import AiohttpRequester
+
+    requester = AiohttpRequester()
+    engine = Engine(targets=targets, judge=judge, requester=requester, env=env)
+    started_at = datetime.now(UTC)
+    loop = asyncio.get_running_loop()
+    task = asyncio.ensure_future(
+        engine.run(plan, concurrency=options.concurrency, repeat=options.repeat, observer=console)
+    )
+    interrupts = 0
+
+    def on_sigint() -> None:
+        nonlocal interrupts
+        interrupts += 1
+        if interrupts == 1:
+            console.interrupted()
+            task.cancel()
+        else:
+            os._exit(EXIT_INTERRUPTED)  # the user insists: no cleanup, no reports
+
+    handler_installed = True
+    try:
+        loop.add_signal_handler(signal.SIGINT, on_sigint)
+    except (NotImplementedError, RuntimeError):  # not the main thread, or no signals here
+        handler_installed = False
+    try:
+        with console.live():
+            try:
+                return await task, False
+            except asyncio.CancelledError:
+                if interrupts == 0:
+                    raise  # cancelled from outside, not by Ctrl-C
+                return partial_result(plan, console.finished, judge, started_at), True
+    finally:
+        if handler_installed:
+            loop.remove_signal_handler(signal.SIGINT)
+        await requester.aclose()
+
+
+def partial_result(
+    plan: RunPlan, finished: Sequence[Any], judge: Any, started_at: Any
+) -> RunResult:
+    """A stopped result from the items that finished before an interrupt, in plan order."""
+    from datetime import UTC, datetime
+
+    from lamdis_core.domain.results import (
+        JudgeSummary,
+        Totals,
+        Usage,
+        average_score,
+        run_status_for,
+    )
+    from lamdis_core.engine import RunResult
+
+    order: dict[tuple[str, str], int] = {}
+    for index, entry in enumerate(plan.entries):
+        for name in (entry.assistant.id, entry.assistant.label):
+            order.setdefault((entry.test.id, name), index)
+    items = sorted(
+        finished, key=lambda i: (order.get((i.test_id, i.assistant), len(order)), i.repeat)
+    )
+    totals = Totals.of(items)
+    usage = Usage()
+    for item in items:
+        usage.add(item.usage)
+    return RunResult(
+        items=items,
+        totals=totals,
+        status=run_status_for(totals, stopped=True),
+        judge=JudgeSummary(
+            avg_score=average_score(items), provider=judge.name, offline=judge.offline
+        ),
+        usage=usage,
+        started_at=started_at,
+        finished_at=datetime.now(UTC),
+        stopped=True,
+    )
+
+
+async def _close(judge: Any, targets: Mapping[str, Any]) -> None:
+    import structlog
+
+    logger = structlog.get_logger()
+    for closeable in (judge, *targets.values()):
+        try:
+            await closeable.aclose()
+        except Exception as exc:  # closing must not hide the run's outcome
+            logger.warning("close_failed", what=type(closeable).__name__, error=str(exc))
+
+
+def write_reports(
+    result: RunResult,
+    options: RunOptions,
+    *,
+    warnings: Sequence[str] = (),
+    suite_id: str | None = None,
+    env: Mapping[str, str] | None = None,
+) -> list[str]:
+    """Write the JSON, JUnit and Markdown reports; append to ``GITHUB_STEP_SUMMARY``.
+
+    A report given explicitly goes where it was asked; the others go in the results folder.
+    Returns the paths written.
+    """
+    from lamdis_core.reports import render_json, render_junit, render_markdown
+
+    results_dir = Path(options.results_dir)
+    markdown = render_markdown(result, title=options.title, warnings=warnings)
+    outputs = [
+        (
+            options.json_path,
+            JSON_NAME,
+            lambda: render_json(
+                result,
+                files=options.paths,
+                warnings=warnings,
+                repeat=options.repeat,
+                suite_id=suite_id,
+            ),
+        ),
+        (options.junit_path, JUNIT_NAME, lambda: render_junit(result, warnings=warnings)),
+        (options.markdown_path, MARKDOWN_NAME, lambda: markdown),
+    ]
+    written: list[str] = []
+    for explicit, default_name, render in outputs:
+        path = Path(explicit) if explicit else results_dir / default_name
+        path.parent.mkdir(parents=True, exist_ok=True)
+        path.write_text(render(), encoding="utf-8")
+        written.append(str(path))
+    step_summary = (env if env is not None else os.environ).get("GITHUB_STEP_SUMMARY")
+    if step_summary:
+        with open(step_summary, "a", encoding="utf-8") as handle:
+            handle.write(markdown + "\n")
+        written.append(step_summary)
+    return written
