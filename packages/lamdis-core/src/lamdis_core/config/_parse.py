@@ -1,0 +1,228 @@
+"""Reading one configuration file: JSON or YAML text to plain data, with positions on demand.
+
+JSON is parsed with :mod:`json` (fast, exact); YAML with PyYAML's safe loader minus the
+timestamp resolver (``2024-01-01`` stays a string, as it would in JSON). Line numbers for
+structural problems are looked up lazily, only when a problem is reported: the text is
+composed into YAML nodes (JSON is close enough to YAML flow style for this) and the JSON
+path is followed through them.
+"""
+
+from __future__ import annotations
+
+import json
+from collections.abc import Sequence
+from pathlib import Path
+from typing import Any, Literal
+
+import attrs
+import yaml
+
+PathPart = str | int
+Format = Literal["json", "yaml"]
+
+_BaseLoader: Any = getattr(yaml, "CSafeLoader", yaml.SafeLoader)
+
+
+class _StrictLoader(_BaseLoader):  # type: ignore[misc]  # PyYAML's loader classes are untyped
+    """Safe loader that keeps dates as strings and notes duplicate keys."""
+
+    def __init__(self, stream: Any) -> None:
+        super().__init__(stream)
+        self.duplicates: list[tuple[str, int]] = []
+
+    def construct_mapping(self, node: Any, deep: bool = False) -> Any:
+        seen: set[Any] = set()
+        for key_node, _ in node.value:
+            if isinstance(key_node, yaml.ScalarNode):
+                key = key_node.value
+                if key in seen:
+                    self.duplicates.append((str(key), key_node.start_mark.line + 1))
+                seen.add(key)
+        return super().construct_mapping(node, deep=deep)
+
+
+_StrictLoader.yaml_implicit_resolvers = {
+    first: [(tag, rx) for tag, rx in resolvers if tag != "tag:yaml.org,2002:timestamp"]
+    for first, resolvers in _BaseLoader.yaml_implicit_resolvers.items()
+}
+
+
+@attrs.define
+class ParseIssue:
+    """A problem found while parsing (``line``/``column`` 1-based when known)."""
+
+    message: str
+    line: int | None = None
+    column: int | None = None
+    path: tuple[PathPart, ...] = ()
+    warning: bool = False
+
+
+@attrs.define
+class Parsed:
+    """The outcome of parsing one text: ``data`` is ``None`` when it could not be parsed."""
+
+    data: Any
+    format: Format
+    text: str
+    issues: list[ParseIssue] = attrs.Factory(list)
+    _nodes: Any = None
+    _composed: bool = False
+
+    @property
+    def ok(self) -> bool:
+        return self.data is not None and not any(not i.warning for i in self.issues)
+
+    def line_of(self, path: Sequence[PathPart]) -> int | None:
+        """1-based line of the deepest node ``path`` reaches, or ``None`` when unknown."""
+        if not self._composed:
+            self._composed = True
+            try:
+                self._nodes = yaml.compose(self.text, Loader=_StrictLoader)
+            except (yaml.YAMLError, RecursionError, ValueError):
+                self._nodes = None
+        node = self._nodes
+        if node is None:
+            return None
+        line: int = node.start_mark.line + 1
+        for part in path:
+            if isinstance(node, yaml.MappingNode):
+                for key_node, value_node in node.value:
+                    if isinstance(key_node, yaml.ScalarNode) and key_node.value == str(part):
+                        line = key_node.start_mark.line + 1
+                        node = value_node
+                        break
+                else:
+                    return line
+            elif isinstance(node, yaml.SequenceNode) and isinstance(part, int):
+                if not 0 <= part < len(node.value):
+                    return line
+                node = node.value[part]
+                line = node.start_mark.line + 1
+            else:
+                return line
+        return line
+
+
+def format_for(path: Path | str) -> Format:
+    """YAML for ``.yaml``/``.yml``, JSON otherwise."""
+    return "yaml" if str(path).lower().endswith((".yaml", ".yml")) else "json"
+
+
+def _reject_constant(name: str) -> Any:
+    raise ValueError(f"{name} is not valid JSON (use a number or a string)")
+
+
+def parse_text(text: str, fmt: Format) -> Parsed:
+    """Parse ``text``; problems become :class:`ParseIssue`s, never exceptions."""
+    if text.startswith("\ufeff"):
+        text = text[1:]
+    parsed = Parsed(data=None, format=fmt, text=text)
+    if not text.strip():
+        parsed.issues.append(ParseIssue("the file is empty; expected an object", line=1))
+        return parsed
+    if fmt == "json":
+        _parse_json(parsed)
+    else:
+        _parse_yaml(parsed)
+    return parsed
+
+
+def _parse_json(parsed: Parsed) -> None:
+    duplicates: list[str] = []
+
+    def pairs(items: list[tuple[str, Any]]) -> dict[str, Any]:
+        out: dict[str, Any] = {}
+        for key, value in items:
+            if key in out:
+                duplicates.append(key)
+            out[key] = value
+        return out
+
+    try:
+        parsed.data = json.loads(
+            parsed.text, object_pairs_hook=pairs, parse_constant=_reject_constant
+        )
+    except json.JSONDecodeError as exc:
+        parsed.issues.append(
+            ParseIssue(
+                f"invalid JSON: {exc.msg} (line {exc.lineno}, column {exc.colno})",
+                line=exc.lineno,
+                column=exc.colno,
+            )
+        )
+        return
+    except ValueError as exc:
+        parsed.issues.append(ParseIssue(f"invalid JSON: {exc}"))
+        return
+    except RecursionError:
+        parsed.issues.append(ParseIssue("invalid JSON: nested too deeply"))
+        return
+    for key in dict.fromkeys(duplicates):
+        parsed.issues.append(
+            ParseIssue(f"duplicate key {key!r}; the last one wins", warning=True)
+        )
+
+
+def _parse_yaml(parsed: Parsed) -> None:
+    loader = _StrictLoader(parsed.text)
+    try:
+        parsed.data = loader.get_single_data()
+    except yaml.MarkedYAMLError as exc:
+        mark = exc.problem_mark or exc.context_mark
+        line = mark.line + 1 if mark is not None else None
+        column = mark.column + 1 if mark is not None else None
+        what = " ".join(str(x) for x in (exc.context, exc.problem) if x)
+        where = f" (line {line}, column {column})" if line is not None else ""
+        parsed.issues.append(ParseIssue(f"invalid YAML: {what}{where}", line=line, column=column))
+        parsed.data = None
+        return
+    except yaml.YAMLError as exc:
+        parsed.issues.append(ParseIssue(f"invalid YAML: {exc}"))
+        parsed.data = None
+        return
+    except RecursionError:
+        parsed.issues.append(ParseIssue("invalid YAML: nested too deeply"))
+        parsed.data = None
+        return
+    finally:
+        loader.dispose()
+    if parsed.data is None:
+        parsed.issues.append(ParseIssue("the file holds no document; expected an object", line=1))
+    for key, line in loader.duplicates:
+        parsed.issues.append(
+            ParseIssue(f"duplicate key {key!r}; the last one wins", line=line, warning=True)
+        )
+
+
+def parse_file(path: Path) -> Parsed:
+    """Read and parse ``path`` (UTF-8). Unreadable files become issues too."""
+    fmt = format_for(path)
+    try:
+        raw = path.read_bytes()
+    except OSError as exc:
+        parsed = Parsed(data=None, format=fmt, text="")
+        parsed.issues.append(ParseIssue(f"cannot read the file: {exc.strerror or exc}"))
+        return parsed
+    try:
+        text = raw.decode("utf-8")
+    except UnicodeDecodeError as exc:
+        parsed = Parsed(data=None, format=fmt, text="")
+        parsed.issues.append(
+            ParseIssue(f"the file is not UTF-8 text (bad byte at offset {exc.start})")
+        )
+        return parsed
+    return parse_text(text, fmt)
+
+
+def format_path(path: Sequence[PathPart]) -> str:
+    """``("tests", 0, "steps")`` -> ``$.tests[0].steps``."""
+    out = ["$"]
+    for part in path:
+        if isinstance(part, int):
+            out.append(f"[{part}]")
+        elif part.isidentifier():
+            out.append(f".{part}")
+        else:
+            out.append(f"[{json.dumps(part)}]")
+    return "".join(out)

@@ -1,0 +1,391 @@
+"""Checking plain data against the attrs config model before cattrs builds objects.
+
+cattrs is lenient where a test file must not be (``str(5)`` is a fine string to it, and a
+string is a fine list of characters), and its errors name Python types. This walk checks
+every value against the field types of :mod:`lamdis_core.domain.config`, collects *every*
+problem with its JSON path and what was expected, warns about unknown keys (with a
+did-you-mean), and returns a normalised copy that the converter then structures without
+surprises.
+"""
+
+from __future__ import annotations
+
+import difflib
+import functools
+import re
+import types
+import typing
+from collections.abc import Mapping
+from typing import Any, Literal, Union
+
+import attrs
+import yaml
+
+from lamdis_core.domain import config as c
+from lamdis_core.domain.convert import camel
+
+PathPart = str | int
+Path_ = tuple[PathPart, ...]
+
+
+class _Bad:
+    """Stands in for a value that failed its check."""
+
+    def __repr__(self) -> str:
+        return "BAD"
+
+
+BAD: Any = _Bad()
+
+# Spellings accepted besides the camelCase field name. lamdis-runs' requests files write the
+# HTTP part in snake_case (``base_url``, ``full_url``); both forms are accepted.
+_ALIASES: dict[type[Any], dict[str, str]] = {
+    c.HttpSpec: {"base_url": "baseUrl", "full_url": "fullUrl", "timeout_ms": "timeoutMs"},
+}
+
+# Keys lamdis-runs files carry that lamdis has no use for: accepted without a warning.
+_TOLERATED: dict[type[Any], frozenset[str]] = {
+    c.Assistant: frozenset({"inputSchema", "outputSchema", "description"}),
+    c.PersonasFile: frozenset({"id", "name", "description"}),
+    c.RequestsFile: frozenset({"id", "name", "description"}),
+    c.TestFile: frozenset({"description"}),
+    c.TestCase: frozenset({"description"}),
+}
+
+_NAMES: dict[type[Any], str] = {
+    c.Assistant: "assistant",
+    c.AssistantEnv: "assistant env",
+    c.AuthRef: "auth reference",
+    c.StaticAuth: "static auth",
+    c.PatternAuth: "pattern auth",
+    c.AuthPattern: "auth pattern",
+    c.OAuthClientCredentials: "OAuth client-credentials auth",
+    c.AuthApply: "auth apply",
+    c.HttpSpec: "transport.http",
+    c.Transport: "transport",
+    c.RequestDef: "request",
+    c.RequestsFile: "requests file",
+    c.Persona: "persona",
+    c.PersonasFile: "personas file",
+    c.ScriptMessage: "script message",
+    c.Script: "script",
+    c.JudgeConfig: "judgeConfig",
+    c.TestCase: "test",
+    c.Imports: "imports",
+    c.TestFile: "test file",
+    c.SuiteAssistants: "suite assistants",
+    c.SuiteTests: "suite tests",
+    c.Suite: "suite",
+}
+for _type_name, _cls in c.STEP_TYPES.items():
+    _NAMES[_cls] = f"{_type_name} step"
+
+_SUITE_TESTS = c.SuiteTests | list[c.TestCase]
+_NONE = type(None)
+
+
+@functools.cache
+def _hints(cls: type[Any]) -> dict[str, Any]:
+    return typing.get_type_hints(cls)
+
+
+@functools.cache
+def _fields(cls: type[Any]) -> dict[str, attrs.Attribute[Any]]:
+    """Fields by the key a file uses (camelCase)."""
+    return {camel(f.name): f for f in attrs.fields(cls)}
+
+
+def describe(tp: Any) -> str:
+    """What a value of type ``tp`` looks like, in words."""
+    if tp is Any:
+        return "any value"
+    if tp is str:
+        return "a string"
+    if tp is bool:
+        return "true or false"
+    if tp is int:
+        return "an integer"
+    if tp is float:
+        return "a number"
+    if tp == c.Step:
+        return "a step object with a 'type'"
+    if tp == c.AuthConfig:
+        return "an auth object"
+    if tp == _SUITE_TESTS:
+        return "an object {includeFiles, includeIds} or a list of tests"
+    origin = typing.get_origin(tp)
+    args = typing.get_args(tp)
+    if origin is Literal:
+        return "one of " + ", ".join(repr(a) for a in args)
+    if origin in (Union, types.UnionType):
+        parts = [describe(a) for a in args if a is not _NONE]
+        return " or ".join(parts)
+    if origin is list:
+        inner = args[0] if args else Any
+        if inner is str:
+            return "a list of strings"
+        if inner == c.Step:
+            return "a list of steps"
+        if attrs.has(inner):
+            return f"a list of {_NAMES.get(inner, inner.__name__)} objects"
+        return "a list"
+    if origin is dict:
+        if len(args) == 2 and args[1] is str:
+            return "an object whose values are strings"
+        return "an object"
+    if isinstance(tp, type) and attrs.has(tp):
+        return f"a {_NAMES.get(tp, tp.__name__)} object"
+    return getattr(tp, "__name__", str(tp))
+
+
+def got(value: Any) -> str:
+    """How a value reads in a message: its kind and, when short, the value."""
+    if value is None:
+        return "null"
+    if isinstance(value, bool):
+        return "true" if value else "false"
+    if isinstance(value, int | float):
+        return f"the number {value!r}"
+    if isinstance(value, str):
+        shown = value if len(value) <= 40 else value[:37] + "..."
+        return f"the string {shown!r}"
+    if isinstance(value, list):
+        return f"a list of {len(value)} item{'s' if len(value) != 1 else ''}"
+    if isinstance(value, dict):
+        return "an object"
+    return f"a {type(value).__name__}"
+
+
+@attrs.define
+class Checker:
+    """One walk over one document. Problems land in ``errors`` and ``warnings``."""
+
+    errors: list[tuple[Path_, str]] = attrs.Factory(list)
+    warnings: list[tuple[Path_, str]] = attrs.Factory(list)
+    tolerated_top: frozenset[str] = frozenset()
+
+    def error(self, path: Path_, message: str) -> Any:
+        self.errors.append((path, message))
+        return BAD
+
+    def check(self, value: Any, tp: Any, path: Path_ = ()) -> Any:
+        """Check ``value`` against ``tp``; return a normalised copy, or :data:`BAD`."""
+        if tp is Any:
+            return value
+        if tp == c.Step:
+            return self._step(value, path)
+        if tp == c.AuthConfig:
+            return self._auth(value, path)
+        if tp == _SUITE_TESTS:
+            if isinstance(value, list):
+                return self.check(value, list[c.TestCase], path)
+            if isinstance(value, dict):
+                return self.check(value, c.SuiteTests, path)
+            return self.error(path, f"expected {describe(tp)}, got {got(value)}")
+        origin = typing.get_origin(tp)
+        args = typing.get_args(tp)
+        if origin is Literal:
+            if isinstance(value, str) and value not in args and value.lower() in args:
+                return value.lower()
+            if value in args and type(value) is type(args[0]):
+                return value
+            return self.error(path, f"expected {describe(tp)}, got {got(value)}")
+        if origin in (Union, types.UnionType):
+            if value is None and _NONE in args:
+                return None
+            options = [a for a in args if a is not _NONE]
+            if len(options) == 1:
+                return self.check(value, options[0], path)
+            for option in options:
+                trial = Checker()
+                out = trial.check(value, option, path)
+                if not trial.errors:
+                    self.warnings.extend(trial.warnings)
+                    return out
+            return self.error(path, f"expected {describe(tp)}, got {got(value)}")
+        if origin is list:
+            if not isinstance(value, list):
+                hint = ""
+                if isinstance(value, str) and args and args[0] is str:
+                    hint = f' (write ["{value}"] for a single item)' if len(value) < 40 else ""
+                return self.error(path, f"expected {describe(tp)}, got {got(value)}{hint}")
+            inner = args[0] if args else Any
+            return [self.check(item, inner, (*path, i)) for i, item in enumerate(value)]
+        if origin is dict:
+            if not isinstance(value, dict):
+                return self.error(path, f"expected {describe(tp)}, got {got(value)}")
+            inner = args[1] if len(args) == 2 else Any
+            out: dict[str, Any] = {}
+            for key, item in value.items():
+                if not isinstance(key, str):
+                    self.error(path, f"keys must be strings, got {got(key)}")
+                    continue
+                out[key] = self.check(item, inner, (*path, key))
+            return out
+        if tp is str:
+            if isinstance(value, str):
+                return value
+            hint = " (quote it to make it a string)" if isinstance(value, int | float) else ""
+            return self.error(path, f"expected a string, got {got(value)}{hint}")
+        if tp is bool:
+            if isinstance(value, bool):
+                return value
+            return self.error(path, f"expected true or false, got {got(value)}")
+        if tp is int:
+            if isinstance(value, int) and not isinstance(value, bool):
+                return value
+            if isinstance(value, float) and value.is_integer():
+                return int(value)
+            return self.error(path, f"expected an integer, got {got(value)}")
+        if tp is float:
+            if isinstance(value, int | float) and not isinstance(value, bool):
+                if value != value or value in (float("inf"), float("-inf")):
+                    return self.error(path, f"expected a finite number, got {value!r}")
+                return value
+            return self.error(path, f"expected a number, got {got(value)}")
+        if isinstance(tp, type) and attrs.has(tp):
+            return self.object(value, tp, path)
+        return value
+
+    def object(
+        self, value: Any, cls: type[Any], path: Path_ = (), *, tolerated: frozenset[str] = frozenset()
+    ) -> Any:
+        """Check one attrs object; unknown keys are warnings, missing required ones errors."""
+        if cls is c.Script and isinstance(value, str):
+            # lamdis-runs stores a script as YAML text in some places; accept that form.
+            try:
+                value = yaml.safe_load(value)
+            except yaml.YAMLError:
+                return self.error(path, "script is a string but not valid YAML; expected an object")
+        if not isinstance(value, dict):
+            return self.error(path, f"expected {describe(cls)}, got {got(value)}")
+        fields = _fields(cls)
+        hints = _hints(cls)
+        aliases = _ALIASES.get(cls, {})
+        allowed = tolerated | _TOLERATED.get(cls, frozenset())
+        if not path:
+            allowed = allowed | self.tolerated_top
+        name = _NAMES.get(cls, cls.__name__)
+        out: dict[str, Any] = {}
+        for raw_key, item in value.items():
+            if not isinstance(raw_key, str):
+                self.error(path, f"keys must be strings, got {got(raw_key)}")
+                continue
+            key = aliases.get(raw_key, raw_key)
+            field = fields.get(key)
+            if field is None:
+                if raw_key in allowed or raw_key.startswith(("$", "x-")):
+                    continue
+                self.warnings.append(((*path, raw_key), self._unknown(raw_key, name, fields)))
+                continue
+            if key in out:
+                self.error((*path, raw_key), f"{key!r} is given twice (as {raw_key!r} too)")
+                continue
+            if item is None and field.default is not attrs.NOTHING:
+                continue  # null means "not given": the default applies
+            out[key] = self.check(item, hints[field.name], (*path, raw_key))
+        for key, field in fields.items():
+            if field.default is attrs.NOTHING and key not in out:
+                self.error(
+                    (*path, key),
+                    f"{name}: missing required field {key!r} "
+                    f"(expected {describe(hints[field.name])})",
+                )
+        self._semantics(cls, out, path)
+        return out
+
+    @staticmethod
+    def _unknown(key: str, name: str, fields: Mapping[str, Any]) -> str:
+        known = list(fields)
+        message = f"unknown key {key!r} in {name} (ignored)"
+        candidates = [camel(key), key]
+        for candidate in candidates:
+            if candidate in fields and candidate != key:
+                return f"{message}; did you mean {candidate!r}?"
+        close = difflib.get_close_matches(key, known, n=1, cutoff=0.75)
+        if close:
+            message += f"; did you mean {close[0]!r}?"
+        return f"{message} Known keys: {', '.join(known)}"
+
+    def _step(self, value: Any, path: Path_) -> Any:
+        known = ", ".join(c.STEP_TYPES)
+        if not isinstance(value, dict):
+            return self.error(path, f"expected a step object with a 'type', got {got(value)}")
+        step_type = value.get("type")
+        if step_type is None:
+            return self.error((*path, "type"), f"step has no 'type'; expected one of: {known}")
+        if not isinstance(step_type, str):
+            return self.error((*path, "type"), f"step type must be a string, got {got(step_type)}")
+        cls = c.STEP_TYPES.get(step_type) or c.STEP_TYPES.get(step_type.lower())
+        if cls is None:
+            close = difflib.get_close_matches(step_type, list(c.STEP_TYPES), n=1, cutoff=0.6)
+            hint = f" (did you mean {close[0]!r}?)" if close else ""
+            return self.error(
+                (*path, "type"), f"unknown step type {step_type!r}{hint}; expected one of: {known}"
+            )
+        return self.object({**value, "type": step_type.lower()}, cls, path)
+
+    def _auth(self, value: Any, path: Path_) -> Any:
+        if not isinstance(value, dict):
+            return self.error(path, f"expected an auth object, got {got(value)}")
+        kind = value.get("kind")
+        cls: type[Any]
+        if kind is not None and kind != "oauth_client_credentials":
+            return self.error(
+                (*path, "kind"),
+                f"unknown auth kind {kind!r}; expected 'oauth_client_credentials' "
+                "(or no kind for the static and pattern forms)",
+            )
+        if kind == "oauth_client_credentials":
+            cls = c.OAuthClientCredentials
+        elif "pattern" in value:
+            cls = c.PatternAuth
+        elif "headers" in value:
+            cls = c.StaticAuth
+        else:
+            return self.error(
+                path,
+                "cannot tell which auth form this is; expected static {id, headers}, "
+                "pattern {id, env, pattern} or {id, kind: oauth_client_credentials, clientId, "
+                "clientSecret, tokenUrl, ...}",
+            )
+        return self.object(value, cls, path)
+
+    def _semantics(self, cls: type[Any], out: dict[str, Any], path: Path_) -> None:
+        """Range and consistency rules the types alone cannot say."""
+        threshold = out.get("threshold")
+        if (
+            cls in (c.AssistantCheckStep, c.JudgeConfig)
+            and isinstance(threshold, int | float)
+            and not 0 <= threshold <= 1
+        ):
+            self.error((*path, "threshold"), f"threshold must be between 0 and 1, got {threshold}")
+        if cls is c.TestCase:
+            max_turns, min_turns = out.get("maxTurns"), out.get("minTurns")
+            if isinstance(max_turns, int) and max_turns < 1:
+                self.error((*path, "maxTurns"), f"maxTurns must be at least 1, got {max_turns}")
+            if isinstance(min_turns, int) and min_turns < 1:
+                self.error((*path, "minTurns"), f"minTurns must be at least 1, got {min_turns}")
+            if (
+                isinstance(max_turns, int)
+                and isinstance(min_turns, int)
+                and min_turns > max_turns >= 1
+            ):
+                self.error(
+                    (*path, "minTurns"),
+                    f"minTurns ({min_turns}) is larger than maxTurns ({max_turns})",
+                )
+        if cls is c.RegexStep:
+            flags = out.get("flags", "")
+            if isinstance(flags, str) and set(flags) - set("ims"):
+                self.error((*path, "flags"), f"regex flags may only use i, m and s, got {flags!r}")
+            pattern = out.get("pattern")
+            if isinstance(pattern, str):
+                try:
+                    re.compile(pattern)
+                except re.error as exc:
+                    self.error((*path, "pattern"), f"invalid regular expression: {exc}")
+        if cls is c.LatencyStep:
+            max_ms = out.get("maxMs")
+            if isinstance(max_ms, int | float) and max_ms <= 0:
+                self.error((*path, "maxMs"), f"maxMs must be greater than 0, got {max_ms}")

@@ -1,0 +1,246 @@
+"""Loading configuration into a :class:`~lamdis_core.domain.plan.RunPlan`.
+
+Local mode reads files (JSON or YAML, the lamdis-runs formats of DESIGN §3)::
+
+    plan = load_plan(["configs/suites/legal-tests.json"])
+    report = validate_paths(["configs/"])   # checks everything, runs nothing
+
+A path may be a test file, a suite, or a folder (walked for ``*.json``, ``*.yaml``,
+``*.yml``; each file's kind is told by its shape). References (``imports``,
+``assistantRef``, ``authRef``, suite includes) are resolved against the referencing file's
+folder, then each ancestor up to the config root; ``.json``, ``.yaml`` and ``.yml`` are tried
+when the reference has no extension. Nothing outside the config root is read.
+
+Hosted mode builds the same plan from catalog documents. Wrap the Catalog port with
+:class:`CatalogDocuments` (or pass anything that satisfies :class:`DocumentSource`)::
+
+    source = CatalogDocuments(catalog, org_id)
+    suite = await catalog.get(CatalogKind.SUITES, org_id, suite_id)
+    plan = await plan_from_documents(suite, source, env_id=body.env_id)
+
+In documents, references are document ids: ``assistants.include`` and ``envId`` name
+``environments`` documents (an assistant file's shape, or the seed's flat
+``{channel, baseUrl, headers, timeoutMs}``), ``tests.includeFiles``/``includeIds`` name
+``tests`` documents (a test file's shape, or one test) or a test inside one, and
+``imports`` name ``personas``/``requests`` documents. A ``personaId`` or ``requestId`` no
+import defines is looked up directly by id. A suite with no ``tests`` runs the ``tests``
+documents whose ``suiteId`` is the suite's id (the seed's layout).
+
+Every function raises :class:`~lamdis_core.domain.errors.ConfigError` carrying *every*
+problem found (file, JSON path, line when known, and what was expected). Problems that do not
+stop a run (an unset environment variable a file names, an unknown key) are returned as
+warnings instead.
+"""
+
+from __future__ import annotations
+
+import os
+from collections import Counter
+from collections.abc import Mapping, Sequence
+from pathlib import Path
+from typing import Any
+
+import attrs
+
+from lamdis_core.config._documents import DocumentSession, DocumentSource
+from lamdis_core.config._files import FileSession, default_config_root, split
+from lamdis_core.config._resolve import display
+from lamdis_core.domain.errors import ConfigError, ConfigProblem
+from lamdis_core.domain.plan import PlanEntry, RunPlan
+from lamdis_core.ports.catalog import Catalog, CatalogKind
+
+__all__ = [
+    "CatalogDocuments",
+    "DocumentSource",
+    "ValidationReport",
+    "default_config_root",
+    "load_plan",
+    "plan_from_documents",
+    "validate_paths",
+]
+
+
+@attrs.frozen(kw_only=True)
+class ValidationReport:
+    """What :func:`validate_paths` checked.
+
+    Attributes:
+        files: every file read, as shown to the user.
+        warnings: problems that would not stop a run.
+    """
+
+    files: list[str] = attrs.Factory(list)
+    warnings: list[ConfigProblem] = attrs.Factory(list)
+
+
+def _session(
+    paths: Sequence[str | Path], config_root: str | Path | None, env: Mapping[str, str] | None
+) -> FileSession:
+    if not paths:
+        raise ConfigError([ConfigProblem(None, "no path given; expected a test file, suite or folder")])
+    root = Path(config_root) if config_root is not None else default_config_root(Path(paths[0]))
+    if not root.is_dir():
+        raise ConfigError([ConfigProblem(str(root), "the config root is not a folder")])
+    return FileSession(root, os.environ if env is None else env)
+
+
+def _duplicate_keys(entries: Sequence[PlanEntry]) -> list[ConfigProblem]:
+    counts = Counter(e.key for e in entries)
+    out = []
+    for key, count in counts.items():
+        if count > 1:
+            sources = sorted({e.source for e in entries if e.key == key})
+            out.append(
+                ConfigProblem(
+                    sources[0],
+                    f"test {key} appears {count} times (in {', '.join(sources)}); "
+                    "results will be hard to tell apart",
+                )
+            )
+    return out
+
+
+def load_plan(
+    paths: Sequence[str | Path],
+    *,
+    config_root: str | Path | None = None,
+    env: Mapping[str, str] | None = None,
+    name_filter: str | None = None,
+    tags: Sequence[str] = (),
+) -> RunPlan:
+    """Build the plan for ``lamdis run PATH...``.
+
+    Args:
+        paths: test files, suite files or folders of them. In a folder, assistants, auth,
+            personas and requests files are skipped, and test files a suite in the same
+            folder includes run through that suite only.
+        config_root: the folder references may reach; default: the nearest folder at or
+            above the first path holding ``assistants/``, ``tests/`` or ``suites/``, else
+            that path's folder.
+        env: environment for ``${NAME}`` checks (default ``os.environ``).
+        name_filter: keep tests whose id or name matches: a glob when it has ``*``, ``?``
+            or ``[``, otherwise a substring; case-insensitive.
+        tags: keep tests carrying any of these tags.
+
+    Returns:
+        The plan: entries (every test x every assistant of its suite, or the test file's
+        own assistant), disabled tests in ``skipped``, warnings, the files read and the
+        suite id when exactly one suite was named.
+
+    Raises:
+        ConfigError: with every problem found; nothing should run.
+    """
+    session = _session(paths, config_root, env)
+    pending = session.collect(paths, validate_all=False)
+    if session.errors:
+        raise ConfigError(session.errors)
+    entries, skipped = split(pending, name_filter, tags)
+    suite_ids = {
+        s.id
+        for (p, kind), s in session.loaded.items()
+        if kind == "suite" and s is not None and (p in {Path(os.path.realpath(x)) for x in paths})
+    }
+    warnings = [*session.warnings, *_duplicate_keys(entries)]
+    return RunPlan(
+        entries=entries,
+        warnings=warnings,
+        suite_id=next(iter(suite_ids)) if len(suite_ids) == 1 else None,
+        files=[display(p) for p in session.files],
+        skipped=skipped,
+    )
+
+
+def validate_paths(
+    paths: Sequence[str | Path],
+    *,
+    config_root: str | Path | None = None,
+    env: Mapping[str, str] | None = None,
+) -> ValidationReport:
+    """Check every file the paths name, and every file they reference, without running.
+
+    Unlike :func:`load_plan`, assistants, auth, personas and requests files found in folders
+    are checked too, and disabled tests are checked like the others.
+
+    Raises:
+        ConfigError: with every problem found.
+    """
+    session = _session(paths, config_root, env)
+    pending = session.collect(paths, validate_all=True)
+    if session.errors:
+        raise ConfigError(session.errors)
+    entries = [p.entry() for p in pending]
+    return ValidationReport(
+        files=[display(p) for p in session.files],
+        warnings=[*session.warnings, *_duplicate_keys(entries)],
+    )
+
+
+@attrs.define
+class CatalogDocuments:
+    """A :class:`DocumentSource` over the Catalog port, for one organization.
+
+    Args:
+        catalog: the hosted catalog.
+        org_id: the organization; ``None`` reads any organization's documents by id (the
+            seed's start request names a suite without its org) and lists nothing.
+        auths: auth configs by ref; the catalog has no auth collection, so the service
+            passes the ones it knows (e.g. from its config root).
+    """
+
+    catalog: Catalog
+    org_id: str | None
+    auths: Mapping[str, Mapping[str, Any]] = attrs.Factory(dict)
+
+    async def get(self, kind: str, doc_id: str) -> Mapping[str, Any] | None:
+        if kind == "auth":
+            return self.auths.get(doc_id)
+        return await self.catalog.get(CatalogKind(kind), self.org_id, doc_id)
+
+    async def list(self, kind: str) -> Sequence[Mapping[str, Any]]:
+        if kind == "auth" or self.org_id is None:
+            return []
+        return await self.catalog.list(CatalogKind(kind), self.org_id)
+
+
+async def plan_from_documents(
+    suite: Mapping[str, Any],
+    source: DocumentSource,
+    *,
+    env_id: str | None = None,
+    test_ids: Sequence[str] | None = None,
+    env: Mapping[str, str] | None = None,
+    name_filter: str | None = None,
+    tags: Sequence[str] = (),
+) -> RunPlan:
+    """Build the plan for a hosted run from a suite document and a document source.
+
+    Args:
+        suite: the suite document (a suite file's shape; catalog fields such as ``orgId``,
+            ``createdAt`` and the seed's ``defaultEnvId`` are accepted).
+        source: where referenced documents come from (see :class:`CatalogDocuments`).
+        env_id: run against this environment only (the start request's ``envId``);
+            otherwise the suite's assistants, else its ``defaultEnvId``, else each test
+            document's ``assistantRef``/``env``.
+        test_ids: keep only these tests (test ids or test document ids).
+        env: environment for ``${NAME}`` checks (default ``os.environ``).
+        name_filter: as for :func:`load_plan`.
+        tags: as for :func:`load_plan`.
+
+    Raises:
+        ConfigError: with every problem found.
+    """
+    session = DocumentSession(source, os.environ if env is None else env)
+    try:
+        pending, suite_id = await session.plan(suite, env_id, test_ids)
+    except RecursionError:
+        raise ConfigError([ConfigProblem(None, "a document is nested too deeply")]) from None
+    if session.errors:
+        raise ConfigError(session.errors)
+    entries, skipped = split(pending, name_filter, tags)
+    return RunPlan(
+        entries=entries,
+        warnings=[*session.warnings, *_duplicate_keys(entries)],
+        suite_id=suite_id,
+        files=[],
+        skipped=skipped,
+    )
