@@ -9,6 +9,7 @@ Every request is recorded, so tests can assert what reached the "model".
 from __future__ import annotations
 
 import asyncio
+import contextlib
 import json
 import re
 import socket
@@ -223,10 +224,8 @@ class ScriptedLLMServer:
         self.requests.append(recorded)
         reply = await self.next_reply(recorded)
         if reply.kind == "hang":
-            try:
+            with contextlib.suppress(TimeoutError):
                 await asyncio.wait_for(self._released.wait(), HANG_LIMIT_S)
-            except TimeoutError:
-                pass
             return web.Response(status=504, text="hung reply released")
         if reply.kind == "error":
             return self.error_response(reply)

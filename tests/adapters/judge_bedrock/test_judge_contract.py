@@ -1,0 +1,56 @@
+"""The Bedrock judge held to the Judge contract, through aioboto3 against the fake server."""
+
+from __future__ import annotations
+
+import json
+from collections.abc import AsyncIterator
+
+import pytest
+from lamdis_core.llm import CallPolicy, RetryPolicy
+from lamdis_judge_bedrock import BedrockJudge, BedrockSettings
+
+from tests.adapters.judge_bedrock.conftest import bedrock_env
+from tests.contracts.judge import JudgeContract
+from tests.fakes._scripted import answer, error, verdict
+from tests.fakes.bedrock_server import FakeBedrockServer
+
+RETRIES = 1
+
+
+class TestBedrockJudgeContract(JudgeContract):
+    scriptable = True
+
+    @pytest.fixture
+    async def judge(self, bedrock_server: FakeBedrockServer) -> AsyncIterator[BedrockJudge]:
+        self.server = bedrock_server
+        judge = BedrockJudge(
+            BedrockSettings.from_env(bedrock_env(bedrock_server)),
+            policy=CallPolicy(timeout=5, retry=RetryPolicy(max_retries=RETRIES, base_delay=0.01)),
+        )
+        yield judge
+        await judge.aclose()
+
+    def arrange_verdict(
+        self,
+        *,
+        score: float,
+        model_pass: bool | None = None,
+        reasoning: str = "Fine.",
+        next_message: str | None = None,
+    ) -> None:
+        self.server.script(
+            verdict(score, passed=model_pass, reasoning=reasoning, next_message=next_message)
+        )
+
+    def arrange_failure(self) -> None:
+        self.server.script(*[error(500)] * (RETRIES + 1))
+
+    def arrange_opening(self, message: str) -> None:
+        self.server.script(answer(json.dumps({"message": message})))
+
+    def arrange_extraction(self, *, found: bool, value: object) -> None:
+        self.server.script(
+            answer(
+                json.dumps({"found": found, "value": value, "reasoning": "From the first message."})
+            )
+        )
