@@ -1,0 +1,361 @@
+"""Plans for the hosted worker, and the import of a config tree into the catalog.
+
+A suite run (``/internal/runs/start``) is planned from catalog documents with
+:func:`lamdis_core.config.loader.plan_from_documents`; a file or JSON-mode run is planned from
+files under the config root with :func:`lamdis_core.config.loader.load_plan`.
+
+:func:`import_config_tree` turns a lamdis-runs config tree into catalog documents so its
+suites can be started by id. File references become document ids: a test file's id is its
+``id`` (else its path under the root without extension), an assistant's id is its ``id``
+(else its path) and becomes an ``environments`` document, personas and requests files are
+documents named by their path (``personas/retail``). Suite includes, ``includeFolders``,
+``assistantRef`` and ``imports`` are rewritten to those ids, so a suite's assistants become
+its environments. The catalog has no auth collection: ``authRef`` becomes the auth file's path
+(``auth/dev1``) and the service reads auth files from its config root.
+"""
+
+from __future__ import annotations
+
+import asyncio
+import json
+import os
+from collections.abc import Mapping
+from pathlib import Path
+from typing import Any
+
+import attrs
+import structlog
+import yaml
+from lamdis_core.config.loader import (
+    CatalogDocuments,
+    load_plan,
+    plan_from_documents,
+    validate_paths,
+)
+from lamdis_core.domain.errors import ConfigError, ConfigProblem
+from lamdis_core.domain.plan import RunPlan
+from lamdis_core.domain.results import Run
+from lamdis_core.ports.catalog import Catalog, CatalogKind
+
+from lamdis_http._worker import SuitePlan
+
+logger = structlog.get_logger()
+
+EXTENSIONS = (".json", ".yaml", ".yml")
+_SKIP_DIRS = {"node_modules", "__pycache__"}
+
+
+class CatalogPlanBuilder:
+    """The worker's :class:`~lamdis_http._worker.PlanBuilder`.
+
+    Args:
+        catalog: suite runs read their documents here.
+        config_dir: file and JSON-mode runs read files here (and nowhere else); auth files
+            found here serve ``authRef`` in catalog documents.
+        env: environment for ``${NAME}`` checks.
+    """
+
+    def __init__(self, catalog: Catalog, *, config_dir: Path, env: Mapping[str, str]) -> None:
+        self.catalog = catalog
+        self.config_dir = config_dir
+        self.env = env
+        self._auths: dict[str, dict[str, Any]] | None = None
+
+    def auths(self) -> dict[str, dict[str, Any]]:
+        if self._auths is None:
+            self._auths = read_auth_files(self.config_dir) if self.config_dir.is_dir() else {}
+        return self._auths
+
+    async def build(self, run: Run) -> list[SuitePlan]:
+        kind = run.request.get("kind", "suite")
+        if kind in ("file", "json"):
+            return await asyncio.to_thread(self._from_files, run)
+        suite_id = run.suite_id or ""
+        suite = await self.catalog.get(CatalogKind.SUITES, run.org_id, suite_id)
+        if suite is None:
+            raise ConfigError(
+                [ConfigProblem(f"catalog:suites/{suite_id}", "the suite no longer exists")]
+            )
+        source = CatalogDocuments(
+            self.catalog, run.org_id, auths=await asyncio.to_thread(self.auths)
+        )
+        tests = run.request.get("tests") or None
+        plan = await plan_from_documents(
+            suite, source, env_id=run.env_id, test_ids=tests, env=self.env
+        )
+        return [SuitePlan(suite_id, _with_disabled(plan))]
+
+    def _from_files(self, run: Run) -> list[SuitePlan]:
+        root = self.config_dir.resolve()
+        plans: list[SuitePlan] = []
+        for relative in run.request.get("files", []):
+            path = (root / relative).resolve()
+            if not path.is_relative_to(root):
+                # Checked when the run was queued; checked again because the store is shared.
+                raise ConfigError([ConfigProblem(relative, "is outside the config root")])
+            plan = load_plan([path], config_root=root, env=self.env)
+            plans.append(SuitePlan(plan.suite_id or Path(relative).stem, _with_disabled(plan)))
+        return plans
+
+
+def _with_disabled(plan: RunPlan) -> RunPlan:
+    # Disabled tests go to the engine too, which records them as skipped without running them:
+    # the run then shows every test of the suite (and is ``partial``), as the CLI does.
+    return attrs.evolve(plan, entries=[*plan.entries, *plan.skipped], skipped=[])
+
+
+# --- import ----------------------------------------------------------------------------------
+
+
+def _read(path: Path) -> Any:
+    text = path.read_text(encoding="utf-8")
+    if path.suffix.lower() == ".json":
+        return json.loads(text)
+    return yaml.safe_load(text)
+
+
+def _stem_id(root: Path, path: Path) -> str:
+    relative = path.relative_to(root).as_posix()
+    for ext in EXTENSIONS:
+        if relative.lower().endswith(ext):
+            return relative[: -len(ext)]
+    return relative
+
+
+def _config_files(root: Path) -> list[Path]:
+    out: list[Path] = []
+    for dirpath, dirnames, filenames in os.walk(root):
+        dirnames[:] = sorted(d for d in dirnames if not d.startswith(".") and d not in _SKIP_DIRS)
+        for name in sorted(filenames):
+            if not name.startswith(".") and name.lower().endswith(EXTENSIONS):
+                path = Path(dirpath) / name
+                if path.resolve().is_relative_to(root):
+                    out.append(path)
+    return out
+
+
+def _kind(root: Path, path: Path, data: Any) -> str | None:
+    """What a file is, by its shape (the folder breaks ties, as in the file loader)."""
+    if not isinstance(data, dict):
+        return None
+    top = path.relative_to(root).parts[0] if len(path.relative_to(root).parts) > 1 else ""
+    tests = data.get("tests")
+    if isinstance(tests, dict) or "assistants" in data:
+        return "suite"
+    if isinstance(tests, list):
+        return "suite" if top == "suites" else "test"
+    if data.get("kind") == "oauth_client_credentials" or "pattern" in data or "tokenUrl" in data:
+        return "auth"
+    if isinstance(data.get("personas"), list):
+        return "personas"
+    if isinstance(data.get("requests"), list):
+        return "requests"
+    if isinstance(data.get("env"), dict) or top == "assistants":
+        return "assistant"
+    if isinstance(data.get("headers"), dict) and top == "auth":
+        return "auth"
+    return None
+
+
+def read_auth_files(root: Path) -> dict[str, dict[str, Any]]:
+    """Auth configs under ``root`` keyed by path without extension (``auth/dev1``)."""
+    root = root.resolve()
+    auths: dict[str, dict[str, Any]] = {}
+    for path in _config_files(root):
+        try:
+            data = _read(path)
+        except (OSError, ValueError, yaml.YAMLError):
+            continue
+        if _kind(root, path, data) == "auth":
+            auths[_stem_id(root, path)] = {k: v for k, v in data.items() if k != "$schema"}
+    return auths
+
+
+class _Tree:
+    def __init__(self, root: Path) -> None:
+        self.root = root
+        self.data: dict[Path, Any] = {}
+        self.kinds: dict[Path, str] = {}
+        for path in _config_files(root):
+            data = _read(path)
+            kind = _kind(root, path, data)
+            if kind is not None:
+                self.data[path] = data
+                self.kinds[path] = kind
+
+    def resolve(self, ref: str, origin: Path, *, folder: bool = False) -> Path | None:
+        bases: list[Path] = []
+        current = origin.parent
+        while current.is_relative_to(self.root):
+            bases.append(current)
+            if current == self.root:
+                break
+            current = current.parent
+        if self.root not in bases:
+            bases.append(self.root)
+        names = (
+            [ref] if folder or ref.lower().endswith(EXTENSIONS) else [ref + e for e in EXTENSIONS]
+        )
+        for base in bases:
+            for name in names:
+                candidate = Path(os.path.normpath(base / name))
+                if not candidate.is_relative_to(self.root):
+                    continue
+                if folder and candidate.is_dir():
+                    return candidate
+                if not folder and candidate in self.data:
+                    return candidate
+        return None
+
+    def doc_id(self, path: Path) -> str:
+        data = self.data[path]
+        kind = self.kinds[path]
+        if kind in ("test", "assistant") and isinstance(data.get("id"), str) and data["id"]:
+            return str(data["id"])
+        return _stem_id(self.root, path)
+
+
+def _documents(tree: _Tree) -> dict[CatalogKind, dict[str, dict[str, Any]]]:
+    docs: dict[CatalogKind, dict[str, dict[str, Any]]] = {k: {} for k in CatalogKind}
+    problems: list[ConfigProblem] = []
+
+    def ref_id(ref: str, origin: Path, want: str, where: str) -> str:
+        found = tree.resolve(ref, origin)
+        if found is None or tree.kinds.get(found) != want:
+            problems.append(
+                ConfigProblem(str(origin), f"{where}: cannot resolve {ref!r} to {want} file")
+            )
+            return ref
+        return (
+            _stem_id(tree.root, found)
+            if want in ("auth", "personas", "requests")
+            else tree.doc_id(found)
+        )
+
+    def fix_auth(obj: dict[str, Any], origin: Path, where: str) -> None:
+        if isinstance(obj.get("authRef"), str):
+            obj["authRef"] = ref_id(obj["authRef"], origin, "auth", f"{where}authRef")
+        auth = obj.get("auth")
+        if isinstance(auth, dict) and isinstance(auth.get("authRef"), str):
+            obj["auth"] = {
+                **auth,
+                "authRef": ref_id(auth["authRef"], origin, "auth", f"{where}auth.authRef"),
+            }
+
+    def fix_imports(obj: dict[str, Any], origin: Path) -> None:
+        imports = obj.get("imports")
+        if isinstance(imports, dict):
+            obj["imports"] = {
+                key: [ref_id(r, origin, key, f"imports.{key}") for r in imports.get(key) or []]
+                for key in ("personas", "requests")
+            }
+
+    def put(kind: CatalogKind, doc_id: str, doc: dict[str, Any], origin: Path) -> None:
+        if doc_id in docs[kind] and docs[kind][doc_id] != doc:
+            problems.append(
+                ConfigProblem(str(origin), f"{kind.value} id {doc_id!r} is used by two files")
+            )
+        docs[kind][doc_id] = doc
+
+    for path, kind in tree.kinds.items():
+        data = {k: v for k, v in tree.data[path].items() if k != "$schema"}
+        if kind == "assistant":
+            doc_id = tree.doc_id(path)
+            fix_auth(data, path, "")
+            put(CatalogKind.ENVIRONMENTS, doc_id, {**data, "id": doc_id}, path)
+        elif kind in ("personas", "requests"):
+            doc_id = _stem_id(tree.root, path)
+            if kind == "requests":
+                fix_auth(data, path, "")
+                for i, request in enumerate(data.get("requests") or []):
+                    if isinstance(request, dict):
+                        fix_auth(request, path, f"requests[{i}].")
+            target = CatalogKind.PERSONAS if kind == "personas" else CatalogKind.REQUESTS
+            put(target, doc_id, {**data, "id": doc_id}, path)
+        elif kind == "test":
+            doc_id = tree.doc_id(path)
+            fix_imports(data, path)
+            if isinstance(data.get("assistantRef"), str):
+                data["assistantRef"] = ref_id(
+                    data["assistantRef"], path, "assistant", "assistantRef"
+                )
+            put(CatalogKind.TESTS, doc_id, {**data, "id": doc_id}, path)
+        elif kind == "suite":
+            doc_id = str(data.get("id") or _stem_id(tree.root, path))
+            fix_imports(data, path)
+            assistants = data.get("assistants")
+            if isinstance(assistants, dict):
+                include = [
+                    ref_id(r, path, "assistant", "assistants.include")
+                    for r in assistants.get("include") or []
+                ]
+                for folder in assistants.get("includeFolders") or []:
+                    found = tree.resolve(folder, path, folder=True)
+                    if found is None:
+                        problems.append(
+                            ConfigProblem(
+                                str(path), f"assistants.includeFolders: no folder {folder!r}"
+                            )
+                        )
+                        continue
+                    include += [
+                        tree.doc_id(p)
+                        for p, k in tree.kinds.items()
+                        if k == "assistant" and p.is_relative_to(found)
+                    ]
+                exclude = [
+                    ref_id(r, path, "assistant", "assistants.exclude")
+                    for r in assistants.get("exclude") or []
+                ]
+                data["assistants"] = {
+                    "include": list(dict.fromkeys(include)),
+                    "includeFolders": [],
+                    "exclude": exclude,
+                }
+            tests = data.get("tests")
+            if isinstance(tests, dict):
+                data["tests"] = {
+                    **tests,
+                    "includeFiles": [
+                        ref_id(r, path, "test", "tests.includeFiles")
+                        for r in tests.get("includeFiles") or []
+                    ],
+                }
+            put(CatalogKind.SUITES, doc_id, {**data, "id": doc_id}, path)
+    if problems:
+        raise ConfigError(problems)
+    return docs
+
+
+async def import_config_tree(
+    catalog: Catalog, root: Path, *, org_id: str, env: Mapping[str, str] | None = None
+) -> dict[str, int]:
+    """Load every config file under ``root`` into the catalog for ``org_id``; idempotent.
+
+    The tree is validated first (as ``lamdis validate`` does), so nothing is imported from a
+    tree with errors.
+
+    Returns:
+        How many documents of each kind were written.
+
+    Raises:
+        ConfigError: the tree has errors, or two files claim one id.
+    """
+    root = root.resolve()
+    if not root.is_dir():
+        raise ConfigError([ConfigProblem(str(root), "is not a folder")])
+    await asyncio.to_thread(
+        validate_paths, [root], config_root=root, env=env if env is not None else {}
+    )
+    tree = await asyncio.to_thread(_Tree, root)
+    docs = _documents(tree)
+    counts: dict[str, int] = {}
+    await catalog.upsert(CatalogKind.ORGANIZATIONS, org_id, {"id": org_id, "name": org_id})
+    for kind, by_id in docs.items():
+        if kind is CatalogKind.ORGANIZATIONS:
+            continue
+        for doc in by_id.values():
+            await catalog.upsert(kind, org_id, doc)
+        counts[kind.value] = len(by_id)
+    logger.info("catalog.imported", org_id=org_id, root=str(root), **counts)
+    return counts

@@ -1,0 +1,470 @@
+"""The worker pool of the hosted mode: claims queued runs from the store and executes them.
+
+Per instance at most ``max_runs`` runs execute at once. A run is claimed with a lease that a
+heartbeat renews, so several instances can share one database; a run whose lease expires (its
+instance crashed) is re-queued once by whichever instance notices, then failed with
+``interrupted``.
+
+Store traffic is bounded by design, not by luck: per run one ``claim_next``, one
+``append_item`` per finished item, a progress write at most once a second (only when progress
+changed), a stop poll at most once a second, a lease renewal every ``lease_seconds / 3``, one
+``finish_run`` and, with a webhook, one ``record_webhook``. Nothing is written per log line or
+per turn.
+"""
+
+from __future__ import annotations
+
+import asyncio
+import contextlib
+import os
+import socket
+import uuid
+from collections import OrderedDict
+from collections.abc import Sequence
+from typing import Any, Protocol
+
+import attrs
+import structlog
+from lamdis_core.domain.errors import LamdisError
+from lamdis_core.domain.plan import PlanEntry, RunPlan
+from lamdis_core.domain.results import (
+    Item,
+    JudgeSummary,
+    Progress,
+    Run,
+    RunStatus,
+    Totals,
+    Usage,
+    average_score,
+    run_status_for,
+)
+from lamdis_core.ports.clock import Clock
+from lamdis_core.ports.notifier import Notifier, WebhookPayload
+from lamdis_core.ports.store import INTERRUPTED, RunStore
+
+from lamdis_http.webhooks import SuiteSummary, deliver_and_record, summary_payload
+
+logger = structlog.get_logger()
+
+MAX_ATTEMPTS = 2
+"""A run is executed at most twice: the first claim, and one re-queue after a crash."""
+
+
+@attrs.frozen
+class SuitePlan:
+    """The plan of one suite of a run (JSON mode runs several suites in one run)."""
+
+    suite_id: str
+    plan: RunPlan
+
+
+class PlanBuilder(Protocol):
+    """Turns a claimed run into plans. Raises ``LamdisError`` (usually ``ConfigError``) when
+    the run's suite, files or documents cannot be loaded; the run then fails with that error."""
+
+    async def build(self, run: Run) -> list[SuitePlan]: ...
+
+
+class RunEngine(Protocol):
+    """What the pool needs of :class:`lamdis_core.engine.Engine`."""
+
+    async def run(
+        self,
+        plan: RunPlan,
+        *,
+        concurrency: int = 8,
+        repeat: int = 1,
+        observer: Any = None,
+        stop: asyncio.Event | None = None,
+    ) -> Any: ...
+
+
+def default_worker_id() -> str:
+    return f"{socket.gethostname()}:{os.getpid()}:{uuid.uuid4().hex[:6]}"
+
+
+class _LostLease(Exception):
+    """Another instance took the run over (our lease expired); stop without finishing it."""
+
+
+class _RunTracker:
+    """The engine observer for one run: appends items as they finish, throttles progress."""
+
+    def __init__(self, store: RunStore, run_id: str, total: int) -> None:
+        self._store = store
+        self._run_id = run_id
+        self.progress = Progress(done=0, total=total)
+        self._dirty = False
+        self.appended: set[tuple[str, str, int]] = set()
+        self.turns = 0
+
+    async def item_started(self, entry: PlanEntry, repeat: int) -> None:
+        self.progress.current = entry.test.label
+        self._dirty = True
+
+    async def turn_finished(self, entry: PlanEntry, repeat: int, turn: int) -> None:
+        self.turns += 1
+
+    async def item_finished(self, item: Item) -> None:
+        await self._store.append_item(self._run_id, item)
+        self.appended.add(_item_key(item))
+        self.progress.done += 1
+        self._dirty = True
+
+    async def flush(self) -> None:
+        if self._dirty:
+            self._dirty = False
+            await self._store.update_progress(self._run_id, attrs.evolve(self.progress))
+
+
+def _item_key(item: Item) -> tuple[str, str, int]:
+    return (item.test_id, item.assistant, item.repeat)
+
+
+class WorkerPool:
+    """Claims and executes queued runs in the background.
+
+    Args:
+        store: where runs are queued and recorded.
+        engine: runs plans.
+        plans: turns a run's request into plans.
+        notifier: delivers completion webhooks.
+        clock: time source for leases and timestamps.
+        judge_name / judge_offline: recorded in each run's judge summary.
+        mode: the webhook ``mode`` of suite runs (the store provider: local, mongo, postgres).
+        max_runs: runs executing at once on this instance.
+        concurrency: tests executing at once within a run.
+        lease_seconds: lease length; renewed every third of it.
+        poll_seconds: how often an idle pool looks for queued runs, and how often a running
+            run polls for a stop request (at most once a second).
+        worker_id: this instance's lease owner name.
+    """
+
+    def __init__(
+        self,
+        *,
+        store: RunStore,
+        engine: RunEngine,
+        plans: PlanBuilder,
+        notifier: Notifier,
+        clock: Clock,
+        judge_name: str = "",
+        judge_offline: bool = False,
+        mode: str = "local",
+        max_runs: int = 4,
+        concurrency: int = 8,
+        lease_seconds: float = 30.0,
+        poll_seconds: float = 1.0,
+        worker_id: str | None = None,
+    ) -> None:
+        self.store = store
+        self.engine = engine
+        self.plans = plans
+        self.notifier = notifier
+        self.clock = clock
+        self.judge_name = judge_name
+        self.judge_offline = judge_offline
+        self.mode = mode
+        self.max_runs = max(1, max_runs)
+        self.concurrency = max(1, concurrency)
+        self.lease_seconds = lease_seconds
+        self.poll_seconds = poll_seconds
+        self.worker_id = worker_id or default_worker_id()
+        self._wake = asyncio.Event()
+        self._active: dict[str, asyncio.Task[None]] = {}
+        self._stops: dict[str, asyncio.Event] = {}
+        self._done: dict[str, asyncio.Event] = {}
+        self._background: set[asyncio.Task[Any]] = set()
+        self._dispatcher: asyncio.Task[None] | None = None
+        self._recoverer: asyncio.Task[None] | None = None
+        self.summaries: OrderedDict[str, WebhookPayload] = OrderedDict()
+
+    # --- lifecycle ---------------------------------------------------------------------
+
+    async def start(self) -> None:
+        """Recover runs left by crashed instances, then start claiming."""
+        await self.recover()
+        self._dispatcher = asyncio.create_task(self._dispatch(), name="lamdis-dispatcher")
+        self._recoverer = asyncio.create_task(self._recover_loop(), name="lamdis-recoverer")
+        logger.info("worker.started", worker_id=self.worker_id, max_runs=self.max_runs)
+
+    async def close(self) -> None:
+        """Stop claiming and cancel runs in flight.
+
+        Their leases are left to expire, so a restarted or surviving instance re-queues them
+        (once); marking them ``stopped`` would misreport a shutdown as a user's stop.
+        """
+        tasks = [t for t in (self._dispatcher, self._recoverer) if t is not None]
+        tasks += list(self._active.values()) + list(self._background)
+        for task in tasks:
+            task.cancel()
+        for task in tasks:
+            with contextlib.suppress(asyncio.CancelledError, Exception):
+                await task
+        self._active.clear()
+        self._background.clear()
+
+    @property
+    def active_count(self) -> int:
+        return len(self._active)
+
+    def wake(self) -> None:
+        """A run was queued: look for it now instead of at the next poll."""
+        self._wake.set()
+
+    def signal_stop(self, run_id: str) -> None:
+        """A stop for ``run_id`` was recorded; if it runs here, stop it without waiting."""
+        event = self._stops.get(run_id)
+        if event is not None:
+            event.set()
+
+    async def wait_for(self, run_id: str, *, timeout: float) -> Run | None:
+        """Wait until the run is final (or ``timeout`` passes) and return it without items."""
+        loop = asyncio.get_running_loop()
+        deadline = loop.time() + timeout
+        while True:
+            run = await self.store.get_run(run_id, include_items=False)
+            if run is None or run.status.is_final:
+                return run
+            remaining = deadline - loop.time()
+            if remaining <= 0:
+                return run
+            done = self._done.setdefault(run_id, asyncio.Event())
+            with contextlib.suppress(TimeoutError):
+                await asyncio.wait_for(done.wait(), timeout=min(1.0, remaining))
+
+    async def recover(self) -> list[Run]:
+        """Re-queue (once) or fail runs whose lease expired; returns the runs changed."""
+        changed = await self.store.recover_expired(now=self.clock.now(), max_attempts=MAX_ATTEMPTS)
+        for run in changed:
+            logger.warning(
+                "worker.recovered_run",
+                run_id=run.id,
+                status=str(run.status),
+                attempts=run.attempts,
+            )
+            if run.status is RunStatus.FAILED and run.error == INTERRUPTED and run.webhook_url:
+                payload = summary_payload(run, mode=self._mode_of(run), suites=[])
+                self._spawn(deliver_and_record(self.notifier, self.store, run, payload))
+        if any(r.status is RunStatus.QUEUED for r in changed):
+            self.wake()
+        return changed
+
+    # --- loops -------------------------------------------------------------------------
+
+    async def _dispatch(self) -> None:
+        backoff = self.poll_seconds
+        while True:
+            self._wake.clear()
+            try:
+                while len(self._active) < self.max_runs:
+                    run = await self.store.claim_next(
+                        self.worker_id, now=self.clock.now(), lease_seconds=self.lease_seconds
+                    )
+                    if run is None or run.id is None:
+                        break
+                    self._launch(run)
+                backoff = self.poll_seconds
+            except asyncio.CancelledError:
+                raise
+            except Exception:
+                logger.exception("worker.claim_failed")
+                backoff = min(backoff * 2, 30.0)
+            with contextlib.suppress(TimeoutError):
+                await asyncio.wait_for(self._wake.wait(), timeout=backoff)
+
+    async def _recover_loop(self) -> None:
+        while True:
+            await asyncio.sleep(max(self.lease_seconds / 2, 0.5))
+            try:
+                await self.recover()
+            except asyncio.CancelledError:
+                raise
+            except Exception:
+                logger.exception("worker.recover_failed")
+
+    def _launch(self, run: Run) -> None:
+        assert run.id is not None
+        run_id = run.id
+        stop = asyncio.Event()
+        if run.stop_requested:
+            stop.set()
+        self._stops[run_id] = stop
+        task = asyncio.create_task(self._execute(run, stop), name=f"lamdis-run-{run_id}")
+        self._active[run_id] = task
+
+        def finished(_: asyncio.Task[None]) -> None:
+            self._active.pop(run_id, None)
+            self._stops.pop(run_id, None)
+            done = self._done.pop(run_id, None)
+            if done is not None:
+                done.set()
+            self._wake.set()
+
+        task.add_done_callback(finished)
+
+    def _spawn(self, coro: Any) -> None:
+        task = asyncio.create_task(coro)
+        self._background.add(task)
+        task.add_done_callback(self._background.discard)
+
+    # --- one run -----------------------------------------------------------------------
+
+    async def _execute(self, run: Run, stop: asyncio.Event) -> None:
+        assert run.id is not None
+        run_id = run.id
+        log = logger.bind(run_id=run_id, suite_id=run.suite_id, attempt=run.attempts)
+        log.info("run.started", kind=run.request.get("kind", "suite"))
+        tracker = _RunTracker(self.store, run_id, total=0)
+        body = asyncio.current_task()
+        assert body is not None
+        lost = asyncio.Event()
+        ticker = asyncio.create_task(self._tick(run_id, stop, tracker, body, lost))
+        try:
+            await self._run_plans(run, stop, tracker, log)
+        except asyncio.CancelledError:
+            if lost.is_set():
+                log.warning("run.lease_lost", worker_id=self.worker_id)
+                return
+            raise
+        finally:
+            ticker.cancel()
+            with contextlib.suppress(asyncio.CancelledError, Exception):
+                await ticker
+
+    async def _run_plans(
+        self, run: Run, stop: asyncio.Event, tracker: _RunTracker, log: Any
+    ) -> None:
+        assert run.id is not None
+        run_id = run.id
+        try:
+            suites = await self.plans.build(run)
+        except LamdisError as exc:
+            log.warning("run.plan_failed", error=str(exc))
+            await self._finish(run, [], Usage(), stopped=False, error=str(exc), suites=[])
+            return
+        tracker.progress.total = sum(len(s.plan.entries) for s in suites)
+        items: list[Item] = []
+        usage = Usage()
+        stopped = False
+        summaries: list[SuiteSummary] = []
+        try:
+            for suite in suites:
+                result = await self.engine.run(
+                    suite.plan, concurrency=self.concurrency, observer=tracker, stop=stop
+                )
+                for item in result.items:
+                    if _item_key(item) not in tracker.appended:
+                        # Items the engine did not report (skipped on stop) still belong in
+                        # the record, so the run shows every test it was asked to run.
+                        await self.store.append_item(run_id, item)
+                        tracker.appended.add(_item_key(item))
+                items.extend(result.items)
+                usage.add(result.usage)
+                stopped = stopped or bool(result.stopped)
+                summaries.append(SuiteSummary(suite.suite_id, result.items))
+        except asyncio.CancelledError:
+            raise
+        except Exception as exc:
+            log.exception("run.crashed")
+            await self._finish(
+                run,
+                items,
+                usage,
+                stopped=False,
+                error=f"{type(exc).__name__}: {exc}",
+                suites=summaries,
+            )
+            return
+        await self._finish(run, items, usage, stopped=stopped, error=None, suites=summaries)
+
+    async def _finish(
+        self,
+        run: Run,
+        items: Sequence[Item],
+        usage: Usage,
+        *,
+        stopped: bool,
+        error: str | None,
+        suites: Sequence[SuiteSummary],
+    ) -> None:
+        assert run.id is not None
+        totals = Totals.of(list(items))
+        status = RunStatus.FAILED if error else run_status_for(totals, stopped=stopped)
+        judge = JudgeSummary(
+            avg_score=average_score(list(items)),
+            provider=self.judge_name or None,
+            offline=self.judge_offline,
+        )
+        await self.store.finish_run(
+            run.id,
+            status=status,
+            totals=totals,
+            judge=judge,
+            usage=usage,
+            finished_at=self.clock.now(),
+            error=error,
+        )
+        logger.info(
+            "run.finished",
+            run_id=run.id,
+            status=str(status),
+            passed=totals.passed,
+            failed=totals.failed,
+            skipped=totals.skipped,
+            errors=totals.errors,
+        )
+        final = attrs.evolve(
+            run, status=status, totals=totals, judge=judge, usage=usage, error=error
+        )
+        payload = summary_payload(final, mode=self._mode_of(run), suites=suites)
+        self.summaries[run.id] = payload
+        while len(self.summaries) > 1000:
+            self.summaries.popitem(last=False)
+        if run.webhook_url:
+            self._spawn(deliver_and_record(self.notifier, self.store, final, payload))
+
+    def _mode_of(self, run: Run) -> str:
+        kind = run.request.get("kind", "suite")
+        return {"json": "json", "file": "file"}.get(kind, self.mode)
+
+    async def _tick(
+        self,
+        run_id: str,
+        stop: asyncio.Event,
+        tracker: _RunTracker,
+        body: asyncio.Task[Any],
+        lost: asyncio.Event,
+    ) -> None:
+        """Once a second: flush progress, poll for a stop; every lease/3: renew the lease."""
+        loop = asyncio.get_running_loop()
+        renew_every = max(self.lease_seconds / 3, 0.2)
+        next_renewal = loop.time() + renew_every
+        next_poll = loop.time() + 1.0
+        interval = min(1.0, renew_every)
+        while True:
+            await asyncio.sleep(interval)
+            try:
+                if loop.time() >= next_poll:
+                    next_poll = loop.time() + 1.0
+                    await tracker.flush()
+                    if not stop.is_set() and await self.store.is_stop_requested(run_id):
+                        logger.info("run.stop_requested", run_id=run_id)
+                        stop.set()
+                if loop.time() >= next_renewal:
+                    next_renewal = loop.time() + renew_every
+                    held = await self.store.renew_lease(
+                        run_id,
+                        self.worker_id,
+                        now=self.clock.now(),
+                        lease_seconds=self.lease_seconds,
+                    )
+                    if not held:
+                        lost.set()
+                        body.cancel()
+                        return
+            except asyncio.CancelledError:
+                raise
+            except Exception:
+                # A database blip must not kill the run; the lease has slack for retries.
+                logger.exception("run.heartbeat_failed", run_id=run_id)

@@ -1,0 +1,102 @@
+"""The hosted API's aiohttp application: typed app keys, middlewares and route tables.
+
+:func:`lamdis_http.bootstrap.build_app` is the one place that composes adapters; this module
+only knows how to serve them. Handlers reach services through the typed keys below.
+"""
+
+from __future__ import annotations
+
+import time
+import uuid
+from collections.abc import Awaitable, Callable
+from typing import TYPE_CHECKING, Any
+
+import structlog
+from aiohttp import web
+from lamdis_core.ports.catalog import Catalog
+from lamdis_core.ports.clock import Clock
+from lamdis_core.ports.judge import Judge
+from lamdis_core.ports.store import RunStore
+
+from lamdis_http._problems import ProblemError, problem
+
+if TYPE_CHECKING:
+    from lamdis_http._worker import WorkerPool
+    from lamdis_http.bootstrap import Settings
+
+logger = structlog.get_logger()
+
+MAX_BODY_BYTES = 1024 * 1024
+"""Request bodies above 1 MiB are refused with 413."""
+
+SETTINGS_KEY: web.AppKey[Settings] = web.AppKey("lamdis.settings")
+STORE_KEY: web.AppKey[RunStore] = web.AppKey("lamdis.store")
+CATALOG_KEY: web.AppKey[Catalog] = web.AppKey("lamdis.catalog")
+JUDGE_KEY: web.AppKey[Judge] = web.AppKey("lamdis.judge")
+CLOCK_KEY: web.AppKey[Clock] = web.AppKey("lamdis.clock")
+WORKER_KEY: web.AppKey[WorkerPool] = web.AppKey("lamdis.worker")
+STORE_NAME_KEY: web.AppKey[str] = web.AppKey("lamdis.store_name")
+
+Handler = Callable[[web.Request], Awaitable[web.StreamResponse]]
+
+
+@web.middleware
+async def request_context_middleware(request: web.Request, handler: Handler) -> web.StreamResponse:
+    """Binds a request id to every log line of the request and logs one access line.
+
+    The access line has method, path, status and duration only: never headers (tokens,
+    signatures and Authorization values stay out of the logs) and never bodies.
+    """
+    incoming = request.headers.get("x-request-id", "")
+    request_id = (
+        incoming if 0 < len(incoming) <= 64 and incoming.isprintable() else uuid.uuid4().hex
+    )
+    started = time.perf_counter()
+    with structlog.contextvars.bound_contextvars(request_id=request_id):
+        try:
+            response = await _handle(request, handler)
+        except web.HTTPException as exc:
+            # aiohttp's own errors (404 route, 405 method, 413 body) become problem bodies too.
+            response = problem(exc.status, exc.reason or "error")
+        status = response.status
+        logger.info(
+            "http.request",
+            method=request.method,
+            path=request.path,
+            status=status,
+            duration_ms=round((time.perf_counter() - started) * 1000, 2),
+        )
+    response.headers["x-request-id"] = request_id
+    return response
+
+
+async def _handle(request: web.Request, handler: Handler) -> web.StreamResponse:
+    length = request.content_length
+    if length is not None and length > MAX_BODY_BYTES:
+        return problem(
+            413, f"request body is {length} bytes; the limit is {MAX_BODY_BYTES} (1 MiB)"
+        )
+    try:
+        return await handler(request)
+    except ProblemError as exc:
+        return exc.response()
+    except web.HTTPRequestEntityTooLarge:
+        return problem(413, f"request body exceeds the limit of {MAX_BODY_BYTES} bytes (1 MiB)")
+    except web.HTTPException:
+        raise
+    except Exception:
+        logger.exception("http.unhandled_error", method=request.method, path=request.path)
+        return problem(500, "internal error; see the server log for this request id")
+
+
+def json_response(data: Any, *, status: int = 200) -> web.Response:
+    """A JSON response (``application/json``)."""
+    return web.json_response(data, status=status)
+
+
+def new_application(*, middlewares: list[Any]) -> web.Application:
+    """An application with the body limit and the request-context middleware first."""
+    return web.Application(
+        client_max_size=MAX_BODY_BYTES,
+        middlewares=[request_context_middleware, *middlewares],
+    )

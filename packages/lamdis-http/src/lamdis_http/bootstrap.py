@@ -1,0 +1,357 @@
+"""The one composition root of the hosted mode.
+
+:class:`Settings` reads the seed's environment variables; :func:`build_app` turns them into a
+running aiohttp application: store and catalog (``DB_PROVIDER`` with auto-detection), judge
+(``JUDGE_PROVIDER``), targets and requester, notifier, engine and worker pool. Anything passed
+in explicitly (a test's in-memory store, a fake judge) is used instead and is *not* closed by
+the app: whoever made it owns it. What the app opens itself it closes, in ``cleanup_ctx``.
+"""
+
+from __future__ import annotations
+
+import inspect
+import os
+from collections.abc import AsyncIterator, Mapping
+from pathlib import Path
+from typing import Any
+
+import attrs
+import structlog
+from aiohttp import web
+from lamdis_core.domain.errors import ConfigError, ConfigProblem, LamdisError
+from lamdis_core.ports.catalog import Catalog
+from lamdis_core.ports.clock import Clock, SystemClock
+from lamdis_core.ports.judge import Judge
+from lamdis_core.ports.notifier import Notifier
+from lamdis_core.ports.requester import Requester
+from lamdis_core.ports.store import RunStore
+from lamdis_core.ports.target import TargetFactory
+
+from lamdis_http import app as app_module
+from lamdis_http._auth import make_auth_middleware
+from lamdis_http.app import (
+    CATALOG_KEY,
+    CLOCK_KEY,
+    JUDGE_KEY,
+    SETTINGS_KEY,
+    STORE_KEY,
+    STORE_NAME_KEY,
+    WORKER_KEY,
+)
+
+logger = structlog.get_logger()
+
+DEFAULT_PORT = 3101
+DEFAULT_MONGO_URL = "mongodb://localhost:27017/lamdis"
+
+
+class StartupError(LamdisError):
+    """The service cannot start: a missing adapter, a bad setting, an unreachable database."""
+
+
+def _int(env: Mapping[str, str], name: str, default: int, *, minimum: int = 1) -> int:
+    raw = env.get(name, "").strip()
+    if not raw:
+        return default
+    try:
+        value = int(raw)
+    except ValueError:
+        raise ConfigError([ConfigProblem(name, f"expected an integer, got {raw!r}")]) from None
+    if value < minimum:
+        raise ConfigError([ConfigProblem(name, f"must be at least {minimum}, got {value}")])
+    return value
+
+
+def _float(env: Mapping[str, str], name: str, default: float) -> float:
+    raw = env.get(name, "").strip()
+    if not raw:
+        return default
+    try:
+        value = float(raw)
+    except ValueError:
+        raise ConfigError(
+            [ConfigProblem(name, f"expected a number of seconds, got {raw!r}")]
+        ) from None
+    if value <= 0:
+        raise ConfigError([ConfigProblem(name, f"must be positive, got {value}")])
+    return value
+
+
+@attrs.frozen(kw_only=True)
+class Settings:
+    """The hosted service's settings, read from the environment by :meth:`from_env`.
+
+    Attributes:
+        db_provider: ``DB_PROVIDER`` as given (``None``: auto-detect from the URLs).
+        mongo_url: ``MONGO_URL``.
+        database_url: ``DATABASE_URL`` (PostgreSQL).
+        port: ``PORT`` (3101).
+        api_token: ``LAMDIS_API_TOKEN``; without it the service listens on loopback only.
+        hmac_secret: ``LAMDIS_HMAC_SECRET``; when set every request must be signed.
+        config_dir: ``LAMDIS_CONFIG_DIR`` (``./configs``): the root for run-file, JSON mode
+            and, with the local store, the suites startable by id.
+        max_runs: ``LAMDIS_MAX_RUNS`` (4): runs executing at once on this instance.
+        concurrency: ``LAMDIS_CONCURRENCY`` (8): tests executing at once within a run.
+        lease_seconds: ``LAMDIS_LEASE_SECONDS`` (30): a claimed run's lease; a crashed
+            instance's runs are recovered once it expires.
+        local_org: ``LAMDIS_ORG_ID`` (``local``): the organization the local store imports
+            the config dir into.
+        judge_provider / judge_base_url / openai_* / aws_region: read by the judge adapters
+            from ``env``; kept here so startup can log what is in use.
+        env: the whole environment, handed to adapters (they read their own variables).
+    """
+
+    db_provider: str | None = None
+    mongo_url: str | None = None
+    database_url: str | None = None
+    port: int = DEFAULT_PORT
+    api_token: str | None = attrs.field(default=None, repr=False)
+    hmac_secret: str | None = attrs.field(default=None, repr=False)
+    config_dir: Path = Path("configs")
+    max_runs: int = 4
+    concurrency: int = 8
+    lease_seconds: float = 30.0
+    local_org: str = "local"
+    judge_provider: str | None = None
+    judge_base_url: str | None = None
+    openai_base: str | None = None
+    openai_model: str | None = None
+    aws_region: str | None = None
+    env: Mapping[str, str] = attrs.field(factory=dict, repr=False)
+
+    @classmethod
+    def from_env(cls, env: Mapping[str, str] | None = None) -> Settings:
+        """Read the settings; raises :class:`ConfigError` naming a malformed variable."""
+        env = dict(os.environ if env is None else env)
+
+        def text(name: str) -> str | None:
+            value = env.get(name, "").strip()
+            return value or None
+
+        return cls(
+            db_provider=(text("DB_PROVIDER") or "").lower() or None,
+            mongo_url=text("MONGO_URL"),
+            database_url=text("DATABASE_URL"),
+            port=_int(env, "PORT", DEFAULT_PORT, minimum=0),
+            api_token=text("LAMDIS_API_TOKEN"),
+            hmac_secret=text("LAMDIS_HMAC_SECRET"),
+            config_dir=Path(text("LAMDIS_CONFIG_DIR") or "configs"),
+            max_runs=_int(env, "LAMDIS_MAX_RUNS", 4),
+            concurrency=_int(env, "LAMDIS_CONCURRENCY", 8),
+            lease_seconds=_float(env, "LAMDIS_LEASE_SECONDS", 30.0),
+            local_org=text("LAMDIS_ORG_ID") or "local",
+            judge_provider=text("JUDGE_PROVIDER"),
+            judge_base_url=text("JUDGE_BASE_URL"),
+            openai_base=text("OPENAI_BASE"),
+            openai_model=text("OPENAI_MODEL"),
+            aws_region=text("AWS_REGION"),
+            env=env,
+        )
+
+    def adapter_env(self) -> dict[str, str]:
+        """The environment adapters see, with this object's own choices applied."""
+        env = dict(self.env)
+        if self.db_provider:
+            env["DB_PROVIDER"] = self.db_provider
+        if self.mongo_url:
+            env["MONGO_URL"] = self.mongo_url
+        if self.database_url:
+            env["DATABASE_URL"] = self.database_url
+        if self.judge_provider:
+            env["JUDGE_PROVIDER"] = self.judge_provider
+        return env
+
+
+def build_app(
+    settings: Settings,
+    *,
+    store: RunStore | None = None,
+    catalog: Catalog | None = None,
+    judge: Judge | None = None,
+    targets: Mapping[str, TargetFactory] | None = None,
+    requester: Requester | None = None,
+    notifier: Notifier | None = None,
+    clock: Clock | None = None,
+    start_worker: bool = True,
+    worker_id: str | None = None,
+    poll_seconds: float = 1.0,
+) -> web.Application:
+    """Compose the hosted service.
+
+    Args:
+        settings: what the environment asked for.
+        store / catalog: pass both (a test's in-memory pair or an opened database store), or
+            neither: then they are opened from ``settings`` at startup.
+        judge / targets / requester / notifier / clock: adapters to use instead of the ones
+            the settings name.
+        start_worker: ``False`` leaves runs queued (tests of the API alone).
+        worker_id: the lease owner name of this instance (default host:pid:random).
+        poll_seconds: how often an idle worker looks for queued runs.
+
+    Raises:
+        ValueError: only one of ``store`` and ``catalog`` was given.
+    """
+    if (store is None) != (catalog is None):
+        raise ValueError("pass both store and catalog, or neither")
+    clock = clock or SystemClock()
+    app = app_module.new_application(
+        middlewares=[
+            make_auth_middleware(token=settings.api_token, hmac_secret=settings.hmac_secret)
+        ]
+    )
+    app[SETTINGS_KEY] = settings
+    app[CLOCK_KEY] = clock
+    from lamdis_http.routes import setup_routes
+
+    setup_routes(app)
+
+    async def services(app: web.Application) -> AsyncIterator[None]:
+        from lamdis_core.engine import Engine
+
+        from lamdis_http import registry
+        from lamdis_http._plans import CatalogPlanBuilder, import_config_tree
+        from lamdis_http._worker import WorkerPool
+        from lamdis_http.webhooks import AiohttpNotifier
+
+        env = settings.adapter_env()
+        closers: list[Any] = []
+        try:
+            provider = registry.db_provider(env)
+            if store is None:
+                opened_store, opened_catalog = await _open_store(registry, env, provider)
+                closers.append(opened_store)
+                the_store: RunStore = opened_store
+                the_catalog: Catalog = opened_catalog
+                store_name = provider
+            else:
+                assert catalog is not None
+                the_store, the_catalog = store, catalog
+                store_name = type(store).__name__
+            the_judge = judge
+            if the_judge is None:
+                loaded = registry.load_judge(env)
+                the_judge = await loaded if inspect.isawaitable(loaded) else loaded
+                closers.append(the_judge)
+            the_targets = targets
+            if the_targets is None:
+                the_targets = registry.load_target_factories(env)
+                closers.extend(the_targets.values())
+            the_requester = requester
+            if the_requester is None:
+                from lamdis_http.requests import AiohttpRequester
+
+                the_requester = AiohttpRequester()
+                closers.append(the_requester)
+            the_notifier = notifier
+            if the_notifier is None:
+                made = AiohttpNotifier(secret=settings.hmac_secret, clock=clock)
+                closers.append(made)
+                the_notifier = made
+        except (LamdisError, OSError) as exc:
+            await _close_all(closers)
+            raise StartupError(f"lamdis serve cannot start: {exc}") from exc
+
+        app[STORE_KEY] = the_store
+        app[CATALOG_KEY] = the_catalog
+        app[JUDGE_KEY] = the_judge
+        app[STORE_NAME_KEY] = store_name
+        logger.info(
+            "service.composed",
+            store=store_name,
+            judge=the_judge.name,
+            judge_offline=bool(getattr(the_judge, "offline", False)),
+            targets=sorted(the_targets),
+            config_dir=str(settings.config_dir),
+            max_runs=settings.max_runs,
+            auth="token" if settings.api_token else "none",
+            hmac=bool(settings.hmac_secret),
+        )
+        if store is None and provider == "local":
+            if settings.config_dir.is_dir():
+                try:
+                    count = await import_config_tree(
+                        the_catalog, settings.config_dir, org_id=settings.local_org
+                    )
+                except LamdisError as exc:
+                    await _close_all(closers)
+                    raise StartupError(
+                        f"cannot load the config dir {settings.config_dir} (LAMDIS_CONFIG_DIR): {exc}"
+                    ) from exc
+                logger.info("service.config_imported", config_dir=str(settings.config_dir), **count)
+            else:
+                logger.warning(
+                    "service.no_config_dir",
+                    config_dir=str(settings.config_dir),
+                    hint="set LAMDIS_CONFIG_DIR to a config tree so its suites can be started by id",
+                )
+        engine = Engine(
+            targets=the_targets, judge=the_judge, requester=the_requester, clock=clock, env=env
+        )
+        pool = WorkerPool(
+            store=the_store,
+            engine=engine,
+            plans=CatalogPlanBuilder(the_catalog, config_dir=settings.config_dir, env=env),
+            notifier=the_notifier,
+            clock=clock,
+            judge_name=the_judge.name,
+            judge_offline=bool(getattr(the_judge, "offline", False)),
+            mode=provider if store is None else "local",
+            max_runs=settings.max_runs,
+            concurrency=settings.concurrency,
+            lease_seconds=settings.lease_seconds,
+            poll_seconds=poll_seconds,
+            worker_id=worker_id,
+        )
+        app[WORKER_KEY] = pool
+        if start_worker:
+            try:
+                await pool.start()
+            except Exception as exc:
+                await _close_all(closers)
+                raise StartupError(f"cannot recover or claim runs from the store: {exc}") from exc
+        try:
+            yield
+        finally:
+            await pool.close()
+            await _close_all(closers)
+
+    app.cleanup_ctx.append(services)
+    return app
+
+
+async def _open_store(registry: Any, env: Mapping[str, str], provider: str) -> tuple[Any, Any]:
+    try:
+        opened: tuple[Any, Any] = await registry.open_store(env)
+    except LamdisError:
+        raise
+    except Exception as exc:
+        where = {
+            "mongo": f"MONGO_URL={_redact(env.get('MONGO_URL', DEFAULT_MONGO_URL))}",
+            "postgres": f"DATABASE_URL={_redact(env.get('DATABASE_URL', ''))}",
+        }.get(provider, provider)
+        raise StartupError(
+            f"cannot open the {provider} store ({where}): {type(exc).__name__}: {exc}"
+        ) from exc
+    return opened
+
+
+def _redact(url: str) -> str:
+    """The URL without its password, for error messages and logs."""
+    from yarl import URL
+
+    try:
+        parsed = URL(url)
+    except ValueError:
+        return "<unparseable URL>"
+    if parsed.password:
+        parsed = parsed.with_password("***")
+    return str(parsed)
+
+
+async def _close_all(closers: list[Any]) -> None:
+    for obj in reversed(closers):
+        try:
+            await obj.aclose()
+        except Exception:
+            logger.exception("service.close_failed", adapter=type(obj).__name__)
+    closers.clear()

@@ -1,0 +1,110 @@
+"""``lamdis runs list`` and ``lamdis runs show RUN_ID``: read run history from a hosted service."""
+
+from __future__ import annotations
+
+import argparse
+from typing import Any
+
+from lamdis_http.cli._common import EXIT_FAILED, EXIT_OK, EXIT_USAGE
+
+
+def register(subparsers: Any) -> None:
+    parser = subparsers.add_parser("runs", help="list or show runs of a hosted lamdis service")
+    commands = parser.add_subparsers(dest="runs_command", metavar="SUBCOMMAND", required=True)
+    listing = commands.add_parser("list", help="recent runs, newest first")
+    listing.add_argument("--org", help="only this organization")
+    listing.add_argument("--suite", help="only this suite")
+    listing.add_argument(
+        "--status", choices=["queued", "running", "passed", "failed", "partial", "stopped"]
+    )
+    listing.add_argument(
+        "--limit", type=int, default=20, help="at most this many (1-200, default 20)"
+    )
+    show = commands.add_parser("show", help="one run with its items")
+    show.add_argument("run_id", metavar="RUN_ID")
+    for sub in (listing, show):
+        sub.add_argument(
+            "--server", default=None, help="default: $LAMDIS_SERVER or http://127.0.0.1:3101"
+        )
+        sub.add_argument(
+            "--json", action="store_true", help="print the API's JSON instead of a table"
+        )
+    listing.set_defaults(handler=_handle_list)
+    show.set_defaults(handler=_handle_show)
+
+
+def _handle_list(args: argparse.Namespace) -> int:
+    import asyncio
+
+    params = {"limit": str(args.limit)}
+    for key, value in (("orgId", args.org), ("suiteId", args.suite), ("status", args.status)):
+        if value:
+            params[key] = value
+    return asyncio.run(_call(args, "/internal/runs", params, _print_list))
+
+
+def _handle_show(args: argparse.Namespace) -> int:
+    import asyncio
+
+    return asyncio.run(_call(args, f"/internal/runs/{args.run_id}", None, _print_run))
+
+
+async def _call(
+    args: argparse.Namespace, path: str, params: dict[str, str] | None, render: Any
+) -> int:
+    import json
+    import sys
+
+    from lamdis_http.cli._client import ApiClient, ApiError, default_server
+
+    async with ApiClient(args.server or default_server()) as client:
+        try:
+            data = await client.request("GET", path, params=params)
+        except ApiError as exc:
+            print(f"lamdis runs: {exc}", file=sys.stderr)
+            return EXIT_USAGE if exc.status in (400, 401, 403, 404) else EXIT_FAILED
+    if args.json:
+        print(json.dumps(data, indent=2))
+    else:
+        render(data)
+    return EXIT_OK
+
+
+def _totals(run: dict[str, Any]) -> str:
+    t = run.get("totals") or {}
+    return f"{t.get('passed', 0)}/{t.get('failed', 0)}/{t.get('skipped', 0)}/{t.get('errors', 0)}"
+
+
+def _print_list(data: dict[str, Any]) -> None:
+    runs = data.get("runs", [])
+    if not runs:
+        print("no runs")
+        return
+    header = f"{'RUN ID':<34} {'STATUS':<8} {'SUITE':<28} {'P/F/S/E':<11} FINISHED"
+    print(header)
+    for run in runs:
+        print(
+            f"{run.get('id', '')!s:<34} {run.get('status', ''):<8} "
+            f"{str(run.get('suiteId', ''))[:28]:<28} {_totals(run):<11} {run.get('finishedAt', '-')}"
+        )
+
+
+def _print_run(run: dict[str, Any]) -> None:
+    print(f"run      {run.get('id')}")
+    print(f"status   {run.get('status')}" + (f"  ({run['error']})" if run.get("error") else ""))
+    print(f"suite    {run.get('suiteId')}  org {run.get('orgId')}  trigger {run.get('trigger')}")
+    print(f"started  {run.get('startedAt', '-')}  finished {run.get('finishedAt', '-')}")
+    print(f"totals   passed/failed/skipped/errors {_totals(run)}")
+    score = (run.get("judge") or {}).get("avgScore")
+    if score is not None:
+        print(f"judge    avgScore {score}")
+    if run.get("webhook"):
+        hook = run["webhook"]
+        print(
+            f"webhook  ok={hook.get('ok')} attempts={hook.get('attempts')} status={hook.get('status')}"
+        )
+    for item in run.get("items", []):
+        line = f"  {item.get('status', ''):<8} {item.get('testId')} @ {item.get('assistant')}"
+        if item.get("error"):
+            line += f"  - {item['error']}"
+        print(line)

@@ -1,0 +1,142 @@
+"""``lamdis serve``: the hosted API (DESIGN §5) with background runs.
+
+Settings come from the environment (``DB_PROVIDER``, ``MONGO_URL``, ``DATABASE_URL``, ``PORT``,
+``LAMDIS_API_TOKEN``, ``LAMDIS_HMAC_SECRET``, ``LAMDIS_CONFIG_DIR``, ``LAMDIS_MAX_RUNS``,
+``JUDGE_PROVIDER``...). Without ``LAMDIS_API_TOKEN`` the service listens on 127.0.0.1 only.
+Logs are JSON lines on stderr, one per event, with a request id.
+"""
+
+from __future__ import annotations
+
+import argparse
+from collections.abc import MutableMapping
+from typing import Any
+
+from lamdis_http.cli._common import EXIT_OK, EXIT_USAGE
+
+LOOPBACK = "127.0.0.1"
+_SECRET_WORDS = ("token", "secret", "authorization", "password", "signature", "api_key", "apikey")
+
+
+def register(subparsers: Any) -> None:
+    parser = subparsers.add_parser(
+        "serve",
+        help="run the hosted API (POST /internal/runs/start ...) with background runs",
+        description=__doc__,
+        formatter_class=argparse.RawDescriptionHelpFormatter,
+    )
+    parser.add_argument(
+        "--host",
+        default=None,
+        help="address to listen on (default 0.0.0.0 with LAMDIS_API_TOKEN, else 127.0.0.1)",
+    )
+    parser.add_argument("--port", type=int, default=None, help="port (default $PORT or 3101)")
+    parser.set_defaults(handler=_handle)
+
+
+def redact_secrets(_: Any, __: str, event: MutableMapping[str, Any]) -> MutableMapping[str, Any]:
+    """A structlog processor that masks any field whose name says it holds a secret."""
+    for key in list(event):
+        if any(word in key.lower() for word in _SECRET_WORDS):
+            event[key] = "***"
+    return event
+
+
+def configure_json_logging() -> None:
+    """JSON lines on stderr with level, timestamp and the bound request id."""
+    import logging
+    import os
+    import sys
+
+    import structlog
+
+    level_name = os.environ.get("LAMDIS_LOG_LEVEL", "INFO").upper()
+    level = logging.getLevelNamesMapping().get(level_name, logging.INFO)
+    structlog.configure(
+        processors=[
+            structlog.contextvars.merge_contextvars,
+            structlog.processors.add_log_level,
+            structlog.processors.TimeStamper(fmt="iso", utc=True),
+            redact_secrets,
+            structlog.processors.format_exc_info,
+            structlog.processors.JSONRenderer(),
+        ],
+        wrapper_class=structlog.make_filtering_bound_logger(level),
+        logger_factory=structlog.PrintLoggerFactory(file=sys.stderr),
+        cache_logger_on_first_use=True,
+    )
+
+
+def _handle(args: argparse.Namespace) -> int:
+    import asyncio
+    import sys
+
+    from lamdis_core.domain.errors import ConfigError
+
+    from lamdis_http.bootstrap import Settings, StartupError
+
+    configure_json_logging()
+    try:
+        settings = Settings.from_env()
+    except ConfigError as exc:
+        print(f"lamdis serve: bad setting: {exc}", file=sys.stderr)
+        return EXIT_USAGE
+    try:
+        asyncio.run(_serve(settings, host=args.host, port=args.port))
+    except StartupError as exc:
+        print(f"lamdis serve: {exc}", file=sys.stderr)
+        return EXIT_USAGE
+    except OSError as exc:  # the port is taken, the address cannot be bound
+        print(f"lamdis serve: cannot listen: {exc}", file=sys.stderr)
+        return EXIT_USAGE
+    return EXIT_OK
+
+
+def choose_host(requested: str | None, *, has_token: bool) -> tuple[str, str | None]:
+    """The address to bind and, when it differs from what was asked, a warning to log."""
+    if has_token:
+        return requested or "0.0.0.0", None
+    if requested not in (None, LOOPBACK, "localhost", "::1"):
+        return LOOPBACK, (
+            f"LAMDIS_API_TOKEN is not set: refusing to listen on {requested}; listening on "
+            f"{LOOPBACK} only. Set LAMDIS_API_TOKEN to serve other hosts."
+        )
+    return requested or LOOPBACK, (
+        "LAMDIS_API_TOKEN is not set: the API is unauthenticated and listens on loopback only"
+    )
+
+
+async def _serve(settings: Any, *, host: str | None, port: int | None) -> None:
+    import asyncio
+    import signal
+
+    import structlog
+    from aiohttp import web
+
+    from lamdis_http.bootstrap import build_app
+
+    log = structlog.get_logger()
+    bind_host, warning = choose_host(host, has_token=bool(settings.api_token))
+    if warning:
+        log.warning("serve.no_api_token", message=warning)
+    bind_port = settings.port if port is None else port
+    app = build_app(settings)
+    runner = web.AppRunner(app, access_log=None, handle_signals=False, shutdown_timeout=10.0)
+    await runner.setup()
+    try:
+        site = web.TCPSite(runner, bind_host, bind_port)
+        await site.start()
+        bound = bind_port
+        for address in runner.addresses:
+            if isinstance(address, tuple):
+                bound = int(address[1])
+                break
+        log.info("serve.listening", url=f"http://{bind_host}:{bound}")
+        stop = asyncio.Event()
+        loop = asyncio.get_running_loop()
+        for sig in (signal.SIGINT, signal.SIGTERM):
+            loop.add_signal_handler(sig, stop.set)
+        await stop.wait()
+        log.info("serve.stopping")
+    finally:
+        await runner.cleanup()

@@ -1,0 +1,453 @@
+"""``GET /openapi.json``: an OpenAPI 3.1 description of every route of the hosted API.
+
+The document is written by hand next to the routes (a test fails when a route is missing
+from it, or when it documents a route that does not exist).
+"""
+
+from __future__ import annotations
+
+import re
+from collections.abc import Iterator
+from typing import Any
+
+from aiohttp import web
+
+from lamdis_http.app import json_response
+
+routes = web.RouteTableDef()
+
+CATALOG_KINDS = ("suites", "tests", "environments", "personas", "requests")
+
+_PROBLEM = {"$ref": "#/components/schemas/Problem"}
+
+
+def _problem(description: str) -> dict[str, Any]:
+    return {
+        "description": description,
+        "content": {"application/problem+json": {"schema": _PROBLEM}},
+    }
+
+
+def _json(description: str, schema: dict[str, Any]) -> dict[str, Any]:
+    return {"description": description, "content": {"application/json": {"schema": schema}}}
+
+
+def _body(schema: dict[str, Any]) -> dict[str, Any]:
+    return {"required": True, "content": {"application/json": {"schema": schema}}}
+
+
+_COMMON_ERRORS = {
+    "400": _problem("Invalid body or query; `field` names what to fix"),
+    "401": _problem("Missing or bad token, signature or timestamp"),
+    "413": _problem("Body over 1 MiB"),
+}
+
+_RUN_START_FIELDS = {
+    "trigger": {"type": "string", "enum": ["manual", "schedule", "ci"], "default": "ci"},
+    "gitContext": {"type": "object", "description": "Passed through to the run and the webhook"},
+    "webhookUrl": {"type": "string", "format": "uri"},
+}
+
+
+def _param(
+    name: str, where: str = "path", *, schema: dict[str, Any] | None = None
+) -> dict[str, Any]:
+    return {
+        "name": name,
+        "in": where,
+        "required": where == "path",
+        "schema": schema or {"type": "string"},
+    }
+
+
+def _operations() -> dict[str, dict[str, Any]]:
+    queued = _json(
+        "Queued",
+        {
+            "type": "object",
+            "properties": {"runId": {"type": "string"}, "status": {"const": "queued"}},
+        },
+    )
+    paths: dict[str, dict[str, Any]] = {
+        "/health": {
+            "get": {
+                "summary": "Liveness, store and judge in use (no auth)",
+                "security": [],
+                "responses": {"200": _json("OK", {"type": "object"})},
+            }
+        },
+        "/openapi.json": {
+            "get": {
+                "summary": "This document",
+                "responses": {"200": _json("OpenAPI 3.1", {"type": "object"})},
+            }
+        },
+        "/internal/runs/start": {
+            "post": {
+                "summary": "Queue a run of a stored suite; answers at once",
+                "requestBody": _body(
+                    {
+                        "type": "object",
+                        "additionalProperties": False,
+                        "required": ["suiteId"],
+                        "properties": {
+                            "suiteId": {"type": "string"},
+                            "envId": {
+                                "type": "string",
+                                "description": "Default: the suite's environments",
+                            },
+                            "orgId": {
+                                "type": "string",
+                                "description": "Default: the suite's organization",
+                            },
+                            "tests": {
+                                "type": "array",
+                                "items": {"type": "string"},
+                                "description": "Only these test ids (or globs)",
+                            },
+                            **_RUN_START_FIELDS,
+                        },
+                    }
+                ),
+                "responses": {
+                    "202": queued,
+                    "404": _problem("Unknown suite or environment"),
+                    **_COMMON_ERRORS,
+                },
+            }
+        },
+        "/internal/runs/{runId}/stop": {
+            "post": {
+                "summary": "Stop a run cooperatively (within one turn); a queued run stops at once",
+                "parameters": [_param("runId")],
+                "responses": {
+                    "200": _json("Stop recorded", {"type": "object"}),
+                    "404": _problem("Unknown run"),
+                    "401": _COMMON_ERRORS["401"],
+                },
+            }
+        },
+        "/internal/runs/{runId}": {
+            "get": {
+                "summary": "One run with its items (camelCase, DESIGN §4)",
+                "parameters": [_param("runId")],
+                "responses": {
+                    "200": _json("The run", {"$ref": "#/components/schemas/Run"}),
+                    "404": _problem("Unknown run"),
+                    "401": _COMMON_ERRORS["401"],
+                },
+            }
+        },
+        "/internal/runs": {
+            "get": {
+                "summary": "Recent runs, newest first, without items",
+                "parameters": [
+                    _param("orgId", "query"),
+                    _param("suiteId", "query"),
+                    _param(
+                        "status",
+                        "query",
+                        schema={
+                            "type": "string",
+                            "enum": ["queued", "running", "passed", "failed", "partial", "stopped"],
+                        },
+                    ),
+                    _param(
+                        "limit",
+                        "query",
+                        schema={"type": "integer", "minimum": 1, "maximum": 200, "default": 20},
+                    ),
+                ],
+                "responses": {
+                    "200": _json(
+                        "Runs",
+                        {
+                            "type": "object",
+                            "properties": {
+                                "runs": {
+                                    "type": "array",
+                                    "items": {"$ref": "#/components/schemas/Run"},
+                                }
+                            },
+                        },
+                    ),
+                    "400": _COMMON_ERRORS["400"],
+                    "401": _COMMON_ERRORS["401"],
+                },
+            }
+        },
+        "/internal/run-file": {
+            "post": {
+                "summary": "Run one test file from the config root (lamdis-runs compatible)",
+                "requestBody": _body(
+                    {
+                        "type": "object",
+                        "additionalProperties": False,
+                        "required": ["filePath"],
+                        "properties": {
+                            "filePath": {"type": "string"},
+                            "cwd": {"type": "string"},
+                            "orgId": {"type": "string"},
+                            "wait": {"type": "boolean", "default": True},
+                            **_RUN_START_FIELDS,
+                        },
+                    }
+                ),
+                "responses": {
+                    "200": _json(
+                        "Finished: file, totals, passRate, judge, items", {"type": "object"}
+                    ),
+                    "202": queued,
+                    "403": _problem("Path outside the config root"),
+                    "404": _problem("No such file"),
+                    **_COMMON_ERRORS,
+                },
+            }
+        },
+        "/internal/run-json-suites": {
+            "post": {
+                "summary": "Run suite files from the config root (JSON mode, lamdis-runs compatible)",
+                "requestBody": _body(
+                    {
+                        "type": "object",
+                        "additionalProperties": False,
+                        "required": ["suites"],
+                        "properties": {
+                            "mode": {"const": "json"},
+                            "suites": {"type": "array", "items": {"type": "string"}, "minItems": 1},
+                            "orgId": {"type": "string"},
+                            "wait": {"type": "boolean", "default": True},
+                            **_RUN_START_FIELDS,
+                        },
+                    }
+                ),
+                "responses": {
+                    "200": _json(
+                        "Finished: mode, status, passRate, totals, suites[]", {"type": "object"}
+                    ),
+                    "202": queued,
+                    "403": _problem("Path outside the config root"),
+                    "404": _problem("No such suite file"),
+                    **_COMMON_ERRORS,
+                },
+            }
+        },
+        "/orgs/{orgId}/judge": {
+            "post": {
+                "summary": "Judge a conversation with the configured judge (lamdis-runs shapes)",
+                "parameters": [_param("orgId")],
+                "requestBody": _body(
+                    {
+                        "type": "object",
+                        "additionalProperties": False,
+                        "required": ["rubric"],
+                        "properties": {
+                            "rubric": {"type": "string"},
+                            "threshold": {
+                                "type": "number",
+                                "minimum": 0,
+                                "maximum": 1,
+                                "default": 0.75,
+                            },
+                            "transcript": {
+                                "type": "array",
+                                "items": {
+                                    "type": "object",
+                                    "required": ["role", "content"],
+                                    "properties": {
+                                        "role": {"type": "string"},
+                                        "content": {"type": "string"},
+                                    },
+                                },
+                            },
+                            "lastAssistant": {"type": "string"},
+                            "requestNext": {"type": "boolean"},
+                            "persona": {"type": "string"},
+                            "objective": {"type": "string"},
+                            "scope": {
+                                "type": "string",
+                                "enum": ["last", "transcript"],
+                                "default": "last",
+                            },
+                        },
+                    }
+                ),
+                "responses": {
+                    "200": _json(
+                        "Verdict",
+                        {
+                            "type": "object",
+                            "required": ["pass", "score", "threshold", "reasoning"],
+                            "properties": {
+                                "pass": {"type": "boolean"},
+                                "score": {"type": "number"},
+                                "threshold": {"type": "number"},
+                                "reasoning": {"type": "string"},
+                                "nextUser": {"type": "string"},
+                                "shouldContinue": {"type": "boolean"},
+                                "model": {"type": "string"},
+                            },
+                        },
+                    ),
+                    "502": _problem("The judge could not judge (never reported as a pass)"),
+                    **_COMMON_ERRORS,
+                },
+            }
+        },
+    }
+    for kind in CATALOG_KINDS:
+        doc = {"$ref": "#/components/schemas/Document"}
+        org = _param("orgId")
+        doc_id = _param("docId")
+        paths[f"/orgs/{{orgId}}/{kind}"] = {
+            "get": {
+                "summary": f"List {kind}",
+                "parameters": [org, _param("limit", "query", schema={"type": "integer"})],
+                "responses": {
+                    "200": _json(
+                        "Documents",
+                        {
+                            "type": "object",
+                            "properties": {"items": {"type": "array", "items": doc}},
+                        },
+                    ),
+                    "401": _COMMON_ERRORS["401"],
+                },
+            },
+            "post": {
+                "summary": f"Create one of {kind} (409 if the id exists)",
+                "parameters": [org],
+                "requestBody": _body(doc),
+                "responses": {
+                    "201": _json("Stored", doc),
+                    "409": _problem("Id already exists"),
+                    **_COMMON_ERRORS,
+                },
+            },
+        }
+        paths[f"/orgs/{{orgId}}/{kind}/{{docId}}"] = {
+            "get": {
+                "summary": f"Read one of {kind}",
+                "parameters": [org, doc_id],
+                "responses": {
+                    "200": _json("The document", doc),
+                    "404": _problem("Unknown id"),
+                    "401": _COMMON_ERRORS["401"],
+                },
+            },
+            "put": {
+                "summary": f"Create or replace one of {kind}",
+                "parameters": [org, doc_id],
+                "requestBody": _body(doc),
+                "responses": {"200": _json("Stored", doc), **_COMMON_ERRORS},
+            },
+            "delete": {
+                "summary": f"Delete one of {kind}",
+                "parameters": [org, doc_id],
+                "responses": {
+                    "204": {"description": "Deleted"},
+                    "404": _problem("Unknown id"),
+                    "401": _COMMON_ERRORS["401"],
+                },
+            },
+        }
+    return paths
+
+
+def spec() -> dict[str, Any]:
+    """The OpenAPI document."""
+    return {
+        "openapi": "3.1.0",
+        "info": {
+            "title": "lamdis hosted API",
+            "version": "1",
+            "description": "Runs conversational tests in the background; lamdis-runs compatible.",
+        },
+        "security": [{"apiToken": []}, {"bearer": []}],
+        "components": {
+            "securitySchemes": {
+                "apiToken": {"type": "apiKey", "in": "header", "name": "x-api-token"},
+                "bearer": {"type": "http", "scheme": "bearer"},
+            },
+            "schemas": {
+                "Problem": {
+                    "type": "object",
+                    "properties": {
+                        "type": {"type": "string"},
+                        "title": {"type": "string"},
+                        "status": {"type": "integer"},
+                        "detail": {"type": "string"},
+                        "field": {"type": "string"},
+                        "errors": {
+                            "type": "array",
+                            "items": {
+                                "type": "object",
+                                "properties": {
+                                    "field": {"type": "string"},
+                                    "message": {"type": "string"},
+                                },
+                            },
+                        },
+                    },
+                },
+                "Run": {
+                    "type": "object",
+                    "properties": {
+                        "id": {"type": "string"},
+                        "orgId": {"type": "string"},
+                        "suiteId": {"type": "string"},
+                        "envId": {"type": "string"},
+                        "trigger": {"type": "string", "enum": ["manual", "schedule", "ci"]},
+                        "gitContext": {"type": "object"},
+                        "status": {
+                            "type": "string",
+                            "enum": ["queued", "running", "passed", "failed", "partial", "stopped"],
+                        },
+                        "startedAt": {"type": "string", "format": "date-time"},
+                        "finishedAt": {"type": "string", "format": "date-time"},
+                        "totals": {"type": "object"},
+                        "judge": {"type": "object"},
+                        "usage": {"type": "object"},
+                        "progress": {"type": "object"},
+                        "items": {"type": "array", "items": {"type": "object"}},
+                        "error": {"type": "string"},
+                        "webhook": {"type": "object"},
+                    },
+                },
+                "Document": {
+                    "type": "object",
+                    "required": ["id"],
+                    "description": "A config file of DESIGN §3 as JSON, with a string id",
+                    "properties": {"id": {"type": "string"}},
+                },
+            },
+        },
+        "paths": _operations(),
+    }
+
+
+_KIND_GROUP = re.compile(r"\(\?P<kind>([^)]+)\)")
+
+
+def route_paths(app: web.Application) -> Iterator[tuple[str, str]]:
+    """Every (method, OpenAPI path) the app serves; ``{kind}`` expands to each catalog kind."""
+    for route in app.router.routes():
+        method = route.method.lower()
+        if method in ("head", "*"):
+            continue
+        info = route.resource.get_info() if route.resource is not None else {}
+        template = info.get("formatter") or info.get("path")
+        if not template:
+            continue
+        variants = [template]
+        if "{kind}" in template:
+            match = _KIND_GROUP.search(info["pattern"].pattern)
+            kinds = match.group(1).split("|") if match else []
+            variants = [template.replace("{kind}", kind) for kind in kinds]
+        for variant in variants:
+            yield method, variant
+
+
+@routes.get("/openapi.json")
+async def openapi(request: web.Request) -> web.Response:
+    return json_response(spec())

@@ -1,0 +1,131 @@
+"""CRUD on the catalog: ``/orgs/{orgId}/{suites|tests|environments|personas|requests}[/{id}]``.
+
+Documents are the config file formats of DESIGN §3 as JSON, each with a string ``id``; they
+are validated against the domain model before they are stored, so a run never meets a
+malformed document. Ids may contain ``/`` (``assistants/dev/v1``).
+"""
+
+from __future__ import annotations
+
+from typing import Any
+
+import cattrs
+from aiohttp import web
+from lamdis_core.domain import config as c
+from lamdis_core.domain.convert import default_converter
+from lamdis_core.ports.catalog import CatalogKind
+
+from lamdis_http import _problems as p
+from lamdis_http._problems import ProblemError
+from lamdis_http.app import CATALOG_KEY, json_response
+
+routes = web.RouteTableDef()
+
+KINDS = ("suites", "tests", "environments", "personas", "requests")
+_KIND = "{kind:suites|tests|environments|personas|requests}"
+_SYSTEM_FIELDS = ("orgId", "createdAt", "updatedAt", "_id")
+
+
+def document_type(kind: CatalogKind, doc: dict[str, Any]) -> type[Any]:
+    """The domain type a catalog document of ``kind`` must structure into."""
+    if kind is CatalogKind.SUITES:
+        return c.Suite
+    if kind is CatalogKind.TESTS:
+        return c.TestFile if isinstance(doc.get("tests"), list) else c.TestCase
+    if kind is CatalogKind.ENVIRONMENTS:
+        return c.Assistant
+    if kind is CatalogKind.PERSONAS:
+        return c.PersonasFile if isinstance(doc.get("personas"), list) else c.Persona
+    return c.RequestsFile if isinstance(doc.get("requests"), list) else c.RequestDef
+
+
+def validate_document(kind: CatalogKind, doc: dict[str, Any]) -> None:
+    """Raise a 400 naming each field of ``doc`` that does not fit the kind's format."""
+    issues: list[p.FieldIssue] = []
+    if not isinstance(doc.get("id"), str) or not doc["id"].strip():
+        issues.append(p.FieldIssue("id", "a non-empty string id is required"))
+    content = {k: v for k, v in doc.items() if k not in _SYSTEM_FIELDS}
+    cls = document_type(kind, content)
+    try:
+        default_converter().structure(content, cls)
+    except cattrs.BaseValidationError as exc:
+        for message in cattrs.transform_error(exc, path="$"):
+            text, _, where = message.rpartition(" @ ")
+            issues.append(p.FieldIssue(where.removeprefix("$.") or "$", text or message))
+    except (ValueError, TypeError) as exc:
+        issues.append(p.FieldIssue("$", str(exc)))
+    if issues:
+        p.invalid(issues)
+
+
+def _kind(request: web.Request) -> CatalogKind:
+    return CatalogKind(request.match_info["kind"])
+
+
+@routes.get(f"/orgs/{{orgId}}/{_KIND}")
+async def list_documents(request: web.Request) -> web.Response:
+    limit = 500
+    if "limit" in request.query:
+        try:
+            limit = int(request.query["limit"])
+        except ValueError:
+            limit = -1
+        if not 1 <= limit <= 5000:
+            p.invalid([p.FieldIssue("limit", "expected an integer from 1 to 5000")])
+    docs = await request.app[CATALOG_KEY].list(
+        _kind(request), request.match_info["orgId"], limit=limit
+    )
+    return json_response({"items": docs})
+
+
+@routes.post(f"/orgs/{{orgId}}/{_KIND}")
+async def create_document(request: web.Request) -> web.Response:
+    kind = _kind(request)
+    org_id = request.match_info["orgId"]
+    doc = await p.json_object(request)
+    validate_document(kind, doc)
+    catalog = request.app[CATALOG_KEY]
+    if await catalog.get(kind, org_id, doc["id"]) is not None:
+        raise ProblemError(
+            409, f"{kind.value} {doc['id']!r} already exists; PUT to replace it", field="id"
+        )
+    stored = await catalog.upsert(kind, org_id, _strip(doc))
+    return json_response(stored, status=201)
+
+
+@routes.get(f"/orgs/{{orgId}}/{_KIND}/{{docId:.+}}")
+async def get_document(request: web.Request) -> web.Response:
+    kind = _kind(request)
+    org_id, doc_id = request.match_info["orgId"], request.match_info["docId"]
+    doc = await request.app[CATALOG_KEY].get(kind, org_id, doc_id)
+    if doc is None:
+        raise ProblemError(404, f"unknown {kind.value} {doc_id!r} in organization {org_id!r}")
+    return json_response(doc)
+
+
+@routes.put(f"/orgs/{{orgId}}/{_KIND}/{{docId:.+}}")
+async def put_document(request: web.Request) -> web.Response:
+    kind = _kind(request)
+    org_id, doc_id = request.match_info["orgId"], request.match_info["docId"]
+    doc = await p.json_object(request)
+    if "id" in doc and doc["id"] != doc_id:
+        p.invalid(
+            [p.FieldIssue("id", f"must match the id in the path ({doc_id!r}) or be left out")]
+        )
+    doc["id"] = doc_id
+    validate_document(kind, doc)
+    stored = await request.app[CATALOG_KEY].upsert(kind, org_id, _strip(doc))
+    return json_response(stored)
+
+
+@routes.delete(f"/orgs/{{orgId}}/{_KIND}/{{docId:.+}}")
+async def delete_document(request: web.Request) -> web.Response:
+    kind = _kind(request)
+    org_id, doc_id = request.match_info["orgId"], request.match_info["docId"]
+    if not await request.app[CATALOG_KEY].delete(kind, org_id, doc_id):
+        raise ProblemError(404, f"unknown {kind.value} {doc_id!r} in organization {org_id!r}")
+    return web.Response(status=204)
+
+
+def _strip(doc: dict[str, Any]) -> dict[str, Any]:
+    return {k: v for k, v in doc.items() if k not in _SYSTEM_FIELDS}

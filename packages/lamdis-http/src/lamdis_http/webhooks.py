@@ -1,0 +1,195 @@
+"""Completion webhooks: the lamdis-runs summary, POSTed and signed.
+
+The payload is the summary lamdis-runs sends (``mode, status, passRate, totals, suites[],
+gitContext``) plus ``runId`` and ``trigger``. When a secret is configured the request carries
+``x-timestamp`` and ``x-signature`` exactly as the hosted API expects from its own clients, so
+a receiver can verify it with the same code.
+"""
+
+from __future__ import annotations
+
+import asyncio
+import json
+from collections.abc import Sequence
+from typing import Any
+
+import aiohttp
+import structlog
+from lamdis_core.domain.results import Item, Run, Totals, WebhookDelivery, average_score
+from lamdis_core.ports.clock import Clock, SystemClock
+from lamdis_core.ports.notifier import WebhookPayload
+from yarl import URL
+
+from lamdis_http._auth import signed_headers
+
+logger = structlog.get_logger()
+
+__all__ = ["AiohttpNotifier", "SuiteSummary", "summary_payload"]
+
+
+class AiohttpNotifier:
+    """A :class:`~lamdis_core.ports.notifier.Notifier` over aiohttp.
+
+    Args:
+        secret: signs each delivery when set (``LAMDIS_HMAC_SECRET``).
+        attempts: deliveries tried before giving up (3).
+        backoff_s: wait before the second attempt; doubles after each failure.
+        timeout_s: per-attempt timeout.
+        clock: for the wait between attempts and the delivery time.
+        session: a session to reuse (the caller closes it); by default one is opened lazily
+            and closed by :meth:`aclose`.
+    """
+
+    def __init__(
+        self,
+        *,
+        secret: str | None = None,
+        attempts: int = 3,
+        backoff_s: float = 0.5,
+        timeout_s: float = 10.0,
+        clock: Clock | None = None,
+        session: aiohttp.ClientSession | None = None,
+    ) -> None:
+        self._secret = secret or None
+        self._attempts = max(1, attempts)
+        self._backoff_s = backoff_s
+        self._timeout = aiohttp.ClientTimeout(total=timeout_s)
+        self._clock = clock or SystemClock()
+        self._session = session
+        self._owns_session = session is None
+
+    async def deliver(self, url: str, payload: WebhookPayload) -> WebhookDelivery:
+        body = json.dumps(payload, default=str).encode("utf-8")
+        status: int | None = None
+        error: str | None = None
+        wait = self._backoff_s
+        for attempt in range(1, self._attempts + 1):
+            headers = {"content-type": "application/json", "user-agent": "lamdis-webhook"}
+            if self._secret:
+                headers.update(signed_headers(self._secret, body))
+            try:
+                session = self._ensure_session()
+                async with session.post(
+                    url, data=body, headers=headers, timeout=self._timeout
+                ) as resp:
+                    status = resp.status
+                    await resp.read()
+                if 200 <= status < 300:
+                    logger.info(
+                        "webhook.delivered", url=_safe_url(url), attempts=attempt, status=status
+                    )
+                    return WebhookDelivery(
+                        url=url,
+                        ok=True,
+                        attempts=attempt,
+                        status=status,
+                        delivered_at=self._clock.now(),
+                    )
+                error = f"HTTP {status}"
+            except (aiohttp.ClientError, TimeoutError, ValueError) as exc:
+                status = None
+                error = f"{type(exc).__name__}: {exc}" if str(exc) else type(exc).__name__
+            logger.warning(
+                "webhook.attempt_failed", url=_safe_url(url), attempt=attempt, error=error
+            )
+            if attempt < self._attempts:
+                await self._clock.sleep(wait)
+                wait *= 2
+        return WebhookDelivery(
+            url=url, ok=False, attempts=self._attempts, status=status, error=error
+        )
+
+    def _ensure_session(self) -> aiohttp.ClientSession:
+        if self._session is None or self._session.closed:
+            self._session = aiohttp.ClientSession()
+            self._owns_session = True
+        return self._session
+
+    async def aclose(self) -> None:
+        if self._owns_session and self._session is not None:
+            await self._session.close()
+        self._session = None
+
+
+def _safe_url(url: str) -> str:
+    # Webhook URLs can embed credentials (https://user:pass@host or ?token=...): log the origin.
+    try:
+        parsed = URL(url)
+        return str(parsed.origin()) + parsed.path
+    except ValueError:
+        return "<invalid url>"
+
+
+class SuiteSummary:
+    """Per-suite figures for the webhook's ``suites[]`` (JSON mode runs several suites)."""
+
+    def __init__(self, suite_id: str, items: Sequence[Item], *, status: str | None = None) -> None:
+        self.suite_id = suite_id
+        self.totals = Totals.of(list(items))
+        self.avg_score = average_score(list(items))
+        self.status = status
+
+    def as_dict(self) -> dict[str, Any]:
+        totals = self.totals
+        status = self.status or _lamdis_runs_status(totals)
+        return {
+            "id": self.suite_id,
+            "status": status,
+            "totals": _totals_dict(totals),
+            "passRate": totals.pass_rate,
+            "judge": {"avgScore": self.avg_score},
+        }
+
+
+def _lamdis_runs_status(totals: Totals) -> str:
+    if totals.failed or totals.errors:
+        return "failed"
+    if totals.skipped:
+        return "partial"
+    return "passed"
+
+
+def _totals_dict(totals: Totals) -> dict[str, int]:
+    return {
+        "passed": totals.passed,
+        "failed": totals.failed,
+        "skipped": totals.skipped,
+        "errors": totals.errors,
+    }
+
+
+def summary_payload(run: Run, *, mode: str, suites: Sequence[SuiteSummary]) -> WebhookPayload:
+    """The webhook body for a finished run."""
+    return {
+        "runId": run.id,
+        "mode": mode,
+        "trigger": str(run.trigger),
+        "status": str(run.status),
+        "passRate": run.totals.pass_rate,
+        "totals": _totals_dict(run.totals),
+        "suites": [s.as_dict() for s in suites],
+        "gitContext": run.git_context or None,
+        "error": run.error,
+    }
+
+
+async def deliver_and_record(
+    notifier: Any, store: Any, run: Run, payload: WebhookPayload
+) -> WebhookDelivery | None:
+    """Deliver the webhook for ``run`` and record the outcome; never raises."""
+    if not run.webhook_url or run.id is None:
+        return None
+    try:
+        delivery: WebhookDelivery = await notifier.deliver(run.webhook_url, payload)
+    except asyncio.CancelledError:
+        raise
+    except Exception as exc:  # a Notifier must not raise, but a run must never fail for it
+        logger.exception("webhook.notifier_raised", run_id=run.id)
+        delivery = WebhookDelivery(url=run.webhook_url, ok=False, attempts=0, error=str(exc))
+    try:
+        await store.record_webhook(run.id, delivery)
+    except asyncio.CancelledError:
+        raise
+    except Exception:
+        logger.exception("webhook.record_failed", run_id=run.id)
+    return delivery
