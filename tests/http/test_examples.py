@@ -7,11 +7,10 @@ failing-on-purpose example must keep failing, for the reason it documents.
 from __future__ import annotations
 
 import os
-from collections.abc import AsyncIterator
+from collections.abc import AsyncIterator, Awaitable, Callable
 from pathlib import Path
 
 import pytest
-
 from lamdis_core.config.loader import load_plan
 from lamdis_core.domain.results import ItemStatus
 from lamdis_core.engine import Engine, RunResult
@@ -20,10 +19,11 @@ from lamdis_http.requests import AiohttpRequester
 from lamdis_http.targets import HttpChatTargetFactory
 
 EXAMPLES = Path(__file__).resolve().parents[2] / "examples"
+RunExamples = Callable[[Path], Awaitable[RunResult]]
 
 
 @pytest.fixture
-async def run_examples(demo_url: str) -> AsyncIterator[object]:
+async def run_examples(demo_url: str) -> AsyncIterator[RunExamples]:
     factory = HttpChatTargetFactory()
     requester = AiohttpRequester()
     env = {**os.environ, "LAMDIS_DEMO_URL": demo_url}
@@ -40,8 +40,8 @@ async def run_examples(demo_url: str) -> AsyncIterator[object]:
     await requester.aclose()
 
 
-async def test_example_suite_passes_with_the_offline_judge(run_examples: object) -> None:
-    result = await run_examples(EXAMPLES / "configs" / "suites" / "demo.json")  # type: ignore[operator]
+async def test_example_suite_passes_with_the_offline_judge(run_examples: RunExamples) -> None:
+    result = await run_examples(EXAMPLES / "configs" / "suites" / "demo.json")
     assert {item.test_id for item in result.items} == {
         "risky-single-stock",
         "greeting-disclaimer",
@@ -61,8 +61,8 @@ async def test_example_suite_passes_with_the_offline_judge(run_examples: object)
     assert len(by_id["diversification-coaching"].timings.per_turn_ms) >= 2
 
 
-async def test_failing_example_fails_on_its_includes_check(run_examples: object) -> None:
-    result = await run_examples(EXAMPLES / "failing")  # type: ignore[operator]
+async def test_failing_example_fails_on_its_includes_check(run_examples: RunExamples) -> None:
+    result = await run_examples(EXAMPLES / "failing")
     (item,) = result.items
     assert item.status == ItemStatus.FAILED
     failing = [c for c in item.assertions if c.fails_test]

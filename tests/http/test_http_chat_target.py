@@ -10,6 +10,8 @@ from typing import Any
 
 import pytest
 from aiohttp import web
+from hypothesis import given
+from hypothesis import strategies as st
 from lamdis_core.domain.config import Assistant, AssistantEnv
 from lamdis_core.domain.errors import ConfigError, TargetError
 from lamdis_core.ports.target import TurnRequest
@@ -209,6 +211,26 @@ async def test_errors_show_a_short_body_excerpt_and_never_header_values(
     assert message.endswith("…")
 
 
+async def test_header_values_echoed_in_an_error_body_are_masked(
+    factory: HttpChatTargetFactory, serve: Callable[[Handler], Awaitable[str]]
+) -> None:
+    async def handler(request: web.Request) -> web.Response:
+        token = request.headers["Authorization"].split()[1]
+        return web.json_response(
+            {"error": f"token {token} and key {request.headers['x-key']}"}, status=403
+        )
+
+    url = await serve(handler)
+    assistant = _assistant(url, headers={"x-key": "${BOT_KEY}"})
+    target = factory.create(assistant, _auth, {"BOT_KEY": "key-0123456789"})
+    with pytest.raises(TargetError) as caught:
+        await target.send(_turn())
+    message = str(caught.value)
+    assert SECRET not in message
+    assert "key-0123456789" not in message
+    assert "token *** and key ***" in message
+
+
 async def test_user_info_in_the_url_is_not_shown(factory: HttpChatTargetFactory) -> None:
     async def no_auth() -> Mapping[str, str]:
         return {}
@@ -285,3 +307,9 @@ def test_parse_retry_after(header: str | None, expected: float | None) -> None:
 def test_parse_retry_after_future_date() -> None:
     now = datetime(2026, 1, 1, 12, 0, 0, tzinfo=UTC)
     assert parse_retry_after("Thu, 01 Jan 2026 12:00:30 GMT", now=now) == 30.0
+
+
+@given(st.text(max_size=60))
+def test_parse_retry_after_never_crashes(header: str) -> None:
+    result = parse_retry_after(header)
+    assert result is None or result >= 0

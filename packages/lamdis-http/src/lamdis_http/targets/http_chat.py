@@ -207,7 +207,7 @@ class HttpChatTarget:
             retryable = status in RETRYABLE_STATUSES
             retry_after = parse_retry_after(retry_after_header) if retryable else None
             raise TargetError(
-                f"{where} answered HTTP {status}: {excerpt(raw)}",
+                f"{where} answered HTTP {status}: {_redact(excerpt(raw), headers)}",
                 retryable=retryable,
                 retry_after=retry_after,
                 status=status,
@@ -218,7 +218,7 @@ class HttpChatTarget:
             shown = content_type or "no content-type"
             raise TargetError(
                 f"{where} answered HTTP {status} with a body that is not JSON ({shown}): "
-                f"{excerpt(raw)}",
+                f"{_redact(excerpt(raw), headers)}",
                 status=status,
             ) from exc
         reply = lookup(payload, self.reply_path)
@@ -263,6 +263,18 @@ def _request_body(turn: TurnRequest) -> dict[str, Any]:
     if turn.persona:
         body["persona"] = turn.persona
     return body
+
+
+def _redact(text: str, headers: Mapping[str, str]) -> str:
+    """Mask header values (tokens, keys) that a server echoed back into its error body."""
+    for value in headers.values():
+        # Short values ("qa", "1") are not secrets and would mangle the text.
+        if len(value) >= 8 and value in text:
+            text = text.replace(value, "***")
+        _, _, credential = value.partition(" ")  # "Bearer abc..." -> also mask "abc..."
+        if len(credential) >= 8 and credential in text:
+            text = text.replace(credential, "***")
+    return text
 
 
 def _tokens(payload: Any) -> int:
