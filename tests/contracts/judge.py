@@ -72,6 +72,19 @@ def sample_request(
     )
 
 
+def _extract_request(*, found: bool) -> ExtractRequest:
+    """A conversation that states the account number (``found``) or withholds it."""
+    text = "My account number is 48213." if found else "I would rather not say."
+    return ExtractRequest(
+        variable_name="account_number",
+        description="the customer's account number",
+        transcript=[
+            ConversationTurn(role="user", content=text),
+            ConversationTurn(role="assistant", content="Thank you."),
+        ],
+    )
+
+
 def _assert_well_formed(verdict: Verdict, request: JudgeRequest) -> None:
     assert isinstance(verdict, Verdict)
     assert 0.0 <= verdict.score <= 1.0 and not math.isnan(verdict.score)
@@ -141,16 +154,8 @@ class JudgeContract(_Contract):
 
     def extraction_case(self, *, found: bool) -> ExtractRequest:
         """A request whose conversation states the value (``found``) or does not."""
-        text = "My account number is 48213." if found else "I would rather not say."
         self.arrange_extraction(found=found, value=48213 if found else None)
-        return ExtractRequest(
-            variable_name="account_number",
-            description="the customer's account number",
-            transcript=[
-                ConversationTurn(role="user", content=text),
-                ConversationTurn(role="assistant", content="Thank you."),
-            ],
-        )
+        return _extract_request(found=found)
 
     # --- the contract ---------------------------------------------------------------------
 
@@ -232,7 +237,7 @@ class JudgeContract(_Contract):
         """A value stated in the conversation is extracted with found true."""
         if not self.can_extract:
             with pytest.raises(JudgeError):
-                await judge.extract(self.extraction_case(found=True))
+                await judge.extract(_extract_request(found=True))
             return
         extraction = await judge.extract(self.extraction_case(found=True))
         assert extraction.found
@@ -243,7 +248,7 @@ class JudgeContract(_Contract):
         """A value the conversation does not hold is found false with value None, never a guess."""
         if not self.can_extract:
             with pytest.raises(JudgeError):
-                await judge.extract(self.extraction_case(found=False))
+                await judge.extract(_extract_request(found=False))
             return
         extraction = await judge.extract(self.extraction_case(found=False))
         assert not extraction.found
