@@ -5,8 +5,8 @@ from __future__ import annotations
 from collections.abc import AsyncIterator
 
 import pytest
-
 from lamdis_store_postgres import PostgresCatalog, PostgresRunStore, create_pool
+
 from tests.contracts.store import CatalogContract, RunStoreContract
 
 pytestmark = pytest.mark.postgres

@@ -10,7 +10,6 @@ from typing import Any
 
 import asyncpg
 import pytest
-
 from lamdis_core.domain import config as c
 from lamdis_core.domain.convert import make_converter
 from lamdis_core.domain.plan import PlanEntry, RunPlan

@@ -11,12 +11,16 @@ import hashlib
 import re
 from importlib import resources
 
-import asyncpg
+import asyncpg  # type: ignore[import-untyped]  # asyncpg ships no type information
 import attrs
 import structlog
 
 from lamdis_store_postgres._dsn import connect_options, redact
-from lamdis_store_postgres.errors import DatabaseNotMigratedError, MigrationError, StoreUnavailableError
+from lamdis_store_postgres.errors import (
+    DatabaseNotMigratedError,
+    MigrationError,
+    StoreUnavailableError,
+)
 
 logger = structlog.get_logger()
 
@@ -50,7 +54,9 @@ def shipped_migrations() -> list[Migration]:
     found = []
     for entry in resources.files("lamdis_store_postgres").joinpath("migrations").iterdir():
         if _FILE.match(entry.name):
-            found.append(Migration(version=entry.name[: -len(".sql")], sql=entry.read_text("utf-8")))
+            found.append(
+                Migration(version=entry.name[: -len(".sql")], sql=entry.read_text("utf-8"))
+            )
     return sorted(found, key=lambda m: m.version)
 
 

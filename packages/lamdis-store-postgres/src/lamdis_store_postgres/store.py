@@ -27,11 +27,10 @@ from collections.abc import Awaitable, Callable, Mapping
 from datetime import UTC, datetime, timedelta
 from typing import Any, TypeVar
 
-import asyncpg
+import asyncpg  # type: ignore[import-untyped]  # asyncpg ships no type information
 import cattrs
-from cattrs.gen import make_dict_structure_fn, make_dict_unstructure_fn
 import structlog
-
+from cattrs.gen import make_dict_structure_fn, make_dict_unstructure_fn
 from lamdis_core.domain.convert import make_converter
 from lamdis_core.domain.results import (
     Item,
@@ -47,6 +46,7 @@ from lamdis_core.domain.results import (
 from lamdis_core.ports.catalog import CatalogKind
 from lamdis_core.ports.clock import Clock, SystemClock
 from lamdis_core.ports.store import INTERRUPTED, RunFilter
+
 from lamdis_store_postgres._dsn import connect_options, redact
 from lamdis_store_postgres._migrate import check_migrated
 from lamdis_store_postgres.errors import StoreConfigError, StoreUnavailableError
@@ -168,6 +168,7 @@ def _is_connection_loss(exc: BaseException) -> bool:
         | asyncpg.AdminShutdownError  # server shutting down (pg_ctl stop/restart)
         | asyncpg.CrashShutdownError
         | asyncpg.CannotConnectNowError  # "the database system is starting up"
+        | asyncpg.InternalClientError  # protocol state broken by a cut-off session
         | ConnectionError
         | TimeoutError,
     ):
@@ -205,7 +206,14 @@ class _Database:
         while True:
             try:
                 async with self.pool.acquire() as conn:
-                    return await body(conn, attempt)
+                    try:
+                        return await body(conn, attempt)
+                    except Exception as exc:
+                        # A connection the server cut off can be left in a confused protocol
+                        # state (asyncpg issue #1069); make sure the pool never hands it out.
+                        if _is_connection_loss(exc) and not conn.is_closed():
+                            conn.terminate()
+                        raise
             except Exception as exc:
                 if not _is_connection_loss(exc):
                     raise
@@ -417,7 +425,9 @@ class PostgresRunStore:
 
         return await self._db.run("list_runs", body)
 
-    async def claim_next(self, worker_id: str, *, now: datetime, lease_seconds: float) -> Run | None:
+    async def claim_next(
+        self, worker_id: str, *, now: datetime, lease_seconds: float
+    ) -> Run | None:
         now = _aware(now)
         expires = now + timedelta(seconds=lease_seconds)
         token = uuid.uuid4().hex
@@ -653,7 +663,10 @@ class PostgresRunStore:
             rows = sorted(rows, key=lambda r: (r["createdAt"], r["seq"]))
             for r in rows:
                 logger.warning(
-                    "store.run_recovered", run_id=r["id"], status=r["status"], attempts=r["attempts"]
+                    "store.run_recovered",
+                    run_id=r["id"],
+                    status=r["status"],
+                    attempts=r["attempts"],
                 )
             return [_run_from_row(r) for r in rows]
 
@@ -755,7 +768,9 @@ class PostgresCatalog:
 
         return await self._db.run("catalog.upsert", body)
 
-    async def get(self, kind: CatalogKind, org_id: str | None, doc_id: str) -> dict[str, Any] | None:
+    async def get(
+        self, kind: CatalogKind, org_id: str | None, doc_id: str
+    ) -> dict[str, Any] | None:
         table = _TABLES[CatalogKind(kind)]
         if not _usable_id(doc_id) or (org_id is not None and not _usable_id(org_id)):
             return None
@@ -773,7 +788,9 @@ class PostgresCatalog:
 
         return await self._db.run("catalog.get", body)
 
-    async def list(self, kind: CatalogKind, org_id: str, *, limit: int = 500) -> list[dict[str, Any]]:
+    async def list(
+        self, kind: CatalogKind, org_id: str, *, limit: int = 500
+    ) -> list[dict[str, Any]]:
         table = _TABLES[CatalogKind(kind)]
         if limit <= 0 or not _usable_id(org_id):
             return []
