@@ -61,6 +61,7 @@ async def request_context_middleware(request: web.Request, handler: Handler) -> 
         status = response.status
         logger.info(
             "http.request",
+            request_id=request_id,
             method=request.method,
             path=request.path,
             status=status,

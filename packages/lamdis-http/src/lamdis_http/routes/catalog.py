@@ -12,7 +12,7 @@ from typing import Any
 import cattrs
 from aiohttp import web
 from lamdis_core.domain import config as c
-from lamdis_core.domain.convert import default_converter
+from lamdis_core.domain.convert import camel, default_converter
 from lamdis_core.ports.catalog import CatalogKind
 
 from lamdis_http import _problems as p
@@ -51,11 +51,20 @@ def validate_document(kind: CatalogKind, doc: dict[str, Any]) -> None:
     except cattrs.BaseValidationError as exc:
         for message in cattrs.transform_error(exc, path="$"):
             text, _, where = message.rpartition(" @ ")
-            issues.append(p.FieldIssue(where.removeprefix("$.") or "$", text or message))
+            issues.append(p.FieldIssue(_camel_path(where.removeprefix("$.")) or "$", text or message))
     except (ValueError, TypeError) as exc:
         issues.append(p.FieldIssue("$", str(exc)))
     if issues:
         p.invalid(issues)
+
+
+def _camel_path(path: str) -> str:
+    """``tests[0].max_turns`` as the document spells it: ``tests[0].maxTurns``."""
+    parts = []
+    for part in path.split("."):
+        name, bracket, rest = part.partition("[")
+        parts.append(camel(name) + bracket + rest)
+    return ".".join(parts)
 
 
 def _kind(request: web.Request) -> CatalogKind:

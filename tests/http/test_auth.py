@@ -1,0 +1,152 @@
+"""Auth: token (x-api-token or Bearer) and HMAC signatures, on every route but /health."""
+
+from __future__ import annotations
+
+import json
+import time
+
+import pytest
+from structlog.testing import capture_logs
+
+from lamdis_http._auth import signature, signed_headers
+from tests.http.conftest import SECRET, TOKEN, MakeService, Service
+
+
+@pytest.fixture
+async def guarded(make_service: MakeService) -> Service:
+    return await make_service(token=TOKEN)
+
+
+@pytest.fixture
+async def signed(make_service: MakeService) -> Service:
+    return await make_service(token=TOKEN, secret=SECRET)
+
+
+async def test_health_needs_no_credentials(guarded: Service) -> None:
+    resp = await guarded.client.get("/health")
+    assert resp.status == 200
+    body = await resp.json()
+    assert body["status"] == "ok" and body["judge"] == "offline"
+
+
+async def test_no_token_is_401_with_a_problem_body(guarded: Service) -> None:
+    for method, path in (("GET", "/internal/runs"), ("POST", "/internal/runs/start"),
+                         ("GET", "/openapi.json"), ("GET", "/orgs/acme/suites"), ("POST", "/orgs/acme/judge")):
+        resp = await guarded.client.request(method, path)
+        assert resp.status == 401, path
+        assert resp.content_type == "application/problem+json"
+        assert "token" in (await resp.json())["detail"]
+
+
+async def test_wrong_token_is_401(guarded: Service) -> None:
+    resp = await guarded.client.get("/internal/runs", headers={"x-api-token": "wrong"})
+    assert resp.status == 401
+    assert (await resp.json())["detail"] == "invalid API token"
+
+
+async def test_x_api_token_is_accepted(guarded: Service) -> None:
+    resp = await guarded.client.get("/internal/runs", headers={"x-api-token": TOKEN})
+    assert resp.status == 200
+
+
+async def test_bearer_token_is_accepted(guarded: Service) -> None:
+    resp = await guarded.client.get("/internal/runs", headers={"Authorization": f"Bearer {TOKEN}"})
+    assert resp.status == 200
+    resp = await guarded.client.get("/internal/runs", headers={"Authorization": "Bearer nope"})
+    assert resp.status == 401
+    resp = await guarded.client.get("/internal/runs", headers={"Authorization": f"Basic {TOKEN}"})
+    assert resp.status == 401
+
+
+async def test_signed_request_is_accepted(signed: Service) -> None:
+    body = json.dumps({"suiteId": "smoke"}).encode()
+    headers = {"x-api-token": TOKEN, "content-type": "application/json", **signed_headers(SECRET, body)}
+    resp = await signed.client.post("/internal/runs/start", data=body, headers=headers)
+    assert resp.status == 202, await resp.text()
+
+
+async def test_missing_signature_is_401_when_a_secret_is_set(signed: Service) -> None:
+    resp = await signed.client.post("/internal/runs/start", json={"suiteId": "smoke"}, headers={"x-api-token": TOKEN})
+    assert resp.status == 401
+    assert "signature" in (await resp.json())["detail"]
+
+
+async def test_bad_signature_is_401(signed: Service) -> None:
+    body = json.dumps({"suiteId": "smoke"}).encode()
+    headers = {"x-api-token": TOKEN, **signed_headers(SECRET, body)}
+    tampered = json.dumps({"suiteId": "mixed"}).encode()  # signature of another body
+    resp = await signed.client.post("/internal/runs/start", data=tampered, headers=headers)
+    assert resp.status == 401
+    assert (await resp.json())["detail"] == "invalid request signature"
+    headers = {"x-api-token": TOKEN, **signed_headers("other-secret", body)}
+    resp = await signed.client.post("/internal/runs/start", data=body, headers=headers)
+    assert resp.status == 401
+
+
+async def test_signature_covers_the_raw_body_bytes(signed: Service) -> None:
+    # Same JSON, different bytes: the signature of the compact form does not fit the spaced one.
+    compact = b'{"suiteId":"smoke"}'
+    spaced = b'{"suiteId": "smoke"}'
+    headers = {"x-api-token": TOKEN, **signed_headers(SECRET, compact)}
+    resp = await signed.client.post("/internal/runs/start", data=spaced, headers=headers)
+    assert resp.status == 401
+
+
+async def test_stale_timestamp_is_401(signed: Service) -> None:
+    body = b'{"suiteId":"smoke"}'
+    old = str(int(time.time()) - 301)
+    headers = {"x-api-token": TOKEN, "x-timestamp": old, "x-signature": signature(SECRET, old, body)}
+    resp = await signed.client.post("/internal/runs/start", data=body, headers=headers)
+    assert resp.status == 401
+    assert "stale" in (await resp.json())["detail"]
+    future = str(int(time.time()) + 400)
+    headers = {"x-api-token": TOKEN, "x-timestamp": future, "x-signature": signature(SECRET, future, body)}
+    resp = await signed.client.post("/internal/runs/start", data=body, headers=headers)
+    assert resp.status == 401
+
+
+async def test_non_numeric_timestamp_is_401(signed: Service) -> None:
+    headers = {"x-api-token": TOKEN, "x-timestamp": "yesterday", "x-signature": signature(SECRET, "yesterday", b"")}
+    resp = await signed.client.get("/internal/runs", headers=headers)
+    assert resp.status == 401
+
+
+async def test_replayed_request_is_401(signed: Service) -> None:
+    body = b'{"suiteId":"smoke"}'
+    headers = {"x-api-token": TOKEN, "content-type": "application/json", **signed_headers(SECRET, body)}
+    first = await signed.client.post("/internal/runs/start", data=body, headers=headers)
+    assert first.status == 202
+    again = await signed.client.post("/internal/runs/start", data=body, headers=headers)
+    assert again.status == 401
+    assert "replayed" in (await again.json())["detail"]
+
+
+async def test_millisecond_timestamps_are_accepted(signed: Service) -> None:
+    stamp = str(int(time.time() * 1000))
+    headers = {"x-api-token": TOKEN, "x-timestamp": stamp, "x-signature": signature(SECRET, stamp, b"")}
+    resp = await signed.client.get("/internal/runs", headers=headers)
+    assert resp.status == 200
+
+
+async def test_hmac_is_enforced_without_a_token_too(make_service: MakeService) -> None:
+    svc = await make_service(secret=SECRET)
+    assert (await svc.client.get("/internal/runs")).status == 401
+    resp = await svc.client.get("/internal/runs", headers=signed_headers(SECRET, b""))
+    assert resp.status == 200
+
+
+async def test_without_token_or_secret_requests_are_allowed(service: Service) -> None:
+    assert (await service.client.get("/internal/runs")).status == 200
+
+
+async def test_logs_never_contain_tokens_or_signatures(signed: Service) -> None:
+    body = b'{"suiteId":"smoke"}'
+    sig_headers = signed_headers(SECRET, body)
+    with capture_logs() as logs:
+        await signed.client.post("/internal/runs/start", data=body, headers={"Authorization": f"Bearer {TOKEN}", **sig_headers})
+        await signed.client.get("/internal/runs", headers={"x-api-token": "wrong-token-value"})
+    text = json.dumps(logs, default=str)
+    assert logs, "expected access and auth log lines"
+    for secret in (TOKEN, SECRET, sig_headers["x-signature"], "wrong-token-value"):
+        assert secret not in text
+    assert all("request_id" in entry for entry in logs if entry["event"] == "http.request")
