@@ -1,0 +1,233 @@
+"""lamdis-runs' run-file and JSON mode (limited to the config root), and completion webhooks."""
+
+from __future__ import annotations
+
+import asyncio
+import hmac
+import hashlib
+from collections.abc import AsyncIterator
+from pathlib import Path
+from typing import Any
+
+import pytest
+from aiohttp import web
+
+from lamdis_http.webhooks import AiohttpNotifier
+from tests.fixtures.servers import free_port
+from tests.http._helpers import start, wait_status
+from tests.http.conftest import SECRET, TOKEN, MakeService, Service
+
+
+# --- run-file ----------------------------------------------------------------------------------
+
+
+async def test_run_file_runs_a_test_file_and_answers_with_the_result(service: Service) -> None:
+    resp = await service.client.post("/internal/run-file", json={"filePath": "tests/smoke.json"})
+    assert resp.status == 200, await resp.text()
+    result = await resp.json()
+    assert result["status"] == "passed"
+    assert result["file"] == "tests/smoke.json"
+    assert result["totals"]["passed"] == 2 and result["passRate"] == 1.0
+    assert {i["testId"] for i in result["items"]} == {"greets", "warns-about-risk"}
+    run = await (await service.client.get(f"/internal/runs/{result['runId']}")).json()
+    assert run["status"] == "passed" and len(run["items"]) == 2
+
+
+async def test_run_file_with_cwd_and_wait_false_answers_queued(service: Service) -> None:
+    resp = await service.client.post("/internal/run-file", json={"filePath": "failing.json", "cwd": "tests", "wait": False})
+    assert resp.status == 202
+    queued = await resp.json()
+    assert queued["status"] == "queued"
+    run = await wait_status(service.client, queued["runId"])
+    assert run["status"] == "failed"
+
+
+@pytest.mark.parametrize(
+    "body",
+    [
+        {"filePath": "../outside.json"},
+        {"filePath": "/etc/passwd"},
+        {"filePath": "smoke.json", "cwd": "../.."},
+        {"filePath": "tests/../../outside.json"},
+    ],
+)
+async def test_run_file_refuses_paths_outside_the_config_root(service: Service, config_dir: Path, body: dict) -> None:
+    (config_dir.parent / "outside.json").write_text('{"tests": []}')
+    resp = await service.client.post("/internal/run-file", json=body)
+    assert resp.status == 403
+    assert resp.content_type == "application/problem+json"
+
+
+async def test_run_file_refuses_a_symlink_that_leaves_the_root(service: Service, config_dir: Path) -> None:
+    outside = config_dir.parent / "secret.json"
+    outside.write_text('{"tests": []}')
+    (config_dir / "tests" / "link.json").symlink_to(outside)
+    resp = await service.client.post("/internal/run-file", json={"filePath": "tests/link.json"})
+    assert resp.status == 403
+
+
+async def test_run_file_of_a_missing_file_is_404(service: Service) -> None:
+    resp = await service.client.post("/internal/run-file", json={"filePath": "tests/none.json"})
+    assert resp.status == 404
+    assert (await resp.json())["field"] == "filePath"
+
+
+# --- JSON mode ---------------------------------------------------------------------------------
+
+
+async def test_json_mode_runs_suites_and_reports_each(service: Service) -> None:
+    resp = await service.client.post(
+        "/internal/run-json-suites", json={"mode": "json", "suites": ["smoke", "mixed"], "trigger": "ci"}
+    )
+    assert resp.status == 200, await resp.text()
+    result = await resp.json()
+    assert result["mode"] == "json"
+    assert result["status"] == "failed"
+    assert [s["id"] for s in result["suites"]] == ["smoke", "mixed"]
+    assert result["suites"][0]["status"] == "passed" and result["suites"][1]["status"] == "failed"
+    assert result["totals"] == {"passed": 4, "failed": 1, "skipped": 0, "errors": 0}
+    assert result["passRate"] == 0.8
+
+
+async def test_json_mode_refuses_paths_outside_the_root_and_unknown_suites(service: Service) -> None:
+    resp = await service.client.post("/internal/run-json-suites", json={"suites": ["../../etc/passwd"]})
+    assert resp.status == 403
+    resp = await service.client.post("/internal/run-json-suites", json={"suites": ["smoke", "nope"]})
+    assert resp.status == 404
+    assert (await resp.json())["field"] == "suites[1]"
+    resp = await service.client.post("/internal/run-json-suites", json={"suites": []})
+    assert resp.status == 400
+    resp = await service.client.post("/internal/run-json-suites", json={"mode": "mongo", "suites": ["smoke"]})
+    assert resp.status == 400
+
+
+# --- webhooks ----------------------------------------------------------------------------------
+
+
+class Receiver:
+    """A webhook receiver on a free loopback port: records deliveries, fails on demand."""
+
+    def __init__(self) -> None:
+        self.received: list[tuple[dict[str, str], bytes]] = []
+        self.fail_first = 0
+        self.got = asyncio.Event()
+        self.url = ""
+
+    async def handle(self, request: web.Request) -> web.Response:
+        body = await request.read()
+        self.received.append((dict(request.headers), body))
+        if len(self.received) <= self.fail_first:
+            return web.Response(status=500, text="receiver down")
+        self.got.set()
+        return web.Response(status=204)
+
+
+@pytest.fixture
+async def receiver() -> AsyncIterator[Receiver]:
+    recv = Receiver()
+    app = web.Application()
+    app.router.add_post("/hook", recv.handle)
+    runner = web.AppRunner(app)
+    await runner.setup()
+    port = free_port()
+    await web.TCPSite(runner, "127.0.0.1", port).start()
+    recv.url = f"http://127.0.0.1:{port}/hook"
+    yield recv
+    await runner.cleanup()
+
+
+@pytest.fixture
+async def notifier() -> AsyncIterator[AiohttpNotifier]:
+    made = AiohttpNotifier(secret=SECRET, backoff_s=0.05)
+    yield made
+    await made.aclose()
+
+
+async def _webhook_recorded(service: Service, run_id: str) -> dict[str, Any]:
+    for _ in range(200):
+        run = await (await service.client.get(f"/internal/runs/{run_id}", headers=_auth())).json()
+        if run.get("webhook"):
+            return run
+        await asyncio.sleep(0.02)
+    raise AssertionError("webhook outcome was never recorded")
+
+
+def _auth() -> dict[str, str]:
+    from lamdis_http._auth import signed_headers
+
+    return {"x-api-token": TOKEN, **signed_headers(SECRET, b"")}
+
+
+async def test_webhook_posts_the_signed_summary(make_service: MakeService, receiver: Receiver, notifier: AiohttpNotifier) -> None:
+    import json
+    import time
+
+    from lamdis_http._auth import signed_headers
+
+    svc = await make_service(token=TOKEN, secret=SECRET, notifier=notifier)
+    body = json.dumps({"suiteId": "mixed", "webhookUrl": receiver.url, "gitContext": {"sha": "abc"}}).encode()
+    resp = await svc.client.post(
+        "/internal/runs/start", data=body,
+        headers={"x-api-token": TOKEN, "content-type": "application/json", **signed_headers(SECRET, body)},
+    )
+    run_id = (await resp.json())["runId"]
+    await asyncio.wait_for(receiver.got.wait(), 20)
+    headers, raw = receiver.received[-1]
+    expected = hmac.new(SECRET.encode(), headers["x-timestamp"].encode() + b"." + raw, hashlib.sha256).hexdigest()
+    assert headers["x-signature"] == expected
+    assert abs(int(headers["x-timestamp"]) - time.time()) < 60
+    payload = json.loads(raw)
+    assert payload["runId"] == run_id
+    assert payload["mode"] == "local"
+    assert payload["status"] == "failed"
+    assert payload["totals"] == {"passed": 2, "failed": 1, "skipped": 0, "errors": 0}
+    assert payload["passRate"] == round(2 / 3, 4)
+    assert payload["gitContext"] == {"sha": "abc"}
+    assert payload["suites"][0]["id"] == "mixed"
+    run = await _webhook_recorded(svc, run_id)
+    assert run["webhook"]["ok"] is True and run["webhook"]["attempts"] == 1 and run["webhook"]["status"] == 204
+
+
+async def test_webhook_is_retried_with_backoff(make_service: MakeService, receiver: Receiver, notifier: AiohttpNotifier) -> None:
+    receiver.fail_first = 2
+    svc = await make_service(notifier=notifier)
+    run_id = await start(svc.client, {"suiteId": "smoke", "webhookUrl": receiver.url})
+    run = await _webhook_recorded(svc, run_id)
+    assert run["webhook"]["ok"] is True and run["webhook"]["attempts"] == 3
+    assert len(receiver.received) == 3
+
+
+async def test_a_failing_webhook_never_fails_the_run(make_service: MakeService, receiver: Receiver, notifier: AiohttpNotifier) -> None:
+    receiver.fail_first = 10
+    svc = await make_service(notifier=notifier)
+    run_id = await start(svc.client, {"suiteId": "smoke", "webhookUrl": receiver.url})
+    run = await _webhook_recorded(svc, run_id)
+    assert run["status"] == "passed"
+    assert run["webhook"]["ok"] is False and run["webhook"]["attempts"] == 3
+    assert run["webhook"]["error"] == "HTTP 500"
+
+
+async def test_an_unreachable_webhook_is_recorded_as_failed(make_service: MakeService, notifier: AiohttpNotifier) -> None:
+    svc = await make_service(notifier=notifier)
+    url = f"http://127.0.0.1:{free_port()}/nobody"
+    run_id = await start(svc.client, {"suiteId": "smoke", "webhookUrl": url})
+    run = await _webhook_recorded(svc, run_id)
+    assert run["status"] == "passed"
+    assert run["webhook"]["ok"] is False and run["webhook"]["attempts"] == 3
+    assert "status" not in run["webhook"]  # no HTTP answer at all
+    assert "ClientConnectorError" in run["webhook"]["error"]
+
+
+async def test_json_mode_webhook_lists_each_suite(make_service: MakeService, receiver: Receiver, notifier: AiohttpNotifier) -> None:
+    import json
+
+    svc = await make_service(notifier=notifier)
+    resp = await svc.client.post(
+        "/internal/run-json-suites", json={"suites": ["smoke", "partial"], "webhookUrl": receiver.url}
+    )
+    assert resp.status == 200
+    await asyncio.wait_for(receiver.got.wait(), 20)
+    payload = json.loads(receiver.received[-1][1])
+    assert payload["mode"] == "json"
+    assert payload["status"] == "partial"
+    assert [(s["id"], s["status"]) for s in payload["suites"]] == [("smoke", "passed"), ("partial", "partial")]
