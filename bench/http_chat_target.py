@@ -19,7 +19,7 @@ import sys
 import time
 from collections.abc import Mapping
 
-import psutil
+import psutil  # type: ignore[import-untyped]  # no stubs in the dev group; used for CPU times only
 from lamdis_core.domain.config import Assistant, AssistantEnv
 from lamdis_core.ports.target import TurnRequest
 from lamdis_http.targets import HttpChatTargetFactory

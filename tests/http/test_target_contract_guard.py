@@ -3,6 +3,8 @@
 from __future__ import annotations
 
 import pytest
+from lamdis_core.domain.config import Assistant
+from lamdis_core.ports.target import TargetFactory
 
 from tests.contracts.target import TargetContract, contract_override
 
@@ -11,7 +13,9 @@ def test_overriding_a_contract_test_is_refused() -> None:
     with pytest.raises(TypeError, match="overrides or deletes the contract test"):
 
         class Sneaky(TargetContract):
-            async def test_empty_reply_is_an_error(self) -> None:
+            async def test_empty_reply_is_an_error(
+                self, target_factory: TargetFactory, assistant: Assistant
+            ) -> None:
                 pass
 
 
@@ -25,7 +29,9 @@ def test_deleting_a_contract_test_is_refused() -> None:
 def test_a_marked_override_is_allowed_and_keeps_its_reason() -> None:
     class Honest(TargetContract):
         @contract_override("this channel has no HTTP status codes")
-        async def test_client_error_is_not_retryable(self) -> None:
+        async def test_client_error_is_not_retryable(
+            self, target_factory: TargetFactory, assistant: Assistant
+        ) -> None:
             pass
 
     assert Honest.test_client_error_is_not_retryable.__contract_override__ == (  # type: ignore[attr-defined]
