@@ -342,6 +342,29 @@ def test_target_faults_become_error_items_and_the_run_goes_on(
     assert proc.stdout.count("ERROR") >= 4
 
 
+def test_examples_pass_and_the_failing_example_fails(tmp_path: Path, demo_url: str) -> None:
+    """The shipped examples: the suite exits 0, examples/failing exits 1 with a failure."""
+    if not (REPO / "examples/configs/suites").is_dir():
+        pytest.skip("examples/configs/suites is not in this checkout yet")
+    suite = next(p for p in sorted((REPO / "examples/configs/suites").iterdir()) if p.is_file())
+    proc = _run(
+        ["run", str(suite), "--config-root", str(REPO / "examples/configs"), "--json", "ok.json"],
+        cwd=tmp_path,
+        demo_url=demo_url,
+    )
+    assert proc.returncode == 0, proc.stdout + proc.stderr
+    assert _json(tmp_path / "ok.json")["totals"]["failed"] == 0
+    proc = _run(
+        ["run", str(REPO / "examples/failing"), "--json", "bad.json", "--junit", "bad.xml"],
+        cwd=tmp_path,
+        demo_url=demo_url,
+    )
+    assert proc.returncode == 1, proc.stdout + proc.stderr
+    assert _json(tmp_path / "bad.json")["totals"]["failed"] >= 1
+    failures = [c for c in _cases(tmp_path / "bad.xml").values() if c.find("failure") is not None]
+    assert failures
+
+
 # --- selection, repetition, summaries ---------------------------------------------------------
 
 

@@ -167,10 +167,14 @@ class Console:
             table.add_column("Turns", justify="right")
             table.add_column("p95", justify="right", no_wrap=True)
             table.add_column("Score", justify="right")
-            table.add_column("First failing check", overflow="fold", ratio=1)
+            table.add_column("First failing check", overflow="fold", ratio=1, min_width=24)
             for row in shown:
                 label, style = _STYLE[row.status]
-                cells = [row.test, row.assistant, Text(label, style=f"bold {style}")]
+                cells: list[str | Text] = [
+                    row.test,
+                    row.assistant,
+                    Text(label, style=f"bold {style}"),
+                ]
                 if repeated:
                     rate = "" if row.pass_rate is None else f"{row.pass_rate:.0%}"
                     cells.append(f"{rate} ({row.passed}/{row.runs - row.skipped})")

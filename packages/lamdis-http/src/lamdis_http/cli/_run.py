@@ -8,7 +8,7 @@ from __future__ import annotations
 import argparse
 import os
 import sys
-from collections.abc import Mapping, Sequence
+from collections.abc import Callable, Mapping, Sequence
 from dataclasses import dataclass, field
 from pathlib import Path
 from typing import TYPE_CHECKING, Any
@@ -360,7 +360,7 @@ def write_reports(
 
     results_dir = Path(options.results_dir)
     markdown = render_markdown(result, title=options.title, warnings=warnings)
-    outputs = [
+    outputs: list[tuple[str | None, str, Callable[[], str]]] = [
         (
             options.json_path,
             JSON_NAME,
