@@ -8,9 +8,14 @@ RUN := $(UV) run --no-sync
 
 .PHONY: install demo test test-fast lint typecheck bench services clean
 
+# Bootstrap uv when it is missing. Debian/Ubuntu system Pythons refuse `pip install --user`
+# (PEP 668), so fall back to --break-system-packages (a user-site install touches no system
+# files), then to uv's own installer.
 $(UV):
-	@echo "uv not found; installing it with pip (user site)"
-	$(PYTHON) -m pip install --user --quiet uv
+	@echo "uv not found; installing it into ~/.local/bin"
+	$(PYTHON) -m pip install --user --quiet uv \
+	  || $(PYTHON) -m pip install --user --quiet --break-system-packages uv \
+	  || curl -LsSf https://astral.sh/uv/install.sh | sh
 
 install: $(UV)
 	$(UV) sync --all-packages --group dev --group lint --quiet
