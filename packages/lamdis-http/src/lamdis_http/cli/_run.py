@@ -86,7 +86,9 @@ def register(subparsers: Any) -> None:
         f"(default {DEFAULT_RESULTS_DIR}/)",
     )
     parser.add_argument(
-        "--filter", metavar="GLOB", help="only tests whose id or name matches GLOB (fnmatch)"
+        "--filter",
+        metavar="GLOB",
+        help="only tests whose id or name matches GLOB (case-insensitive; plain text = substring)",
     )
     parser.add_argument(
         "--tag",
