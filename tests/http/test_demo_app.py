@@ -320,3 +320,14 @@ async def test_oauth_client_is_configurable_and_tokens_expire(http: AiohttpReque
 def test_negative_latency_is_refused() -> None:
     with pytest.raises(ValueError, match="latency_ms must be >= 0"):
         make_demo_app(-1)
+
+
+async def test_slow_replies_end_when_the_server_stops(http: AiohttpRequester) -> None:
+    runner, url = await start_demo_server("127.0.0.1", 0, latency_ms=30_000)
+    pending = asyncio.create_task(_chat(http, url, "hello #delay:30000"))
+    await asyncio.sleep(0.1)
+    started = time.perf_counter()
+    await runner.cleanup()
+    result = await asyncio.wait_for(pending, 2)
+    assert time.perf_counter() - started < 1.5
+    assert result.status == 200

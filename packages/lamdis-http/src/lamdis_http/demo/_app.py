@@ -132,6 +132,16 @@ async def _release_hung_requests(app: web.Application) -> None:
     app[STATE].stopping.set()
 
 
+async def _pause(state: DemoState, seconds: float) -> None:
+    """Wait ``seconds``, or less if the server starts stopping: a slow or hung request must
+    not outlive the server (its handler task would be destroyed while pending)."""
+    if seconds <= 0 or state.stopping.is_set():
+        return
+    with contextlib.suppress(TimeoutError):
+        async with asyncio.timeout(seconds):
+            await state.stopping.wait()
+
+
 def _error(status: int, message: str, **extra: Any) -> web.Response:
     return web.json_response({"error": message, **extra}, status=status)
 
@@ -179,8 +189,7 @@ async def _chat(request: web.Request) -> web.StreamResponse:
     delay_s = state.latency_s
     if match := _DELAY.search(message):
         delay_s += int(match.group(1)) / 1000
-    if delay_s > 0:
-        await asyncio.sleep(delay_s)
+    await _pause(state, delay_s)
 
     if "#echo" in message.lower():
         received = {"message": message, "transcript": transcript, "persona": persona}
@@ -207,8 +216,7 @@ async def _fault(request: web.Request, fault: str, state: DemoState) -> web.Stre
     if fault == "noreply":
         return web.json_response({"answer": "The reply is in the wrong field."})
     if fault == "hang":
-        with contextlib.suppress(TimeoutError):
-            await asyncio.wait_for(state.stopping.wait(), HANG_LIMIT_S)
+        await _pause(state, HANG_LIMIT_S)
         return _error(503, "demo hang ended (#fail:hang)")
     if fault == "reset":
         transport = request.transport
