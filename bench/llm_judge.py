@@ -19,11 +19,11 @@ from pathlib import Path
 
 sys.path.insert(0, str(Path(__file__).resolve().parents[1]))
 
-from lamdis_core.llm import CallPolicy, DiskResponseCache, MemoryResponseCache, ResponseCache  # noqa: E402
-from lamdis_core.ports.judge import ConversationTurn, JudgeRequest  # noqa: E402
-from lamdis_judge_openai import OpenAIJudge, OpenAISettings  # noqa: E402
+from lamdis_core.llm import CallPolicy, DiskResponseCache, MemoryResponseCache, ResponseCache
+from lamdis_core.ports.judge import ConversationTurn, JudgeRequest
+from lamdis_judge_openai import OpenAIJudge, OpenAISettings
 
-from tests.fakes.openai_server import FakeOpenAIServer  # noqa: E402
+from tests.fakes.openai_server import FakeOpenAIServer
 
 
 def request(i: int) -> JudgeRequest:
