@@ -8,7 +8,14 @@ from collections.abc import AsyncIterator
 from datetime import UTC, datetime, timedelta
 
 import pytest
-from lamdis_core.domain.results import Run, RunStatus, TranscriptEntry
+from lamdis_core.domain.results import (
+    JudgeSummary,
+    Run,
+    RunStatus,
+    Totals,
+    TranscriptEntry,
+    Usage,
+)
 from lamdis_core.ports.store import RunFilter
 from lamdis_store_postgres import PostgresRunStore, StoreUnavailableError, create_pool
 from structlog.testing import capture_logs
@@ -139,18 +146,27 @@ async def test_a_server_that_stays_down_gives_a_clear_error(
 async def test_text_postgres_cannot_hold_is_stored_with_a_replacement(
     store: PostgresRunStore,
 ) -> None:
-    """jsonb refuses NUL characters and NaN; the item is kept with them replaced, not lost."""
+    """NUL, lone surrogates and NaN cannot be stored; they are replaced, the item is kept."""
     run = await store.create_run(Run(org_id="o"))
     assert run.id is not None
     item = make_item(1)
     item.transcript.append(TranscriptEntry(role="assistant", content="a\x00b", latency_ms=math.nan))
+    item.transcript.append(TranscriptEntry(role="assistant", content="half an emoji \ud83d"))
+    item.test_id = "id\x00"
     await store.append_item(run.id, item)
+    await store.finish_run(
+        run.id, status=RunStatus.FAILED, totals=Totals(errors=1), judge=JudgeSummary(),
+        usage=Usage(), finished_at=T0, error="target said \x00",
+    )  # fmt: skip
     stored = await store.get_run(run.id)
     assert stored is not None
     (got,) = stored.items
-    assert got.transcript[-1].content == "a\ufffdb"
-    assert got.transcript[-1].latency_ms is None
-    assert got.transcript[:-1] == item.transcript[:-1]
+    assert got.transcript[-2].content == "a\ufffdb"
+    assert got.transcript[-2].latency_ms is None
+    assert got.transcript[-1].content == "half an emoji \ufffd"
+    assert got.transcript[:-2] == item.transcript[:-2]
+    assert got.test_id == "id\ufffd"
+    assert stored.error == "target said \ufffd"
 
 
 async def test_recover_expired_shares_the_work_between_two_recoverers(

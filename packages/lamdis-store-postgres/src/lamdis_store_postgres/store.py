@@ -20,6 +20,7 @@ import asyncio
 import json
 import math
 import os
+import re
 import secrets
 import time
 import uuid
@@ -104,22 +105,31 @@ def new_run_id() -> str:
 def _dumps(value: Any) -> str:
     """JSON for a jsonb parameter.
 
-    jsonb cannot hold NUL characters or non-finite numbers; an assistant's reply or a latency
-    may contain them. They are replaced (NUL by U+FFFD, NaN/inf by null) rather than failing
-    the write and losing the item.
+    jsonb cannot hold NUL characters, lone UTF-16 surrogates or non-finite numbers; an
+    assistant's reply or a latency may contain them. They are replaced (NUL and surrogates by
+    U+FFFD, NaN/inf by null) rather than failing the write and losing the item.
     """
     try:
         text = json.dumps(value, ensure_ascii=False, allow_nan=False)
-    except ValueError:
-        text = json.dumps(_clean(value), ensure_ascii=False, allow_nan=False)
+        text.encode("utf-8")  # lone surrogates (from a "\\ud83d" escape) cannot be sent
+    except ValueError:  # NaN/inf, or a lone surrogate (UnicodeEncodeError)
+        return json.dumps(_clean(value), ensure_ascii=False, allow_nan=False)
     if "\\u0000" in text:
-        text = json.dumps(_clean(value), ensure_ascii=False, allow_nan=False)
+        return json.dumps(_clean(value), ensure_ascii=False, allow_nan=False)
     return text
+
+
+_UNSTORABLE = re.compile("[\x00\ud800-\udfff]")
+
+
+def _text(value: str | None) -> str | None:
+    """A value for a text column (same replacements as in jsonb)."""
+    return _UNSTORABLE.sub("\ufffd", value) if value is not None else None
 
 
 def _clean(value: Any) -> Any:
     if isinstance(value, str):
-        return value.replace("\x00", "\ufffd")
+        return _UNSTORABLE.sub("\ufffd", value)
     if isinstance(value, float) and not math.isfinite(value):
         return None
     if isinstance(value, dict):
@@ -133,7 +143,9 @@ async def _init_connection(conn: asyncpg.Connection) -> None:
     await conn.set_type_codec("jsonb", encoder=_dumps, decoder=json.loads, schema="pg_catalog")
 
 
-async def create_pool(dsn: str, *, min_size: int = 1, max_size: int = 10) -> asyncpg.Pool:
+async def create_pool(
+    dsn: str, *, min_size: int = 1, max_size: int = 10, command_timeout: float = 60.0
+) -> asyncpg.Pool:
     """An asyncpg pool whose connections encode and decode jsonb as Python objects.
 
     Raises:
@@ -148,6 +160,8 @@ async def create_pool(dsn: str, *, min_size: int = 1, max_size: int = 10) -> asy
             min_size=min(min_size, max_size),
             max_size=max_size,
             init=_init_connection,
+            # a query stuck on a half-open connection (a vanished host) counts as lost
+            command_timeout=command_timeout,
             **options,
         )
     except (OSError, asyncpg.PostgresError, asyncpg.InterfaceError) as exc:
@@ -362,7 +376,7 @@ class PostgresRunStore:
             _json(run.judge),
             _json(run.usage),
             _json(run.progress),
-            run.error,
+            _text(run.error),
             run.stop_requested,
             run.webhook_url,
             _json(run.webhook) if run.webhook is not None else None,
@@ -513,8 +527,8 @@ class PostgresRunStore:
                 """,
                 run_id,
                 key,
-                item.test_id,
-                item.assistant,
+                _text(item.test_id),
+                _text(item.assistant),
                 str(item.status),
                 value,
             )
@@ -547,7 +561,7 @@ class PostgresRunStore:
             _json(judge),
             _json(usage),
             _aware(finished_at),
-            error,
+            _text(error),
         )
 
         async def body(conn: asyncpg.Connection, attempt: int) -> None:

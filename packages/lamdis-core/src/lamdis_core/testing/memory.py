@@ -266,7 +266,8 @@ def _aware(value: datetime | None) -> datetime:
 
 
 def _iso(value: datetime) -> str:
-    return value.astimezone(UTC).isoformat().replace("+00:00", "Z")
+    # fixed width (always microseconds), so the strings also sort as the instants do
+    return value.astimezone(UTC).isoformat(timespec="microseconds").replace("+00:00", "Z")
 
 
 class InMemoryCatalog:
