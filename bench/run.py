@@ -103,10 +103,12 @@ def write_tree(root: Path, tests: int, turns: int = 3) -> Path:
     return root / "tests/bench.json"
 
 
-def run_process(args: list[str], env: dict[str, str], cwd: Path) -> tuple[float, float, int]:
-    """Run a command; return (wall seconds, peak RSS MiB, exit code)."""
+def run_process(args: list[str], env: dict[str, str], cwd: Path) -> tuple[float, float, int, float]:
+    """Run a command; return (wall seconds, peak RSS MiB, exit code, CPU seconds)."""
     started = time.perf_counter()
-    proc = subprocess.Popen(args, env=env, cwd=cwd, stdout=subprocess.DEVNULL, stderr=subprocess.PIPE)
+    proc = subprocess.Popen(
+        args, env=env, cwd=cwd, stdout=subprocess.DEVNULL, stderr=subprocess.PIPE
+    )
     _, status, usage = os.wait4(proc.pid, 0)
     wall = time.perf_counter() - started
     proc.returncode = os.waitstatus_to_exitcode(status)
@@ -115,7 +117,8 @@ def run_process(args: list[str], env: dict[str, str], cwd: Path) -> tuple[float,
         proc.stderr.close()
         if proc.returncode not in (0, 1):
             raise RuntimeError(f"{' '.join(args)} exited {proc.returncode}:\n{err}")
-    return wall, usage.ru_maxrss / 1024, proc.returncode  # ru_maxrss is KiB on Linux
+    cpu = usage.ru_utime + usage.ru_stime
+    return wall, usage.ru_maxrss / 1024, proc.returncode, cpu  # ru_maxrss is KiB on Linux
 
 
 def bench_env(**extra: str) -> dict[str, str]:
@@ -140,12 +143,13 @@ def whole_process(
     args = [*LAMDIS, "run", str(file), "--concurrency", str(concurrency), "--quiet"]
     args += ["--results-dir", str(work / "results")]
     samples = [run_process(args, env, work) for _ in range(rounds + 1)][1:]  # drop the warm-up
-    codes = {code for _, _, code in samples}
+    codes = {s[2] for s in samples}
     if codes != {0}:
         raise RuntimeError(f"benchmark run did not pass (exit codes {codes})")
     return {
         "wall": statistics.median(s[0] for s in samples),
         "rss": max(s[1] for s in samples),
+        "cpu": statistics.median(s[3] for s in samples),
     }
 
 
@@ -153,22 +157,22 @@ def engine_only(file: Path, url: str, *, concurrency: int, rounds: int) -> dict[
     """Median ``Engine.run`` wall time on a preloaded plan, in this process."""
     from lamdis_core.config.loader import load_plan
     from lamdis_core.engine import Engine
-
     from lamdis_http import registry
     from lamdis_http.requests import AiohttpRequester
 
     env = dict(os.environ, LAMDIS_DEMO_URL=url, JUDGE_PROVIDER="offline")
     plan = load_plan([str(file)], env=env)
 
-    async def once() -> tuple[float, int]:
+    async def once() -> tuple[float, int, float]:
         targets = registry.load_target_factories(env, channels={"http_chat"})
         judge = registry.load_judge(env)
         requester = AiohttpRequester()
         engine = Engine(targets=targets, judge=judge, requester=requester, env=env)
         try:
-            started = time.perf_counter()
+            started, cpu_started = time.perf_counter(), time.process_time()
             result = await engine.run(plan, concurrency=concurrency)
             elapsed = time.perf_counter() - started
+            cpu = time.process_time() - cpu_started
         finally:
             await requester.aclose()
             for factory in targets.values():
@@ -176,12 +180,13 @@ def engine_only(file: Path, url: str, *, concurrency: int, rounds: int) -> dict[
         if result.totals.passed != len(plan.entries):
             raise RuntimeError(f"engine-only run did not pass: {result.totals}")
         turns = sum(item.message_counts.assistant for item in result.items)
-        return elapsed, turns
+        return elapsed, turns, cpu
 
     samples = [asyncio.run(once()) for _ in range(rounds + 1)][1:]
     wall = statistics.median(s[0] for s in samples)
     turns = samples[0][1]
-    return {"wall": wall, "turns": turns, "turns_per_s": turns / wall}
+    cpu = statistics.median(s[2] for s in samples)
+    return {"wall": wall, "turns": turns, "turns_per_s": turns / wall, "cpu": cpu}
 
 
 def help_time(rounds: int) -> float:
@@ -218,11 +223,16 @@ def machine() -> str:
 
 
 def main() -> None:
-    parser = argparse.ArgumentParser(description=__doc__, formatter_class=argparse.RawTextHelpFormatter)
+    parser = argparse.ArgumentParser(
+        description=__doc__, formatter_class=argparse.RawTextHelpFormatter
+    )
     parser.add_argument("--rounds", type=int, default=3, help="measured runs per figure (median)")
-    parser.add_argument("--record", action="store_true", help="append the table to bench/RESULTS.md")
+    parser.add_argument(
+        "--record", action="store_true", help="append the table to bench/RESULTS.md"
+    )
     args = parser.parse_args()
     rows: list[tuple[str, str, str]] = []
+    load_before = os.getloadavg()[0]
 
     with tempfile.TemporaryDirectory(prefix="lamdis-bench-") as tmp:
         work = Path(tmp)
@@ -233,34 +243,66 @@ def main() -> None:
         with demo_assistant(100) as url:
             proc = whole_process(w1, url, concurrency=20, rounds=args.rounds, work=work)
             eng = engine_only(w1, url, concurrency=20, rounds=args.rounds)
-            rows.append(("W1 whole process", f"{proc['wall']:.3f} s", f"peak RSS {proc['rss']:.1f} MiB"))
             rows.append(
-                ("W1 engine-only", f"{eng['wall']:.3f} s", f"{eng['wall'] / 0.3:.2f} x critical path")
+                (
+                    "W1 whole process",
+                    f"{proc['wall']:.3f} s",
+                    f"CPU {proc['cpu']:.3f} s, peak RSS {proc['rss']:.1f} MiB",
+                )
+            )
+            rows.append(
+                (
+                    "W1 engine-only",
+                    f"{eng['wall']:.3f} s",
+                    f"{eng['wall'] / 0.3:.2f} x critical path",
+                )
             )
             rss = proc["rss"]
         with demo_assistant(0) as url:
             proc = whole_process(w2, url, concurrency=20, rounds=args.rounds, work=work)
             eng = engine_only(w2, url, concurrency=20, rounds=args.rounds)
-            rows.append(("W2 whole process", f"{proc['wall']:.3f} s", f"peak RSS {proc['rss']:.1f} MiB"))
+            rows.append(
+                (
+                    "W2 whole process",
+                    f"{proc['wall']:.3f} s",
+                    f"CPU {proc['cpu']:.3f} s, peak RSS {proc['rss']:.1f} MiB",
+                )
+            )
             rows.append(
                 (
                     "W2 engine-only turns/s",
                     f"{eng['turns_per_s']:.0f}",
-                    f"{int(eng['turns'])} turns in {eng['wall']:.3f} s",
+                    f"{int(eng['turns'])} turns in {eng['wall']:.3f} s, CPU {eng['cpu']:.3f} s",
                 )
             )
             rss = max(rss, proc["rss"])
             single = whole_process(one, url, concurrency=8, rounds=args.rounds, work=work)
-            rows.append(("1-test run", f"{single['wall']:.3f} s", f"peak RSS {single['rss']:.1f} MiB"))
+            rows.append(
+                (
+                    "1-test run",
+                    f"{single['wall']:.3f} s",
+                    f"CPU {single['cpu']:.3f} s, peak RSS {single['rss']:.1f} MiB",
+                )
+            )
             rss = max(rss, single["rss"])
         rows.append(("peak RSS", f"{rss:.1f} MiB", "max over the runs above"))
-        rows.append(("lamdis --help", f"{help_time(args.rounds):.3f} s", "python -m lamdis_http.cli"))
+        rows.append(
+            ("lamdis --help", f"{help_time(args.rounds):.3f} s", "python -m lamdis_http.cli")
+        )
         script = lamdis_script_help_time(args.rounds)
         if script is not None:
-            rows.append(("lamdis --help (script)", f"{script:.3f} s", "the installed console script"))
+            rows.append(
+                ("lamdis --help (script)", f"{script:.3f} s", "the installed console script")
+            )
 
+    load_after = os.getloadavg()[0]
+    print(
+        f"load average (1 min) before/after: {load_before:.2f} / {load_after:.2f} on {os.cpu_count()} cores"
+    )
     header = ("figure", "measured", "target", "notes")
-    table = [header] + [(name, value, TARGETS.get(name.split(" (")[0], ""), notes) for name, value, notes in rows]
+    table = [header] + [
+        (name, value, TARGETS.get(name.split(" (")[0], ""), notes) for name, value, notes in rows
+    ]
     widths = [max(len(r[i]) for r in table) for i in range(4)]
     for row in table:
         print("  ".join(cell.ljust(widths[i]) for i, cell in enumerate(row)).rstrip())
@@ -272,7 +314,8 @@ def main() -> None:
             f"### `lamdis run` / CLI — {stamp}",
             "",
             f"Machine: {machine()}. Demo assistant in its own process on the same machine;",
-            f"median of {args.rounds} runs after a warm-up; offline judge.",
+            f"median of {args.rounds} runs after a warm-up; offline judge. 1-minute load average",
+            f"before/after: {load_before:.2f} / {load_after:.2f} (other work on the machine).",
             "",
             "| " + " | ".join(header) + " |",
             "|" + "|".join("---" for _ in header) + "|",
