@@ -91,7 +91,7 @@ class InMemoryRunStore:
             and (run_filter.suite_id is None or slot.run.suite_id == run_filter.suite_id)
             and (run_filter.status is None or slot.run.status == run_filter.status)
         ]
-        chosen.sort(key=_newest_first_key)
+        chosen.sort(key=_oldest_first_key, reverse=True)
         return [
             _copy_run(slot.run, include_items=False) for slot in chosen[: max(run_filter.limit, 0)]
         ]
@@ -252,11 +252,6 @@ _EPOCH = datetime.min.replace(tzinfo=UTC)
 
 def _oldest_first_key(slot: _Slot) -> tuple[datetime, int]:
     return (_aware(slot.run.created_at), slot.seq)
-
-
-def _newest_first_key(slot: _Slot) -> tuple[float, int]:
-    created = _aware(slot.run.created_at)
-    return (-(created - _EPOCH).total_seconds(), -slot.seq)
 
 
 def _aware(value: datetime | None) -> datetime:
