@@ -21,13 +21,13 @@ from lamdis_core.reports.summary import (
     turn_count,
 )
 from rich.console import Console as RichConsole
-from rich.progress import BarColumn, MofNCompleteColumn, Progress, TextColumn, TimeElapsedColumn
 from rich.table import Table
 from rich.text import Text
 
 if TYPE_CHECKING:
     from lamdis_core.domain.plan import PlanEntry
     from lamdis_core.engine import RunResult
+    from rich.progress import Progress
 
 _STYLE = {
     ItemStatus.PASSED: ("PASS", "green"),
@@ -80,6 +80,15 @@ class Console:
         if self.quiet or not self.out.is_terminal:
             yield
             return
+        # Imported here: CI runs (no terminal) never pay for the live display.
+        from rich.progress import (
+            BarColumn,
+            MofNCompleteColumn,
+            Progress,
+            TextColumn,
+            TimeElapsedColumn,
+        )
+
         self._progress = Progress(
             TextColumn("[bold]lamdis[/]"),
             BarColumn(),
