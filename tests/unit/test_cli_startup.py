@@ -1,0 +1,79 @@
+"""``lamdis --help`` stays fast: building the parser imports nothing heavy."""
+
+from __future__ import annotations
+
+import argparse
+import json
+import subprocess
+import sys
+
+import pytest
+from lamdis_http.cli._common import UsageError
+from lamdis_http.cli._run import DEFAULT_CONCURRENCY, options_from_args
+
+HEAVY = (
+    "aiohttp",
+    "rich",
+    "structlog",
+    "cattrs",
+    "yaml",
+    "lamdis_core.engine",
+    "openai",
+    "asyncpg",
+)
+
+
+def test_building_the_parser_imports_no_heavy_module() -> None:
+    """Every registered command module defers its heavy imports to its handler."""
+    code = (
+        "import json, sys\n"
+        "from lamdis_http.cli import build_parser\n"
+        "build_parser()\n"
+        f"print(json.dumps([m for m in {list(HEAVY)!r} if m in sys.modules]))\n"
+    )
+    proc = subprocess.run(
+        [sys.executable, "-c", code], capture_output=True, text=True, timeout=60, check=True
+    )
+    assert json.loads(proc.stdout.strip().splitlines()[-1]) == []
+
+
+def _args(**overrides: object) -> argparse.Namespace:
+    base = {
+        "paths": ["t.json"],
+        "config_root": None,
+        "concurrency": None,
+        "json": None,
+        "junit": None,
+        "markdown": None,
+        "results_dir": "lamdis-results",
+        "filter": None,
+        "tag": [],
+        "repeat": "1",
+        "quiet": False,
+        "no_cache": False,
+    }
+    base.update(overrides)
+    return argparse.Namespace(**base)
+
+
+def test_concurrency_comes_from_the_flag_then_the_environment_then_the_default() -> None:
+    """--concurrency beats LAMDIS_CONCURRENCY, which beats the default of 8."""
+    assert options_from_args(_args(), {}).concurrency == DEFAULT_CONCURRENCY == 8
+    assert options_from_args(_args(), {"LAMDIS_CONCURRENCY": "3"}).concurrency == 3
+    assert options_from_args(_args(concurrency="5"), {"LAMDIS_CONCURRENCY": "3"}).concurrency == 5
+
+
+@pytest.mark.parametrize(
+    ("overrides", "env", "message"),
+    [
+        ({"concurrency": "0"}, {}, "--concurrency must be a positive integer, got '0'"),
+        ({}, {"LAMDIS_CONCURRENCY": "lots"}, "LAMDIS_CONCURRENCY must be a positive integer"),
+        ({"repeat": "-2"}, {}, "--repeat must be a positive integer, got '-2'"),
+    ],
+)
+def test_bad_numbers_are_usage_errors_naming_the_option(
+    overrides: dict[str, object], env: dict[str, str], message: str
+) -> None:
+    """A bad number names the flag or variable it came from and what was expected."""
+    with pytest.raises(UsageError, match=message.replace("'", ".")):
+        options_from_args(_args(**overrides), env)
