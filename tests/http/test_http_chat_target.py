@@ -13,7 +13,7 @@ from aiohttp import web
 from hypothesis import given
 from hypothesis import strategies as st
 from lamdis_core.domain.config import Assistant, AssistantEnv
-from lamdis_core.domain.errors import ConfigError, TargetError
+from lamdis_core.domain.errors import ConfigError, RequestError, TargetError
 from lamdis_core.ports.target import TurnRequest
 from lamdis_http._session import parse_retry_after
 from lamdis_http.targets import HttpChatTargetFactory, create_target_factory
@@ -83,6 +83,19 @@ async def test_headers_come_from_env_and_auth(
     assert seen["x-team"] == "qa"
     assert seen["Authorization"] == f"Bearer {SECRET}"
     assert seen["Content-Type"].startswith("application/json")
+
+
+@pytest.mark.parametrize("retryable", [True, False])
+async def test_auth_failure_becomes_a_target_error_keeping_retryable(
+    factory: HttpChatTargetFactory, retryable: bool
+) -> None:
+    async def failing_auth() -> Mapping[str, str]:
+        raise RequestError("OAuth token request to http://idp/token failed", retryable=retryable)
+
+    target = factory.create(_assistant("http://127.0.0.1:1"), failing_auth, {})
+    with pytest.raises(TargetError, match="could not get the auth headers: OAuth token") as caught:
+        await target.send(_turn())
+    assert caught.value.retryable is retryable
 
 
 def test_missing_header_variable_is_a_config_error_naming_it() -> None:

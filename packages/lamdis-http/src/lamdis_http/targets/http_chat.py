@@ -18,7 +18,13 @@ import aiohttp
 import structlog
 from lamdis_core.config.interpolation import MISSING, interpolate_env, lookup
 from lamdis_core.domain.config import Assistant
-from lamdis_core.domain.errors import ConfigError, ConfigProblem, InterpolationError, TargetError
+from lamdis_core.domain.errors import (
+    ConfigError,
+    ConfigProblem,
+    InterpolationError,
+    LamdisError,
+    TargetError,
+)
 from lamdis_core.ports.target import AuthHeaders, TurnReply, TurnRequest
 
 from lamdis_http._session import (
@@ -165,10 +171,20 @@ class HttpChatTarget:
 
     async def send(self, turn: TurnRequest) -> TurnReply:
         """POST one user turn and return the reply; see the Target port for the errors."""
-        headers = dict(self._headers)
-        headers.update(await self._auth_headers())
-        body = _request_body(turn)
         where = f"POST {self._display_url}"
+        headers = dict(self._headers)
+        try:
+            headers.update(await self._auth_headers())
+        except TargetError:
+            raise
+        except LamdisError as exc:
+            # An OAuth token fetch that failed is this turn's failure; keep its retryability so
+            # the engine's retry policy covers a token endpoint that hiccups.
+            raise TargetError(
+                f"{where}: could not get the auth headers: {exc}",
+                retryable=bool(getattr(exc, "retryable", False)),
+            ) from exc
+        body = _request_body(turn)
         session = self._session.get()
         started = time.perf_counter()
         try:
@@ -223,9 +239,11 @@ class HttpChatTarget:
             ) from exc
         reply = lookup(payload, self.reply_path)
         if reply is MISSING:
-            keys = (
-                ", ".join(sorted(payload)) if isinstance(payload, dict) else type(payload).__name__
-            )
+            if isinstance(payload, dict):
+                names = sorted(str(key) for key in payload)
+                keys = ", ".join(names[:10]) + (", ..." if len(names) > 10 else "")
+            else:
+                keys = type(payload).__name__
             raise TargetError(
                 f"{where}: the JSON reply has no {self.reply_path!r} field (found: {keys or 'nothing'}); "
                 "set replyPath in the assistant file if the reply is elsewhere",
