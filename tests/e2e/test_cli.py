@@ -308,22 +308,31 @@ def test_target_faults_become_error_items_and_the_run_goes_on(
     tmp_path: Path, demo_url: str
 ) -> None:
     """HTTP 500, non-JSON, an empty reply and a hang are error items; others still pass."""
-    _tree(tmp_path, timeout_ms=400)
-    faults = {"http500": "#fail:500", "nonjson": "#fail:nonjson", "empty": "#fail:empty"}
-    faults["hang"] = "#fail:hang"
-    tests = [
+    _tree(tmp_path)
+    # Only the hang gets a short timeout, so a slow machine cannot time out the others.
+    _write(
+        tmp_path,
+        "assistants/impatient.json",
         {
-            "id": name,
-            "steps": [_message(f"hello {marker}"), {"type": "includes", "includes": ["x"]}],
-        }
-        for name, marker in faults.items()
-    ]
-    tests.append(
-        {"id": "fine", "steps": [_message("hello"), {"type": "includes", "includes": ["Hello"]}]}
+            "id": "impatient",
+            "env": {"channel": "http_chat", "baseUrl": "${LAMDIS_DEMO_URL}", "timeoutMs": 500},
+        },
     )
+
+    def case(name: str, content: str, term: str = "x") -> dict[str, Any]:
+        return {"id": name, "steps": [_message(content), {"type": "includes", "includes": [term]}]}
+
+    faults = {"http500": "#fail:500", "nonjson": "#fail:nonjson", "empty": "#fail:empty"}
+    tests = [case(name, f"hello {marker}") for name, marker in faults.items()]
+    tests.append(case("fine", "hello", "Hello"))
     _write(tmp_path, "tests/faults.json", {"assistantRef": "assistants/demo", "tests": tests})
+    _write(
+        tmp_path,
+        "tests/hang.json",
+        {"assistantRef": "assistants/impatient", "tests": [case("hang", "hello #fail:hang")]},
+    )
     proc = _run(
-        ["run", "tests/faults.json", "--json", "s.json", "--junit", "j.xml"],
+        ["run", "tests/faults.json", "tests/hang.json", "--json", "s.json", "--junit", "j.xml"],
         cwd=tmp_path,
         demo_url=demo_url,
     )
@@ -331,13 +340,14 @@ def test_target_faults_become_error_items_and_the_run_goes_on(
     summary = _json(tmp_path / "s.json")
     items = {i["testId"]: i for i in summary["items"]}
     assert items["fine"]["status"] == "passed"
-    for name in faults:
+    for name in [*faults, "hang"]:
         assert items[name]["status"] == "error", items[name]
         assert items[name]["error"]
     assert "500" in items["http500"]["error"]
     assert summary["totals"]["errors"] == 4
     cases = _cases(tmp_path / "j.xml")
     assert cases["http500"].find("error") is not None
+    assert cases["hang"].find("error") is not None
     assert cases["fine"].find("error") is None
     assert proc.stdout.count("ERROR") >= 4
 
