@@ -12,6 +12,7 @@ from lamdis_judge_bedrock import BedrockJudge, BedrockSettings, converse_message
 
 from tests.adapters._llm_judge_behaviour import LLMJudgeBehaviour, MakeJudge, fast_policy, request
 from tests.adapters.judge_bedrock.conftest import bedrock_env
+from tests.fakes._scripted import error, verdict
 from tests.fakes.bedrock_server import FakeBedrockServer
 
 
@@ -113,3 +114,28 @@ def test_converse_messages_alternate_and_start_with_the_user() -> None:
     assert system == [{"text": "Be brief."}]
     assert [t["role"] for t in turns] == ["user", "assistant", "user"]
     assert turns[2]["content"][0]["text"] == "Hi.\n\nAre you there?"
+
+
+async def test_a_model_without_system_prompts_gets_them_folded_into_the_user_turn(
+    bedrock_server: FakeBedrockServer,
+) -> None:
+    """A ValidationException about system messages repeats the call with the system text in the first user turn, and later calls do so directly."""
+    bedrock_server.script(
+        error(400, message="This model doesn't support system messages."),
+        verdict(0.9, passed=True),
+        verdict(0.2),
+    )
+    judge = BedrockJudge(
+        BedrockSettings.from_env(bedrock_env(bedrock_server)), policy=fast_policy()
+    )
+    try:
+        first = await judge.evaluate(request())
+        second = await judge.evaluate(request(rubric="Another rubric."))
+    finally:
+        await judge.aclose()
+    assert (first.passed, second.passed) == (True, False)
+    bodies = [r.body for r in bedrock_server.requests]
+    assert len(bodies) == 3
+    assert "system" in bodies[0] and "system" not in bodies[1] and "system" not in bodies[2]
+    folded = bodies[1]["messages"][0]["content"][0]["text"]
+    assert folded.startswith(bodies[0]["system"][0]["text"]) and "RUBRIC:" in folded

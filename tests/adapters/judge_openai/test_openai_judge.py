@@ -6,11 +6,13 @@ from collections.abc import AsyncIterator
 from typing import Any
 
 import pytest
-from lamdis_core.domain.errors import ConfigError
+from lamdis_core.domain.errors import ConfigError, JudgeError
 from lamdis_core.llm import LLMJudge, MemoryResponseCache
 from lamdis_judge_openai import OpenAIJudge, OpenAISettings, create_judge
+from structlog.testing import capture_logs
 
 from tests.adapters._llm_judge_behaviour import LLMJudgeBehaviour, MakeJudge, fast_policy, request
+from tests.fakes._scripted import error, verdict
 from tests.fakes.openai_server import FakeOpenAIServer
 
 
@@ -123,3 +125,51 @@ async def test_cache_passed_to_create_judge_is_used(openai_server: FakeOpenAISer
     finally:
         await judge.aclose()
     assert again.cached and len(openai_server.requests) == 1
+
+
+async def test_a_model_refusing_temperature_is_asked_again_without_it(
+    openai_server: FakeOpenAIServer,
+) -> None:
+    """A 400 naming temperature (reasoning models) repeats the call without it, and later calls leave it out."""
+    openai_server.script(
+        error(400, message="Unsupported value: 'temperature' does not support 0 with this model."),
+        verdict(0.8, passed=True),
+        verdict(0.3, passed=False),
+    )
+    judge = OpenAIJudge(
+        OpenAISettings(api_key="k", base_url=openai_server.api_base, model="o-reasoner"),
+        policy=fast_policy(),
+    )
+    try:
+        with capture_logs() as logs:
+            first = await judge.evaluate(request())
+            second = await judge.evaluate(request(rubric="Another rubric."))
+    finally:
+        await judge.aclose()
+    assert (first.passed, second.passed) == (True, False)
+    bodies = [r.body for r in openai_server.requests]
+    assert len(bodies) == 3
+    assert (
+        "temperature" in bodies[0]
+        and "temperature" not in bodies[1]
+        and "temperature" not in bodies[2]
+    )
+    assert all(b["response_format"] == {"type": "json_object"} for b in bodies)
+    assert [e["param"] for e in logs if e["event"] == "llm_param_refused"] == ["temperature"]
+
+
+async def test_a_bad_request_about_something_else_is_not_repeated(
+    openai_server: FakeOpenAIServer,
+) -> None:
+    """A 400 that names no optional parameter fails at once with the server's message."""
+    openai_server.script(error(400, message="The model `nope` does not exist."))
+    judge = OpenAIJudge(
+        OpenAISettings(api_key="k", base_url=openai_server.api_base, model="nope"),
+        policy=fast_policy(),
+    )
+    try:
+        with pytest.raises(JudgeError, match="does not exist"):
+            await judge.evaluate(request())
+    finally:
+        await judge.aclose()
+    assert len(openai_server.requests) == 1

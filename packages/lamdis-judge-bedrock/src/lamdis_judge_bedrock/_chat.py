@@ -11,6 +11,7 @@ from typing import Any
 # stub package); the untyped surface is kept to this module.
 import aioboto3  # type: ignore[import-untyped]
 import botocore.exceptions  # type: ignore[import-untyped]
+import structlog
 from botocore.config import Config  # type: ignore[import-untyped]
 from lamdis_core.domain.results import Usage
 from lamdis_core.llm import (
@@ -22,6 +23,8 @@ from lamdis_core.llm import (
 )
 
 from lamdis_judge_bedrock._settings import BedrockSettings
+
+logger = structlog.get_logger()
 
 # Error codes worth another attempt whatever their HTTP status says.
 _RETRYABLE_CODES = frozenset(
@@ -62,6 +65,24 @@ def converse_messages(
     return system, turns
 
 
+def fold_system(messages: Sequence[ChatMessage]) -> list[ChatMessage]:
+    """The messages with the system texts moved to the front of the first user message."""
+    system = "\n\n".join(m.content for m in messages if m.role == "system" and m.content)
+    rest = [m for m in messages if m.role != "system"]
+    if not system:
+        return rest
+    for i, message in enumerate(rest):
+        if message.role == "user":
+            rest[i] = ChatMessage(role="user", content=f"{system}\n\n{message.content}")
+            return rest
+    return [ChatMessage(role="user", content=system), *rest]
+
+
+def _refuses_system(error: ProviderError) -> bool:
+    text = str(error).lower()
+    return error.status == 400 and "validationexception" in text and "system" in text
+
+
 class BedrockChatModel:
     """The :class:`~lamdis_core.llm.ChatModel` for Bedrock Runtime's Converse API.
 
@@ -84,6 +105,7 @@ class BedrockChatModel:
         self._stack: contextlib.AsyncExitStack | None = None
         self._client: Any = None
         self._lock = asyncio.Lock()
+        self.no_system_models: set[str] = set()
 
     async def _get_client(self) -> Any:
         async with self._lock:
@@ -117,7 +139,8 @@ class BedrockChatModel:
     ) -> Completion:
         # Converse has no JSON mode; the prompts ask for JSON and the parser is tolerant.
         del json_mode, request_timeout
-        system, turns = converse_messages(messages)
+        fold = model in self.no_system_models
+        system, turns = converse_messages(fold_system(messages) if fold else messages)
         kwargs: dict[str, Any] = {"modelId": model, "messages": turns}
         if system:
             kwargs["system"] = system
@@ -128,9 +151,24 @@ class BedrockChatModel:
             inference["maxTokens"] = self.max_tokens
         if inference:
             kwargs["inferenceConfig"] = inference
+        try:
+            response = await self._converse(kwargs)
+        except ProviderError as exc:
+            if not (system and _refuses_system(exc)):
+                raise
+            # Some models (Mistral 7B, Titan Text...) take no system block: fold it into the
+            # first user turn, and remember the model so later calls do so directly.
+            logger.warning("llm_param_refused", model=model, param="system")
+            self.no_system_models.add(model)
+            _, kwargs["messages"] = converse_messages(fold_system(messages))
+            del kwargs["system"]
+            response = await self._converse(kwargs)
+        return self._completion(response, model)
+
+    async def _converse(self, kwargs: dict[str, Any]) -> Any:
         client = await self._get_client()
         try:
-            response = await client.converse(**kwargs)
+            return await client.converse(**kwargs)
         except botocore.exceptions.ClientError as exc:
             raise _client_error(exc) from exc
         except (botocore.exceptions.ConnectionError, botocore.exceptions.HTTPClientError) as exc:
@@ -140,6 +178,8 @@ class BedrockChatModel:
         except botocore.exceptions.BotoCoreError as exc:
             # Missing credentials, invalid parameters: repeating will not help.
             raise ProviderError(f"Bedrock call failed: {exc}") from exc
+
+    def _completion(self, response: Any, model: str) -> Completion:
         output = response.get("output")
         if not isinstance(output, dict):
             # botocore turns a body it cannot parse (an HTML page from a proxy) into an empty

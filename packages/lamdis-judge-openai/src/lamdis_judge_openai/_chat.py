@@ -6,6 +6,7 @@ from collections.abc import Mapping, Sequence
 from typing import Any
 
 import openai
+import structlog
 from lamdis_core.domain.results import Usage
 from lamdis_core.llm import (
     ChatMessage,
@@ -16,6 +17,14 @@ from lamdis_core.llm import (
 )
 from openai import AsyncOpenAI
 from openai.types.chat import ChatCompletion
+
+# Optional request parameters some models refuse with a 400 (reasoning models take only
+# their default temperature; some compatible servers have no JSON mode). When a model refuses
+# one, the call is repeated once without it and the model is remembered, so a judge
+# configured for temperature 0 still works on such a model instead of failing every check.
+_DROPPABLE = ("temperature", "response_format")
+
+logger = structlog.get_logger()
 
 # The SDK's own timeout is a backstop behind CallPolicy's (which cancels first), so a call
 # can never hang past it even when used without a policy.
@@ -39,6 +48,7 @@ class OpenAIChatModel:
         default_headers: Mapping[str, str] | None = None,
     ) -> None:
         self.base_url = base_url
+        self.refused: dict[str, set[str]] = {}
         self._client = AsyncOpenAI(
             # A compatible server without auth still needs *a* key for the SDK to start.
             api_key=api_key or "unused",
@@ -68,25 +78,21 @@ class OpenAIChatModel:
             kwargs["response_format"] = {"type": "json_object"}
         if extra_headers:
             kwargs["extra_headers"] = dict(extra_headers)
+        refused = self.refused.setdefault(model, set())
+        for known in refused:
+            kwargs.pop(known, None)
         try:
             response = await self._client.chat.completions.create(**kwargs)
-        except openai.APIStatusError as exc:
-            status = exc.status_code
-            raise ProviderError(
-                f"OpenAI answered HTTP {status}: {exc.message}",
-                retryable=is_retryable_status(status),
-                retry_after=retry_after_from_headers(exc.response.headers),
-                status=status,
-            ) from exc
-        except openai.APITimeoutError as exc:
-            raise ProviderError(f"OpenAI at {self.base_url} timed out", retryable=True) from exc
-        except openai.APIConnectionError as exc:
-            raise ProviderError(
-                f"cannot reach OpenAI at {self.base_url}: {exc}", retryable=True
-            ) from exc
+        except openai.BadRequestError as exc:
+            param = _refused_param(exc, kwargs)
+            if param is None:
+                raise self._error(exc) from exc
+            logger.warning("llm_param_refused", model=model, param=param, base_url=self.base_url)
+            refused.add(param)
+            kwargs.pop(param)
+            response = await self._create(kwargs)
         except openai.OpenAIError as exc:
-            # Anything else the SDK raises (an unreadable body, say): not worth repeating.
-            raise ProviderError(f"OpenAI call failed: {exc}") from exc
+            raise self._error(exc) from exc
         if not isinstance(response, ChatCompletion):
             # The SDK hands back the body as text when it is not JSON (an HTML error page
             # from a proxy, say); repeating the call is unlikely to change that.
@@ -107,5 +113,37 @@ class OpenAIChatModel:
             )
         return Completion(text=text, model=response.model or model, usage=usage, raw=response)
 
+    async def _create(self, kwargs: dict[str, Any]) -> Any:
+        try:
+            return await self._client.chat.completions.create(**kwargs)
+        except openai.OpenAIError as exc:
+            raise self._error(exc) from exc
+
+    def _error(self, exc: openai.OpenAIError) -> ProviderError:
+        """The ProviderError for an SDK exception."""
+        if isinstance(exc, openai.APIStatusError):
+            status = exc.status_code
+            return ProviderError(
+                f"OpenAI answered HTTP {status}: {exc.message}",
+                retryable=is_retryable_status(status),
+                retry_after=retry_after_from_headers(exc.response.headers),
+                status=status,
+            )
+        if isinstance(exc, openai.APITimeoutError):
+            return ProviderError(f"OpenAI at {self.base_url} timed out", retryable=True)
+        if isinstance(exc, openai.APIConnectionError):
+            return ProviderError(f"cannot reach OpenAI at {self.base_url}: {exc}", retryable=True)
+        # Anything else the SDK raises (an unreadable body, say): not worth repeating.
+        return ProviderError(f"OpenAI call failed: {exc}")
+
     async def aclose(self) -> None:
         await self._client.close()
+
+
+def _refused_param(exc: openai.BadRequestError, kwargs: Mapping[str, Any]) -> str | None:
+    """The optional parameter a 400 says the model does not support, if it names one we sent."""
+    text = str(exc.message).lower()
+    for param in _DROPPABLE:
+        if param in kwargs and (exc.param == param or param in text):
+            return param
+    return None
