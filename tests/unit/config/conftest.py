@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import copy
 import json
 from collections.abc import Callable, Mapping
 from pathlib import Path
@@ -56,12 +57,13 @@ def make_test_file(tests: list[dict[str, Any]], **extra: Any) -> dict[str, Any]:
 
 
 def base_files(tests: list[dict[str, Any]], **extra: Any) -> dict[str, Any]:
-    return {
+    """A small valid tree (a fresh deep copy: tests may edit it)."""
+    return copy.deepcopy({
         "assistants/bot.json": ASSISTANT,
         "personas/p.json": PERSONAS,
         "requests/r.json": REQUESTS,
         "tests/t.json": make_test_file(tests, **extra),
-    }
+    })
 
 
 SIMPLE_TEST = {"id": "t1", "steps": [{"type": "message", "content": "hi"}]}

@@ -488,7 +488,8 @@ class FileSession:
         else:
             selected, covered = self._suite_tests(path, suite)
         if not selected:
-            self.problem(path, ("tests",), "the suite selects no tests")
+            if not self.errors:  # otherwise the failed includes already say why
+                self.problem(path, ("tests",), "the suite selects no tests")
             return [], covered
         pending: list[Pending] = []
         for info, test in selected:
