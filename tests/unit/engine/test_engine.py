@@ -694,3 +694,25 @@ async def test_offline_judge_reasoning_says_it_is_a_heuristic_and_summary_flags_
     check = result.items[0].assertions[0]
     assert check.passed and "no LLM" in check.details["reasoning"]
     assert result.judge.offline and result.judge.provider == "offline"
+
+
+async def test_oauth_cache_ttl_caps_the_servers_expiry() -> None:
+    from lamdis_core.engine._auth import AuthResolver
+
+    tokens = iter(["tok-1", "tok-2"])
+    requester = FakeRequester(lambda call: {"access_token": next(tokens), "expires_in": 3600})
+    clock = FakeClock()
+    resolver = AuthResolver(requester, {}, clock)
+    oauth = c.OAuthClientCredentials(
+        id="o",
+        client_id="cid",
+        client_secret="s",
+        token_url="http://auth.invalid/token",
+        cache_ttl_seconds=300,
+    )
+    assert await resolver.headers(oauth) == {"Authorization": "Bearer tok-1"}
+    clock.advance(200)
+    assert await resolver.headers(oauth) == {"Authorization": "Bearer tok-1"}
+    clock.advance(100)  # past cacheTtlSeconds less the refresh margin
+    assert await resolver.headers(oauth) == {"Authorization": "Bearer tok-2"}
+    assert len(requester.calls) == 2

@@ -147,6 +147,9 @@ def _next_message(missing: list[str], objective: str | None) -> str:
 
 
 _NUMBER = re.compile(r"-?\d[\d,]*(?:\.\d+)?")
+_NUMERIC_HINT = re.compile(
+    r"\b(?:number|amount|id|count|percent(?:age)?|total|quantity)\b", re.IGNORECASE
+)
 
 
 def _labels(variable_name: str, description: str) -> list[str]:
@@ -158,9 +161,7 @@ def _labels(variable_name: str, description: str) -> list[str]:
 
 def _extract(variable_name: str, description: str, transcript: Iterable[object]) -> object | None:
     labels = _labels(variable_name, description)
-    wants_number = any(
-        w in description.lower() for w in ("number", "amount", "id", "count", "percent")
-    )
+    wants_number = bool(_NUMERIC_HINT.search(description))
     messages = [getattr(t, "content", "") for t in transcript]
     for text in reversed(messages):
         for label in labels:

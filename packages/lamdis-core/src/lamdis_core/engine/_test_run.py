@@ -49,6 +49,9 @@ TRANSCRIPT_ENTRY_LIMIT = 4000
 """Characters kept per transcript entry in stored results (documents stay small)."""
 
 
+_TIMEOUT_SLACK_S = 0.25
+
+
 class Stopped(Exception):
     """The run was asked to stop; this test did not finish."""
 
@@ -322,7 +325,9 @@ class TestExecution:
         return reply
 
     async def _send(self, request: TurnRequest) -> TurnReply:
-        timeout_s = self.entry.assistant.env.timeout_ms / 1000
+        # A little slack, so a target's own timeout (whose message names the URL) fires first;
+        # this one guards targets that have none.
+        timeout_s = self.entry.assistant.env.timeout_ms / 1000 + _TIMEOUT_SLACK_S
         attempt = 0
         while True:
             try:
