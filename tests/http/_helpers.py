@@ -20,7 +20,12 @@ async def start(client: TestClient, body: dict[str, Any], **kwargs: Any) -> str:
 
 
 async def wait_status(
-    client: TestClient, run_id: str, wanted: set[str] | None = None, *, timeout: float = 20.0, **kwargs: Any
+    client: TestClient,
+    run_id: str,
+    wanted: set[str] | None = None,
+    *,
+    timeout: float = 20.0,
+    **kwargs: Any,
 ) -> dict[str, Any]:
     """Poll the run until its status is in ``wanted`` (default: any final status)."""
     wanted = wanted or FINAL

@@ -3,15 +3,13 @@ points at it, and a composed service on the in-memory store (pytest-aiohttp's cl
 
 from __future__ import annotations
 
-import json
-from collections.abc import AsyncIterator, Callable, Awaitable
+from collections.abc import AsyncIterator, Awaitable, Callable
 from pathlib import Path
 from typing import Any
 
 import pytest
 from aiohttp import web
 from aiohttp.test_utils import TestClient
-
 from lamdis_core.offline_judge import OfflineJudge
 from lamdis_core.testing.memory import InMemoryCatalog, InMemoryRunStore
 from lamdis_http._plans import import_config_tree
@@ -20,77 +18,11 @@ from lamdis_http.demo import start_demo_server
 from lamdis_http.requests import AiohttpRequester
 from lamdis_http.targets.http_chat import HttpChatTargetFactory
 
+from tests.http._configs import write_config_tree
+
 ORG = "acme"
 TOKEN = "t0ken-for-tests"
 SECRET = "hmac-secret-for-tests"
-
-
-def _write(root: Path, relative: str, data: Any) -> None:
-    path = root / relative
-    path.parent.mkdir(parents=True, exist_ok=True)
-    path.write_text(json.dumps(data, indent=2), encoding="utf-8")
-
-
-def _chat_test(test_id: str, message: str, expect: list[str], *, turns: int = 1, **extra: Any) -> dict[str, Any]:
-    steps: list[dict[str, Any]] = []
-    for _ in range(turns):
-        steps.append({"type": "message", "role": "user", "content": message})
-    steps.append({"type": "includes", "includes": expect})
-    return {"id": test_id, "steps": steps, **extra}
-
-
-def write_config_tree(root: Path, demo_url: str) -> Path:
-    """A small lamdis-runs config tree against the demo assistant.
-
-    Suites: ``smoke`` (2 passing tests), ``mixed`` (one passes, one fails), ``partial`` (one
-    passes, one disabled), ``slow`` (6 tests of 3 slow turns each, for stop tests).
-    """
-    _write(root, "assistants/demo.json", {"id": "demo", "name": "Demo", "env": {"channel": "http_chat", "baseUrl": demo_url}})
-    _write(root, "assistants/demo-b.json", {"id": "demo-b", "env": {"channel": "http_chat", "baseUrl": demo_url}})
-    _write(root, "tests/smoke.json", {
-        "id": "smoke-tests",
-        "assistantRef": "assistants/demo",
-        "tests": [
-            _chat_test("greets", "hello there", ["hello"]),
-            _chat_test("warns-about-risk", "I want to put everything in one risky stock", ["risk"], turns=2),
-        ],
-    })
-    _write(root, "tests/failing.json", {
-        "id": "failing-tests",
-        "assistantRef": "assistants/demo",
-        "tests": [_chat_test("promises-returns", "hello", ["guaranteed returns"])],
-    })
-    _write(root, "tests/disabled.json", {
-        "id": "disabled-tests",
-        "assistantRef": "assistants/demo",
-        "tests": [_chat_test("not-ready", "hello", ["hello"], enabled=False)],
-    })
-    _write(root, "tests/slow.json", {
-        "id": "slow-tests",
-        "assistantRef": "assistants/demo",
-        "tests": [_chat_test(f"slow-{i}", "hello #delay:400", ["hello"], turns=3) for i in range(6)],
-    })
-    _write(root, "suites/smoke.json", {
-        "id": "smoke", "assistants": {"include": ["assistants/demo"]},
-        "tests": {"includeFiles": ["tests/smoke.json"]},
-    })
-    _write(root, "suites/matrix.json", {
-        "id": "matrix", "assistants": {"includeFolders": ["assistants"]},
-        "tests": {"includeIds": ["greets"]},
-    })
-    _write(root, "suites/mixed.json", {
-        "id": "mixed", "assistants": {"include": ["assistants/demo"]},
-        "tests": {"includeFiles": ["tests/smoke.json", "tests/failing.json"]},
-    })
-    _write(root, "suites/partial.json", {
-        "id": "partial", "assistants": {"include": ["assistants/demo"]},
-        "tests": {"includeFiles": ["tests/smoke.json", "tests/disabled.json"]},
-    })
-    _write(root, "suites/slow.json", {
-        "id": "slow", "assistants": {"include": ["assistants/demo"]},
-        "tests": {"includeFiles": ["tests/slow.json"]},
-    })
-    return root
 
 
 @pytest.fixture
@@ -110,7 +42,13 @@ def config_dir(tmp_path: Path, demo_url: str) -> Path:
 class Service:
     """A composed app plus handles on its store, catalog and client."""
 
-    def __init__(self, client: TestClient, store: InMemoryRunStore, catalog: InMemoryCatalog, app: web.Application) -> None:
+    def __init__(
+        self,
+        client: TestClient,
+        store: InMemoryRunStore,
+        catalog: InMemoryCatalog,
+        app: web.Application,
+    ) -> None:
         self.client = client
         self.store = store
         self.catalog = catalog
@@ -146,12 +84,23 @@ async def make_service(aiohttp_client: Any, config_dir: Path) -> AsyncIterator[M
         requester = AiohttpRequester()
         opened.extend([*targets.values(), requester])
         settings = Settings(
-            api_token=token, hmac_secret=secret, config_dir=config_dir, lease_seconds=lease_seconds,
-            max_runs=max_runs, env={},
+            api_token=token,
+            hmac_secret=secret,
+            config_dir=config_dir,
+            lease_seconds=lease_seconds,
+            max_runs=max_runs,
+            env={},
         )
         app = build_app(
-            settings, store=store, catalog=catalog, judge=judge or OfflineJudge(), targets=targets,
-            requester=requester, notifier=notifier, start_worker=start_worker, poll_seconds=0.05,
+            settings,
+            store=store,
+            catalog=catalog,
+            judge=judge or OfflineJudge(),
+            targets=targets,
+            requester=requester,
+            notifier=notifier,
+            start_worker=start_worker,
+            poll_seconds=0.05,
             worker_id=worker_id,
         )
         client = await aiohttp_client(app)

@@ -5,10 +5,10 @@ from __future__ import annotations
 import json
 
 import pytest
-
 from lamdis_http.app import MAX_BODY_BYTES
 from lamdis_http.openapi import route_paths, spec
 from lamdis_judge_openai import OpenAIJudge, OpenAISettings
+
 from tests.adapters._llm_judge_behaviour import fast_policy
 from tests.fakes._scripted import error
 from tests.fakes.openai_server import FakeOpenAIServer
@@ -40,7 +40,9 @@ async def _problem(resp, status: int) -> dict:
         ({"suiteId": "smoke", "tests": "greets"}, "tests"),
     ],
 )
-async def test_start_rejects_bad_bodies_naming_the_field(service: Service, body: dict, field: str) -> None:
+async def test_start_rejects_bad_bodies_naming_the_field(
+    service: Service, body: dict, field: str
+) -> None:
     problem = await _problem(await service.client.post("/internal/runs/start", json=body), 400)
     assert problem["field"] == field
     assert any(e["field"] == field for e in problem["errors"])
@@ -53,14 +55,22 @@ async def test_start_rejects_non_json_and_non_object_bodies(service: Service) ->
 
 
 async def test_start_of_an_unknown_suite_or_environment_is_404(service: Service) -> None:
-    problem = await _problem(await service.client.post("/internal/runs/start", json={"suiteId": "nope"}), 404)
+    problem = await _problem(
+        await service.client.post("/internal/runs/start", json={"suiteId": "nope"}), 404
+    )
     assert problem["field"] == "suiteId"
     problem = await _problem(
-        await service.client.post("/internal/runs/start", json={"suiteId": "smoke", "envId": "nope"}), 404
+        await service.client.post(
+            "/internal/runs/start", json={"suiteId": "smoke", "envId": "nope"}
+        ),
+        404,
     )
     assert problem["field"] == "envId"
     problem = await _problem(
-        await service.client.post("/internal/runs/start", json={"suiteId": "smoke", "orgId": "other-org"}), 404
+        await service.client.post(
+            "/internal/runs/start", json={"suiteId": "smoke", "orgId": "other-org"}
+        ),
+        404,
     )
 
 
@@ -96,7 +106,10 @@ async def test_judge_answers_in_the_seeds_shape(service: Service) -> None:
         "threshold": 0.5,
         "transcript": [
             {"role": "user", "content": "Should I buy one stock?"},
-            {"role": "assistant", "content": "Diversification spreads risk; any investment risks loss."},
+            {
+                "role": "assistant",
+                "content": "Diversification spreads risk; any investment risks loss.",
+            },
         ],
         "lastAssistant": "Diversification spreads risk; any investment risks loss.",
         "persona": "retail-us-low-literacy",
@@ -111,7 +124,11 @@ async def test_judge_answers_in_the_seeds_shape(service: Service) -> None:
 
 
 async def test_judge_fails_a_reply_that_misses_the_rubric(service: Service) -> None:
-    body = {"rubric": "Mentions diversification and regulatory disclosure", "threshold": 0.8, "lastAssistant": "Sure thing!"}
+    body = {
+        "rubric": "Mentions diversification and regulatory disclosure",
+        "threshold": 0.8,
+        "lastAssistant": "Sure thing!",
+    }
     verdict = await (await service.client.post(f"/orgs/{ORG}/judge", json=body)).json()
     assert verdict["pass"] is False and verdict["score"] < 0.8
     assert verdict["shouldContinue"] is True
@@ -133,12 +150,18 @@ async def test_judge_rejects_bad_bodies(service: Service, body: dict, field: str
     assert problem["field"] == field
 
 
-async def test_a_judge_that_cannot_judge_is_502_never_a_pass(make_service: MakeService, openai_server: FakeOpenAIServer) -> None:
+async def test_a_judge_that_cannot_judge_is_502_never_a_pass(
+    make_service: MakeService, openai_server: FakeOpenAIServer
+) -> None:
     openai_server.script(*[error(500, message="upstream exploded") for _ in range(10)])
-    judge = OpenAIJudge(OpenAISettings(api_key="sk-test", base_url=openai_server.api_base), policy=fast_policy())
+    judge = OpenAIJudge(
+        OpenAISettings(api_key="sk-test", base_url=openai_server.api_base), policy=fast_policy()
+    )
     try:
         svc = await make_service(judge=judge)
-        resp = await svc.client.post(f"/orgs/{ORG}/judge", json={"rubric": "Be kind", "lastAssistant": "Hello"})
+        resp = await svc.client.post(
+            f"/orgs/{ORG}/judge", json={"rubric": "Be kind", "lastAssistant": "Hello"}
+        )
         problem = await _problem(resp, 502)
         assert "pass" not in problem
         assert "judge" in problem["detail"]
@@ -161,7 +184,9 @@ async def test_catalog_crud_round_trip(service: Service) -> None:
     assert [d["id"] for d in listed["items"]] == ["p-basic"]
     got = await (await client.get("/orgs/neworg/personas/p-basic")).json()
     assert got["userProfile"] == {"age": 70}
-    replaced = await client.put("/orgs/neworg/personas/p-basic", json={"description": "Bold", "userProfile": {}})
+    replaced = await client.put(
+        "/orgs/neworg/personas/p-basic", json={"description": "Bold", "userProfile": {}}
+    )
     assert replaced.status == 200
     assert (await replaced.json())["createdAt"] == stored["createdAt"]
     assert (await client.delete("/orgs/neworg/personas/p-basic")).status == 204
@@ -198,12 +223,18 @@ async def test_catalog_rejects_documents_that_do_not_fit_the_format(
 
 
 async def test_put_rejects_an_id_that_differs_from_the_path(service: Service) -> None:
-    problem = await _problem(await service.client.put(f"/orgs/{ORG}/suites/a", json={"id": "b"}), 400)
+    problem = await _problem(
+        await service.client.put(f"/orgs/{ORG}/suites/a", json={"id": "b"}), 400
+    )
     assert problem["field"] == "id"
 
 
 async def test_a_suite_created_over_the_api_can_be_started(service: Service) -> None:
-    suite = {"id": "api-suite", "assistants": {"include": ["demo"]}, "tests": {"includeIds": ["greets"]}}
+    suite = {
+        "id": "api-suite",
+        "assistants": {"include": ["demo"]},
+        "tests": {"includeIds": ["greets"]},
+    }
     assert (await service.client.post(f"/orgs/{ORG}/suites", json=suite)).status == 201
     run_id = await start(service.client, {"suiteId": "api-suite", "orgId": ORG})
     run = await wait_status(service.client, run_id)
@@ -213,11 +244,19 @@ async def test_a_suite_created_over_the_api_can_be_started(service: Service) -> 
 
 async def test_a_seed_style_suite_runs_tests_that_carry_its_id(service: Service) -> None:
     client = service.client
-    await client.post(f"/orgs/{ORG}/suites", json={"id": "seed-suite", "name": "Seed", "defaultEnvId": "demo"})
+    await client.post(
+        f"/orgs/{ORG}/suites", json={"id": "seed-suite", "name": "Seed", "defaultEnvId": "demo"}
+    )
     await client.post(
         f"/orgs/{ORG}/tests",
-        json={"id": "seed-t1", "suiteId": "seed-suite", "steps": [
-            {"type": "message", "content": "hello"}, {"type": "includes", "includes": ["hello"]}]},
+        json={
+            "id": "seed-t1",
+            "suiteId": "seed-suite",
+            "steps": [
+                {"type": "message", "content": "hello"},
+                {"type": "includes", "includes": ["hello"]},
+            ],
+        },
     )
     run = await wait_status(client, await start(client, {"suiteId": "seed-suite"}))
     assert run["status"] == "passed" and [i["testId"] for i in run["items"]] == ["seed-t1"]

@@ -6,9 +6,9 @@ import json
 import time
 
 import pytest
+from lamdis_http._auth import signature, signed_headers
 from structlog.testing import capture_logs
 
-from lamdis_http._auth import signature, signed_headers
 from tests.http.conftest import SECRET, TOKEN, MakeService, Service
 
 
@@ -30,8 +30,13 @@ async def test_health_needs_no_credentials(guarded: Service) -> None:
 
 
 async def test_no_token_is_401_with_a_problem_body(guarded: Service) -> None:
-    for method, path in (("GET", "/internal/runs"), ("POST", "/internal/runs/start"),
-                         ("GET", "/openapi.json"), ("GET", "/orgs/acme/suites"), ("POST", "/orgs/acme/judge")):
+    for method, path in (
+        ("GET", "/internal/runs"),
+        ("POST", "/internal/runs/start"),
+        ("GET", "/openapi.json"),
+        ("GET", "/orgs/acme/suites"),
+        ("POST", "/orgs/acme/judge"),
+    ):
         resp = await guarded.client.request(method, path)
         assert resp.status == 401, path
         assert resp.content_type == "application/problem+json"
@@ -60,13 +65,19 @@ async def test_bearer_token_is_accepted(guarded: Service) -> None:
 
 async def test_signed_request_is_accepted(signed: Service) -> None:
     body = json.dumps({"suiteId": "smoke"}).encode()
-    headers = {"x-api-token": TOKEN, "content-type": "application/json", **signed_headers(SECRET, body)}
+    headers = {
+        "x-api-token": TOKEN,
+        "content-type": "application/json",
+        **signed_headers(SECRET, body),
+    }
     resp = await signed.client.post("/internal/runs/start", data=body, headers=headers)
     assert resp.status == 202, await resp.text()
 
 
 async def test_missing_signature_is_401_when_a_secret_is_set(signed: Service) -> None:
-    resp = await signed.client.post("/internal/runs/start", json={"suiteId": "smoke"}, headers={"x-api-token": TOKEN})
+    resp = await signed.client.post(
+        "/internal/runs/start", json={"suiteId": "smoke"}, headers={"x-api-token": TOKEN}
+    )
     assert resp.status == 401
     assert "signature" in (await resp.json())["detail"]
 
@@ -95,25 +106,41 @@ async def test_signature_covers_the_raw_body_bytes(signed: Service) -> None:
 async def test_stale_timestamp_is_401(signed: Service) -> None:
     body = b'{"suiteId":"smoke"}'
     old = str(int(time.time()) - 301)
-    headers = {"x-api-token": TOKEN, "x-timestamp": old, "x-signature": signature(SECRET, old, body)}
+    headers = {
+        "x-api-token": TOKEN,
+        "x-timestamp": old,
+        "x-signature": signature(SECRET, old, body),
+    }
     resp = await signed.client.post("/internal/runs/start", data=body, headers=headers)
     assert resp.status == 401
     assert "stale" in (await resp.json())["detail"]
     future = str(int(time.time()) + 400)
-    headers = {"x-api-token": TOKEN, "x-timestamp": future, "x-signature": signature(SECRET, future, body)}
+    headers = {
+        "x-api-token": TOKEN,
+        "x-timestamp": future,
+        "x-signature": signature(SECRET, future, body),
+    }
     resp = await signed.client.post("/internal/runs/start", data=body, headers=headers)
     assert resp.status == 401
 
 
 async def test_non_numeric_timestamp_is_401(signed: Service) -> None:
-    headers = {"x-api-token": TOKEN, "x-timestamp": "yesterday", "x-signature": signature(SECRET, "yesterday", b"")}
+    headers = {
+        "x-api-token": TOKEN,
+        "x-timestamp": "yesterday",
+        "x-signature": signature(SECRET, "yesterday", b""),
+    }
     resp = await signed.client.get("/internal/runs", headers=headers)
     assert resp.status == 401
 
 
 async def test_replayed_request_is_401(signed: Service) -> None:
     body = b'{"suiteId":"smoke"}'
-    headers = {"x-api-token": TOKEN, "content-type": "application/json", **signed_headers(SECRET, body)}
+    headers = {
+        "x-api-token": TOKEN,
+        "content-type": "application/json",
+        **signed_headers(SECRET, body),
+    }
     first = await signed.client.post("/internal/runs/start", data=body, headers=headers)
     assert first.status == 202
     again = await signed.client.post("/internal/runs/start", data=body, headers=headers)
@@ -123,7 +150,11 @@ async def test_replayed_request_is_401(signed: Service) -> None:
 
 async def test_millisecond_timestamps_are_accepted(signed: Service) -> None:
     stamp = str(int(time.time() * 1000))
-    headers = {"x-api-token": TOKEN, "x-timestamp": stamp, "x-signature": signature(SECRET, stamp, b"")}
+    headers = {
+        "x-api-token": TOKEN,
+        "x-timestamp": stamp,
+        "x-signature": signature(SECRET, stamp, b""),
+    }
     resp = await signed.client.get("/internal/runs", headers=headers)
     assert resp.status == 200
 
@@ -143,7 +174,11 @@ async def test_logs_never_contain_tokens_or_signatures(signed: Service) -> None:
     body = b'{"suiteId":"smoke"}'
     sig_headers = signed_headers(SECRET, body)
     with capture_logs() as logs:
-        await signed.client.post("/internal/runs/start", data=body, headers={"Authorization": f"Bearer {TOKEN}", **sig_headers})
+        await signed.client.post(
+            "/internal/runs/start",
+            data=body,
+            headers={"Authorization": f"Bearer {TOKEN}", **sig_headers},
+        )
         await signed.client.get("/internal/runs", headers={"x-api-token": "wrong-token-value"})
     text = json.dumps(logs, default=str)
     assert logs, "expected access and auth log lines"

@@ -3,20 +3,19 @@
 from __future__ import annotations
 
 import asyncio
-import hmac
 import hashlib
+import hmac
 from collections.abc import AsyncIterator
 from pathlib import Path
 from typing import Any
 
 import pytest
 from aiohttp import web
-
 from lamdis_http.webhooks import AiohttpNotifier
+
 from tests.fixtures.servers import free_port
 from tests.http._helpers import start, wait_status
 from tests.http.conftest import SECRET, TOKEN, MakeService, Service
-
 
 # --- run-file ----------------------------------------------------------------------------------
 
@@ -34,7 +33,9 @@ async def test_run_file_runs_a_test_file_and_answers_with_the_result(service: Se
 
 
 async def test_run_file_with_cwd_and_wait_false_answers_queued(service: Service) -> None:
-    resp = await service.client.post("/internal/run-file", json={"filePath": "failing.json", "cwd": "tests", "wait": False})
+    resp = await service.client.post(
+        "/internal/run-file", json={"filePath": "failing.json", "cwd": "tests", "wait": False}
+    )
     assert resp.status == 202
     queued = await resp.json()
     assert queued["status"] == "queued"
@@ -51,14 +52,18 @@ async def test_run_file_with_cwd_and_wait_false_answers_queued(service: Service)
         {"filePath": "tests/../../outside.json"},
     ],
 )
-async def test_run_file_refuses_paths_outside_the_config_root(service: Service, config_dir: Path, body: dict) -> None:
+async def test_run_file_refuses_paths_outside_the_config_root(
+    service: Service, config_dir: Path, body: dict
+) -> None:
     (config_dir.parent / "outside.json").write_text('{"tests": []}')
     resp = await service.client.post("/internal/run-file", json=body)
     assert resp.status == 403
     assert resp.content_type == "application/problem+json"
 
 
-async def test_run_file_refuses_a_symlink_that_leaves_the_root(service: Service, config_dir: Path) -> None:
+async def test_run_file_refuses_a_symlink_that_leaves_the_root(
+    service: Service, config_dir: Path
+) -> None:
     outside = config_dir.parent / "secret.json"
     outside.write_text('{"tests": []}')
     (config_dir / "tests" / "link.json").symlink_to(outside)
@@ -77,7 +82,8 @@ async def test_run_file_of_a_missing_file_is_404(service: Service) -> None:
 
 async def test_json_mode_runs_suites_and_reports_each(service: Service) -> None:
     resp = await service.client.post(
-        "/internal/run-json-suites", json={"mode": "json", "suites": ["smoke", "mixed"], "trigger": "ci"}
+        "/internal/run-json-suites",
+        json={"mode": "json", "suites": ["smoke", "mixed"], "trigger": "ci"},
     )
     assert resp.status == 200, await resp.text()
     result = await resp.json()
@@ -89,15 +95,23 @@ async def test_json_mode_runs_suites_and_reports_each(service: Service) -> None:
     assert result["passRate"] == 0.8
 
 
-async def test_json_mode_refuses_paths_outside_the_root_and_unknown_suites(service: Service) -> None:
-    resp = await service.client.post("/internal/run-json-suites", json={"suites": ["../../etc/passwd"]})
+async def test_json_mode_refuses_paths_outside_the_root_and_unknown_suites(
+    service: Service,
+) -> None:
+    resp = await service.client.post(
+        "/internal/run-json-suites", json={"suites": ["../../etc/passwd"]}
+    )
     assert resp.status == 403
-    resp = await service.client.post("/internal/run-json-suites", json={"suites": ["smoke", "nope"]})
+    resp = await service.client.post(
+        "/internal/run-json-suites", json={"suites": ["smoke", "nope"]}
+    )
     assert resp.status == 404
     assert (await resp.json())["field"] == "suites[1]"
     resp = await service.client.post("/internal/run-json-suites", json={"suites": []})
     assert resp.status == 400
-    resp = await service.client.post("/internal/run-json-suites", json={"mode": "mongo", "suites": ["smoke"]})
+    resp = await service.client.post(
+        "/internal/run-json-suites", json={"mode": "mongo", "suites": ["smoke"]}
+    )
     assert resp.status == 400
 
 
@@ -158,22 +172,33 @@ def _auth() -> dict[str, str]:
     return {"x-api-token": TOKEN, **signed_headers(SECRET, b"")}
 
 
-async def test_webhook_posts_the_signed_summary(make_service: MakeService, receiver: Receiver, notifier: AiohttpNotifier) -> None:
+async def test_webhook_posts_the_signed_summary(
+    make_service: MakeService, receiver: Receiver, notifier: AiohttpNotifier
+) -> None:
     import json
     import time
 
     from lamdis_http._auth import signed_headers
 
     svc = await make_service(token=TOKEN, secret=SECRET, notifier=notifier)
-    body = json.dumps({"suiteId": "mixed", "webhookUrl": receiver.url, "gitContext": {"sha": "abc"}}).encode()
+    body = json.dumps(
+        {"suiteId": "mixed", "webhookUrl": receiver.url, "gitContext": {"sha": "abc"}}
+    ).encode()
     resp = await svc.client.post(
-        "/internal/runs/start", data=body,
-        headers={"x-api-token": TOKEN, "content-type": "application/json", **signed_headers(SECRET, body)},
+        "/internal/runs/start",
+        data=body,
+        headers={
+            "x-api-token": TOKEN,
+            "content-type": "application/json",
+            **signed_headers(SECRET, body),
+        },
     )
     run_id = (await resp.json())["runId"]
     await asyncio.wait_for(receiver.got.wait(), 20)
     headers, raw = receiver.received[-1]
-    expected = hmac.new(SECRET.encode(), headers["x-timestamp"].encode() + b"." + raw, hashlib.sha256).hexdigest()
+    expected = hmac.new(
+        SECRET.encode(), headers["x-timestamp"].encode() + b"." + raw, hashlib.sha256
+    ).hexdigest()
     assert headers["x-signature"] == expected
     assert abs(int(headers["x-timestamp"]) - time.time()) < 60
     payload = json.loads(raw)
@@ -185,10 +210,16 @@ async def test_webhook_posts_the_signed_summary(make_service: MakeService, recei
     assert payload["gitContext"] == {"sha": "abc"}
     assert payload["suites"][0]["id"] == "mixed"
     run = await _webhook_recorded(svc, run_id)
-    assert run["webhook"]["ok"] is True and run["webhook"]["attempts"] == 1 and run["webhook"]["status"] == 204
+    assert (
+        run["webhook"]["ok"] is True
+        and run["webhook"]["attempts"] == 1
+        and run["webhook"]["status"] == 204
+    )
 
 
-async def test_webhook_is_retried_with_backoff(make_service: MakeService, receiver: Receiver, notifier: AiohttpNotifier) -> None:
+async def test_webhook_is_retried_with_backoff(
+    make_service: MakeService, receiver: Receiver, notifier: AiohttpNotifier
+) -> None:
     receiver.fail_first = 2
     svc = await make_service(notifier=notifier)
     run_id = await start(svc.client, {"suiteId": "smoke", "webhookUrl": receiver.url})
@@ -197,7 +228,9 @@ async def test_webhook_is_retried_with_backoff(make_service: MakeService, receiv
     assert len(receiver.received) == 3
 
 
-async def test_a_failing_webhook_never_fails_the_run(make_service: MakeService, receiver: Receiver, notifier: AiohttpNotifier) -> None:
+async def test_a_failing_webhook_never_fails_the_run(
+    make_service: MakeService, receiver: Receiver, notifier: AiohttpNotifier
+) -> None:
     receiver.fail_first = 10
     svc = await make_service(notifier=notifier)
     run_id = await start(svc.client, {"suiteId": "smoke", "webhookUrl": receiver.url})
@@ -207,7 +240,9 @@ async def test_a_failing_webhook_never_fails_the_run(make_service: MakeService, 
     assert run["webhook"]["error"] == "HTTP 500"
 
 
-async def test_an_unreachable_webhook_is_recorded_as_failed(make_service: MakeService, notifier: AiohttpNotifier) -> None:
+async def test_an_unreachable_webhook_is_recorded_as_failed(
+    make_service: MakeService, notifier: AiohttpNotifier
+) -> None:
     svc = await make_service(notifier=notifier)
     url = f"http://127.0.0.1:{free_port()}/nobody"
     run_id = await start(svc.client, {"suiteId": "smoke", "webhookUrl": url})
@@ -218,16 +253,22 @@ async def test_an_unreachable_webhook_is_recorded_as_failed(make_service: MakeSe
     assert "ClientConnectorError" in run["webhook"]["error"]
 
 
-async def test_json_mode_webhook_lists_each_suite(make_service: MakeService, receiver: Receiver, notifier: AiohttpNotifier) -> None:
+async def test_json_mode_webhook_lists_each_suite(
+    make_service: MakeService, receiver: Receiver, notifier: AiohttpNotifier
+) -> None:
     import json
 
     svc = await make_service(notifier=notifier)
     resp = await svc.client.post(
-        "/internal/run-json-suites", json={"suites": ["smoke", "partial"], "webhookUrl": receiver.url}
+        "/internal/run-json-suites",
+        json={"suites": ["smoke", "partial"], "webhookUrl": receiver.url},
     )
     assert resp.status == 200
     await asyncio.wait_for(receiver.got.wait(), 20)
     payload = json.loads(receiver.received[-1][1])
     assert payload["mode"] == "json"
     assert payload["status"] == "partial"
-    assert [(s["id"], s["status"]) for s in payload["suites"]] == [("smoke", "passed"), ("partial", "partial")]
+    assert [(s["id"], s["status"]) for s in payload["suites"]] == [
+        ("smoke", "passed"),
+        ("partial", "partial"),
+    ]

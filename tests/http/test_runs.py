@@ -13,7 +13,10 @@ from tests.http.conftest import ORG, MakeService, Service
 
 
 async def test_start_answers_queued_and_the_run_passes(service: Service) -> None:
-    run_id = await start(service.client, {"suiteId": "smoke", "trigger": "ci", "gitContext": {"repo": "o/r", "sha": "abc"}})
+    run_id = await start(
+        service.client,
+        {"suiteId": "smoke", "trigger": "ci", "gitContext": {"repo": "o/r", "sha": "abc"}},
+    )
     run = await wait_status(service.client, run_id)
     assert run["status"] == "passed"
     assert run["totals"] == {"passed": 2, "failed": 0, "skipped": 0, "errors": 0}
@@ -66,11 +69,16 @@ async def test_a_disabled_test_makes_the_run_partial(service: Service) -> None:
     assert run["totals"] == {"passed": 2, "failed": 0, "skipped": 1, "errors": 0}
 
 
-async def test_an_assistant_that_is_down_makes_error_items_and_a_failed_run(service: Service) -> None:
+async def test_an_assistant_that_is_down_makes_error_items_and_a_failed_run(
+    service: Service,
+) -> None:
     await service.catalog.upsert(
         __import__("lamdis_core.ports.catalog", fromlist=["CatalogKind"]).CatalogKind.ENVIRONMENTS,
         ORG,
-        {"id": "dead", "env": {"channel": "http_chat", "baseUrl": "http://127.0.0.1:9", "timeoutMs": 2000}},
+        {
+            "id": "dead",
+            "env": {"channel": "http_chat", "baseUrl": "http://127.0.0.1:9", "timeoutMs": 2000},
+        },
     )
     run_id = await start(service.client, {"suiteId": "smoke", "envId": "dead"})
     run = await wait_status(service.client, run_id, timeout=30)
@@ -122,12 +130,17 @@ async def test_stop_of_a_running_run_skips_the_remaining_tests(make_service: Mak
     run = await wait_status(svc.client, run_id, timeout=1.0)
     assert run["status"] == "stopped"
     assert len(run["items"]) == 6
-    assert run["totals"]["skipped"] == 6 - run["totals"]["passed"] - run["totals"]["failed"] - run["totals"]["errors"]
+    assert (
+        run["totals"]["skipped"]
+        == 6 - run["totals"]["passed"] - run["totals"]["failed"] - run["totals"]["errors"]
+    )
     assert run["totals"]["skipped"] >= 1
     assert all(item["status"] == "skipped" for item in run["items"] if item["status"] != "passed")
 
 
-async def test_a_stop_recorded_by_another_instance_is_polled_within_a_second(make_service: MakeService) -> None:
+async def test_a_stop_recorded_by_another_instance_is_polled_within_a_second(
+    make_service: MakeService,
+) -> None:
     svc = await make_service()
     run_id = await start(svc.client, {"suiteId": "slow"})
     await wait_status(svc.client, run_id, {"running"})
@@ -172,18 +185,29 @@ async def test_list_runs_filters_by_org_suite_and_status(service: Service) -> No
 
 
 async def test_list_runs_rejects_bad_query_values(service: Service) -> None:
-    for params, field in (({"status": "done"}, "status"), ({"limit": "0"}, "limit"), ({"limit": "x"}, "limit"), ({"sort": "asc"}, "sort")):
+    for params, field in (
+        ({"status": "done"}, "status"),
+        ({"limit": "0"}, "limit"),
+        ({"limit": "x"}, "limit"),
+        ({"sort": "asc"}, "sort"),
+    ):
         resp = await service.client.get("/internal/runs", params=params)
         assert resp.status == 400
         assert (await resp.json())["field"] == field
 
 
-async def test_expired_leases_are_requeued_once_then_failed_interrupted(make_service: MakeService) -> None:
+async def test_expired_leases_are_requeued_once_then_failed_interrupted(
+    make_service: MakeService,
+) -> None:
     svc = await make_service(start_worker=False)
     past = datetime.now(UTC) - timedelta(minutes=5)
     # Two runs left behind by a crashed instance: one on its first attempt, one on its second.
-    first = await svc.store.create_run(Run(org_id=ORG, suite_id="smoke", trigger=Trigger.CI, request={"kind": "suite"}))
-    second = await svc.store.create_run(Run(org_id=ORG, suite_id="smoke", trigger=Trigger.CI, request={"kind": "suite"}))
+    first = await svc.store.create_run(
+        Run(org_id=ORG, suite_id="smoke", trigger=Trigger.CI, request={"kind": "suite"})
+    )
+    second = await svc.store.create_run(
+        Run(org_id=ORG, suite_id="smoke", trigger=Trigger.CI, request={"kind": "suite"})
+    )
     assert first.id and second.id
     await svc.store.claim_next("crashed", now=past, lease_seconds=1)
     await svc.store.claim_next("crashed", now=past, lease_seconds=1)
@@ -201,9 +225,13 @@ async def test_expired_leases_are_requeued_once_then_failed_interrupted(make_ser
     assert failed["error"] == "interrupted"
 
 
-async def test_a_crashed_runs_lease_expiring_later_is_recovered_by_a_live_instance(make_service: MakeService) -> None:
+async def test_a_crashed_runs_lease_expiring_later_is_recovered_by_a_live_instance(
+    make_service: MakeService,
+) -> None:
     svc = await make_service(lease_seconds=0.6)
-    stale = await svc.store.create_run(Run(org_id=ORG, suite_id="smoke", status=RunStatus.QUEUED, request={"kind": "suite"}))
+    stale = await svc.store.create_run(
+        Run(org_id=ORG, suite_id="smoke", status=RunStatus.QUEUED, request={"kind": "suite"})
+    )
     assert stale.id
     # Simulate a claim by an instance that then died (it never renews).
     svc.store._runs[stale.id].run.status = RunStatus.RUNNING

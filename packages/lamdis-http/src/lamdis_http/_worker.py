@@ -65,6 +65,13 @@ class PlanBuilder(Protocol):
     async def build(self, run: Run) -> list[SuitePlan]: ...
 
 
+class EngineFactory(Protocol):
+    """Gives the engine for a plan (loading only the target adapters the plan's channels
+    need). Raises ``LamdisError`` when a channel's adapter is not installed."""
+
+    async def __call__(self, plan: RunPlan) -> RunEngine: ...
+
+
 class RunEngine(Protocol):
     """What the pool needs of :class:`lamdis_core.engine.Engine`."""
 
@@ -126,7 +133,7 @@ class WorkerPool:
 
     Args:
         store: where runs are queued and recorded.
-        engine: runs plans.
+        engines: gives the engine that runs a plan.
         plans: turns a run's request into plans.
         notifier: delivers completion webhooks.
         clock: time source for leases and timestamps.
@@ -144,7 +151,7 @@ class WorkerPool:
         self,
         *,
         store: RunStore,
-        engine: RunEngine,
+        engines: EngineFactory,
         plans: PlanBuilder,
         notifier: Notifier,
         clock: Clock,
@@ -158,7 +165,7 @@ class WorkerPool:
         worker_id: str | None = None,
     ) -> None:
         self.store = store
-        self.engine = engine
+        self.engines = engines
         self.plans = plans
         self.notifier = notifier
         self.clock = clock
@@ -339,6 +346,7 @@ class WorkerPool:
         run_id = run.id
         try:
             suites = await self.plans.build(run)
+            engines = [await self.engines(suite.plan) for suite in suites]
         except LamdisError as exc:
             log.warning("run.plan_failed", error=str(exc))
             await self._finish(run, [], Usage(), stopped=False, error=str(exc), suites=[])
@@ -349,8 +357,8 @@ class WorkerPool:
         stopped = False
         summaries: list[SuiteSummary] = []
         try:
-            for suite in suites:
-                result = await self.engine.run(
+            for suite, engine in zip(suites, engines, strict=True):
+                result = await engine.run(
                     suite.plan, concurrency=self.concurrency, observer=tracker, stop=stop
                 )
                 for item in result.items:

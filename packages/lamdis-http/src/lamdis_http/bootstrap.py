@@ -9,6 +9,7 @@ the app: whoever made it owns it. What the app opens itself it closes, in ``clea
 
 from __future__ import annotations
 
+import asyncio
 import inspect
 import os
 from collections.abc import AsyncIterator, Mapping
@@ -232,10 +233,8 @@ def build_app(
                 loaded = registry.load_judge(env)
                 the_judge = await loaded if inspect.isawaitable(loaded) else loaded
                 closers.append(the_judge)
-            the_targets = targets
-            if the_targets is None:
-                the_targets = registry.load_target_factories(env)
-                closers.extend(the_targets.values())
+            lazy_targets = _TargetLoader(env, given=targets)
+            closers.append(lazy_targets)
             the_requester = requester
             if the_requester is None:
                 from lamdis_http.requests import AiohttpRequester
@@ -260,7 +259,7 @@ def build_app(
             store=store_name,
             judge=the_judge.name,
             judge_offline=bool(getattr(the_judge, "offline", False)),
-            targets=sorted(the_targets),
+            targets="given" if targets is not None else "loaded per channel on first use",
             config_dir=str(settings.config_dir),
             max_runs=settings.max_runs,
             auth="token" if settings.api_token else "none",
@@ -284,12 +283,22 @@ def build_app(
                     config_dir=str(settings.config_dir),
                     hint="set LAMDIS_CONFIG_DIR to a config tree so its suites can be started by id",
                 )
-        engine = Engine(
-            targets=the_targets, judge=the_judge, requester=the_requester, clock=clock, env=env
-        )
+        the_judge_final: Judge = the_judge
+        the_requester_final: Requester = the_requester
+
+        async def engines(plan: Any) -> Engine:
+            channels = {entry.assistant.env.channel for entry in plan.entries}
+            return Engine(
+                targets=await lazy_targets.for_channels(channels),
+                judge=the_judge_final,
+                requester=the_requester_final,
+                clock=clock,
+                env=env,
+            )
+
         pool = WorkerPool(
             store=the_store,
-            engine=engine,
+            engines=engines,
             plans=CatalogPlanBuilder(the_catalog, config_dir=settings.config_dir, env=env),
             notifier=the_notifier,
             clock=clock,
@@ -317,6 +326,41 @@ def build_app(
 
     app.cleanup_ctx.append(services)
     return app
+
+
+class _TargetLoader:
+    """Target factories by channel, loaded from entry points the first time a run needs one.
+
+    Loading every installed adapter at startup would import LLM SDKs a deployment may never
+    use (seconds of startup); a run needing a channel whose package is missing fails with
+    the registry's error naming the package to install.
+    """
+
+    def __init__(self, env: Mapping[str, str], *, given: Mapping[str, TargetFactory] | None) -> None:
+        self._env = env
+        self._given = dict(given) if given is not None else None
+        self._loaded: dict[str, TargetFactory] = {}
+        self._lock = asyncio.Lock()
+
+    async def for_channels(self, channels: set[str]) -> dict[str, TargetFactory]:
+        if self._given is not None:
+            return self._given
+        from lamdis_http import registry
+
+        async with self._lock:
+            missing = sorted(channels - set(self._loaded))
+            if missing:
+                # Importing an SDK can take seconds: keep the event loop serving requests.
+                loaded = await asyncio.to_thread(
+                    registry.load_target_factories, self._env, channels=missing
+                )
+                self._loaded.update(loaded)
+        return {channel: self._loaded[channel] for channel in channels}
+
+    async def aclose(self) -> None:
+        for factory in self._loaded.values():
+            await factory.aclose()
+        self._loaded.clear()
 
 
 async def _open_store(registry: Any, env: Mapping[str, str], provider: str) -> tuple[Any, Any]:
