@@ -479,6 +479,61 @@ def test_usage_errors_exit_2(tmp_path: Path, demo_url: str) -> None:
     assert proc.returncode == 2
 
 
+def test_llm_judge_is_announced_cached_in_results_dir_and_no_cache_skips_it(
+    tmp_path: Path, demo_url: str
+) -> None:
+    """With OPENAI_API_KEY the OpenAI judge (here the wire-format fake) scores rubrics, no
+    offline warning appears, answers are cached under --results-dir, and --no-cache asks again."""
+    from tests.fakes.openai_server import FakeOpenAIServer
+
+    _tree(tmp_path)
+    _write(
+        tmp_path,
+        "tests/semantic.json",
+        {
+            "assistantRef": "assistants/demo",
+            "tests": [
+                {
+                    "id": "rubric",
+                    "steps": [
+                        _message("What is diversification?"),
+                        {"type": "assistant_check", "rubric": "Explains diversification"},
+                    ],
+                }
+            ],
+        },
+    )
+    fake = FakeOpenAIServer()
+    server = DemoServer()  # a background loop; it serves the fake instead of the demo
+    server.thread.start()
+    asyncio.run_coroutine_threadsafe(fake.start(), server.loop).result(timeout=10)
+    try:
+        llm_env = {"OPENAI_API_KEY": "sk-test", "OPENAI_BASE": fake.api_base}
+        args = ["run", "tests/semantic.json", "--results-dir", "res", "--json", "a.json"]
+        first = _run(args, cwd=tmp_path, demo_url=demo_url, extra_env=llm_env)
+        assert first.returncode == 0, first.stdout + first.stderr
+        assert "judge: openai" in first.stderr
+        assert OFFLINE_WARNING not in first.stdout
+        summary = _json(tmp_path / "a.json")
+        assert summary["judge"]["offline"] is False
+        assert summary["usage"]["calls"] >= 1
+        assert summary["warnings"] == []
+        assert any((tmp_path / "res/cache").rglob("*"))
+        calls = len(fake.requests)
+        assert calls >= 1
+
+        again = _run(args, cwd=tmp_path, demo_url=demo_url, extra_env=llm_env)
+        assert again.returncode == 0, again.stderr
+        assert len(fake.requests) == calls  # every judge answer came from the cache
+
+        fresh = _run([*args, "--no-cache"], cwd=tmp_path, demo_url=demo_url, extra_env=llm_env)
+        assert fresh.returncode == 0, fresh.stderr
+        assert len(fake.requests) > calls
+    finally:
+        asyncio.run_coroutine_threadsafe(fake.stop(), server.loop).result(timeout=10)
+        server.stop()
+
+
 # --- Ctrl-C -----------------------------------------------------------------------------------
 
 
