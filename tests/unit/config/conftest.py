@@ -33,13 +33,20 @@ def tree(tmp_path: Path) -> Tree:
     return lambda files: write_tree(root, files)
 
 
-ASSISTANT = {"id": "bot", "name": "Bot", "env": {"channel": "http_chat", "baseUrl": "http://127.0.0.1:9"}}
+ASSISTANT = {
+    "id": "bot",
+    "name": "Bot",
+    "env": {"channel": "http_chat", "baseUrl": "http://127.0.0.1:9"},
+}
 PERSONAS = {"personas": [{"id": "p1", "description": "a retail customer"}]}
 REQUESTS = {
     "requests": [
         {
             "id": "accounts.get",
-            "transport": {"mode": "direct", "http": {"method": "GET", "base_url": "http://127.0.0.1:9", "path": "/a/{id}"}},
+            "transport": {
+                "mode": "direct",
+                "http": {"method": "GET", "base_url": "http://127.0.0.1:9", "path": "/a/{id}"},
+            },
         }
     ]
 }
@@ -58,12 +65,14 @@ def make_test_file(tests: list[dict[str, Any]], **extra: Any) -> dict[str, Any]:
 
 def base_files(tests: list[dict[str, Any]], **extra: Any) -> dict[str, Any]:
     """A small valid tree (a fresh deep copy: tests may edit it)."""
-    return copy.deepcopy({
-        "assistants/bot.json": ASSISTANT,
-        "personas/p.json": PERSONAS,
-        "requests/r.json": REQUESTS,
-        "tests/t.json": make_test_file(tests, **extra),
-    })
+    return copy.deepcopy(
+        {
+            "assistants/bot.json": ASSISTANT,
+            "personas/p.json": PERSONAS,
+            "requests/r.json": REQUESTS,
+            "tests/t.json": make_test_file(tests, **extra),
+        }
+    )
 
 
 SIMPLE_TEST = {"id": "t1", "steps": [{"type": "message", "content": "hi"}]}

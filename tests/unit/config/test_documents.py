@@ -6,12 +6,12 @@ import json
 from typing import Any
 
 import pytest
-
 from lamdis_core.config.loader import CatalogDocuments, plan_from_documents
 from lamdis_core.domain import config as c
 from lamdis_core.domain.errors import ConfigError
 from lamdis_core.ports.catalog import CatalogKind
 from lamdis_core.testing import InMemoryCatalog
+
 from tests.unit.config.conftest import LAMDIS_RUNS_CONFIGS, PERSONAS, REQUESTS
 
 ORG = "org-1"
@@ -26,12 +26,24 @@ async def catalog_with(docs: dict[CatalogKind, list[dict[str, Any]]]) -> InMemor
 
 
 ENV_DOC = {"id": "env-dev", "env": {"channel": "http_chat", "baseUrl": "http://127.0.0.1:9"}}
-SEED_ENV_DOC = {"id": "env-seed", "channel": "http_chat", "baseUrl": "http://127.0.0.1:8", "timeoutMs": 500}
+SEED_ENV_DOC = {
+    "id": "env-seed",
+    "channel": "http_chat",
+    "baseUrl": "http://127.0.0.1:8",
+    "timeoutMs": 500,
+}
 TEST_FILE_DOC = {
     "id": "file-1",
     "imports": {"personas": ["retail"], "requests": ["accounts"]},
     "tests": [
-        {"id": "t1", "personaId": "p1", "steps": [{"type": "request", "requestId": "accounts.get"}, {"type": "message", "content": "hi"}]},
+        {
+            "id": "t1",
+            "personaId": "p1",
+            "steps": [
+                {"type": "request", "requestId": "accounts.get"},
+                {"type": "message", "content": "hi"},
+            ],
+        },
         {"id": "t2", "objective": "open an account"},
     ],
 }
@@ -47,13 +59,23 @@ async def test_suite_with_includes_and_env_id() -> None:
         }
     )
     suite = await catalog.upsert(
-        CatalogKind.SUITES, ORG,
-        {"id": "s1", "assistants": {"include": ["env-dev", "env-seed"]}, "tests": {"includeIds": ["t1", "file-1"]}},
+        CatalogKind.SUITES,
+        ORG,
+        {
+            "id": "s1",
+            "assistants": {"include": ["env-dev", "env-seed"]},
+            "tests": {"includeIds": ["t1", "file-1"]},
+        },
     )
     source = CatalogDocuments(catalog, ORG)
 
     plan = await plan_from_documents(suite, source, env={})
-    assert [e.key for e in plan.entries] == ["t1@env-dev", "t1@env-seed", "t2@env-dev", "t2@env-seed"]
+    assert [e.key for e in plan.entries] == [
+        "t1@env-dev",
+        "t1@env-seed",
+        "t2@env-dev",
+        "t2@env-seed",
+    ]
     seed = plan.entries[1].assistant
     assert (seed.env.base_url, seed.env.timeout_ms) == ("http://127.0.0.1:8", 500)
     assert set(plan.entries[0].personas) == {"p1"}
@@ -70,13 +92,21 @@ async def test_seed_layout_tests_by_suite_id_and_direct_persona_lookup() -> None
         {
             CatalogKind.ENVIRONMENTS: [SEED_ENV_DOC],
             CatalogKind.TESTS: [
-                {"id": "one", "suiteId": "s1", "name": "One", "personaId": "p9", "script": {"messages": [{"role": "user", "content": "hi"}]}},
+                {
+                    "id": "one",
+                    "suiteId": "s1",
+                    "name": "One",
+                    "personaId": "p9",
+                    "script": {"messages": [{"role": "user", "content": "hi"}]},
+                },
                 {"id": "other", "suiteId": "s2", "objective": "x"},
             ],
             CatalogKind.PERSONAS: [{"id": "p9", "description": "a cautious saver"}],
         }
     )
-    suite = await catalog.upsert(CatalogKind.SUITES, ORG, {"id": "s1", "name": "Suite", "defaultEnvId": "env-seed"})
+    suite = await catalog.upsert(
+        CatalogKind.SUITES, ORG, {"id": "s1", "name": "Suite", "defaultEnvId": "env-seed"}
+    )
 
     plan = await plan_from_documents(suite, CatalogDocuments(catalog, ORG), env={})
 
@@ -86,34 +116,68 @@ async def test_seed_layout_tests_by_suite_id_and_direct_persona_lookup() -> None
 
 
 async def test_missing_documents_are_config_errors_listing_every_problem() -> None:
-    catalog = await catalog_with({CatalogKind.TESTS: [{"id": "file-1", "tests": [{"id": "t1", "steps": [{"type": "bogus"}]}]}]})
-    suite = {"id": "s1", "assistants": {"include": ["env-missing"]}, "tests": {"includeFiles": ["file-1", "file-2"]}}
+    catalog = await catalog_with(
+        {
+            CatalogKind.TESTS: [
+                {"id": "file-1", "tests": [{"id": "t1", "steps": [{"type": "bogus"}]}]}
+            ]
+        }
+    )
+    suite = {
+        "id": "s1",
+        "assistants": {"include": ["env-missing"]},
+        "tests": {"includeFiles": ["file-1", "file-2"]},
+    }
 
     with pytest.raises(ConfigError) as info:
         await plan_from_documents(suite, CatalogDocuments(catalog, ORG), env={})
 
     found = {(p.file, p.json_path): p.message for p in info.value.problems}
-    assert found[("catalog:suites/s1", "$.assistants.include[0]")] == "environment 'env-missing' not found"
+    assert (
+        found[("catalog:suites/s1", "$.assistants.include[0]")]
+        == "environment 'env-missing' not found"
+    )
     assert found[("catalog:suites/s1", "$.tests.includeFiles[1]")] == "test 'file-2' not found"
-    assert "unknown step type 'bogus'" in found[("catalog:tests/file-1", "$.tests[0].steps[0].type")]
+    assert (
+        "unknown step type 'bogus'" in found[("catalog:tests/file-1", "$.tests[0].steps[0].type")]
+    )
 
 
 async def test_auth_refs_come_from_the_given_auth_documents() -> None:
     env_doc = {**ENV_DOC, "authRef": "dev1"}
-    catalog = await catalog_with({CatalogKind.ENVIRONMENTS: [env_doc], CatalogKind.TESTS: [TEST_FILE_DOC | {"imports": {}, "tests": [{"id": "t2", "objective": "x"}]}]})
-    suite = {"id": "s1", "assistants": {"include": ["env-dev"]}, "tests": {"includeFiles": ["file-1"]}}
-    auth = {"env": {"TOKEN": "${DEV_TOKEN}"}, "pattern": {"type": "bearer", "header": "Authorization", "template": "Bearer ${TOKEN}"}}
+    catalog = await catalog_with(
+        {
+            CatalogKind.ENVIRONMENTS: [env_doc],
+            CatalogKind.TESTS: [
+                TEST_FILE_DOC | {"imports": {}, "tests": [{"id": "t2", "objective": "x"}]}
+            ],
+        }
+    )
+    suite = {
+        "id": "s1",
+        "assistants": {"include": ["env-dev"]},
+        "tests": {"includeFiles": ["file-1"]},
+    }
+    auth = {
+        "env": {"TOKEN": "${DEV_TOKEN}"},
+        "pattern": {"type": "bearer", "header": "Authorization", "template": "Bearer ${TOKEN}"},
+    }
 
     with pytest.raises(ConfigError) as info:
         await plan_from_documents(suite, CatalogDocuments(catalog, ORG), env={})
     assert "authRef 'dev1' not found" in info.value.problems[0].message
 
-    plan = await plan_from_documents(suite, CatalogDocuments(catalog, ORG, auths={"dev1": auth}), env={})
+    plan = await plan_from_documents(
+        suite, CatalogDocuments(catalog, ORG, auths={"dev1": auth}), env={}
+    )
     assert isinstance(plan.entries[0].auths["dev1"], c.PatternAuth)
     assert [w.message.split(" is ")[0] for w in plan.warnings] == ["environment variable DEV_TOKEN"]
 
 
-@pytest.mark.skipif(not LAMDIS_RUNS_CONFIGS.is_dir(), reason="the lamdis-runs example tree is not beside the checkout")
+@pytest.mark.skipif(
+    not LAMDIS_RUNS_CONFIGS.is_dir(),
+    reason="the lamdis-runs example tree is not beside the checkout",
+)
 async def test_lamdis_runs_files_stored_as_documents_plan_like_the_files() -> None:
     root = LAMDIS_RUNS_CONFIGS
     load = lambda rel: json.loads((root / rel).read_text())  # noqa: E731

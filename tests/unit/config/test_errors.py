@@ -5,9 +5,9 @@ from __future__ import annotations
 from pathlib import Path
 
 import pytest
-
 from lamdis_core.config.loader import load_plan, validate_paths
 from lamdis_core.domain.errors import ConfigError, ConfigProblem
+
 from tests.unit.config.conftest import SIMPLE_TEST, Tree, base_files
 
 
@@ -34,7 +34,9 @@ def test_malformed_json_gives_line_and_column(tree: Tree) -> None:
 
 
 def test_malformed_yaml_gives_line_and_column(tree: Tree) -> None:
-    root = tree({**base_files([SIMPLE_TEST]), "tests/y.yaml": "id: f\ntests:\n  - id: a\n    steps: [\n"})
+    root = tree(
+        {**base_files([SIMPLE_TEST]), "tests/y.yaml": "id: f\ntests:\n  - id: a\n    steps: [\n"}
+    )
 
     problem = only(problems_of(root / "tests" / "y.yaml"))
 
@@ -44,7 +46,10 @@ def test_malformed_yaml_gives_line_and_column(tree: Tree) -> None:
 
 
 def test_unknown_step_type_lists_the_known_ones(tree: Tree) -> None:
-    test = {"id": "t1", "steps": [{"type": "message", "content": "hi"}, {"type": "asistant_check", "rubric": "x"}]}
+    test = {
+        "id": "t1",
+        "steps": [{"type": "message", "content": "hi"}, {"type": "asistant_check", "rubric": "x"}],
+    }
     root = tree(base_files([test]))
 
     problem = only(problems_of(root / "tests" / "t.json"))
@@ -57,7 +62,10 @@ def test_unknown_step_type_lists_the_known_ones(tree: Tree) -> None:
 
 
 def test_missing_required_field_names_it_and_its_type(tree: Tree) -> None:
-    test = {"id": "t1", "steps": [{"type": "message", "content": "hi"}, {"type": "includes", "scope": "last"}]}
+    test = {
+        "id": "t1",
+        "steps": [{"type": "message", "content": "hi"}, {"type": "includes", "scope": "last"}],
+    }
     root = tree(base_files([test]))
 
     problem = only(problems_of(root / "tests" / "t.json"))
@@ -69,7 +77,10 @@ def test_missing_required_field_names_it_and_its_type(tree: Tree) -> None:
 
 
 def test_wrong_type_gives_the_json_path_and_what_was_expected(tree: Tree) -> None:
-    test = {"id": "t1", "steps": [{"type": "message", "content": "hi"}, {"type": "includes", "includes": "risk"}]}
+    test = {
+        "id": "t1",
+        "steps": [{"type": "message", "content": "hi"}, {"type": "includes", "includes": "risk"}],
+    }
     root = tree(base_files([test]))
 
     problem = only(problems_of(root / "tests" / "t.json"))
@@ -80,7 +91,12 @@ def test_wrong_type_gives_the_json_path_and_what_was_expected(tree: Tree) -> Non
 
 
 def test_wrong_scalar_types(tree: Tree) -> None:
-    test = {"id": "t1", "maxTurns": "8", "enabled": "yes", "steps": [{"type": "message", "content": 5}]}
+    test = {
+        "id": "t1",
+        "maxTurns": "8",
+        "enabled": "yes",
+        "steps": [{"type": "message", "content": 5}],
+    }
     root = tree(base_files([test]))
 
     problems = problems_of(root / "tests" / "t.json")
@@ -143,7 +159,10 @@ def test_persona_without_any_import(tree: Tree) -> None:
     root = tree(
         {
             "assistants/bot.json": base_files([])["assistants/bot.json"],
-            "tests/t.json": {"assistantRef": "assistants/bot", "tests": [{**SIMPLE_TEST, "personaId": "p1"}]},
+            "tests/t.json": {
+                "assistantRef": "assistants/bot",
+                "tests": [{**SIMPLE_TEST, "personaId": "p1"}],
+            },
         }
     )
     problem = only(problems_of(root / "tests" / "t.json"))
@@ -174,7 +193,10 @@ def test_duplicate_test_ids_in_one_file(tree: Tree) -> None:
 
 def test_every_problem_in_every_file_is_reported_at_once(tree: Tree) -> None:
     files = base_files([{"id": "t1", "steps": [{"type": "nope"}]}])
-    files["assistants/bot.json"] = {"id": "bot", "env": {"channel": "http_chat", "timeoutMs": "slow"}}
+    files["assistants/bot.json"] = {
+        "id": "bot",
+        "env": {"channel": "http_chat", "timeoutMs": "slow"},
+    }
     files["personas/p.json"] = '{"personas": [}'
     root = tree(files)
 
@@ -199,7 +221,9 @@ def test_structural_problem_in_yaml_carries_its_line(tree: Tree) -> None:
 
 
 def test_structural_problem_in_json_carries_its_line_too(tree: Tree) -> None:
-    root = tree(base_files([{"id": "t1", "maxTurns": 0, "steps": [{"type": "message", "content": "x"}]}]))
+    root = tree(
+        base_files([{"id": "t1", "maxTurns": 0, "steps": [{"type": "message", "content": "x"}]}])
+    )
     problem = only(problems_of(root / "tests" / "t.json"))
     assert problem.json_path == "$.tests[0].maxTurns"
     assert problem.message == "maxTurns must be at least 1, got 0"
@@ -236,14 +260,20 @@ def test_invalid_regex_and_threshold_range(tree: Tree) -> None:
 
 
 def test_unknown_keys_are_warnings_with_a_suggestion(tree: Tree) -> None:
-    steps = [{"type": "message", "content": "x"}, {"type": "assistant_check", "rubric": "r", "treshold": 0.9}]
+    steps = [
+        {"type": "message", "content": "x"},
+        {"type": "assistant_check", "rubric": "r", "treshold": 0.9},
+    ]
     root = tree(base_files([{"id": "t1", "steps": steps, "max_turns": 3}]))
 
     plan = load_plan([root / "tests" / "t.json"], env={})
 
     messages = {w.json_path: w.message for w in plan.warnings}
     assert "did you mean 'threshold'?" in messages["$.tests[0].steps[1].treshold"]
-    assert "unknown key 'treshold' in assistant_check step (ignored)" in messages["$.tests[0].steps[1].treshold"]
+    assert (
+        "unknown key 'treshold' in assistant_check step (ignored)"
+        in messages["$.tests[0].steps[1].treshold"]
+    )
     assert "did you mean 'maxTurns'?" in messages["$.tests[0].max_turns"]
     assert plan.entries[0].test.steps[1].threshold == 0.75  # the typo did not silently apply
 
@@ -251,7 +281,10 @@ def test_unknown_keys_are_warnings_with_a_suggestion(tree: Tree) -> None:
 def test_lamdis_runs_extras_are_accepted_silently(tree: Tree) -> None:
     files = base_files([SIMPLE_TEST], **{"$schema": "https://example.com/test-file.v2.json"})
     files["assistants/bot.json"] = {
-        **files["assistants/bot.json"], "$schema": "x", "inputSchema": {}, "outputSchema": {},
+        **files["assistants/bot.json"],
+        "$schema": "x",
+        "inputSchema": {},
+        "outputSchema": {},
     }
     root = tree(files)
     plan = load_plan([root / "tests" / "t.json"], env={})

@@ -7,9 +7,9 @@ import shutil
 from pathlib import Path
 
 import pytest
-
 from lamdis_core.config.loader import load_plan, validate_paths
 from lamdis_core.domain import config as c
+
 from tests.unit.config.conftest import LAMDIS_RUNS_CONFIGS
 
 ROOT = LAMDIS_RUNS_CONFIGS.resolve()
@@ -52,13 +52,25 @@ def test_suite_plans_one_test_against_one_assistant() -> None:
     assert set(entry.personas) == {"retail-us-low-literacy", "vip-high-net-worth"}
     assert set(entry.requests) == {"accounts.create_test", "accounts.get", "accounts.update_risk"}
     http = entry.requests["accounts.get"].transport.http
-    assert (http.method, http.base_url, http.path) == ("GET", "https://api.example.com", "/accounts/{id}")
+    assert (http.method, http.base_url, http.path) == (
+        "GET",
+        "https://api.example.com",
+        "/accounts/{id}",
+    )
     assert isinstance(entry.auths["auth/dev1"], c.PatternAuth)
     assert [type(s).__name__ for s in entry.test.steps] == [
-        "RequestStep", "MessageStep", "RequestStep", "MessageStep", "RequestStep", "MessageStep",
-        "IncludesStep", "AssistantCheckStep",
+        "RequestStep",
+        "MessageStep",
+        "RequestStep",
+        "MessageStep",
+        "RequestStep",
+        "MessageStep",
+        "IncludesStep",
+        "AssistantCheckStep",
     ]
-    assert entry.test.steps[6] == c.IncludesStep(includes=["risk", "diversified", "not personalized"])
+    assert entry.test.steps[6] == c.IncludesStep(
+        includes=["risk", "diversified", "not personalized"]
+    )
 
 
 def test_default_config_root_is_found_from_a_test_file() -> None:

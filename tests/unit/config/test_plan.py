@@ -8,9 +8,9 @@ from typing import Any
 
 import pytest
 import yaml
-
 from lamdis_core.config.loader import load_plan
 from lamdis_core.domain.errors import ConfigError
+
 from tests.unit.config.conftest import ASSISTANT, SIMPLE_TEST, Tree, base_files
 
 
@@ -42,14 +42,22 @@ def keys(path: Path, **kwargs: Any) -> list[str]:
 def test_several_assistants_make_a_matrix(tree: Tree) -> None:
     root = two_assistant_tree(
         tree,
-        suite(assistants={"includeFolders": ["assistants/dev"]}, tests={"includeFiles": ["tests/t"]}),
+        suite(
+            assistants={"includeFolders": ["assistants/dev"]}, tests={"includeFiles": ["tests/t"]}
+        ),
     )
     assert keys(root / "suites/s1.json") == ["a@dev-v1", "a@dev-v2", "b@dev-v1", "b@dev-v2"]
 
 
 def test_exclude_removes_assistants_by_ref_or_id(tree: Tree) -> None:
-    spec = {"includeFolders": ["assistants/dev"], "include": ["assistants/bot"], "exclude": ["assistants/dev/v2", "bot"]}
-    root = two_assistant_tree(tree, suite(assistants=spec, tests={"includeFiles": ["tests/t.json"]}))
+    spec = {
+        "includeFolders": ["assistants/dev"],
+        "include": ["assistants/bot"],
+        "exclude": ["assistants/dev/v2", "bot"],
+    }
+    root = two_assistant_tree(
+        tree, suite(assistants=spec, tests={"includeFiles": ["tests/t.json"]})
+    )
     assert keys(root / "suites/s1.json") == ["a@dev-v1", "b@dev-v1"]
 
 
@@ -118,7 +126,9 @@ def test_folder_run_lets_a_suite_cover_its_test_files(tree: Tree) -> None:
         {
             **files,
             "assistants/dev/v1.json": {**ASSISTANT, "id": "dev-v1"},
-            "suites/s1.json": suite(assistants={"include": ["assistants/dev/v1"]}, tests={"includeFiles": ["tests/t"]}),
+            "suites/s1.json": suite(
+                assistants={"include": ["assistants/dev/v1"]}, tests={"includeFiles": ["tests/t"]}
+            ),
         }
     )
     plan = load_plan([root], env={})
@@ -127,7 +137,15 @@ def test_folder_run_lets_a_suite_cover_its_test_files(tree: Tree) -> None:
 
 
 def test_inline_env_gives_the_test_file_its_assistant(tree: Tree) -> None:
-    root = tree({"tests/t.json": {"id": "f", "env": {"baseUrl": "http://127.0.0.1:9"}, "tests": [SIMPLE_TEST]}})
+    root = tree(
+        {
+            "tests/t.json": {
+                "id": "f",
+                "env": {"baseUrl": "http://127.0.0.1:9"},
+                "tests": [SIMPLE_TEST],
+            }
+        }
+    )
     plan = load_plan([root / "tests/t.json"], env={})
     assert plan.entries[0].assistant.env.base_url == "http://127.0.0.1:9"
     assert plan.entries[0].assistant.id == "f#env"
@@ -164,7 +182,10 @@ def test_yaml_and_json_load_to_the_same_plan(tree: Tree) -> None:
         "judgeConfig": {"rubric": "helpful", "threshold": 0.6},
     }
     root = two_assistant_tree(
-        tree, suite(assistants={"includeFolders": ["assistants/dev"]}, tests={"includeFiles": ["tests/t"]})
+        tree,
+        suite(
+            assistants={"includeFolders": ["assistants/dev"]}, tests={"includeFiles": ["tests/t"]}
+        ),
     )
     (root / "tests/t.json").write_text(json.dumps(base_files([test])["tests/t.json"]))
     from_json = load_plan([root / "suites/s1.json"], env={})
@@ -175,7 +196,12 @@ def test_yaml_and_json_load_to_the_same_plan(tree: Tree) -> None:
     assert from_yaml.entries  # not vacuous
     for a, b in zip(from_json.entries, from_yaml.entries, strict=True):
         assert (a.test, a.assistant, a.personas, a.requests, a.auths, a.file_id) == (
-            b.test, b.assistant, b.personas, b.requests, b.auths, b.file_id
+            b.test,
+            b.assistant,
+            b.personas,
+            b.requests,
+            b.auths,
+            b.file_id,
         )
 
 

@@ -6,9 +6,9 @@ import os
 from pathlib import Path
 
 import pytest
-
 from lamdis_core.config.loader import default_config_root, load_plan, validate_paths
 from lamdis_core.domain.errors import ConfigError
+
 from tests.unit.config.conftest import ASSISTANT, SIMPLE_TEST, Tree, base_files, write_tree
 
 

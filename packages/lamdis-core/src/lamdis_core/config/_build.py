@@ -89,7 +89,7 @@ def structure(
         return None
     try:
         return default_converter().structure(normalised, tp)
-    except Exception as exc:  # noqa: BLE001  # the check above should make this unreachable
+    except Exception as exc:  # the check above should make this unreachable
         messages = cattrs.transform_error(exc, path="$")
         report((), "; ".join(messages) or f"cannot build {KIND_WORDS[kind]}: {exc}", False)
         return None
@@ -155,10 +155,7 @@ def _undefined(
     what: str, name: str, known: Mapping[str, Any], sources: Sequence[str], field: str
 ) -> str:
     if not sources:
-        return (
-            f"{what} {name!r} is not defined: this file imports no {field} "
-            f"(add imports.{field})"
-        )
+        return f"{what} {name!r} is not defined: this file imports no {field} (add imports.{field})"
     listed = ", ".join(sorted(known)) or "none"
     return (
         f"{what} {name!r} is not defined by the imported {field} "
@@ -166,7 +163,9 @@ def _undefined(
     )
 
 
-def env_refs_in(data: Any, path: tuple[PathPart, ...] = ()) -> Iterator[tuple[str, tuple[PathPart, ...]]]:
+def env_refs_in(
+    data: Any, path: tuple[PathPart, ...] = ()
+) -> Iterator[tuple[str, tuple[PathPart, ...]]]:
     """``(NAME, json path)`` for every ``${NAME}`` environment reference inside ``data``."""
     if isinstance(data, str):
         for name in sorted(env_references(data)):

@@ -26,13 +26,34 @@ from lamdis_core.domain.errors import ConfigProblem
 # Keys the catalog (and the seed's collections) add to documents; accepted silently.
 HOSTED_KEYS = frozenset(
     {
-        "$schema", "_id", "orgId", "createdAt", "updatedAt", "suiteId", "name", "tags",
-        "defaultEnvId", "defaultConnectionKey", "thresholds", "labels", "createdBy", "yaml",
-        "text", "description",
+        "$schema",
+        "_id",
+        "orgId",
+        "createdAt",
+        "updatedAt",
+        "suiteId",
+        "name",
+        "tags",
+        "defaultEnvId",
+        "defaultConnectionKey",
+        "thresholds",
+        "labels",
+        "createdBy",
+        "yaml",
+        "text",
+        "description",
     }
 )
-_FLAT_ENV_KEYS = ("channel", "baseUrl", "path", "headers", "timeoutMs", "model", "systemPrompt",
-                  "temperature")
+_FLAT_ENV_KEYS = (
+    "channel",
+    "baseUrl",
+    "path",
+    "headers",
+    "timeoutMs",
+    "model",
+    "systemPrompt",
+    "temperature",
+)
 _FILE_KEYS = ("imports", "assistantRef", "env")
 
 
@@ -76,7 +97,9 @@ class DocumentSession:
         self._assistants: dict[str, AssistantInfo | None] = {}
         self._auths: dict[str, c.AuthConfig | None] = {}
 
-    def problem(self, where: Path, parts: Parts | None, message: str, *, warning: bool = False) -> None:
+    def problem(
+        self, where: Path, parts: Parts | None, message: str, *, warning: bool = False
+    ) -> None:
         problem = ConfigProblem(
             str(where), message, format_path(parts) if parts is not None else None
         )
@@ -96,7 +119,7 @@ class DocumentSession:
             self._docs[key] = await self.source.get(kind, doc_id)
         return self._docs[key]
 
-    async def list(self, kind: str) -> Sequence[Mapping[str, Any]]:
+    async def all_of(self, kind: str) -> Sequence[Mapping[str, Any]]:
         if kind not in self._lists:
             self._lists[kind] = await self.source.list(kind)
         return self._lists[kind]
@@ -111,7 +134,8 @@ class DocumentSession:
         for name, parts in env_refs_in(data, prefix):
             if name not in provided and name not in self.env:
                 self.problem(
-                    where, parts,
+                    where,
+                    parts,
                     f"environment variable {name} is not set; a run that uses this document "
                     "needs it",
                     warning=True,
@@ -124,7 +148,9 @@ class DocumentSession:
             self._auths[ref] = None
             doc = await self.get("auth", ref)
             if doc is None:
-                self.problem(origin, parts, f"authRef {ref!r} not found in the catalog's auth configs")
+                self.problem(
+                    origin, parts, f"authRef {ref!r} not found in the catalog's auth configs"
+                )
                 return None
             where = _label("auth", ref)
             data = {"id": ref, **doc}
@@ -158,7 +184,9 @@ class DocumentSession:
         provided: frozenset[str] = frozenset()
         ref = assistant.effective_auth_ref
         if ref:
-            auth = await self.auth(ref, where, ("auth", "authRef") if assistant.auth else ("authRef",))
+            auth = await self.auth(
+                ref, where, ("auth", "authRef") if assistant.auth else ("authRef",)
+            )
             if auth is None:
                 return None
             auths[ref] = auth
@@ -182,7 +210,7 @@ class DocumentSession:
         data = {"id": ref, **doc}
         if "description" not in data and isinstance(data.get("text") or data.get("yaml"), str):
             data["description"] = data.get("text") or data.get("yaml")
-        persona = self._one(data, c.Persona, where)
+        persona: c.Persona | None = self._one(data, c.Persona, where)
         return [persona] if persona is not None else []
 
     def _one(self, data: Mapping[str, Any], cls: type[Any], where: Path) -> Any:
@@ -272,8 +300,13 @@ class DocumentSession:
                         request_sources.append(step.request_id)
                         ok = found and ok
         check_test_refs(
-            info.tests, info.personas, info.requests, self.reporter(info.path), info.prefix,
-            persona_sources=persona_sources, request_sources=request_sources,
+            info.tests,
+            info.personas,
+            info.requests,
+            self.reporter(info.path),
+            info.prefix,
+            persona_sources=persona_sources,
+            request_sources=request_sources,
         )
         return ok
 
@@ -319,12 +352,14 @@ class DocumentSession:
             ids.setdefault(ref, ("assistants", "include", i))
         for i, folder in enumerate(spec.include_folders):
             prefix = folder.rstrip("/") + "/"
-            matched = [_doc_id(d) for d in await self.list("environments")]
+            matched = [_doc_id(d) for d in await self.all_of("environments")]
             matched = [m for m in matched if m.startswith(prefix)]
             if not matched:
                 self.problem(
-                    where, ("assistants", "includeFolders", i),
-                    f"no environment id starts with {prefix!r}", warning=True,
+                    where,
+                    ("assistants", "includeFolders", i),
+                    f"no environment id starts with {prefix!r}",
+                    warning=True,
                 )
             for m in matched:
                 ids.setdefault(m, ("assistants", "includeFolders", i))
@@ -361,27 +396,27 @@ class DocumentSession:
             doc = await self.get("tests", doc_id)
             if doc is None:
                 return None
-            info = await self.test_doc({"id": doc_id, **doc})
-            if info is not None:
-                infos[doc_id] = info
-            return info
+            built = await self.test_doc({"id": doc_id, **doc})
+            if built is not None:
+                infos[doc_id] = built
+            return built
 
         for i, doc_id in enumerate(spec.include_files):
-            info = await add_doc(doc_id, ("tests", "includeFiles", i))
-            if info is None:
+            file_info = await add_doc(doc_id, ("tests", "includeFiles", i))
+            if file_info is None:
                 if await self.get("tests", doc_id) is None:
                     self.problem(where, ("tests", "includeFiles", i), f"test {doc_id!r} not found")
                 continue
-            for test in info.tests:
-                selected.setdefault((doc_id, test.id), (info, test))
+            for test in file_info.tests:
+                selected.setdefault((doc_id, test.id), (file_info, test))
         for i, wanted in enumerate(spec.include_ids):
-            info = await add_doc(wanted, ("tests", "includeIds", i))
-            if info is not None:
-                for test in info.tests:
-                    selected.setdefault((wanted, test.id), (info, test))
+            id_info = await add_doc(wanted, ("tests", "includeIds", i))
+            if id_info is not None:
+                for test in id_info.tests:
+                    selected.setdefault((wanted, test.id), (id_info, test))
                 continue
             hit = False
-            for doc in await self.list("tests"):
+            for doc in await self.all_of("tests"):
                 tests = doc.get("tests")
                 if isinstance(tests, list) and any(
                     isinstance(t, dict) and t.get("id") == wanted for t in tests
@@ -395,17 +430,18 @@ class DocumentSession:
                     break
             if not hit:
                 self.problem(
-                    where, ("tests", "includeIds", i),
+                    where,
+                    ("tests", "includeIds", i),
                     f"no test document and no test inside one has id {wanted!r}",
                 )
         if not spec.include_files and not spec.include_ids:
             # The seed keeps tests as documents carrying the suite's id.
-            for doc in await self.list("tests"):
+            for doc in await self.all_of("tests"):
                 if doc.get("suiteId") == suite.id:
-                    info = await add_doc(_doc_id(doc), ())
-                    if info is not None:
-                        for test in info.tests:
-                            selected.setdefault((_doc_id(doc), test.id), (info, test))
+                    own = await add_doc(_doc_id(doc), ())
+                    if own is not None:
+                        for test in own.tests:
+                            selected.setdefault((_doc_id(doc), test.id), (own, test))
         return list(selected.values())
 
     async def plan(
@@ -433,7 +469,8 @@ class DocumentSession:
             targets = assistants if assistants is not None else info.assistants
             if targets is None:
                 self.problem(
-                    info.path, (),
+                    info.path,
+                    (),
                     f"cannot tell which environment test {test.id!r} runs against: give envId, "
                     "the suite's assistants or defaultEnvId, or the test's assistantRef",
                 )

@@ -112,7 +112,12 @@ class FileSession:
     # --- problems ---------------------------------------------------------------------------
 
     def problem(
-        self, path: Path | None, parts: Parts | None, message: str, *, warning: bool = False,
+        self,
+        path: Path | None,
+        parts: Parts | None,
+        message: str,
+        *,
+        warning: bool = False,
         line: int | None = None,
     ) -> None:
         parsed = self.parsed.get(path) if path is not None else None
@@ -170,16 +175,21 @@ class FileSession:
         parsed = self.read(path)
         for issue in parsed.issues:
             self.problem(
-                path, tuple(issue.path) if issue.path else None, issue.message,
-                warning=issue.warning, line=issue.line,
+                path,
+                tuple(issue.path) if issue.path else None,
+                issue.message,
+                warning=issue.warning,
+                line=issue.line,
             )
         if not parsed.ok:
             return None
         data = parsed.data
         if not isinstance(data, dict):
             self.problem(
-                path, (), f"expected {KIND_WORDS[kind]} (an object) at the top level, "
-                f"got a {type(data).__name__}"
+                path,
+                (),
+                f"expected {KIND_WORDS[kind]} (an object) at the top level, "
+                f"got a {type(data).__name__}",
             )
             return None
         actual = detect_kind(data, in_suites_folder=self.in_suites_folder(path))
@@ -190,10 +200,9 @@ class FileSession:
             data = {"id": self.default_id(path), **data}
         obj = structure(data, kind, self.reporter(path))
         if obj is not None:
-            if isinstance(obj, c.TestFile):
-                check_tests(obj.tests, self.reporter(path), ("tests",))
-            elif isinstance(obj, c.Suite) and isinstance(obj.tests, list):
-                check_tests(obj.tests, self.reporter(path), ("tests",))
+            tests = obj.tests if isinstance(obj, c.TestFile | c.Suite) else None
+            if isinstance(tests, list):
+                check_tests(tests, self.reporter(path), ("tests",))
             elif isinstance(obj, c.RequestsFile | c.PersonasFile):
                 self._unique_ids(path, obj)
         self.loaded[key] = obj
@@ -224,7 +233,8 @@ class FileSession:
                 continue
             self._env_seen.add((path, name))
             self.problem(
-                path, parts,
+                path,
+                parts,
                 f"environment variable {name} is not set; a run that uses this file needs it",
                 warning=True,
             )
@@ -273,7 +283,8 @@ class FileSession:
         self.env_check(path, raw_env, ("env",), provided)
         if assistant.env.channel == "http_chat" and not assistant.env.base_url:
             self.problem(
-                path, ("env", "baseUrl"),
+                path,
+                ("env", "baseUrl"),
                 "an http_chat assistant needs env.baseUrl (the URL its chat endpoint lives under)",
             )
             return None
@@ -308,8 +319,13 @@ class FileSession:
             request_sources.append(ref)
             ok = self._requests(found, requests_file, info) and ok
         check_test_refs(
-            info.tests, info.personas, info.requests, self.reporter(info.path), info.prefix,
-            persona_sources=persona_sources, request_sources=request_sources,
+            info.tests,
+            info.personas,
+            info.requests,
+            self.reporter(info.path),
+            info.prefix,
+            persona_sources=persona_sources,
+            request_sources=request_sources,
         )
         return ok
 
@@ -335,7 +351,11 @@ class FileSession:
                     info.auths.setdefault(ref, found[1])
                     provided = auth_provided_names(found[1])
             raw = raw_list[i] if i < len(raw_list) and isinstance(raw_list[i], dict) else {}
-            http = raw.get("transport", {}).get("http") if isinstance(raw.get("transport"), dict) else None
+            http = (
+                raw.get("transport", {}).get("http")
+                if isinstance(raw.get("transport"), dict)
+                else None
+            )
             if isinstance(http, dict):
                 shown = {k: v for k, v in http.items() if k != "body"}
                 self.env_check(path, shown, ("requests", i, "transport", "http"), provided)
@@ -361,7 +381,9 @@ class FileSession:
         if test_file.assistant_ref:
             if test_file.env is not None:
                 self.problem(
-                    path, ("env",), "both assistantRef and env are given; assistantRef is used",
+                    path,
+                    ("env",),
+                    "both assistantRef and env are given; assistantRef is used",
                     warning=True,
                 )
             found = self.resolve(test_file.assistant_ref, path, ("assistantRef",), "assistantRef")
@@ -412,8 +434,10 @@ class FileSession:
         if not spec.include and not spec.include_folders:
             if spec.exclude:
                 self.problem(
-                    path, ("assistants", "exclude"),
-                    "exclude without include or includeFolders has no effect", warning=True,
+                    path,
+                    ("assistants", "exclude"),
+                    "exclude without include or includeFolders has no effect",
+                    warning=True,
                 )
             return None
         found: dict[Path, None] = {}
@@ -431,7 +455,8 @@ class FileSession:
             for shown, real in self.resolver.walk(folder):
                 if real is None:
                     self.problem(
-                        path, ("assistants", "includeFolders", i),
+                        path,
+                        ("assistants", "includeFolders", i),
                         f"{display(shown)} is a symlink leading outside the config root; refused",
                     )
                 elif self.kind_of(real) == "assistant":
@@ -439,19 +464,22 @@ class FileSession:
                     count += 1
             if not count:
                 self.problem(
-                    path, ("assistants", "includeFolders", i),
-                    f"folder {ref!r} holds no assistant files", warning=True,
+                    path,
+                    ("assistants", "includeFolders", i),
+                    f"folder {ref!r} holds no assistant files",
+                    warning=True,
                 )
         infos = [info for p in found if (info := self.assistant(p)) is not None]
         excluded_paths: set[Path] = set()
         excluded_names: set[str] = set()
         for ref in spec.exclude:
             excluded_names.add(ref)
-            hit = self.resolver.resolve(ref, path.parent)
-            if hit.path is not None:
-                excluded_paths.add(hit.path)
+            resolution = self.resolver.resolve(ref, path.parent)
+            if resolution.path is not None:
+                excluded_paths.add(resolution.path)
         kept = [
-            info for info in infos
+            info
+            for info in infos
             if info.path not in excluded_paths
             and info.assistant.id not in excluded_names
             and (info.path is None or self.default_id(info.path) not in excluded_names)
@@ -480,7 +508,8 @@ class FileSession:
             selected = [(info, t) for t in info.tests]
             if assistants is None:
                 self.problem(
-                    path, ("assistants",),
+                    path,
+                    ("assistants",),
                     "a suite with inline tests must list its assistants "
                     "(assistants.include or assistants.includeFolders)",
                 )
@@ -496,7 +525,8 @@ class FileSession:
             targets = assistants if assistants is not None else info.assistants
             if targets is None:
                 self.problem(
-                    info.path, (),
+                    info.path,
+                    (),
                     f"cannot tell which assistant test {test.id!r} runs against: the suite "
                     f"{display(path)} lists no assistants and this file has no assistantRef "
                     "or env",
@@ -541,7 +571,8 @@ class FileSession:
             if picked is None:
                 searched = ", ".join(display(p) for p in files) or "no included files"
                 self.problem(
-                    path, ("tests", "includeIds", i),
+                    path,
+                    ("tests", "includeIds", i),
                     f"no test file or test has id {wanted!r}; searched {searched} and every "
                     f"test file under {display(self.root)}",
                 )
@@ -576,7 +607,8 @@ class FileSession:
             real = self.resolver.real(path)
             if not self.resolver.inside(real):
                 self.problem(
-                    path, None,
+                    path,
+                    None,
                     f"outside the config root {display(self.root)}; pass a config root that "
                     "contains it (--config-root)",
                 )
@@ -584,7 +616,9 @@ class FileSession:
             if real.is_dir():
                 for shown, found in self.resolver.walk(real):
                     if found is None:
-                        self.problem(shown, None, "a symlink leading outside the config root; refused")
+                        self.problem(
+                            shown, None, "a symlink leading outside the config root; refused"
+                        )
                     else:
                         out.append((found, False))
             else:
@@ -621,7 +655,8 @@ class FileSession:
             elif kind is None:
                 if explicit:
                     self.problem(
-                        path, (),
+                        path,
+                        (),
                         "cannot tell what this file is; expected a test file {tests: [...]} or "
                         "a suite {id, assistants, tests}",
                     )
@@ -631,7 +666,8 @@ class FileSession:
                     )
             elif explicit and not validate_all:
                 self.problem(
-                    path, (),
+                    path,
+                    (),
                     f"this is {KIND_WORDS[kind]}; lamdis runs test files, suites, or folders "
                     "of them",
                 )
@@ -655,7 +691,8 @@ class FileSession:
                 continue
             if info.assistants is None:
                 self.problem(
-                    path, (),
+                    path,
+                    (),
                     "cannot tell which assistant these tests run against: add assistantRef "
                     "or env, or run the file through a suite that lists assistants",
                 )

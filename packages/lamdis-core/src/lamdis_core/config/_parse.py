@@ -159,9 +159,7 @@ def _parse_json(parsed: Parsed) -> None:
         parsed.issues.append(ParseIssue("invalid JSON: nested too deeply"))
         return
     for key in dict.fromkeys(duplicates):
-        parsed.issues.append(
-            ParseIssue(f"duplicate key {key!r}; the last one wins", warning=True)
-        )
+        parsed.issues.append(ParseIssue(f"duplicate key {key!r}; the last one wins", warning=True))
 
 
 def _parse_yaml(parsed: Parsed) -> None:

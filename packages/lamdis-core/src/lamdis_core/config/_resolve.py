@@ -125,7 +125,9 @@ class Resolver:
         followed.
         """
         for dirpath, dirnames, filenames in os.walk(folder):
-            dirnames[:] = sorted(d for d in dirnames if not d.startswith(".") and d not in _SKIP_DIRS)
+            dirnames[:] = sorted(
+                d for d in dirnames if not d.startswith(".") and d not in _SKIP_DIRS
+            )
             for name in sorted(filenames):
                 if name.startswith(".") or not name.lower().endswith(EXTENSIONS):
                     continue

@@ -11,7 +11,6 @@ surprises.
 from __future__ import annotations
 
 import difflib
-import functools
 import re
 import types
 import typing
@@ -84,15 +83,21 @@ _SUITE_TESTS = c.SuiteTests | list[c.TestCase]
 _NONE = type(None)
 
 
-@functools.cache
+_HINTS: dict[type[Any], dict[str, Any]] = {}
+_FIELDS: dict[type[Any], dict[str, attrs.Attribute[Any]]] = {}
+
+
 def _hints(cls: type[Any]) -> dict[str, Any]:
-    return typing.get_type_hints(cls)
+    if cls not in _HINTS:
+        _HINTS[cls] = typing.get_type_hints(cls)
+    return _HINTS[cls]
 
 
-@functools.cache
 def _fields(cls: type[Any]) -> dict[str, attrs.Attribute[Any]]:
     """Fields by the key a file uses (camelCase)."""
-    return {camel(f.name): f for f in attrs.fields(cls)}
+    if cls not in _FIELDS:
+        _FIELDS[cls] = {camel(f.name): f for f in attrs.fields(cls)}
+    return _FIELDS[cls]
 
 
 def describe(tp: Any) -> str:
@@ -198,10 +203,10 @@ class Checker:
                 return self.check(value, options[0], path)
             for option in options:
                 trial = Checker()
-                out = trial.check(value, option, path)
+                result = trial.check(value, option, path)
                 if not trial.errors:
                     self.warnings.extend(trial.warnings)
-                    return out
+                    return result
             return self.error(path, f"expected {describe(tp)}, got {got(value)}")
         if origin is list:
             if not isinstance(value, list):
@@ -248,7 +253,12 @@ class Checker:
         return value
 
     def object(
-        self, value: Any, cls: type[Any], path: Path_ = (), *, tolerated: frozenset[str] = frozenset()
+        self,
+        value: Any,
+        cls: type[Any],
+        path: Path_ = (),
+        *,
+        tolerated: frozenset[str] = frozenset(),
     ) -> Any:
         """Check one attrs object; unknown keys are warnings, missing required ones errors."""
         if cls is c.Script and isinstance(value, str):

@@ -77,7 +77,9 @@ def _session(
     paths: Sequence[str | Path], config_root: str | Path | None, env: Mapping[str, str] | None
 ) -> FileSession:
     if not paths:
-        raise ConfigError([ConfigProblem(None, "no path given; expected a test file, suite or folder")])
+        raise ConfigError(
+            [ConfigProblem(None, "no path given; expected a test file, suite or folder")]
+        )
     root = Path(config_root) if config_root is not None else default_config_root(Path(paths[0]))
     if not root.is_dir():
         raise ConfigError([ConfigProblem(str(root), "the config root is not a folder")])

@@ -22,14 +22,14 @@ from lamdis_core.domain import config as c
 __all__ = [
     "assistants",
     "auth_configs",
+    "case_files",
+    "cases",
     "identifiers",
     "json_values",
     "personas",
     "request_defs",
     "steps",
     "suites",
-    "cases",
-    "case_files",
 ]
 
 _SCOPES: Any = st.sampled_from(["last", "transcript"])
@@ -60,7 +60,9 @@ def json_values(max_leaves: int = 20) -> st.SearchStrategy[Any]:
     )
     return st.recursive(
         scalars,
-        lambda inner: st.lists(inner, max_size=4) | st.dictionaries(st.text(max_size=10), inner, max_size=4),
+        lambda inner: (
+            st.lists(inner, max_size=4) | st.dictionaries(st.text(max_size=10), inner, max_size=4)
+        ),
         max_leaves=max_leaves,
     )
 
@@ -121,7 +123,9 @@ def auth_configs() -> st.SearchStrategy[c.AuthConfig]:
         c.PatternAuth,
         id=identifiers(),
         env=st.dictionaries(identifiers().map(str.upper), _text(), max_size=3),
-        pattern=st.builds(c.AuthPattern, type=st.just("bearer"), header=st.just("Authorization"), template=_text()),
+        pattern=st.builds(
+            c.AuthPattern, type=st.just("bearer"), header=st.just("Authorization"), template=_text()
+        ),
     )
     oauth = st.builds(
         c.OAuthClientCredentials,
@@ -155,7 +159,9 @@ def request_defs() -> st.SearchStrategy[c.RequestDef]:
         title=_opt(_text()),
         auth=_opt(st.builds(c.AuthRef, auth_ref=identifiers())),
         auth_ref=_opt(identifiers()),
-        transport=st.builds(c.Transport, mode=st.just("direct"), authority=_opt(_text()), http=http),
+        transport=st.builds(
+            c.Transport, mode=st.just("direct"), authority=_opt(_text()), http=http
+        ),
     )
 
 
@@ -169,30 +175,58 @@ def steps() -> st.SearchStrategy[c.Step]:
     checks: dict[str, Any] = {**common, "severity": _SEVERITIES, "name": _opt(_text())}
     return st.one_of(
         st.builds(
-            c.MessageStep, **common, role=st.sampled_from(["user", "system"]), content=_text(),
+            c.MessageStep,
+            **common,
+            role=st.sampled_from(["user", "system"]),
+            content=_text(),
             persona_id=_opt(identifiers()),
         ),
         st.builds(
-            c.RequestStep, **common, request_id=identifiers(), input=_opt(_json_objects()),
-            input_mappings=_opt(_json_objects()), assign=_opt(identifiers()),
+            c.RequestStep,
+            **common,
+            request_id=identifiers(),
+            input=_opt(_json_objects()),
+            input_mappings=_opt(_json_objects()),
+            assign=_opt(identifiers()),
             save_as=_opt(identifiers()),
         ),
-        st.builds(c.AssistantCheckStep, **checks, rubric=_text(), threshold=_thresholds(), scope=_SCOPES),
-        st.builds(c.IncludesStep, **checks, includes=st.lists(_text(), min_size=1, max_size=3), scope=_SCOPES),
-        st.builds(c.NotIncludesStep, **checks, terms=st.lists(_text(), min_size=1, max_size=3), scope=_SCOPES),
         st.builds(
-            c.RegexStep, **checks, pattern=_regexes(), flags=st.sampled_from(["", "i", "ims"]),
-            negate=st.booleans(), scope=_SCOPES,
+            c.AssistantCheckStep, **checks, rubric=_text(), threshold=_thresholds(), scope=_SCOPES
         ),
         st.builds(
-            c.JsonPathStep, **checks, source=st.sampled_from(["last.request", "var.acct"]),
+            c.IncludesStep,
+            **checks,
+            includes=st.lists(_text(), min_size=1, max_size=3),
+            scope=_SCOPES,
+        ),
+        st.builds(
+            c.NotIncludesStep,
+            **checks,
+            terms=st.lists(_text(), min_size=1, max_size=3),
+            scope=_SCOPES,
+        ),
+        st.builds(
+            c.RegexStep,
+            **checks,
+            pattern=_regexes(),
+            flags=st.sampled_from(["", "i", "ims"]),
+            negate=st.booleans(),
+            scope=_SCOPES,
+        ),
+        st.builds(
+            c.JsonPathStep,
+            **checks,
+            source=st.sampled_from(["last.request", "var.acct"]),
             path=st.sampled_from(["$.id", "items[0].name", "status"]),
             # ``None`` would read back as "not given": the converter omits nulls.
             equals=st.just(c.UNSET) | json_values(max_leaves=3).filter(lambda v: v is not None),
-            matches=_opt(_regexes()), exists=_opt(st.booleans()),
+            matches=_opt(_regexes()),
+            exists=_opt(st.booleans()),
         ),
         st.builds(
-            c.LatencyStep, **checks, max_ms=st.floats(min_value=1, max_value=1e6, allow_nan=False),
+            c.LatencyStep,
+            **checks,
+            max_ms=st.floats(min_value=1, max_value=1e6, allow_nan=False),
             scope=_SCOPES,
         ),
         st.builds(
@@ -207,7 +241,12 @@ def cases(draw: st.DrawFn) -> c.TestCase:
     step_list = draw(st.lists(steps(), max_size=4))
     messages = draw(
         st.lists(
-            st.builds(c.ScriptMessage, role=st.just("user"), content=_text(), persona_id=_opt(identifiers())),
+            st.builds(
+                c.ScriptMessage,
+                role=st.just("user"),
+                content=_text(),
+                persona_id=_opt(identifiers()),
+            ),
             max_size=3,
         )
     )
@@ -228,7 +267,9 @@ def cases(draw: st.DrawFn) -> c.TestCase:
         min_turns=draw(st.integers(min_value=1, max_value=max_turns)),
         iterate=draw(st.booleans()),
         continue_after_pass=draw(st.booleans()),
-        judge_config=draw(_opt(st.builds(c.JudgeConfig, rubric=_opt(_text()), threshold=_thresholds()))),
+        judge_config=draw(
+            _opt(st.builds(c.JudgeConfig, rubric=_opt(_text()), threshold=_thresholds()))
+        ),
     )
 
 
