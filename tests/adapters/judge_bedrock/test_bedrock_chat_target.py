@@ -8,7 +8,7 @@ from lamdis_core.domain.config import Assistant, AssistantEnv
 from lamdis_core.ports.target import TurnRequest
 from lamdis_judge_bedrock import create_target_factory
 
-from tests.adapters.judge_bedrock.conftest import bedrock_env
+from tests.adapters.judge_bedrock._env import bedrock_env
 from tests.fakes.bedrock_server import FakeBedrockServer
 
 

@@ -11,7 +11,7 @@ from lamdis_core.llm import ChatMessage, LLMJudge
 from lamdis_judge_bedrock import BedrockJudge, BedrockSettings, converse_messages, create_judge
 
 from tests.adapters._llm_judge_behaviour import LLMJudgeBehaviour, MakeJudge, fast_policy, request
-from tests.adapters.judge_bedrock.conftest import bedrock_env
+from tests.adapters.judge_bedrock._env import bedrock_env
 from tests.fakes._scripted import error, verdict
 from tests.fakes.bedrock_server import FakeBedrockServer
 

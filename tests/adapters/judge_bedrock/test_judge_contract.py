@@ -9,7 +9,7 @@ import pytest
 from lamdis_core.llm import CallPolicy, RetryPolicy
 from lamdis_judge_bedrock import BedrockJudge, BedrockSettings
 
-from tests.adapters.judge_bedrock.conftest import bedrock_env
+from tests.adapters.judge_bedrock._env import bedrock_env
 from tests.contracts.judge import JudgeContract
 from tests.fakes._scripted import answer, error, verdict
 from tests.fakes.bedrock_server import FakeBedrockServer

@@ -8,7 +8,7 @@ import pytest
 from lamdis_core.domain.config import Assistant, AssistantEnv
 from lamdis_judge_bedrock import BedrockChatTargetFactory, create_target_factory
 
-from tests.adapters.judge_bedrock.conftest import bedrock_env
+from tests.adapters.judge_bedrock._env import bedrock_env
 from tests.contracts.target import TargetContract
 from tests.fakes.bedrock_server import FakeBedrockServer
 
