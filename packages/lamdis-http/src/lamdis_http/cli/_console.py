@@ -121,10 +121,7 @@ class Console:
 
     async def item_finished(self, item: Item) -> None:
         self.finished.append(item)
-        for key in [k for k in self._running if k.startswith(f"{item.test_id}@")]:
-            if key.endswith(f"#{item.repeat}"):
-                del self._running[key]
-                break
+        self._running.pop(f"{item.test_id}@{item.assistant}#{item.repeat}", None)
         if self._progress is not None and self._task_id is not None:
             self._progress.advance(self._task_id)  # type: ignore[arg-type]
             self._describe()
