@@ -168,3 +168,25 @@ def test_hostile_yaml_is_a_config_error(text: str) -> None:
         (root / "tests" / "t.yaml").write_text(text, encoding="utf-8")
         with pytest.raises(ConfigError):
             load_plan([root / "tests" / "t.yaml"], config_root=root, env={})
+
+
+def test_yaml_alias_bomb_is_refused_quickly() -> None:
+    lines = ['a0: &a0 ["x", "x", "x", "x", "x", "x", "x", "x", "x", "x"]']
+    for i in range(1, 9):
+        refs = ", ".join([f"*a{i - 1}"] * 10)
+        lines.append(f"a{i}: &a{i} [{refs}]")
+    with tempfile.TemporaryDirectory() as tmp:
+        root = write_tree(Path(tmp), base_files([SIMPLE_TEST]))
+        (root / "tests" / "t.yaml").write_text("\n".join(lines) + "\n", encoding="utf-8")
+        with pytest.raises(ConfigError) as info:
+            load_plan([root / "tests" / "t.yaml"], config_root=root, env={})
+    assert "expands to more than 1,000,000 values" in info.value.problems[0].message
+
+
+def test_recursive_yaml_is_refused_with_a_reason() -> None:
+    with tempfile.TemporaryDirectory() as tmp:
+        root = write_tree(Path(tmp), base_files([SIMPLE_TEST]))
+        (root / "tests" / "t.yaml").write_text("tests: &t [*t]\n", encoding="utf-8")
+        with pytest.raises(ConfigError) as info:
+            load_plan([root / "tests" / "t.yaml"], config_root=root, env={})
+    assert "contains itself" in info.value.problems[0].message

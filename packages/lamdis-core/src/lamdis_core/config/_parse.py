@@ -187,10 +187,58 @@ def _parse_yaml(parsed: Parsed) -> None:
         loader.dispose()
     if parsed.data is None:
         parsed.issues.append(ParseIssue("the file holds no document; expected an object", line=1))
+    elif problem := _alias_problem(parsed.data):
+        parsed.issues.append(ParseIssue(f"invalid YAML: {problem}"))
+        parsed.data = None
+        return
     for key, line in loader.duplicates:
         parsed.issues.append(
             ParseIssue(f"duplicate key {key!r}; the last one wins", line=line, warning=True)
         )
+
+
+MAX_VALUES = 1_000_000
+
+
+def _alias_problem(data: Any) -> str | None:
+    """YAML aliases can make a document recursive, or exponentially large once expanded
+    ("billion laughs"); both would hang whoever walks it. Sizes are memoised per object, so
+    this costs one pass over the distinct values."""
+    sizes: dict[int, int] = {}
+    open_: set[int] = set()
+
+    def size(value: Any) -> int:
+        if not isinstance(value, dict | list):
+            return 1
+        key = id(value)
+        if key in sizes:
+            return sizes[key]
+        if key in open_:
+            raise _Recursive
+        open_.add(key)
+        children = value.values() if isinstance(value, dict) else value
+        total = 1
+        for child in children:
+            total += size(child)
+            if total > MAX_VALUES:
+                break
+        open_.discard(key)
+        sizes[key] = total
+        return total
+
+    try:
+        total = size(data)
+    except _Recursive:
+        return "a value contains itself through an alias (*name); recursive documents are not supported"
+    except RecursionError:
+        return "nested too deeply"
+    if total > MAX_VALUES:
+        return f"the document expands to more than {MAX_VALUES:,} values (through aliases)"
+    return None
+
+
+class _Recursive(Exception):
+    pass
 
 
 def parse_file(path: Path) -> Parsed:

@@ -387,12 +387,14 @@ class Checker:
                 )
         if cls is c.RegexStep:
             flags = out.get("flags", "")
-            if isinstance(flags, str) and set(flags) - set("ims"):
-                self.error((*path, "flags"), f"regex flags may only use i, m and s, got {flags!r}")
+            if isinstance(flags, str) and set(flags) - set("imsx"):
+                self.error(
+                    (*path, "flags"), f"regex flags may only use i, m, s and x, got {flags!r}"
+                )
             pattern = out.get("pattern")
             if isinstance(pattern, str):
                 try:
-                    re.compile(pattern)
+                    re.compile(pattern, re.VERBOSE if "x" in str(flags) else 0)
                 except re.error as exc:
                     self.error((*path, "pattern"), f"invalid regular expression: {exc}")
         if cls is c.LatencyStep:
