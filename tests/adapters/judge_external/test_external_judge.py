@@ -52,7 +52,7 @@ class TestExternalJudgeContract(JudgeContract):
         reasoning: str = "Fine.",
         next_message: str | None = None,
     ) -> None:
-        extra = {"nextMessage": next_message} if next_message else {}
+        extra = {"nextUser": next_message} if next_message else {}
         self.server.script(judged(score, passed=model_pass, reasoning=reasoning, **extra))
 
     def arrange_failure(self) -> None:

@@ -6,8 +6,9 @@ mode, or lamdis-runs) and points every runner at it. The wire shape is the seed'
     request  {rubric, threshold, transcript: [{role, content}], lastAssistant, persona?, scope}
     response {pass, score, threshold, reasoning}
 
-plus optional ``objective`` / ``proposeNext`` in the request and ``nextMessage``, ``model``
-and ``usage`` in the response, which lamdis' own service understands and others ignore.
+plus optional ``objective`` / ``requestNext`` in the request and ``nextUser``, ``model`` and
+``usage`` in the response, as lamdis' own service (``lamdis_http.routes.judge``) speaks them;
+a service that does not know them ignores them.
 """
 
 from __future__ import annotations
@@ -118,7 +119,7 @@ class ExternalJudge:
         if request.objective:
             payload["objective"] = request.objective
         if request.propose_next:
-            payload["proposeNext"] = True
+            payload["requestNext"] = True
         url = self._url(request.org_id)
         body = json.dumps(payload, ensure_ascii=False).encode("utf-8")
         data = await self.policy.call(self.name, lambda: self._post(url, body))
@@ -161,7 +162,7 @@ class ExternalJudge:
         score = min(1.0, max(0.0, float(score)))
         model_pass = data.get("pass")
         reasoning = data.get("reasoning")
-        next_message = data.get("nextMessage") or data.get("next_message")
+        next_message = data.get("nextUser") or data.get("nextMessage") or data.get("next_message")
         raw_usage = data.get("usage") if isinstance(data.get("usage"), dict) else {}
         assert isinstance(raw_usage, dict)
         usage = Usage(
