@@ -97,3 +97,40 @@ async def test_a_wrong_token_is_refused_not_judged(
     finally:
         await judge.aclose()
     assert openai_server.requests == []
+
+
+async def test_signed_requests_pass_a_service_that_enforces_hmac(
+    openai_server: FakeOpenAIServer,
+) -> None:
+    """With JUDGE_HMAC_SECRET matching the service's LAMDIS_HMAC_SECRET, the signed call is judged; unsigned, it is refused."""
+    judge_port = OpenAIJudge(OpenAISettings(api_key="sk-t", base_url=openai_server.api_base))
+    app = build_app(
+        Settings(api_token=TOKEN, hmac_secret="shared-secret", env={}),
+        store=InMemoryRunStore(),
+        catalog=InMemoryCatalog(),
+        judge=judge_port,
+        targets={},
+        start_worker=False,
+    )
+    runner = web.AppRunner(app)
+    await runner.setup()
+    port = free_port()
+    await web.TCPSite(runner, "127.0.0.1", port).start()
+    url = f"http://127.0.0.1:{port}"
+    signed = create_judge(
+        {"JUDGE_BASE_URL": url, "LAMDIS_API_TOKEN": TOKEN, "JUDGE_HMAC_SECRET": "shared-secret"}
+    )
+    unsigned = create_judge(
+        {"JUDGE_BASE_URL": url, "LAMDIS_API_TOKEN": TOKEN, "LAMDIS_JUDGE_MAX_RETRIES": "0"}
+    )
+    try:
+        result = await signed.evaluate(sample_request())
+        with pytest.raises(JudgeError, match="401"):
+            await unsigned.evaluate(sample_request())
+    finally:
+        await signed.aclose()
+        await unsigned.aclose()
+        await runner.cleanup()
+        await judge_port.aclose()
+    assert result.passed
+    assert len(openai_server.requests) == 1
