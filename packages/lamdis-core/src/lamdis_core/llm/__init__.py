@@ -4,6 +4,24 @@ An adapter supplies a :class:`ChatModel` (one SDK call, its errors mapped to
 :class:`ProviderError`); :class:`LLMJudge` adds the prompts, tolerant parsing, the one repair
 retry, caching and verdict rules, and :class:`CallPolicy` the concurrency limit, timeout and
 retries. Nothing here imports an SDK.
+
+A new provider is one class and a factory::
+
+    class AcmeChatModel:
+        provider = "acme"
+
+        async def complete(self, messages, *, model, temperature, json_mode, request_timeout):
+            try:
+                answer = await acme_sdk.chat(model=model, messages=[...], retries=0)
+            except acme_sdk.RateLimited as exc:
+                raise ProviderError(str(exc), retryable=True, retry_after=exc.wait, status=429)
+            return Completion(text=answer.text, model=model, usage=Usage(calls=1, ...))
+
+        async def aclose(self): ...
+
+    def create_judge(env, *, cache=None):
+        return LLMJudge(AcmeChatModel(), model=env.get("ACME_MODEL", "small"),
+                        policy=CallPolicy.from_env(env), cache=cache)
 """
 
 from lamdis_core.llm._cache import (
