@@ -253,7 +253,7 @@ async def bench(runs: int, clients: int, max_runs: int, latency_ms: float) -> di
                     base + "/internal/runs/start", json={"suiteId": "bench"}
                 ) as resp:
                     warm_id = (await resp.json())["runId"]
-                while not _status(store, warm_id).is_final:
+                while not _status(store, warm_id).is_final:  # noqa: ASYNC110  # polling is the point
                     await asyncio.sleep(0.05)
                 store.calls.clear()
                 handler_ms.clear()
@@ -282,7 +282,7 @@ async def bench(runs: int, clients: int, max_runs: int, latency_ms: float) -> di
             demo_proc.terminate()
             await demo_proc.wait()
     ordered = sorted(latencies)
-    p99_index = max(0, int(round(0.99 * len(ordered))) - 1)
+    p99_index = max(0, round(0.99 * len(ordered)) - 1)
     writes = store.writes
     return {
         "runs": runs,
@@ -294,7 +294,7 @@ async def bench(runs: int, clients: int, max_runs: int, latency_ms: float) -> di
         "start_p99_ms": ordered[p99_index],
         "start_max_ms": ordered[-1],
         "handler_p50_ms": statistics.median(handler_ms),
-        "handler_p99_ms": sorted(handler_ms)[max(0, int(round(0.99 * len(handler_ms))) - 1)],
+        "handler_p99_ms": sorted(handler_ms)[max(0, round(0.99 * len(handler_ms)) - 1)],
         "all_started_s": all_started - started,
         "wall_s": finished - started,
         "runs_per_s": runs / (finished - started),
@@ -386,9 +386,9 @@ def main() -> None:
         section = (
             f"\n### lamdis serve, hosted mode (`bench/hosted.py`) — {stamp}\n\n"
             f"Machine: {machine}. In-memory store (wrapped to count calls), offline judge, "
-            f"demo assistant in the same process at {args.latency_ms:.0f} ms per reply; each run "
-            "is 5 tests x 2 user turns; service and clients share one event loop over loopback "
-            f"HTTP. `python bench/hosted.py --max-runs {args.max_runs} --record`.\n\n{table}\n"
+            f"demo assistant in its own process at {args.latency_ms:.0f} ms per reply, the "
+            f"{args.clients} clients in another process (loopback HTTP); each run is 5 tests x 2 "
+            f"user turns. `python bench/hosted.py --max-runs {args.max_runs} --record`.\n\n{table}\n"
         )
         with (HERE / "RESULTS.md").open("a", encoding="utf-8") as fh:
             fh.write(section)
