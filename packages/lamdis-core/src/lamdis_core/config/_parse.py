@@ -15,36 +15,45 @@ from pathlib import Path
 from typing import Any, Literal
 
 import attrs
-import yaml
 
 PathPart = str | int
 Format = Literal["json", "yaml"]
 
-_BaseLoader: Any = getattr(yaml, "CSafeLoader", yaml.SafeLoader)
+_loader_class: Any = None
 
 
-class _StrictLoader(_BaseLoader):  # type: ignore[misc]  # PyYAML's loader classes are untyped
-    """Safe loader that keeps dates as strings and notes duplicate keys."""
+def _yaml_loader() -> Any:
+    """PyYAML's safe loader (the C one when built), minus timestamps, noting duplicate keys.
 
-    def __init__(self, stream: Any) -> None:
-        super().__init__(stream)
-        self.duplicates: list[tuple[str, int]] = []
+    Built on first use: a run of JSON files never imports PyYAML (it costs ~50 ms)."""
+    global _loader_class
+    if _loader_class is not None:
+        return _loader_class
+    import yaml
 
-    def construct_mapping(self, node: Any, deep: bool = False) -> Any:
-        seen: set[Any] = set()
-        for key_node, _ in node.value:
-            if isinstance(key_node, yaml.ScalarNode):
-                key = key_node.value
-                if key in seen:
-                    self.duplicates.append((str(key), key_node.start_mark.line + 1))
-                seen.add(key)
-        return super().construct_mapping(node, deep=deep)
+    base: Any = getattr(yaml, "CSafeLoader", yaml.SafeLoader)
 
+    class StrictLoader(base):  # type: ignore[misc]  # PyYAML's classes are untyped
+        def __init__(self, stream: Any) -> None:
+            super().__init__(stream)
+            self.duplicates: list[tuple[str, int]] = []
 
-_StrictLoader.yaml_implicit_resolvers = {
-    first: [(tag, rx) for tag, rx in resolvers if tag != "tag:yaml.org,2002:timestamp"]
-    for first, resolvers in _BaseLoader.yaml_implicit_resolvers.items()
-}
+        def construct_mapping(self, node: Any, deep: bool = False) -> Any:
+            seen: set[Any] = set()
+            for key_node, _ in node.value:
+                if isinstance(key_node, yaml.ScalarNode):
+                    key = key_node.value
+                    if key in seen:
+                        self.duplicates.append((str(key), key_node.start_mark.line + 1))
+                    seen.add(key)
+            return super().construct_mapping(node, deep=deep)
+
+    StrictLoader.yaml_implicit_resolvers = {
+        first: [(tag, rx) for tag, rx in resolvers if tag != "tag:yaml.org,2002:timestamp"]
+        for first, resolvers in base.yaml_implicit_resolvers.items()
+    }
+    _loader_class = StrictLoader
+    return StrictLoader
 
 
 @attrs.define
@@ -75,10 +84,12 @@ class Parsed:
 
     def line_of(self, path: Sequence[PathPart]) -> int | None:
         """1-based line of the deepest node ``path`` reaches, or ``None`` when unknown."""
+        import yaml
+
         if not self._composed:
             self._composed = True
             try:
-                self._nodes = yaml.compose(self.text, Loader=_StrictLoader)
+                self._nodes = yaml.compose(self.text, Loader=_yaml_loader())
             except (yaml.YAMLError, RecursionError, ValueError):
                 self._nodes = None
         node = self._nodes
@@ -163,7 +174,9 @@ def _parse_json(parsed: Parsed) -> None:
 
 
 def _parse_yaml(parsed: Parsed) -> None:
-    loader = _StrictLoader(parsed.text)
+    import yaml
+
+    loader = _yaml_loader()(parsed.text)
     try:
         parsed.data = loader.get_single_data()
     except yaml.MarkedYAMLError as exc:

@@ -18,7 +18,6 @@ from collections.abc import Mapping
 from typing import Any, Literal, Union
 
 import attrs
-import yaml
 
 from lamdis_core.domain import config as c
 from lamdis_core.domain.convert import camel
@@ -263,6 +262,8 @@ class Checker:
         """Check one attrs object; unknown keys are warnings, missing required ones errors."""
         if cls is c.Script and isinstance(value, str):
             # lamdis-runs stores a script as YAML text in some places; accept that form.
+            import yaml
+
             try:
                 value = yaml.safe_load(value)
             except yaml.YAMLError:

@@ -38,7 +38,7 @@ import os
 from collections import Counter
 from collections.abc import Mapping, Sequence
 from pathlib import Path
-from typing import Any
+from typing import TYPE_CHECKING, Any
 
 import attrs
 
@@ -47,7 +47,9 @@ from lamdis_core.config._files import FileSession, default_config_root, split
 from lamdis_core.config._resolve import display
 from lamdis_core.domain.errors import ConfigError, ConfigProblem
 from lamdis_core.domain.plan import PlanEntry, RunPlan
-from lamdis_core.ports.catalog import Catalog, CatalogKind
+
+if TYPE_CHECKING:  # the ports package pulls in asyncio and every port; a CLI run needs none
+    from lamdis_core.ports.catalog import Catalog
 
 __all__ = [
     "CatalogDocuments",
@@ -194,11 +196,15 @@ class CatalogDocuments:
     auths: Mapping[str, Mapping[str, Any]] = attrs.Factory(dict)
 
     async def get(self, kind: str, doc_id: str) -> Mapping[str, Any] | None:
+        from lamdis_core.ports.catalog import CatalogKind
+
         if kind == "auth":
             return self.auths.get(doc_id)
         return await self.catalog.get(CatalogKind(kind), self.org_id, doc_id)
 
     async def list(self, kind: str) -> Sequence[Mapping[str, Any]]:
+        from lamdis_core.ports.catalog import CatalogKind
+
         if kind == "auth" or self.org_id is None:
             return []
         return await self.catalog.list(CatalogKind(kind), self.org_id)
