@@ -24,8 +24,8 @@ from pathlib import Path
 from typing import Any
 
 import pytest
-
 from lamdis_http.demo import start_demo_server
+
 from tests.fixtures.servers import free_port
 from tests.http._configs import write_config_tree
 
@@ -84,7 +84,9 @@ class Server:
         deadline = time.monotonic() + timeout
         while time.monotonic() < deadline:
             if self.proc.poll() is not None:
-                raise AssertionError(f"lamdis serve exited with {self.proc.returncode}:\n{self.log.read_text()}")
+                raise AssertionError(
+                    f"lamdis serve exited with {self.proc.returncode}:\n{self.log.read_text()}"
+                )
             try:
                 with urllib.request.urlopen(self.url + "/health", timeout=1) as resp:
                     if resp.status == 200:
@@ -119,14 +121,20 @@ class Server:
 
 
 def base_env(config_dir: Path, **extra: str) -> dict[str, str]:
-    env = {k: v for k, v in os.environ.items() if not k.startswith(("LAMDIS_", "DB_", "MONGO_", "DATABASE_", "JUDGE_", "OPENAI_"))}
-    env.update({
-        "PORT": str(free_port()),
-        "LAMDIS_CONFIG_DIR": str(config_dir),
-        "LAMDIS_ORG_ID": "acme",
-        "LAMDIS_API_TOKEN": TOKEN,
-        "PYTHONUNBUFFERED": "1",
-    })
+    env = {
+        k: v
+        for k, v in os.environ.items()
+        if not k.startswith(("LAMDIS_", "DB_", "MONGO_", "DATABASE_", "JUDGE_", "OPENAI_"))
+    }
+    env.update(
+        {
+            "PORT": str(free_port()),
+            "LAMDIS_CONFIG_DIR": str(config_dir),
+            "LAMDIS_ORG_ID": "acme",
+            "LAMDIS_API_TOKEN": TOKEN,
+            "PYTHONUNBUFFERED": "1",
+        }
+    )
     env.update(extra)
     return env
 
@@ -140,7 +148,9 @@ def servers(tmp_path: Path) -> Iterator[list[Server]]:
             server.terminate()
 
 
-def launch(servers: list[Server], env: dict[str, str], tmp_path: Path, *, args: list[str] | None = None) -> Server:
+def launch(
+    servers: list[Server], env: dict[str, str], tmp_path: Path, *, args: list[str] | None = None
+) -> Server:
     server = Server(env, tmp_path / f"serve-{len(servers)}.log", args=args)
     servers.append(server)
     server.wait_ready()
@@ -149,7 +159,12 @@ def launch(servers: list[Server], env: dict[str, str], tmp_path: Path, *, args: 
 
 def api(server: Server, method: str, path: str, body: Any = None) -> tuple[int, Any]:
     data = json.dumps(body).encode() if body is not None else None
-    request = urllib.request.Request(server.url + path, data=data, method=method, headers={"x-api-token": TOKEN, "content-type": "application/json"})
+    request = urllib.request.Request(
+        server.url + path,
+        data=data,
+        method=method,
+        headers={"x-api-token": TOKEN, "content-type": "application/json"},
+    )
     try:
         with urllib.request.urlopen(request, timeout=10) as resp:
             return resp.status, json.loads(resp.read() or b"null")
@@ -160,7 +175,9 @@ def api(server: Server, method: str, path: str, body: Any = None) -> tuple[int, 
 def seed_start(server: Server, suite_id: str, env_id: str | None) -> str:
     """The seed's GitHub Actions request: curl when installed, else the same request in Python."""
     body = (
-        '{\n  "suiteId": "' + suite_id + '",\n'
+        '{\n  "suiteId": "'
+        + suite_id
+        + '",\n'
         + ('  "envId": "' + env_id + '",\n' if env_id else "")
         + '  "trigger": "ci",\n  "gitContext": {\n    "repo": "owner/repo",\n'
         '    "sha": "0123456789abcdef",\n    "runId": "4242"\n  }\n}'
@@ -168,13 +185,31 @@ def seed_start(server: Server, suite_id: str, env_id: str | None) -> str:
     url = server.url + "/internal/runs/start"
     if shutil.which("curl"):
         out = subprocess.run(
-            ["curl", "-sS", "-X", "POST", url, "-H", "content-type: application/json",
-             "-H", f"x-api-token: {TOKEN}", "-d", body],
-            check=True, capture_output=True, text=True, timeout=30,
+            [
+                "curl",
+                "-sS",
+                "-X",
+                "POST",
+                url,
+                "-H",
+                "content-type: application/json",
+                "-H",
+                f"x-api-token: {TOKEN}",
+                "-d",
+                body,
+            ],
+            check=True,
+            capture_output=True,
+            text=True,
+            timeout=30,
         ).stdout
     else:
-        request = urllib.request.Request(url, data=body.encode(), method="POST",
-                                         headers={"content-type": "application/json", "x-api-token": TOKEN})
+        request = urllib.request.Request(
+            url,
+            data=body.encode(),
+            method="POST",
+            headers={"content-type": "application/json", "x-api-token": TOKEN},
+        )
         with urllib.request.urlopen(request, timeout=30) as resp:
             out = resp.read().decode()
     res = json.loads(out)
@@ -182,13 +217,22 @@ def seed_start(server: Server, suite_id: str, env_id: str | None) -> str:
     return str(res["runId"])
 
 
-def lamdis_wait(server: Server, run_id: str, *, timeout: float = 60) -> subprocess.CompletedProcess[str]:
+def lamdis_wait(
+    server: Server, run_id: str, *, timeout: float = 60
+) -> subprocess.CompletedProcess[str]:
     env = {**os.environ, "LAMDIS_API_TOKEN": TOKEN, "LAMDIS_SERVER": server.url}
-    return subprocess.run([*CLI, "wait", run_id, "--interval", "1", "--timeout", str(timeout)],
-                          env=env, capture_output=True, text=True, timeout=timeout + 30)
+    return subprocess.run(
+        [*CLI, "wait", run_id, "--interval", "1", "--timeout", str(timeout)],
+        env=env,
+        capture_output=True,
+        text=True,
+        timeout=timeout + 30,
+    )
 
 
-def wait_for_status(server: Server, run_id: str, wanted: set[str], timeout: float = 30) -> dict[str, Any]:
+def wait_for_status(
+    server: Server, run_id: str, wanted: set[str], timeout: float = 30
+) -> dict[str, Any]:
     deadline = time.monotonic() + timeout
     run: Any = None
     while time.monotonic() < deadline:
@@ -203,7 +247,9 @@ def wait_for_status(server: Server, run_id: str, wanted: set[str], timeout: floa
 # --- in-memory store ---------------------------------------------------------------------------
 
 
-def test_seed_ci_job_start_then_wait_passes(config_dir: Path, tmp_path: Path, servers: list[Server]) -> None:
+def test_seed_ci_job_start_then_wait_passes(
+    config_dir: Path, tmp_path: Path, servers: list[Server]
+) -> None:
     server = launch(servers, base_env(config_dir, DB_PROVIDER="local"), tmp_path)
     run_id = seed_start(server, "smoke", "demo")
     waited = lamdis_wait(server, run_id)
@@ -215,12 +261,19 @@ def test_seed_ci_job_start_then_wait_passes(config_dir: Path, tmp_path: Path, se
     assert run["trigger"] == "ci" and run["totals"]["passed"] == 2
     # Logs: JSON lines with request ids, never the token.
     lines = server.log_lines()
-    assert any(line["event"] == "service.composed" and line["store"] == "local" and line["judge"] == "offline" for line in lines)
+    assert any(
+        line["event"] == "service.composed"
+        and line["store"] == "local"
+        and line["judge"] == "offline"
+        for line in lines
+    )
     assert any(line["event"] == "http.request" and line.get("request_id") for line in lines)
     assert TOKEN not in server.log.read_text()
 
 
-def test_wait_exits_1_for_a_failed_run_and_2_for_an_unknown_one(config_dir: Path, tmp_path: Path, servers: list[Server]) -> None:
+def test_wait_exits_1_for_a_failed_run_and_2_for_an_unknown_one(
+    config_dir: Path, tmp_path: Path, servers: list[Server]
+) -> None:
     server = launch(servers, base_env(config_dir), tmp_path)
     run_id = seed_start(server, "mixed", None)
     waited = lamdis_wait(server, run_id)
@@ -231,7 +284,9 @@ def test_wait_exits_1_for_a_failed_run_and_2_for_an_unknown_one(config_dir: Path
     assert "404" in unknown.stderr
 
 
-def test_stop_midway_marks_remaining_tests_skipped(config_dir: Path, tmp_path: Path, servers: list[Server]) -> None:
+def test_stop_midway_marks_remaining_tests_skipped(
+    config_dir: Path, tmp_path: Path, servers: list[Server]
+) -> None:
     server = launch(servers, base_env(config_dir), tmp_path)
     run_id = seed_start(server, "slow", None)
     wait_for_status(server, run_id, {"running"})
@@ -247,15 +302,29 @@ def test_stop_midway_marks_remaining_tests_skipped(config_dir: Path, tmp_path: P
     assert len(run["items"]) == 6
 
 
-def test_runs_list_and_show_commands(config_dir: Path, tmp_path: Path, servers: list[Server]) -> None:
+def test_runs_list_and_show_commands(
+    config_dir: Path, tmp_path: Path, servers: list[Server]
+) -> None:
     server = launch(servers, base_env(config_dir), tmp_path)
     run_id = seed_start(server, "smoke", "demo")
     assert lamdis_wait(server, run_id).returncode == 0
     env = {**os.environ, "LAMDIS_API_TOKEN": TOKEN}
-    listed = subprocess.run([*CLI, "runs", "list", "--server", server.url, "--json"], env=env, capture_output=True, text=True, timeout=60)
+    listed = subprocess.run(
+        [*CLI, "runs", "list", "--server", server.url, "--json"],
+        env=env,
+        capture_output=True,
+        text=True,
+        timeout=60,
+    )
     assert listed.returncode == 0, listed.stderr
     assert [r["id"] for r in json.loads(listed.stdout)["runs"]] == [run_id]
-    shown = subprocess.run([*CLI, "runs", "show", run_id, "--server", server.url], env=env, capture_output=True, text=True, timeout=60)
+    shown = subprocess.run(
+        [*CLI, "runs", "show", run_id, "--server", server.url],
+        env=env,
+        capture_output=True,
+        text=True,
+        timeout=60,
+    )
     assert shown.returncode == 0 and "passed" in shown.stdout and "greets" in shown.stdout
 
 
@@ -269,12 +338,16 @@ def _non_loopback_address() -> str | None:
     return None if address.startswith("127.") else address
 
 
-def test_without_a_token_it_listens_on_loopback_only_and_says_so(config_dir: Path, tmp_path: Path, servers: list[Server]) -> None:
+def test_without_a_token_it_listens_on_loopback_only_and_says_so(
+    config_dir: Path, tmp_path: Path, servers: list[Server]
+) -> None:
     env = base_env(config_dir)
     del env["LAMDIS_API_TOKEN"]
     server = launch(servers, env, tmp_path, args=["--host", "0.0.0.0"])
     lines = server.log_lines()
-    assert any(line["event"] == "serve.no_api_token" and line["level"] == "warning" for line in lines)
+    assert any(
+        line["event"] == "serve.no_api_token" and line["level"] == "warning" for line in lines
+    )
     listening = next(line for line in lines if line["event"] == "serve.listening")
     assert listening["url"].startswith("http://127.0.0.1:")
     other = _non_loopback_address()
@@ -287,12 +360,24 @@ def test_without_a_token_it_listens_on_loopback_only_and_says_so(config_dir: Pat
 def test_startup_errors_are_clear(config_dir: Path, tmp_path: Path) -> None:
     cases = [
         ({"DB_PROVIDER": "cassandra"}, "DB_PROVIDER"),
-        ({"DB_PROVIDER": "postgres", "DATABASE_URL": f"postgresql://lamdis:hunter2@127.0.0.1:{free_port()}/lamdis"}, "postgres"),
+        (
+            {
+                "DB_PROVIDER": "postgres",
+                "DATABASE_URL": f"postgresql://lamdis:hunter2@127.0.0.1:{free_port()}/lamdis",
+            },
+            "postgres",
+        ),
         ({"JUDGE_PROVIDER": "oracle"}, "JUDGE_PROVIDER"),
         ({"LAMDIS_MAX_RUNS": "many"}, "LAMDIS_MAX_RUNS"),
     ]
     for extra, needle in cases:
-        out = subprocess.run([*CLI, "serve"], env=base_env(config_dir, **extra), capture_output=True, text=True, timeout=60)
+        out = subprocess.run(
+            [*CLI, "serve"],
+            env=base_env(config_dir, **extra),
+            capture_output=True,
+            text=True,
+            timeout=60,
+        )
         assert out.returncode == 2, (extra, out.stderr)
         assert needle in out.stderr, out.stderr
         assert "hunter2" not in out.stderr + out.stdout
@@ -307,7 +392,12 @@ async def test_a_run_killed_mid_flight_is_requeued_on_restart_and_finishes(
 ) -> None:
     env = base_env(config_dir, DATABASE_URL=postgres_dsn, LAMDIS_LEASE_SECONDS="2")
     imported = await asyncio.to_thread(
-        subprocess.run, [*CLI, "import", str(config_dir), "--org", "acme"], env=env, capture_output=True, text=True, timeout=60
+        subprocess.run,
+        [*CLI, "import", str(config_dir), "--org", "acme"],
+        env=env,
+        capture_output=True,
+        text=True,
+        timeout=60,
     )
     assert imported.returncode == 0, imported.stderr
     first = await asyncio.to_thread(launch, servers, env, tmp_path)
@@ -315,11 +405,16 @@ async def test_a_run_killed_mid_flight_is_requeued_on_restart_and_finishes(
     await asyncio.to_thread(wait_for_status, first, run_id, {"running"})
     first.kill()
     second = await asyncio.to_thread(launch, servers, env, tmp_path)
-    run = await asyncio.to_thread(wait_for_status, second, run_id, {"passed", "failed", "partial", "stopped"}, 60)
+    run = await asyncio.to_thread(
+        wait_for_status, second, run_id, {"passed", "failed", "partial", "stopped"}, 60
+    )
     assert run["status"] == "passed", run
     assert run["attempts"] == 2
     assert len(run["items"]) == 6  # the first attempt's items were cleared on re-queue
-    assert any(line["event"] == "worker.recovered_run" and line["run_id"] == run_id for line in second.log_lines())
+    assert any(
+        line["event"] == "worker.recovered_run" and line["run_id"] == run_id
+        for line in second.log_lines()
+    )
 
 
 @pytest.mark.postgres
@@ -328,7 +423,12 @@ async def test_a_run_killed_twice_fails_as_interrupted(
 ) -> None:
     env = base_env(config_dir, DATABASE_URL=postgres_dsn, LAMDIS_LEASE_SECONDS="2")
     imported = await asyncio.to_thread(
-        subprocess.run, [*CLI, "import", str(config_dir), "--org", "acme"], env=env, capture_output=True, text=True, timeout=60
+        subprocess.run,
+        [*CLI, "import", str(config_dir), "--org", "acme"],
+        env=env,
+        capture_output=True,
+        text=True,
+        timeout=60,
     )
     assert imported.returncode == 0, imported.stderr
     first = await asyncio.to_thread(launch, servers, env, tmp_path)

@@ -19,17 +19,17 @@ async def start(client: TestClient, body: dict[str, Any], **kwargs: Any) -> str:
     return str(data["runId"])
 
 
-async def wait_status(
+async def wait_status(  # a polling deadline
     client: TestClient,
     run_id: str,
     wanted: set[str] | None = None,
     *,
-    timeout: float = 20.0,
+    within: float = 20.0,
     **kwargs: Any,
 ) -> dict[str, Any]:
     """Poll the run until its status is in ``wanted`` (default: any final status)."""
     wanted = wanted or FINAL
-    deadline = time.monotonic() + timeout
+    deadline = time.monotonic() + within
     seen: dict[str, Any] = {}
     while time.monotonic() < deadline:
         resp = await client.get(f"/internal/runs/{run_id}", **kwargs)

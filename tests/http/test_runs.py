@@ -47,7 +47,7 @@ async def test_running_status_is_visible_while_tests_execute(service: Service) -
     running = await wait_status(service.client, run_id, {"running"})
     assert running["status"] == "running"
     assert running["startedAt"]
-    final = await wait_status(service.client, run_id, timeout=30)
+    final = await wait_status(service.client, run_id, within=30)
     assert final["status"] == "passed"
     assert len(final["items"]) == 6
 
@@ -81,7 +81,7 @@ async def test_an_assistant_that_is_down_makes_error_items_and_a_failed_run(
         },
     )
     run_id = await start(service.client, {"suiteId": "smoke", "envId": "dead"})
-    run = await wait_status(service.client, run_id, timeout=30)
+    run = await wait_status(service.client, run_id, within=30)
     assert run["status"] == "failed"
     assert run["totals"]["errors"] == 2
     assert all(item["status"] == "error" and item["error"] for item in run["items"])
@@ -127,7 +127,7 @@ async def test_stop_of_a_running_run_skips_the_remaining_tests(make_service: Mak
     assert resp.status == 200
     assert (await resp.json())["stopRequested"] is True
     # Within one turn: well before the 3 x 400 ms the tests still had to go.
-    run = await wait_status(svc.client, run_id, timeout=1.0)
+    run = await wait_status(svc.client, run_id, within=1.0)
     assert run["status"] == "stopped"
     assert len(run["items"]) == 6
     assert (
@@ -146,7 +146,7 @@ async def test_a_stop_recorded_by_another_instance_is_polled_within_a_second(
     await wait_status(svc.client, run_id, {"running"})
     # Straight to the shared store, as another instance's stop endpoint would.
     await svc.store.request_stop(run_id, now=datetime.now(UTC))
-    run = await wait_status(svc.client, run_id, timeout=2.5)
+    run = await wait_status(svc.client, run_id, within=2.5)
     assert run["status"] == "stopped"
     assert run["totals"]["skipped"] >= 1
 
@@ -238,7 +238,7 @@ async def test_a_crashed_runs_lease_expiring_later_is_recovered_by_a_live_instan
     svc.store._runs[stale.id].run.lease_owner = "dead-instance"
     svc.store._runs[stale.id].run.attempts = 1
     svc.store._runs[stale.id].run.lease_expires_at = datetime.now(UTC) + timedelta(seconds=0.3)
-    run = await wait_status(svc.client, stale.id, timeout=5)
+    run = await wait_status(svc.client, stale.id, within=5)
     assert run["status"] == "passed"
     assert run["attempts"] == 2
 

@@ -341,8 +341,8 @@ async def import_config_tree(
     Raises:
         ConfigError: the tree has errors, or two files claim one id.
     """
-    root = root.resolve()
-    if not root.is_dir():
+    root = await asyncio.to_thread(root.resolve)
+    if not await asyncio.to_thread(root.is_dir):
         raise ConfigError([ConfigProblem(str(root), "is not a folder")])
     await asyncio.to_thread(
         validate_paths, [root], config_root=root, env=env if env is not None else {}

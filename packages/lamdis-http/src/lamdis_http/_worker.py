@@ -225,7 +225,7 @@ class WorkerPool:
         if event is not None:
             event.set()
 
-    async def wait_for(self, run_id: str, *, timeout: float) -> Run | None:
+    async def wait_for(self, run_id: str, *, timeout: float) -> Run | None:  # noqa: ASYNC109  # a deadline across store polls, not one await
         """Wait until the run is final (or ``timeout`` passes) and return it without items."""
         loop = asyncio.get_running_loop()
         deadline = loop.time() + timeout

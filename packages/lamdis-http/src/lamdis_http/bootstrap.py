@@ -336,7 +336,9 @@ class _TargetLoader:
     the registry's error naming the package to install.
     """
 
-    def __init__(self, env: Mapping[str, str], *, given: Mapping[str, TargetFactory] | None) -> None:
+    def __init__(
+        self, env: Mapping[str, str], *, given: Mapping[str, TargetFactory] | None
+    ) -> None:
         self._env = env
         self._given = dict(given) if given is not None else None
         self._loaded: dict[str, TargetFactory] = {}

@@ -51,7 +51,9 @@ def validate_document(kind: CatalogKind, doc: dict[str, Any]) -> None:
     except cattrs.BaseValidationError as exc:
         for message in cattrs.transform_error(exc, path="$"):
             text, _, where = message.rpartition(" @ ")
-            issues.append(p.FieldIssue(_camel_path(where.removeprefix("$.")) or "$", text or message))
+            issues.append(
+                p.FieldIssue(_camel_path(where.removeprefix("$.")) or "$", text or message)
+            )
     except (ValueError, TypeError) as exc:
         issues.append(p.FieldIssue("$", str(exc)))
     if issues:

@@ -51,9 +51,8 @@ async def judge(request: web.Request) -> web.Response:
         },
         nullable=("threshold", "lastAssistant", "persona", "objective", "requestNext", "scope"),
     )
-    threshold = float(
-        body.get("threshold") if body.get("threshold") is not None else DEFAULT_CHECK_THRESHOLD
-    )
+    raw_threshold = body.get("threshold")
+    threshold = float(raw_threshold) if raw_threshold is not None else DEFAULT_CHECK_THRESHOLD
     turns = [
         ConversationTurn(role=t["role"], content=t["content"]) for t in body.get("transcript") or []
     ]
