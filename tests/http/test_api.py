@@ -276,3 +276,33 @@ async def test_openapi_documents_every_route_and_nothing_else(service: Service) 
     assert documented - served == set(), "documented routes that do not exist"
     assert ("post", "/internal/runs/start") in served
     assert ("delete", "/orgs/{orgId}/requests/{docId}") in served
+
+
+async def test_lamdis_external_judge_speaks_to_this_judge_route(make_service: MakeService) -> None:
+    """The ``external`` judge adapter, signed, against this service's /orgs/{orgId}/judge."""
+    from lamdis_core.ports.judge import ConversationTurn, JudgeRequest
+    from lamdis_http.judges.external import create_judge
+
+    from tests.http.conftest import SECRET, TOKEN
+
+    svc = await make_service(token=TOKEN, secret=SECRET)
+    base = str(svc.client.make_url("")).rstrip("/")
+    judge = create_judge(
+        {"JUDGE_BASE_URL": base, "JUDGE_API_TOKEN": TOKEN, "JUDGE_HMAC_SECRET": SECRET}
+    )
+    try:
+        verdict = await judge.evaluate(
+            JudgeRequest(
+                rubric="mentions diversification",
+                threshold=0.5,
+                transcript=[
+                    ConversationTurn(role="user", content="What should I do?"),
+                    ConversationTurn(role="assistant", content="Diversification lowers risk."),
+                ],
+                org_id=ORG,
+            )
+        )
+    finally:
+        await judge.aclose()
+    assert verdict.passed is True
+    assert verdict.model == "offline"

@@ -2,7 +2,7 @@
 
 Request: ``{rubric, threshold?, transcript[], lastAssistant?, requestNext?, persona?, scope?,
 objective?}``. Response: ``{pass, score, threshold, reasoning, nextUser?, shouldContinue,
-model}``. A judge that cannot judge answers 502 with a problem body — never a pass.
+model, usage}``. A judge that cannot judge answers 502 with a problem body — never a pass.
 """
 
 from __future__ import annotations
@@ -93,6 +93,12 @@ async def judge(request: web.Request) -> web.Response:
         "reasoning": verdict.reasoning,
         "shouldContinue": not verdict.passed,
         "model": verdict.model,
+        "usage": {
+            "tokens": verdict.usage.tokens,
+            "calls": verdict.usage.calls,
+            "promptTokens": verdict.usage.prompt_tokens,
+            "completionTokens": verdict.usage.completion_tokens,
+        },
     }
     if verdict.next_message:
         result["nextUser"] = verdict.next_message
