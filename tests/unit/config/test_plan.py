@@ -219,3 +219,27 @@ def test_legacy_script_as_yaml_text_is_accepted(tree: Tree) -> None:
     root = tree(base_files([test]))
     plan = load_plan([root / "tests/t.json"], env={})
     assert plan.entries[0].test.script.messages[0].content == "hello"
+
+
+def test_lamdis_runs_json_suite_with_inline_tests_and_env(tree: Tree) -> None:
+    # The shape lamdis-runs' run-json-suites reads: suites/<id>.json with tests and env.
+    doc = {
+        "env": {"channel": "http_chat", "baseUrl": "http://127.0.0.1:9"},
+        "tests": [{"name": "first", "objective": "x"}, {"objective": "y"}],
+    }
+    root = tree({"suites/smoke.json": doc})
+    plan = load_plan([root / "suites/smoke.json"], env={})
+    assert [e.key for e in plan.entries] == ["smoke#1@smoke#env", "smoke#2@smoke#env"]
+    assert plan.entries[0].test.label == "first"
+    assert plan.warnings == []
+
+
+def test_tests_without_ids_get_one_from_their_file(tree: Tree) -> None:
+    files = base_files([{"steps": [{"type": "message", "content": "hi"}]}])
+    del files["tests/t.json"]["id"]
+    files["tests/t.json"]["orgId"] = "org"  # lamdis-runs' run-file accepts these
+    files["tests/t.json"]["suite"] = "nightly"
+    root = tree(files)
+    plan = load_plan([root / "tests/t.json"], env={})
+    assert [e.key for e in plan.entries] == ["tests/t#1@bot"]
+    assert plan.warnings == []

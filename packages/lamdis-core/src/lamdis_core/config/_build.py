@@ -95,6 +95,18 @@ def structure(
         return None
 
 
+def default_test_ids(data: dict[str, Any], label: str) -> dict[str, Any]:
+    """Give tests without an ``id`` one (``<file id or path>#<n>``), as lamdis-runs does."""
+    tests = data.get("tests")
+    if not isinstance(tests, list) or all(not isinstance(t, dict) or "id" in t for t in tests):
+        return data
+    named = [
+        {"id": f"{label}#{i + 1}", **t} if isinstance(t, dict) and "id" not in t else t
+        for i, t in enumerate(tests)
+    ]
+    return {**data, "tests": named}
+
+
 def check_tests(tests: Sequence[c.TestCase], report: Report, prefix: tuple[PathPart, ...]) -> None:
     """Rules across the tests of one file: unique ids, something to send."""
     seen: dict[str, int] = {}

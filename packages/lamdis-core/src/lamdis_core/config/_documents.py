@@ -12,6 +12,7 @@ from lamdis_core.config._build import (
     auth_provided_names,
     check_test_refs,
     check_tests,
+    default_test_ids,
     env_refs_in,
     structure,
     with_file_auth,
@@ -321,6 +322,7 @@ class DocumentSession:
             data = {"id": doc_id, "tests": [test], **file_part}
             if "name" in doc:
                 data["name"] = doc["name"]
+        data = default_test_ids(data, doc_id)
         test_file: c.TestFile | None = self.build(data, "test", where)
         if test_file is None:
             return None
@@ -449,7 +451,7 @@ class DocumentSession:
     ) -> tuple[list[Pending], str | None]:
         suite_id = _doc_id(suite_doc)
         where = _label("suites", suite_id)
-        data = {"id": suite_id, **suite_doc}
+        data = default_test_ids({"id": suite_id, **suite_doc}, suite_id)
         if "tests" not in data and "name" in data and "description" not in data:
             data["description"] = data["name"]
         suite: c.Suite | None = self.build(data, "suite", where)

@@ -16,6 +16,7 @@ from lamdis_core.config._build import (
     auth_provided_names,
     check_test_refs,
     check_tests,
+    default_test_ids,
     detect_kind,
     env_refs_in,
     select,
@@ -24,7 +25,9 @@ from lamdis_core.config._build import (
 )
 from lamdis_core.config._parse import Parsed, PathPart, format_path, parse_file
 from lamdis_core.config._resolve import Resolver, display
+from lamdis_core.config._schema import Checker
 from lamdis_core.domain import config as c
+from lamdis_core.domain.convert import default_converter
 from lamdis_core.domain.errors import ConfigProblem
 from lamdis_core.domain.plan import PlanEntry
 
@@ -196,8 +199,14 @@ class FileSession:
         if actual is not None and actual != kind and not (kind == "test" and actual == "suite"):
             self.problem(path, (), f"expected {KIND_WORDS[kind]}, but this is {KIND_WORDS[actual]}")
             return None
-        if kind in ("assistant", "auth", "suite") and "id" not in data:
+        if kind in ("assistant", "auth") and "id" not in data:
             data = {"id": self.default_id(path), **data}
+        elif kind == "suite" and "id" not in data:
+            data = {"id": path.stem, **data}  # lamdis-runs names JSON suites by file name
+        if kind in ("test", "suite"):
+            file_id = data.get("id")
+            label = file_id if isinstance(file_id, str) and file_id else self.default_id(path)
+            data = default_test_ids(data, label)
         obj = structure(data, kind, self.reporter(path))
         if obj is not None:
             tests = obj.tests if isinstance(obj, c.TestFile | c.Suite) else None
@@ -411,7 +420,7 @@ class FileSession:
             return None
         reduced = {k: data[k] for k in keys if k in data}
         if kind == "suite":
-            reduced.setdefault("id", self.default_id(path))
+            reduced.setdefault("id", path.stem)
             if not isinstance(reduced.get("tests"), dict):
                 reduced.pop("tests", None)
         return structure(reduced, kind, self.reporter(path))
@@ -507,11 +516,13 @@ class FileSession:
                 return None
             selected = [(info, t) for t in info.tests]
             if assistants is None:
+                assistants = self._suite_env(path, suite)
+            if assistants is None:
                 self.problem(
                     path,
                     ("assistants",),
                     "a suite with inline tests must list its assistants "
-                    "(assistants.include or assistants.includeFolders)",
+                    "(assistants.include or assistants.includeFolders) or give an env",
                 )
                 return None
         else:
@@ -534,6 +545,28 @@ class FileSession:
                 continue
             pending.extend(Pending(info, test, a) for a in targets)
         return pending, covered
+
+    def _suite_env(self, path: Path, suite: c.Suite) -> list[AssistantInfo] | None:
+        """lamdis-runs' JSON suites (``run-json-suites``) carry their assistant as ``env``."""
+        raw_env = self.raw(path).get("env")
+        if raw_env is None:
+            return None
+        checker = Checker()
+        normalised = checker.check(raw_env, c.AssistantEnv, ("env",))
+        report = self.reporter(path)
+        for parts, message in checker.warnings:
+            report(parts, message, True)
+        for parts, message in checker.errors:
+            report(parts, message, False)
+        if checker.errors:
+            return []
+        env = default_converter().structure(normalised, c.AssistantEnv)
+        self.env_check(path, raw_env, ("env",), frozenset())
+        if env.channel == "http_chat" and not env.base_url:
+            self.problem(path, ("env", "baseUrl"), "an http_chat env needs baseUrl")
+            return []
+        inline = c.Assistant(id=f"{suite.id}#env", name=f"{suite.id} (inline env)", env=env)
+        return [AssistantInfo(inline, {}, None, key=f"{path}#env")]
 
     def _suite_tests(
         self, path: Path, suite: c.Suite

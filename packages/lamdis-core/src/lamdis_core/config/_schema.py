@@ -46,7 +46,8 @@ _TOLERATED: dict[type[Any], frozenset[str]] = {
     c.Assistant: frozenset({"inputSchema", "outputSchema", "description"}),
     c.PersonasFile: frozenset({"id", "name", "description"}),
     c.RequestsFile: frozenset({"id", "name", "description"}),
-    c.TestFile: frozenset({"description"}),
+    c.TestFile: frozenset({"description", "orgId", "suite"}),
+    c.Suite: frozenset({"env", "name", "orgId"}),
     c.TestCase: frozenset({"description"}),
 }
 
