@@ -534,6 +534,20 @@ def test_llm_judge_is_announced_cached_in_results_dir_and_no_cache_skips_it(
         server.stop()
 
 
+def test_a_report_that_cannot_be_written_fails_the_run(tmp_path: Path, demo_url: str) -> None:
+    """Passing tests but an unwritable --json path: the error is shown and the exit is 1."""
+    _tree(tmp_path)
+    (tmp_path / "blocker").write_text("a file, not a folder")
+    proc = _run(
+        ["run", "tests", "--json", "blocker/s.json", "--junit", "j.xml"],
+        cwd=tmp_path,
+        demo_url=demo_url,
+    )
+    assert proc.returncode == 1, proc.stdout + proc.stderr
+    assert "cannot write a report" in proc.stderr
+    assert "blocker" in proc.stderr
+
+
 # --- Ctrl-C -----------------------------------------------------------------------------------
 
 

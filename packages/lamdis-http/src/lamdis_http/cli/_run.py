@@ -195,15 +195,18 @@ async def execute_async(options: RunOptions, env: dict[str, str]) -> int:
     # so the reports list every test the files hold.
     plan = attrs.evolve(loaded, entries=[*loaded.entries, *loaded.skipped], skipped=[])
 
+    judge = None
     try:
         judge = _make_judge(options, env)
         channels = {entry.assistant.env.channel for entry in plan.entries}
         targets = registry.load_target_factories(env, channels=channels)
-    except ConfigError as exc:
-        print_problems("configuration error, nothing was run", exc.problems)
-        return EXIT_USAGE
-    except AdapterNotInstalledError as exc:
-        print(f"lamdis: {exc}", file=sys.stderr)
+    except (ConfigError, AdapterNotInstalledError) as exc:
+        if judge is not None:
+            await _close(judge, {})
+        if isinstance(exc, ConfigError):
+            print_problems("configuration error, nothing was run", exc.problems)
+        else:
+            print(f"lamdis: {exc}", file=sys.stderr)
         return EXIT_USAGE
 
     from lamdis_http.cli._console import Console
@@ -216,11 +219,20 @@ async def execute_async(options: RunOptions, env: dict[str, str]) -> int:
         await _close(judge, targets)
 
     warnings = [str(w) for w in plan.warnings]
-    written = write_reports(result, options, warnings=warnings, suite_id=plan.suite_id, env=env)
+    try:
+        written = write_reports(result, options, warnings=warnings, suite_id=plan.suite_id, env=env)
+    except OSError as exc:
+        # The run happened, so this is not a usage error; but CI would miss the report,
+        # so the run must not look green either.
+        print(f"lamdis: cannot write a report: {exc}", file=sys.stderr)
+        written, report_failed = [], True
+    else:
+        report_failed = False
     console.summary(result, interrupted=interrupted, written=written)
     if interrupted:
         return EXIT_INTERRUPTED
-    return EXIT_FAILED if result.totals.failed or result.totals.errors else EXIT_OK
+    failed = result.totals.failed or result.totals.errors or report_failed
+    return EXIT_FAILED if failed else EXIT_OK
 
 
 def _make_judge(options: RunOptions, env: Mapping[str, str]) -> Any:
@@ -228,10 +240,8 @@ def _make_judge(options: RunOptions, env: Mapping[str, str]) -> Any:
 
     cache = None
     if not options.no_cache and registry.judge_provider(env) != "offline":
-        try:
-            from lamdis_core.llm import DiskResponseCache
-        except ImportError:  # older core: the cache lived in a private module
-            from lamdis_core.llm._cache import DiskResponseCache
+        from lamdis_core.llm import DiskResponseCache
+
         cache = DiskResponseCache(Path(options.results_dir) / "cache")
     return registry.load_judge(env, cache=cache)
 
