@@ -118,6 +118,9 @@ async def test_seed_queries_run_verbatim_on_a_database_filled_by_real_runs(
         try:
             summary = await conn.fetch(SEED_SUMMARY.replace("<runId>", second))
             recent = await conn.fetch(SEED_RECENT)
+            usage = await conn.fetchrow(
+                'SELECT "orgId", tokens, calls FROM usage WHERE "runId" = $1', first
+            )
         finally:
             await conn.close()
 
@@ -134,6 +137,9 @@ async def test_seed_queries_run_verbatim_on_a_database_filled_by_real_runs(
         assert [r["id"] for r in recent] == [pending.id, second, first]
         assert [r["status"] for r in recent] == ["queued", "failed", "passed"]
         assert json.loads(recent[2]["totals"])["passed"] == 2
+
+        assert usage is not None
+        assert (usage["orgId"], usage["tokens"], usage["calls"]) == ("acme", 10, 1)
 
         full = await store.get_run(first)
         assert full is not None
