@@ -383,6 +383,75 @@ def test_startup_errors_are_clear(config_dir: Path, tmp_path: Path) -> None:
         assert "hunter2" not in out.stderr + out.stdout
 
 
+def test_with_an_hmac_secret_wait_signs_and_unsigned_requests_are_refused(
+    config_dir: Path, tmp_path: Path, servers: list[Server]
+) -> None:
+    from lamdis_http._auth import signed_headers
+
+    secret = "e2e-hmac-secret"
+    server = launch(servers, base_env(config_dir, LAMDIS_HMAC_SECRET=secret), tmp_path)
+    body = json.dumps({"suiteId": "smoke", "trigger": "ci"}).encode()
+    unsigned = urllib.request.Request(
+        server.url + "/internal/runs/start",
+        data=body,
+        method="POST",
+        headers={"content-type": "application/json", "x-api-token": TOKEN},
+    )
+    with pytest.raises(urllib.error.HTTPError) as refused:
+        urllib.request.urlopen(unsigned, timeout=10)
+    assert refused.value.code == 401
+    signed = urllib.request.Request(
+        server.url + "/internal/runs/start",
+        data=body,
+        method="POST",
+        headers={
+            "content-type": "application/json",
+            "x-api-token": TOKEN,
+            **signed_headers(secret, body),
+        },
+    )
+    with urllib.request.urlopen(signed, timeout=10) as resp:
+        run_id = json.loads(resp.read())["runId"]
+    env = {
+        **os.environ,
+        "LAMDIS_API_TOKEN": TOKEN,
+        "LAMDIS_HMAC_SECRET": secret,
+        "LAMDIS_SERVER": server.url,
+    }
+    waited = subprocess.run(
+        [*CLI, "wait", run_id, "--interval", "1"],
+        env=env,
+        capture_output=True,
+        text=True,
+        timeout=120,
+    )
+    assert waited.returncode == 0, waited.stderr
+    assert "status: passed" in waited.stdout
+    assert secret not in server.log.read_text()
+
+
+@pytest.mark.postgres
+def test_db_migrate_creates_the_tables_and_is_safe_to_repeat(empty_postgres_dsn: str) -> None:
+    env = {**os.environ, "DATABASE_URL": empty_postgres_dsn}
+    first = subprocess.run(
+        [*CLI, "db", "migrate"], env=env, capture_output=True, text=True, timeout=120
+    )
+    assert first.returncode == 0, first.stderr
+    assert first.stdout.startswith("applied: ")
+    again = subprocess.run(
+        [*CLI, "db", "migrate"], env=env, capture_output=True, text=True, timeout=120
+    )
+    assert again.returncode == 0 and "up to date" in again.stdout
+    missing = subprocess.run(
+        [*CLI, "db", "migrate"],
+        env={k: v for k, v in env.items() if k != "DATABASE_URL"},
+        capture_output=True,
+        text=True,
+        timeout=120,
+    )
+    assert missing.returncode == 2 and "DATABASE_URL" in missing.stderr
+
+
 # --- PostgreSQL: a crash mid-run and a restart -------------------------------------------------
 
 

@@ -248,7 +248,7 @@ def build_app(
                 the_notifier = made
         except (LamdisError, OSError) as exc:
             await _close_all(closers)
-            raise StartupError(f"lamdis serve cannot start: {exc}") from exc
+            raise StartupError(str(exc)) from exc
 
         app[STORE_KEY] = the_store
         app[CATALOG_KEY] = the_catalog

@@ -84,7 +84,7 @@ def _handle(args: argparse.Namespace) -> int:
     try:
         asyncio.run(_serve(settings, host=args.host, port=args.port))
     except StartupError as exc:
-        print(f"lamdis serve: {exc}", file=sys.stderr)
+        print(f"lamdis serve: cannot start: {exc}", file=sys.stderr)
         return EXIT_USAGE
     except OSError as exc:  # the port is taken, the address cannot be bound
         print(f"lamdis serve: cannot listen: {exc}", file=sys.stderr)
