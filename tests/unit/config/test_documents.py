@@ -200,3 +200,21 @@ async def test_lamdis_runs_files_stored_as_documents_plan_like_the_files() -> No
 
     assert [e.key for e in plan.entries] == ["finra-suitability-basic@assistants/dev/v1"]
     assert len(plan.warnings) == 2
+
+
+async def test_test_ids_keep_only_the_named_tests() -> None:
+    catalog = await catalog_with(
+        {
+            CatalogKind.ENVIRONMENTS: [ENV_DOC],
+            CatalogKind.TESTS: [TEST_FILE_DOC],
+            CatalogKind.PERSONAS: [{"id": "retail", **PERSONAS}],
+            CatalogKind.REQUESTS: [{"id": "accounts", **REQUESTS}],
+        }
+    )
+    suite = {
+        "id": "s1",
+        "assistants": {"include": ["env-dev"]},
+        "tests": {"includeFiles": ["file-1"]},
+    }
+    plan = await plan_from_documents(suite, CatalogDocuments(catalog, ORG), test_ids=["t2"], env={})
+    assert [e.key for e in plan.entries] == ["t2@env-dev"]

@@ -243,3 +243,21 @@ def test_tests_without_ids_get_one_from_their_file(tree: Tree) -> None:
     plan = load_plan([root / "tests/t.json"], env={})
     assert [e.key for e in plan.entries] == ["tests/t#1@bot"]
     assert plan.warnings == []
+
+
+def test_run_skips_unreferenced_config_files_that_validate_checks(tree: Tree) -> None:
+    root = tree(
+        {**base_files([SIMPLE_TEST]), "auth/broken.json": {"id": "broken", "headers": "nope"}}
+    )
+
+    plan = load_plan([root], env={})
+    assert [e.key for e in plan.entries] == ["t1@bot"]
+    assert sorted(Path(f).name for f in plan.files) == ["bot.json", "p.json", "r.json", "t.json"]
+
+    from lamdis_core.config.loader import validate_paths
+
+    with pytest.raises(ConfigError) as info:
+        validate_paths([root], env={})
+    (problem,) = info.value.problems
+    assert (Path(problem.file or "").name, problem.json_path) == ("broken.json", "$.headers")
+    assert problem.message == "expected an object whose values are strings, got the string 'nope'"

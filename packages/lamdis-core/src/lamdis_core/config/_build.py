@@ -40,28 +40,33 @@ KIND_WORDS: dict[str, str] = {
     "personas": "a personas file",
     "requests": "a requests file",
 }
-_ENV_KEYS = ("channel", "baseUrl", "model", "headers", "timeoutMs", "path")
 
 
 def detect_kind(data: Any, *, in_suites_folder: bool = False) -> Kind | None:
-    """What a document is, judged by its shape (``None`` when it is no config document)."""
+    """What a document is, judged by its keys (``None`` when it is no config document).
+
+    Key presence, not value types, decides, so a broken file is still checked as what it
+    was meant to be (and its problems reported) rather than skipped.
+    """
     if not isinstance(data, dict):
         return None
-    tests = data.get("tests")
-    if isinstance(tests, dict) or "assistants" in data:
+    if "assistants" in data or isinstance(data.get("tests"), dict):
         return "suite"
-    if isinstance(tests, list):
+    if "tests" in data:
         return "suite" if in_suites_folder else "test"
-    if data.get("kind") == "oauth_client_credentials" or "pattern" in data or "tokenUrl" in data:
+    if (
+        data.get("kind") == "oauth_client_credentials"
+        or "pattern" in data
+        or "tokenUrl" in data
+        or "clientId" in data
+    ):
         return "auth"
-    if isinstance(data.get("personas"), list):
-        return "personas"
-    if isinstance(data.get("requests"), list):
-        return "requests"
-    env = data.get("env")
-    if isinstance(env, dict) and any(k in env for k in _ENV_KEYS):
+    for key in ("personas", "requests"):
+        if key in data:
+            return key  # the key is the kind's name
+    if "env" in data:
         return "assistant"
-    if isinstance(data.get("headers"), dict) and "env" not in data:
+    if "headers" in data:
         return "auth"
     return None
 
