@@ -272,3 +272,23 @@ async def test_json_mode_webhook_lists_each_suite(
         ("smoke", "passed"),
         ("partial", "partial"),
     ]
+
+
+async def test_a_run_stopped_while_queued_still_sends_its_webhook(
+    make_service: MakeService, receiver: Receiver, notifier: AiohttpNotifier
+) -> None:
+    import json
+
+    svc = await make_service(notifier=notifier, start_worker=True, max_runs=1)
+    # Fill the only worker slot, so the second run stays queued until we stop it.
+    busy = await start(svc.client, {"suiteId": "slow"})
+    await wait_status(svc.client, busy, {"running"})
+    queued = await start(svc.client, {"suiteId": "smoke", "webhookUrl": receiver.url})
+    resp = await svc.client.post(f"/internal/runs/{queued}/stop")
+    assert (await resp.json())["status"] == "stopped"
+    await asyncio.wait_for(receiver.got.wait(), 10)
+    payload = json.loads(receiver.received[-1][1])
+    assert payload["runId"] == queued and payload["status"] == "stopped"
+    run = await _webhook_recorded(svc, queued)
+    assert run["webhook"]["ok"] is True
+    await svc.client.post(f"/internal/runs/{busy}/stop")

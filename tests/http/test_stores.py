@@ -16,7 +16,9 @@ from tests.http._helpers import start, wait_status
 from tests.http.conftest import ORG
 
 
-async def _exercise(aiohttp_client: Any, settings: Settings, config_dir: Path, provider: str) -> None:
+async def _exercise(
+    aiohttp_client: Any, settings: Settings, config_dir: Path, provider: str
+) -> None:
     app = build_app(settings, poll_seconds=0.05)
     client = await aiohttp_client(app)
     assert app[STORE_NAME_KEY] == provider
@@ -47,8 +49,12 @@ async def _exercise(aiohttp_client: Any, settings: Settings, config_dir: Path, p
 
 
 @pytest.mark.postgres
-async def test_lifecycle_on_postgres(aiohttp_client: Any, postgres_dsn: str, config_dir: Path) -> None:
-    settings = Settings.from_env({"DATABASE_URL": postgres_dsn, "LAMDIS_CONFIG_DIR": str(config_dir)})
+async def test_lifecycle_on_postgres(
+    aiohttp_client: Any, postgres_dsn: str, config_dir: Path
+) -> None:
+    settings = Settings.from_env(
+        {"DATABASE_URL": postgres_dsn, "LAMDIS_CONFIG_DIR": str(config_dir)}
+    )
     await _exercise(aiohttp_client, settings, config_dir, "postgres")
 
 

@@ -240,6 +240,12 @@ class WorkerPool:
             with contextlib.suppress(TimeoutError):
                 await asyncio.wait_for(done.wait(), timeout=min(1.0, remaining))
 
+    def notify_stopped_while_queued(self, run: Run) -> None:
+        """Send the webhook of a run that a stop ended before any worker claimed it."""
+        if run.webhook_url and run.webhook is None:
+            payload = summary_payload(run, mode=self._mode_of(run), suites=[])
+            self._spawn(deliver_and_record(self.notifier, self.store, run, payload))
+
     async def recover(self) -> list[Run]:
         """Re-queue (once) or fail runs whose lease expired; returns the runs changed."""
         changed = await self.store.recover_expired(now=self.clock.now(), max_attempts=MAX_ATTEMPTS)
@@ -334,6 +340,10 @@ class WorkerPool:
                 log.warning("run.lease_lost", worker_id=self.worker_id)
                 return
             raise
+        except Exception:
+            # The store failed while recording the end of the run; its lease will expire and
+            # recovery re-queues it (once), so nothing is reported as finished that was not.
+            log.exception("run.record_failed")
         finally:
             ticker.cancel()
             with contextlib.suppress(asyncio.CancelledError, Exception):
