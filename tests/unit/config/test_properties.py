@@ -190,3 +190,28 @@ def test_recursive_yaml_is_refused_with_a_reason() -> None:
         with pytest.raises(ConfigError) as info:
             load_plan([root / "tests" / "t.yaml"], config_root=root, env={})
     assert "contains itself" in info.value.problems[0].message
+
+
+def _all_paths(value: Any, prefix: tuple[Any, ...] = ()) -> list[tuple[Any, ...]]:
+    out = [prefix]
+    if isinstance(value, dict):
+        for key, item in value.items():
+            out += _all_paths(item, (*prefix, key))
+    elif isinstance(value, list):
+        for i, item in enumerate(value):
+            out += _all_paths(item, (*prefix, i))
+    return out
+
+
+@given(s.json_values(max_leaves=30), st.sampled_from([None, 2, "\t"]))
+def test_json_line_scan_finds_every_path_on_its_line(value: Any, indent: Any) -> None:
+    from lamdis_core.config._parse import _json_lines
+
+    text = json.dumps(value, indent=indent)
+    lines = _json_lines(text)
+    assert lines is not None
+    assert set(_all_paths(value)) <= set(lines)
+    rows = text.split("\n")
+    for path, line in lines.items():
+        if path and isinstance(path[-1], str):
+            assert json.dumps(path[-1]) in rows[line - 1]

@@ -2,15 +2,18 @@
 
 JSON is parsed with :mod:`json` (fast, exact); YAML with PyYAML's safe loader minus the
 timestamp resolver (``2024-01-01`` stays a string, as it would in JSON). Line numbers for
-structural problems are looked up lazily, only when a problem is reported: the text is
-composed into YAML nodes (JSON is close enough to YAML flow style for this) and the JSON
-path is followed through them.
+structural problems are looked up lazily, only when a problem is reported: a YAML text is
+composed into nodes and the JSON path followed through them; a JSON text is scanned once
+for the line of every path.
 """
 
 from __future__ import annotations
 
+import bisect
 import json
+import re
 from collections.abc import Sequence
+from json.decoder import scanstring
 from pathlib import Path
 from typing import Any, Literal
 
@@ -84,6 +87,17 @@ class Parsed:
 
     def line_of(self, path: Sequence[PathPart]) -> int | None:
         """1-based line of the deepest node ``path`` reaches, or ``None`` when unknown."""
+        if self.format == "json":
+            if not self._composed:
+                self._composed = True
+                self._nodes = _json_lines(self.text)
+            if self._nodes is None:
+                return None
+            for end in range(len(path), -1, -1):
+                found = self._nodes.get(tuple(path[:end]))
+                if found is not None:
+                    return int(found)
+            return None
         import yaml
 
         if not self._composed:
@@ -113,6 +127,67 @@ class Parsed:
             else:
                 return line
         return line
+
+
+_JSON_SCALAR = re.compile(r"-?\d+(?:\.\d+)?(?:[eE][+-]?\d+)?|true|false|null")
+_JSON_SPACE = " \t\r\n"
+
+
+def _json_lines(text: str) -> dict[tuple[PathPart, ...], int] | None:
+    """Line of every path in a JSON text that :func:`json.loads` accepted (a key's line for
+    an object member, the value's line for a list item); ``None`` if the scan fails."""
+    newlines = [i for i, ch in enumerate(text) if ch == "\n"]
+    lines: dict[tuple[PathPart, ...], int] = {}
+
+    def line_at(i: int) -> int:
+        return bisect.bisect_right(newlines, i) + 1
+
+    def space(i: int) -> int:
+        while i < len(text) and text[i] in _JSON_SPACE:
+            i += 1
+        return i
+
+    def value(i: int, path: tuple[PathPart, ...]) -> int:
+        i = space(i)
+        lines.setdefault(path, line_at(i))
+        ch = text[i]
+        if ch == "{":
+            i = space(i + 1)
+            if text[i] == "}":
+                return i + 1
+            while True:
+                i = space(i)
+                key, end = scanstring(text, i + 1)
+                child = (*path, key)
+                lines.setdefault(child, line_at(i))
+                i = space(end) + 1  # past the colon
+                i = space(value(i, child))
+                if text[i] == "}":
+                    return i + 1
+                i += 1  # past the comma
+        if ch == "[":
+            i = space(i + 1)
+            if text[i] == "]":
+                return i + 1
+            index = 0
+            while True:
+                i = space(value(i, (*path, index)))
+                index += 1
+                if text[i] == "]":
+                    return i + 1
+                i += 1
+        if ch == '"':
+            return int(scanstring(text, i + 1)[1])
+        match = _JSON_SCALAR.match(text, i)
+        if match is None:
+            raise ValueError(f"unexpected {ch!r}")
+        return match.end()
+
+    try:
+        value(0, ())
+    except (ValueError, IndexError, RecursionError):
+        return None
+    return lines
 
 
 def format_for(path: Path | str) -> Format:
