@@ -13,7 +13,6 @@ import bisect
 import json
 import re
 from collections.abc import Sequence
-from json.decoder import scanstring
 from pathlib import Path
 from typing import Any, Literal
 
@@ -129,6 +128,8 @@ class Parsed:
         return line
 
 
+# typeshed omits json.decoder.scanstring, a public name of the stdlib module.
+scanstring: Any = getattr(json.decoder, "scanstring")  # noqa: B009
 _JSON_SCALAR = re.compile(r"-?\d+(?:\.\d+)?(?:[eE][+-]?\d+)?|true|false|null")
 _JSON_SPACE = " \t\r\n"
 
