@@ -1,16 +1,11 @@
 """The core's reference fake ``ScriptedJudge`` held to the Judge contract, so engine tests that
 use it rely only on behaviour the real judges share.
-
-Two obligations are declared deviations: the fake returns the score a test gives it verbatim
-(no clamping) and has no model flag to keep, because tests script it directly rather than
-through model output.
 """
 
 from __future__ import annotations
 
 import pytest
 from lamdis_core.domain.errors import JudgeError
-from lamdis_core.ports.judge import Judge
 from lamdis_core.testing.fakes import ScriptedJudge
 
 from tests.contracts.judge import JudgeContract
@@ -37,8 +32,10 @@ class TestScriptedJudgeContract(JudgeContract):
         seen = len(self.fake.requests)
         if getattr(self, "_seen", None) != seen:
             self.fake.scores = []
+            self.fake.model_passes = []
             self._seen = seen
         self.fake.scores.append(score)
+        self.fake.model_passes.append(model_pass)
         if next_message is not None:
             self.fake.next_messages.append(next_message)
 
@@ -51,15 +48,3 @@ class TestScriptedJudgeContract(JudgeContract):
     def arrange_extraction(self, *, found: bool, value: object) -> None:
         if found:
             self.fake.extractions["account_number"] = value
-
-    @pytest.mark.xfail(
-        reason="ScriptedJudge has no model of its own, so it records no model_pass", strict=True
-    )
-    async def test_passed_is_computed_from_score_not_the_model_flag(self, judge: Judge) -> None:
-        await JudgeContract.test_passed_is_computed_from_score_not_the_model_flag(self, judge)
-
-    @pytest.mark.xfail(
-        reason="ScriptedJudge returns the score a test scripts verbatim, unclamped", strict=True
-    )
-    async def test_score_outside_the_unit_interval_is_clamped(self, judge: Judge) -> None:
-        await JudgeContract.test_score_outside_the_unit_interval_is_clamped(self, judge)

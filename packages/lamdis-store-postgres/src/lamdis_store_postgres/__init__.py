@@ -15,7 +15,6 @@ from lamdis_store_postgres.errors import (
 from lamdis_store_postgres.store import (
     PostgresCatalog,
     PostgresRunStore,
-    configure_converter,
     create_pool,
     new_run_id,
     open_store,
@@ -29,7 +28,6 @@ __all__ = [
     "PostgresStoreError",
     "StoreConfigError",
     "StoreUnavailableError",
-    "configure_converter",
     "create_pool",
     "migrate",
     "missing_migrations",

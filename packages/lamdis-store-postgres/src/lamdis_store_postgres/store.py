@@ -29,9 +29,7 @@ from datetime import UTC, datetime, timedelta
 from typing import Any, TypeVar
 
 import asyncpg  # type: ignore[import-untyped]  # asyncpg ships no type information
-import cattrs
 import structlog
-from cattrs.gen import make_dict_structure_fn, make_dict_unstructure_fn
 from lamdis_core.domain.convert import make_converter
 from lamdis_core.domain.results import (
     Item,
@@ -55,7 +53,6 @@ from lamdis_store_postgres.errors import StoreConfigError, StoreUnavailableError
 __all__ = [
     "PostgresCatalog",
     "PostgresRunStore",
-    "configure_converter",
     "create_pool",
     "new_run_id",
     "open_store",
@@ -69,29 +66,7 @@ DEFAULT_RETRY_SECONDS = 15.0
 """How long an operation keeps retrying after the connection dropped (covers a restart)."""
 
 
-def configure_converter(converter: cattrs.Converter) -> cattrs.Converter:
-    """Prepare a ``make_converter()`` converter for the jsonb columns and return it.
-
-    The core converter writes camelCase keys and ISO-8601 datetimes, which is what the jsonb
-    columns hold. One change: ``totals`` keeps the key ``passed`` (the seed documents
-    ``totals: { passed, failed, skipped }`` and its SQL readers expect it), where the core
-    converter would write ``pass``. Reading accepts either.
-    """
-    unstructure_totals = make_dict_unstructure_fn(Totals, converter)
-    structure_totals = make_dict_structure_fn(Totals, converter)
-
-    def structure(value: Any, _: Any) -> Totals:
-        data = dict(value)
-        if "passed" not in data and "pass" in data:
-            data["passed"] = data.pop("pass")
-        return structure_totals(data, Totals)
-
-    converter.register_unstructure_hook(Totals, unstructure_totals)
-    converter.register_structure_hook(Totals, structure)
-    return converter
-
-
-_converter = configure_converter(make_converter())
+_converter = make_converter()
 
 
 def new_run_id() -> str:

@@ -19,14 +19,19 @@ from cattrs.gen import make_dict_structure_fn, make_dict_unstructure_fn, overrid
 
 from lamdis_core.domain import config as c
 from lamdis_core.domain.config import UNSET
+from lamdis_core.domain.results import Check
 
-_RENAMES = {"passed": "pass"}
+# A check's verdict is ``pass`` on the wire (lamdis-runs' spelling); ``pass`` is a Python
+# keyword, so the attribute is ``passed``. Only checks: ``totals.passed`` keeps its name.
+_RENAMES: dict[tuple[type[Any], str], str] = {(Check, "passed"): "pass"}
+
+
+def _wire_name(cls: type[Any], name: str) -> str:
+    return _RENAMES.get((cls, name)) or camel(name)
 
 
 @functools.cache
 def camel(name: str) -> str:
-    if name in _RENAMES:
-        return _RENAMES[name]
     head, *rest = name.split("_")
     return head + "".join(part[:1].upper() + part[1:] for part in rest)
 
@@ -104,17 +109,17 @@ def make_converter(*, omit_none: bool = True) -> cattrs.Converter:
 
     def structure_factory(cls: type[Any]) -> Any:
         overrides = {
-            a.name: override(rename=camel(a.name))
+            a.name: override(rename=_wire_name(cls, a.name))
             for a in attrs.fields(cls)
-            if camel(a.name) != a.name
+            if _wire_name(cls, a.name) != a.name
         }
         return make_dict_structure_fn(cls, converter, **overrides)  # type: ignore[arg-type]
 
     def unstructure_factory(cls: type[Any]) -> Any:
         overrides = {
-            a.name: override(rename=camel(a.name))
+            a.name: override(rename=_wire_name(cls, a.name))
             for a in attrs.fields(cls)
-            if camel(a.name) != a.name
+            if _wire_name(cls, a.name) != a.name
         }
         base = make_dict_unstructure_fn(cls, converter, **overrides)  # type: ignore[arg-type]
         if not omit_none:

@@ -110,7 +110,9 @@ class ScriptedJudge:
     """A judge whose verdicts are given by the test.
 
     ``scores`` is consumed one per ``evaluate`` call (the last one repeats); an entry that is an
-    exception is raised instead. ``next_messages`` likewise feeds ``propose_next``.
+    exception is raised instead. Scores are clamped to [0, 1] and ``passed`` is computed from
+    them, as a real judge does. ``model_passes`` (consumed alongside, optional) is what "the
+    model" claimed, kept as ``model_pass``. ``next_messages`` likewise feeds ``propose_next``.
     """
 
     name = "scripted"
@@ -124,8 +126,10 @@ class ScriptedJudge:
         opening: str = "Hello, I need help.",
         extractions: Mapping[str, object] | None = None,
         tokens_per_call: int = 0,
+        model_passes: list[bool | None] | None = None,
     ) -> None:
         self.scores = list(scores or [1.0])
+        self.model_passes = list(model_passes or [])
         self.next_messages = list(next_messages or [])
         self.opening = opening
         self.extractions = dict(extractions or {})
@@ -140,6 +144,8 @@ class ScriptedJudge:
         score = self.scores.pop(0) if len(self.scores) > 1 else self.scores[0]
         if isinstance(score, Exception):
             raise score
+        score = min(1.0, max(0.0, score))
+        model_pass = self.model_passes.pop(0) if self.model_passes else None
         next_message = None
         if request.propose_next:
             next_message = self.next_messages.pop(0) if self.next_messages else "Tell me more."
@@ -147,6 +153,7 @@ class ScriptedJudge:
             score=score,
             threshold=request.threshold,
             passed=score >= request.threshold,
+            model_pass=model_pass,
             reasoning=f"scripted score {score}",
             model="scripted",
             next_message=next_message,
