@@ -484,6 +484,19 @@ async def test_a_run_killed_mid_flight_is_requeued_on_restart_and_finishes(
         line["event"] == "worker.recovered_run" and line["run_id"] == run_id
         for line in second.log_lines()
     )
+    # Like the seed's `npm run wait`, `lamdis wait` can read the run from the database itself.
+    db_env = {k: v for k, v in os.environ.items() if not k.startswith("LAMDIS_")}
+    db_env["DATABASE_URL"] = postgres_dsn
+    from_db = await asyncio.to_thread(
+        subprocess.run,
+        [*CLI, "wait", run_id, "--interval", "1"],
+        env=db_env,
+        capture_output=True,
+        text=True,
+        timeout=120,
+    )
+    assert from_db.returncode == 0, from_db.stderr
+    assert "status: passed" in from_db.stdout
 
 
 @pytest.mark.postgres

@@ -3,6 +3,10 @@
 The Python counterpart of lamdis-runs' ``npm run wait -- <runId>``: prints each status change
 (``status: running``), then exits 0 for ``passed`` and 1 for ``failed``, ``partial`` or
 ``stopped`` and on timeout; 2 when the run is unknown or the server refuses the credentials.
+
+Where it reads the run: ``--server`` or ``LAMDIS_SERVER`` (the hosted API); else, like the
+seed's wait script, the database named by ``MONGO_URL`` / ``DATABASE_URL`` (``DB_PROVIDER``);
+else ``http://127.0.0.1:3101``.
 """
 
 from __future__ import annotations
@@ -43,46 +47,119 @@ def _handle(args: argparse.Namespace) -> int:
     return asyncio.run(_wait(args))
 
 
+class _StoreReader:
+    """Reads the run straight from the database, as the seed's ``npm run wait`` does."""
+
+    def __init__(self, env: dict[str, str]) -> None:
+        self.env = env
+        self.store: Any = None
+
+    async def __aenter__(self) -> _StoreReader:
+        from lamdis_http import registry
+
+        self.store, _ = await registry.open_store(self.env)
+        return self
+
+    async def __aexit__(self, *exc: object) -> None:
+        await self.store.aclose()
+
+    async def request(self, method: str, path: str) -> Any:
+        from lamdis_core.domain.convert import default_converter
+
+        from lamdis_http.cli._client import ApiError
+
+        run_id = path.rsplit("/", 1)[-1]
+        run = await self.store.get_run(run_id, include_items=False)
+        if run is None:
+            raise ApiError(f"run {run_id!r} not found in the database", status=404)
+        data = default_converter().unstructure(run)
+        totals = run.totals
+        data["totals"] = {
+            "passed": totals.passed,
+            "failed": totals.failed,
+            "skipped": totals.skipped,
+            "errors": totals.errors,
+        }
+        return data
+
+
+def _source(args: argparse.Namespace) -> Any:
+    import os
+
+    from lamdis_http import registry
+    from lamdis_http.cli._client import ApiClient, default_server
+
+    if args.server or os.environ.get("LAMDIS_SERVER", "").strip():
+        return ApiClient(args.server or default_server())
+    env = dict(os.environ)
+    if registry.db_provider(env) != "local":
+        return _StoreReader(env)
+    return ApiClient(default_server())
+
+
 async def _wait(args: argparse.Namespace) -> int:
-    import asyncio
     import sys
     import time
 
-    from lamdis_http.cli._client import ApiClient, ApiError, default_server
+    from lamdis_core.domain.errors import LamdisError
 
-    server = args.server or default_server()
+    from lamdis_http.cli._client import ApiError
+
     # At most one poll a second: a signed request repeats its signature within one second.
     interval = max(1.0, args.interval)
     deadline = time.monotonic() + max(0.0, args.timeout)
     last = ""
-    async with ApiClient(server) as client:
-        while True:
-            try:
-                run = await client.request("GET", f"/internal/runs/{args.run_id}")
-            except ApiError as exc:
-                if exc.status in (401, 403, 404):
-                    print(f"lamdis wait: {exc}", file=sys.stderr)
-                    return EXIT_USAGE
-                print(f"lamdis wait: {exc} (retrying)", file=sys.stderr)
-                run = None
-            status = str(run.get("status", "")) if isinstance(run, dict) else ""
-            if status and status != last:
-                print(f"status: {status}", flush=True)
-                last = status
-            if status in FINAL:
-                totals = run.get("totals", {}) if isinstance(run, dict) else {}
-                print(
-                    f"totals: passed={totals.get('passed', 0)} failed={totals.get('failed', 0)} "
-                    f"skipped={totals.get('skipped', 0)} errors={totals.get('errors', 0)}",
-                    flush=True,
-                )
-                if status == "passed":
-                    return EXIT_OK
-                error = run.get("error") if isinstance(run, dict) else None
-                suffix = f" ({error})" if error else ""
-                print(f"Run finished with status: {status}{suffix}", file=sys.stderr)
-                return EXIT_FAILED
-            if time.monotonic() >= deadline:
-                print(f"Timeout waiting for run {args.run_id} to complete", file=sys.stderr)
-                return EXIT_FAILED
-            await asyncio.sleep(min(interval, max(0.0, deadline - time.monotonic())))
+    try:
+        source = _source(args)
+        async with source as client:
+            return await _poll(client, args, interval, deadline, last)
+    except LamdisError as exc:
+        print(f"lamdis wait: {exc}", file=sys.stderr)
+        return EXIT_USAGE
+    except ApiError as exc:
+        print(f"lamdis wait: {exc}", file=sys.stderr)
+        return EXIT_FAILED
+    except OSError as exc:  # the database named by MONGO_URL / DATABASE_URL is unreachable
+        print(f"lamdis wait: {exc}", file=sys.stderr)
+        return EXIT_FAILED
+
+
+async def _poll(
+    client: Any, args: argparse.Namespace, interval: float, deadline: float, last: str
+) -> int:
+    import asyncio
+    import sys
+    import time
+
+    from lamdis_http.cli._client import ApiError
+
+    while True:
+        try:
+            run = await client.request("GET", f"/internal/runs/{args.run_id}")
+        except ApiError as exc:
+            if exc.status in (401, 403, 404):
+                print(f"lamdis wait: {exc}", file=sys.stderr)
+                return EXIT_USAGE
+            print(f"lamdis wait: {exc} (retrying)", file=sys.stderr)
+            run = None
+        status = str(run.get("status", "")) if isinstance(run, dict) else ""
+        if status and status != last:
+            print(f"status: {status}", flush=True)
+            last = status
+        if status in FINAL:
+            totals = run.get("totals", {}) if isinstance(run, dict) else {}
+            print(
+                f"totals: passed={totals.get('passed', 0)} failed={totals.get('failed', 0)} "
+                f"skipped={totals.get('skipped', 0)} errors={totals.get('errors', 0)}",
+                flush=True,
+            )
+            if status == "passed":
+                return EXIT_OK
+            error = run.get("error") if isinstance(run, dict) else None
+            suffix = f" ({error})" if error else ""
+            print(f"Run finished with status: {status}{suffix}", file=sys.stderr)
+            return EXIT_FAILED
+        if time.monotonic() >= deadline:
+            print(f"Timeout waiting for run {args.run_id} to complete", file=sys.stderr)
+            return EXIT_FAILED
+        await asyncio.sleep(min(interval, max(0.0, deadline - time.monotonic())))
