@@ -218,3 +218,18 @@ async def test_test_ids_keep_only_the_named_tests() -> None:
     }
     plan = await plan_from_documents(suite, CatalogDocuments(catalog, ORG), test_ids=["t2"], env={})
     assert [e.key for e in plan.entries] == ["t2@env-dev"]
+
+
+async def test_seed_test_documents_keep_their_tags_for_selection() -> None:
+    catalog = await catalog_with(
+        {
+            CatalogKind.ENVIRONMENTS: [SEED_ENV_DOC],
+            CatalogKind.TESTS: [
+                {"id": "a", "suiteId": "s1", "tags": ["smoke"], "objective": "x"},
+                {"id": "b", "suiteId": "s1", "objective": "y"},
+            ],
+        }
+    )
+    suite = {"id": "s1", "defaultEnvId": "env-seed"}
+    plan = await plan_from_documents(suite, CatalogDocuments(catalog, ORG), tags=["smoke"], env={})
+    assert [e.key for e in plan.entries] == ["a@env-seed"]

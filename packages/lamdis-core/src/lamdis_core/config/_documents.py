@@ -24,15 +24,12 @@ from lamdis_core.domain import config as c
 from lamdis_core.domain.convert import default_converter
 from lamdis_core.domain.errors import ConfigProblem
 
-# Keys the catalog (and the seed's collections) add to documents; accepted silently.
-HOSTED_KEYS = frozenset(
+# Bookkeeping the catalog (and the seed's collections) adds to documents.
+CATALOG_KEYS = frozenset({"$schema", "_id", "orgId", "createdAt", "updatedAt", "suiteId"})
+# Accepted silently on top of a document's own fields: bookkeeping plus the seed's suite
+# and persona fields lamdis has no use for.
+HOSTED_KEYS = CATALOG_KEYS | frozenset(
     {
-        "$schema",
-        "_id",
-        "orgId",
-        "createdAt",
-        "updatedAt",
-        "suiteId",
         "name",
         "tags",
         "defaultEnvId",
@@ -157,7 +154,7 @@ class DocumentSession:
             data = {"id": ref, **doc}
             auth: c.AuthConfig | None = self.build(data, "auth", where)
             if auth is not None:
-                raw = {k: v for k, v in data.items() if k not in HOSTED_KEYS and k != "id"}
+                raw = {k: v for k, v in data.items() if k not in CATALOG_KEYS and k != "id"}
                 self.env_check(where, raw, (), auth_provided_names(auth))
             self._auths[ref] = auth
         return self._auths[ref]
@@ -317,7 +314,7 @@ class DocumentSession:
         data = dict(doc)
         if not isinstance(data.get("tests"), list):
             file_part = {k: data.pop(k) for k in _FILE_KEYS if k in data}
-            test = {k: v for k, v in data.items() if k not in HOSTED_KEYS or k == "name"}
+            test = {k: v for k, v in data.items() if k not in CATALOG_KEYS}
             test.setdefault("id", doc_id)
             data = {"id": doc_id, "tests": [test], **file_part}
             if "name" in doc:
