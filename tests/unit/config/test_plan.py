@@ -261,3 +261,13 @@ def test_run_skips_unreferenced_config_files_that_validate_checks(tree: Tree) ->
     (problem,) = info.value.problems
     assert (Path(problem.file or "").name, problem.json_path) == ("broken.json", "$.headers")
     assert problem.message == "expected an object whose values are strings, got the string 'nope'"
+
+
+def test_include_ids_search_survives_odd_files_under_the_root(tree: Tree) -> None:
+    root = two_assistant_tree(
+        tree, suite(assistants={"include": ["assistants/bot"]}, tests={"includeIds": ["b"]})
+    )
+    (root / "tests" / "odd.json").write_text('{"tests": 5}')
+    (root / "tests" / "broken.json").write_text("{")
+    # Neither odd file is included, so neither is reported; the id is found in tests/t.json.
+    assert keys(root / "suites/s1.json") == ["b@bot"]

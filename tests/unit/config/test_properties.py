@@ -140,6 +140,17 @@ def test_any_subtree_of_a_valid_tree_replaced_by_arbitrary_json_never_crashes(
     data: st.DataObject,
 ) -> None:
     files = base_files([FULL_TEST])
+    files["suites/s.json"] = {
+        "id": "s",
+        "assistants": {
+            "include": ["assistants/bot"],
+            "includeFolders": ["assistants"],
+            "exclude": [],
+        },
+        "tests": {"includeFiles": ["tests/t"], "includeIds": ["t1", "file-1"]},
+    }
+    files["auth/a.json"] = {"id": "a", "env": {"T": "${X}"}, "pattern": {"template": "Bearer ${T}"}}
+    files["assistants/bot.json"]["authRef"] = "auth/a"
     name = data.draw(st.sampled_from(sorted(files)))
     path = data.draw(st.sampled_from(_paths(files[name])))
     files[name] = _replace_at(files[name], path, data.draw(s.json_values(max_leaves=10)))
@@ -215,3 +226,55 @@ def test_json_line_scan_finds_every_path_on_its_line(value: Any, indent: Any) ->
     for path, line in lines.items():
         if path and isinstance(path[-1], str):
             assert json.dumps(path[-1]) in rows[line - 1]
+
+
+class _DictSource:
+    """A DocumentSource over plain dicts: {kind: {id: doc}}."""
+
+    def __init__(self, docs: dict[str, dict[str, Any]]) -> None:
+        self.docs = docs
+
+    async def get(self, kind: str, doc_id: str) -> Any:
+        return self.docs.get(kind, {}).get(doc_id)
+
+    async def list(self, kind: str) -> list[Any]:
+        return list(self.docs.get(kind, {}).values())
+
+
+@settings(suppress_health_check=[HealthCheck.too_slow])
+@given(st.data())
+def test_any_subtree_of_valid_documents_replaced_never_crashes(data: st.DataObject) -> None:
+    import asyncio
+
+    from lamdis_core.config.loader import plan_from_documents
+
+    files = base_files([FULL_TEST])
+    docs: dict[str, dict[str, Any]] = {
+        "suites": {
+            "s": {
+                "id": "s",
+                "assistants": {"include": ["bot"]},
+                "tests": {"includeIds": ["f", "t1"]},
+            }
+        },
+        "environments": {"bot": files["assistants/bot.json"]},
+        "tests": {
+            "f": {**files["tests/t.json"], "imports": {"personas": ["p"], "requests": ["r"]}}
+        },
+        "personas": {"p": files["personas/p.json"]},
+        "requests": {"r": files["requests/r.json"]},
+    }
+    kind = data.draw(st.sampled_from(sorted(docs)))
+    (doc_id,) = docs[kind]
+    path = data.draw(st.sampled_from(_paths(docs[kind][doc_id])))
+    replaced = _replace_at(docs[kind][doc_id], path, data.draw(s.json_values(max_leaves=10)))
+    if not isinstance(replaced, dict):
+        replaced = {"value": replaced}
+    docs[kind][doc_id] = replaced
+    problems: tuple[Any, ...] | None = None
+    try:
+        asyncio.run(plan_from_documents(docs["suites"]["s"], _DictSource(docs), env={}))
+    except ConfigError as exc:
+        problems = exc.problems
+    if problems is not None:
+        assert problems and all(p.message for p in problems)

@@ -592,8 +592,11 @@ class FileSession:
                     if candidate in files:
                         continue
                     data = self.read(candidate).data
+                    tests = data.get("tests")
                     ids = {data.get("id")} | {
-                        t.get("id") for t in data.get("tests", []) if isinstance(t, dict)
+                        t.get("id")
+                        for t in (tests if isinstance(tests, list) else [])
+                        if isinstance(t, dict)
                     }
                     if wanted in ids:
                         info = self.test_file(candidate)

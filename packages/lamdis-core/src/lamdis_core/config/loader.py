@@ -237,6 +237,10 @@ async def plan_from_documents(
     Raises:
         ConfigError: with every problem found.
     """
+    if not isinstance(suite, Mapping):
+        raise ConfigError(
+            [ConfigProblem(None, f"expected a suite document (an object), got {suite!r:.40}")]
+        )
     session = DocumentSession(source, os.environ if env is None else env)
     try:
         pending, suite_id = await session.plan(suite, env_id, test_ids)
