@@ -18,13 +18,19 @@ Hosted mode builds the same plan from catalog documents. Wrap the Catalog port w
     suite = await catalog.get(CatalogKind.SUITES, org_id, suite_id)
     plan = await plan_from_documents(suite, source, env_id=body.env_id)
 
-In documents, references are document ids: ``assistants.include`` and ``envId`` name
-``environments`` documents (an assistant file's shape, or the seed's flat
-``{channel, baseUrl, headers, timeoutMs}``), ``tests.includeFiles``/``includeIds`` name
-``tests`` documents (a test file's shape, or one test) or a test inside one, and
-``imports`` name ``personas``/``requests`` documents. A ``personaId`` or ``requestId`` no
-import defines is looked up directly by id. A suite with no ``tests`` runs the ``tests``
-documents whose ``suiteId`` is the suite's id (the seed's layout).
+In documents, references are document ids:
+
+- ``envId``, ``assistants.include`` and the seed's ``defaultEnvId`` name ``environments``
+  documents (an assistant file's shape, or the seed's flat ``{channel, baseUrl, headers,
+  timeoutMs}``); ``includeFolders: ["assistants/dev"]`` takes every environment whose id
+  starts with ``assistants/dev/``.
+- ``tests.includeFiles``/``includeIds`` name ``tests`` documents (a test file's shape, or
+  one test), and an ``includeIds`` entry may also name a test inside one. A suite with no
+  ``tests`` runs the ``tests`` documents whose ``suiteId`` is its id (the seed's layout).
+- ``imports`` name ``personas``/``requests`` documents (a file's shape, or one persona or
+  request); a ``personaId`` or ``requestId`` no import defines is looked up by id.
+- ``authRef`` names an auth config the source returns for kind ``"auth"`` (the catalog has
+  no such collection: :class:`CatalogDocuments` serves the ``auths`` it was given).
 
 Every function raises :class:`~lamdis_core.domain.errors.ConfigError` carrying *every*
 problem found (file, JSON path, line when known, and what was expected). Problems that do not
