@@ -81,7 +81,7 @@ def write_config_tree(root: Path, demo_url: str) -> Path:
             "id": "slow-tests",
             "assistantRef": "assistants/demo",
             "tests": [
-                _chat_test(f"slow-{i}", "hello #delay:400", ["hello"], turns=3) for i in range(6)
+                _chat_test(f"slow-{i}", "hello #delay:600", ["hello"], turns=3) for i in range(6)
             ],
         },
     )

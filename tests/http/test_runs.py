@@ -122,12 +122,12 @@ async def test_stop_of_a_running_run_skips_the_remaining_tests(make_service: Mak
     svc = await make_service()
     run_id = await start(svc.client, {"suiteId": "slow"})
     await wait_status(svc.client, run_id, {"running"})
-    await asyncio.sleep(0.3)  # inside the first turn of each test (400 ms per turn)
+    await asyncio.sleep(0.3)  # inside the first turn of each test (600 ms per turn)
     resp = await svc.client.post(f"/internal/runs/{run_id}/stop")
     assert resp.status == 200
     assert (await resp.json())["stopRequested"] is True
-    # Within one turn: well before the 3 x 400 ms the tests still had to go.
-    run = await wait_status(svc.client, run_id, within=1.0)
+    # Within one turn: well before the 3 x 600 ms (less 0.3 s) the tests still had to go.
+    run = await wait_status(svc.client, run_id, within=1.2)
     assert run["status"] == "stopped"
     assert len(run["items"]) == 6
     assert (
