@@ -2,7 +2,11 @@
 
 from __future__ import annotations
 
+from collections.abc import Iterator
+
 import pytest
+
+from tests.fixtures.ferretdb import FerretDBServer, start_ferretdb
 
 _SERVER_FIXTURES = {"mongo_url", "ferretdb", "ferretdb_url", "store", "catalog", "private_ferretdb"}
 
@@ -13,3 +17,13 @@ def pytest_collection_modifyitems(items: list[pytest.Item]) -> None:
             getattr(item, "fixturenames", ())
         ):
             item.add_marker(pytest.mark.mongo)
+
+
+@pytest.fixture
+def private_ferretdb() -> Iterator[FerretDBServer]:
+    """A FerretDB of this test's own, which the test may kill and restart."""
+    server = start_ferretdb()
+    try:
+        yield server
+    finally:
+        server.close()

@@ -14,6 +14,7 @@ from pymongo.asynchronous.database import AsyncDatabase
 from pymongo.errors import DuplicateKeyError
 
 from lamdis_store_mongo._convert import micro_remainders
+from lamdis_store_mongo._keys import escape_keys, unescape_keys
 from lamdis_store_mongo._retry import once_more
 
 logger = structlog.get_logger()
@@ -69,7 +70,7 @@ class MongoCatalog:
                 )
 
     def _out(self, doc: Doc) -> Doc:
-        out = {k: v for k, v in doc.items() if k not in ("_id", "_us")}
+        out: Doc = unescape_keys({k: v for k, v in doc.items() if k not in ("_id", "_us")})
         micros = doc.get("_us") or {}
         for name in ("createdAt", "updatedAt"):
             value = out.get(name)
@@ -88,7 +89,7 @@ class MongoCatalog:
             org_id = doc_id
         collection = self._collection(kind)
         key = {"orgId": org_id, "id": doc_id}
-        body = {k: copy.deepcopy(v) for k, v in doc.items() if k not in _MANAGED}
+        body: Doc = escape_keys({k: copy.deepcopy(v) for k, v in doc.items() if k not in _MANAGED})
 
         async def write() -> Doc:
             now = datetime.now(UTC)

@@ -43,6 +43,7 @@ from lamdis_store_mongo._convert import (
     with_micros,
 )
 from lamdis_store_mongo._errors import MongoStoreError
+from lamdis_store_mongo._keys import escape_keys, unescape_keys
 from lamdis_store_mongo._locks import LOCKS_COLLECTION, DocumentLocks, LockTimeoutError
 from lamdis_store_mongo._retry import once_more
 
@@ -77,7 +78,7 @@ def _set_fields(fields: Mapping[str, Any], unset: tuple[str, ...] = ()) -> Doc:
     sets: Doc = {}
     unsets: Doc = {}
     for name, value in fields.items():
-        sets[name] = value
+        sets[name] = escape_keys(value)
         tree = micro_remainders(value)
         if tree is None:
             unsets[f"{MICROS_FIELD}.{name}"] = ""
@@ -153,17 +154,18 @@ class MongoRunStore:
         doc["createdAt"] = created_at
         doc["items"] = []
         doc["itemsBytes"] = 0
-        return with_micros(doc)
+        stored: Doc = escape_keys(with_micros(doc))
+        return stored
 
     def _to_run(self, doc: Doc) -> Run:
-        doc = restore_micros(dict(doc))
+        doc = restore_micros(unescape_keys(doc))
         oid = doc.pop("_id")
         raw_items = doc.pop("items", None) or []
         for name in _INTERNAL:
             doc.pop(name, None)
         doc["id"] = str(oid)
         run: Run = self._converter.structure(doc, Run)
-        run.items = [self._converter.structure(restore_micros(dict(i)), Item) for i in raw_items]
+        run.items = [self._converter.structure(restore_micros(i), Item) for i in raw_items]
         return run
 
     @contextlib.asynccontextmanager
@@ -340,7 +342,7 @@ class MongoRunStore:
         if oid is None:
             return
         key = uuid.uuid4().hex
-        doc = with_micros(self._converter.unstructure(item))
+        doc: Doc = escape_keys(with_micros(self._converter.unstructure(item)))
         doc[_ITEM_KEY] = key
         fitted, size = _trim.fit_item(doc, max_bytes=self._item_max)
         if fitted is not doc:
