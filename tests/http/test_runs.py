@@ -250,3 +250,59 @@ async def test_runs_are_written_in_the_store_with_items_appended(service: Servic
     assert stored is not None and len(stored.items) == 2
     listed = await service.store.list_runs(RunFilter(suite_id="smoke"))
     assert [r.id for r in listed] == [run_id]
+
+
+class _CountingStore:
+    """The in-memory store, counting each call by method name (what the worker writes)."""
+
+    def __init__(self) -> None:
+        from collections import Counter
+
+        from lamdis_core.testing.memory import InMemoryRunStore
+
+        self.inner = InMemoryRunStore()
+        self.calls: Counter[str] = Counter()
+        self._runs = self.inner._runs
+
+    def __getattr__(self, name: str):  # type: ignore[no-untyped-def]
+        target = getattr(self.inner, name)
+
+        async def counted(*args, **kwargs):  # type: ignore[no-untyped-def]
+            result = await target(*args, **kwargs)
+            empty = name in ("claim_next", "recover_expired") and not result
+            self.calls[f"{name}{'(nothing)' if empty else ''}"] += 1
+            return result
+
+        return counted
+
+
+async def test_store_writes_are_one_per_item_plus_throttled_progress(
+    make_service: MakeService,
+) -> None:
+    import time
+
+    counting = _CountingStore()
+    svc = await make_service(store=counting)  # type: ignore[arg-type]
+    t0 = time.monotonic()
+    run_id = await start(svc.client, {"suiteId": "slow"})
+    run = await wait_status(svc.client, run_id, within=30)
+    elapsed = time.monotonic() - t0
+    assert run["status"] == "passed"
+    calls = counting.calls
+    assert calls["create_run"] == 1 and calls["claim_next"] == 1 and calls["finish_run"] == 1
+    assert calls["append_item"] == 6  # one per finished test, none per turn (18 turns)
+    assert calls["update_progress"] <= int(elapsed) + 1  # at most once a second
+    assert calls["is_stop_requested"] <= int(elapsed) + 1
+    assert calls["renew_lease"] == 0  # 30 s lease, renewed every 10 s
+    unexpected = set(calls) - {
+        "create_run",
+        "claim_next",
+        "claim_next(nothing)",
+        "append_item",
+        "update_progress",
+        "finish_run",
+        "is_stop_requested",
+        "get_run",
+        "recover_expired(nothing)",
+    }
+    assert unexpected == set()

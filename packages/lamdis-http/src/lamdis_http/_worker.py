@@ -46,6 +46,9 @@ from lamdis_http.webhooks import SuiteSummary, deliver_and_record, summary_paylo
 
 logger = structlog.get_logger()
 
+WEBHOOK_GRACE_S = 5.0
+"""How long shutdown waits for webhook deliveries already under way."""
+
 MAX_ATTEMPTS = 2
 """A run is executed at most twice: the first claim, and one re-queue after a crash."""
 
@@ -202,13 +205,21 @@ class WorkerPool:
         (once); marking them ``stopped`` would misreport a shutdown as a user's stop.
         """
         tasks = [t for t in (self._dispatcher, self._recoverer) if t is not None]
-        tasks += list(self._active.values()) + list(self._background)
+        tasks += list(self._active.values())
         for task in tasks:
             task.cancel()
         for task in tasks:
             with contextlib.suppress(asyncio.CancelledError, Exception):
                 await task
         self._active.clear()
+        # Webhooks of runs that did finish get a short grace period to be delivered.
+        if self._background:
+            _, pending = await asyncio.wait(list(self._background), timeout=WEBHOOK_GRACE_S)
+            for task in pending:
+                task.cancel()
+            for task in pending:
+                with contextlib.suppress(asyncio.CancelledError, Exception):
+                    await task
         self._background.clear()
 
     @property
@@ -229,16 +240,21 @@ class WorkerPool:
         """Wait until the run is final (or ``timeout`` passes) and return it without items."""
         loop = asyncio.get_running_loop()
         deadline = loop.time() + timeout
-        while True:
-            run = await self.store.get_run(run_id, include_items=False)
-            if run is None or run.status.is_final:
-                return run
-            remaining = deadline - loop.time()
-            if remaining <= 0:
-                return run
-            done = self._done.setdefault(run_id, asyncio.Event())
-            with contextlib.suppress(TimeoutError):
-                await asyncio.wait_for(done.wait(), timeout=min(1.0, remaining))
+        try:
+            while True:
+                run = await self.store.get_run(run_id, include_items=False)
+                if run is None or run.status.is_final:
+                    return run
+                remaining = deadline - loop.time()
+                if remaining <= 0:
+                    return run
+                done = self._done.setdefault(run_id, asyncio.Event())
+                with contextlib.suppress(TimeoutError):
+                    await asyncio.wait_for(done.wait(), timeout=min(1.0, remaining))
+        finally:
+            if run_id not in self._active:
+                # The run executes elsewhere (or is over): nothing here will set the event.
+                self._done.pop(run_id, None)
 
     def notify_stopped_while_queued(self, run: Run) -> None:
         """Send the webhook of a run that a stop ended before any worker claimed it."""
