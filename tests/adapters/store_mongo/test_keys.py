@@ -12,7 +12,13 @@ from lamdis_store_mongo import open_store
 from lamdis_store_mongo._keys import escape_keys, unescape_keys
 from pymongo import AsyncMongoClient
 
-AWKWARD = {"$schema": {"$ref": "#/a"}, "a.b": [{"c.d": 1}], "%25": "pct", "nul\x00key": None, "plain": 1}
+AWKWARD = {
+    "$schema": {"$ref": "#/a"},
+    "a.b": [{"c.d": 1}],
+    "%25": "pct",
+    "nul\x00key": None,
+    "plain": 1,
+}
 
 json_values = st.recursive(
     st.none() | st.booleans() | st.integers() | st.text(),
@@ -35,7 +41,9 @@ async def test_awkward_keys_round_trip_through_runs_items_and_catalog(mongo_url:
     store, catalog = await open_store({"MONGO_URL": mongo_url})
     client: AsyncMongoClient[dict[str, Any]] = AsyncMongoClient(mongo_url)
     try:
-        run = await store.create_run(Run(org_id="o", git_context=dict(AWKWARD), request=dict(AWKWARD)))
+        run = await store.create_run(
+            Run(org_id="o", git_context=dict(AWKWARD), request=dict(AWKWARD))
+        )
         assert run.id is not None
         item = Item(
             test_id="t",

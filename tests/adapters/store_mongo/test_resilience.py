@@ -44,7 +44,11 @@ async def test_two_workers_with_their_own_clients_never_claim_the_same_run(mongo
             return won
 
         results = await asyncio.gather(
-            *(drain(w, f"{label}-{n}") for label, w in (("a", worker_a), ("b", worker_b)) for n in range(3))
+            *(
+                drain(w, f"{label}-{n}")
+                for label, w in (("a", worker_a), ("b", worker_b))
+                for n in range(3)
+            )
         )
         claimed = [run_id for won in results for run_id in won]
         assert sorted(claimed) == sorted(queued)  # each run once, none left behind
@@ -134,7 +138,10 @@ async def test_a_server_that_is_gone_gives_a_clear_error_after_one_retry(
         run = await store.create_run(Run(org_id="o"))
         assert run.id is not None
         private_ferretdb.kill()
-        with pytest.raises(MongoStoreError, match=r"append_item: MongoDB at 127\.0\.0\.1:\d+ did not answer, even after one retry"):
+        with pytest.raises(
+            MongoStoreError,
+            match=r"append_item: MongoDB at 127\.0\.0\.1:\d+ did not answer, even after one retry",
+        ):
             await store.append_item(run.id, _item(1))
     finally:
         await store.aclose()
@@ -143,9 +150,14 @@ async def test_a_server_that_is_gone_gives_a_clear_error_after_one_retry(
 async def test_open_store_fails_fast_and_clearly_when_nothing_listens() -> None:
     port = free_port()
     started = time.monotonic()
-    with pytest.raises(MongoStoreError, match=rf"cannot reach MongoDB at 127\.0\.0\.1:{port} \(from MONGO_URL\) within 0\.5s") as caught:
+    with pytest.raises(
+        MongoStoreError,
+        match=rf"cannot reach MongoDB at 127\.0\.0\.1:{port} \(from MONGO_URL\) within 0\.5s",
+    ) as caught:
         await open_store(
-            {"MONGO_URL": f"mongodb://lamdis:s3cret-pw@127.0.0.1:{port}/x?serverSelectionTimeoutMS=500"}
+            {
+                "MONGO_URL": f"mongodb://lamdis:s3cret-pw@127.0.0.1:{port}/x?serverSelectionTimeoutMS=500"
+            }
         )
     assert time.monotonic() - started < 5
     assert "s3cret-pw" not in str(caught.value)
@@ -162,7 +174,7 @@ async def test_open_store_rejects_a_malformed_url_without_echoing_it(url: str) -
 
 async def test_database_comes_from_the_url_path(ferretdb: FerretDBServer) -> None:
     name = f"lamdis_path_{ObjectId()}"
-    store, catalog = await open_store({"MONGO_URL": ferretdb.url_for(name)})
+    store, _ = await open_store({"MONGO_URL": ferretdb.url_for(name)})
     client: AsyncMongoClient[dict[str, Any]] = AsyncMongoClient(ferretdb.url)
     try:
         run = await store.create_run(Run(org_id="o"))

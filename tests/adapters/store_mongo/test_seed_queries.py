@@ -160,7 +160,14 @@ async def test_indexes_exist_after_open_and_reopening_is_harmless(mongo_url: str
         runs = await db.testruns.index_information()
         assert runs["runs_recent_finished"]["key"] == [("finishedAt", -1)]
         assert {"runs_recent", "runs_by_org", "runs_by_suite", "runs_by_status"} <= set(runs)
-        for name in ("organizations", "testsuites", "tests", "environments", "personas", "requests"):
+        for name in (
+            "organizations",
+            "testsuites",
+            "tests",
+            "environments",
+            "personas",
+            "requests",
+        ):
             info = await db[name].index_information()
             assert info["org_id"]["unique"] is True, name
     finally:

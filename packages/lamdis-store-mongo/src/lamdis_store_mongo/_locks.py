@@ -116,7 +116,7 @@ class DocumentLocks:
                     f"the write lock on {key!r} was held by another process for over "
                     f"{self._wait:.0f}s"
                 )
-            await asyncio.sleep(delay * (0.5 + random.random()))  # noqa: S311 - jitter, not crypto
+            await asyncio.sleep(delay * (0.5 + random.random()))  # jitter, not crypto
             delay = min(delay * 2, 0.05)
 
     async def _take_over_if_stale(self, key: Any, owner: str) -> bool:
@@ -127,7 +127,9 @@ class DocumentLocks:
             return True  # our own lock, left by an attempt that lost its connection
         expires = current.get("expiresAt")
         if isinstance(expires, datetime) and expires.astimezone(UTC) < datetime.now(UTC):
-            logger.warning("mongo_stale_lock_taken_over", key=str(key), previous=current.get("owner"))
+            logger.warning(
+                "mongo_stale_lock_taken_over", key=str(key), previous=current.get("owner")
+            )
             await self._collection.delete_one({"_id": key, "owner": current.get("owner")})
         return False
 

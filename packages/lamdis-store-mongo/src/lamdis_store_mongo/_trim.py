@@ -35,7 +35,9 @@ def bson_size(doc: dict[str, Any]) -> int:
     return len(bson.encode(doc))
 
 
-def fit_item(item: dict[str, Any], *, max_bytes: int, compact: bool = False) -> tuple[dict[str, Any], int]:
+def fit_item(
+    item: dict[str, Any], *, max_bytes: int, compact: bool = False
+) -> tuple[dict[str, Any], int]:
     """The item (camelCase dict) trimmed to fit ``max_bytes``, and its BSON size.
 
     Returns the item itself when it already fits (and ``compact`` is false).
@@ -94,7 +96,10 @@ def _trim(item: dict[str, Any], text: int, entries: int, logs: int, detail: int)
             {**entry, "content": _cap(str(entry.get("content", "")), text)} for entry in transcript
         ]
     log = list((item.get("artifacts") or {}).get("log") or [])
-    out["artifacts"] = {**(item.get("artifacts") or {}), "log": [_cap(line, text) for line in log[-logs:]] if logs else []}
+    out["artifacts"] = {
+        **(item.get("artifacts") or {}),
+        "log": [_cap(line, text) for line in log[-logs:]] if logs else [],
+    }
     out["assertions"] = [
         {**check, "details": _cap_value(check.get("details") or {}, detail)}
         | ({"error": _cap(check["error"], detail)} if isinstance(check.get("error"), str) else {})

@@ -47,7 +47,9 @@ class MongoCatalog:
     ``orgId`` and BSON-date ``createdAt``/``updatedAt``. A unique index on ``(orgId, id)``
     keeps ids unique per kind and organization."""
 
-    def __init__(self, database: AsyncDatabase[Doc], *, where: str = "the configured server") -> None:
+    def __init__(
+        self, database: AsyncDatabase[Doc], *, where: str = "the configured server"
+    ) -> None:
         self._db = database
         self._where = where
 
@@ -114,7 +116,9 @@ class MongoCatalog:
         stored = await once_more(f"upsert {collection.name}", self._where, write)
         return self._out(stored)
 
-    async def get(self, kind: CatalogKind, org_id: str | None, doc_id: str) -> dict[str, Any] | None:
+    async def get(
+        self, kind: CatalogKind, org_id: str | None, doc_id: str
+    ) -> dict[str, Any] | None:
         collection = self._collection(kind)
         query: Doc = {"id": doc_id}
         if org_id is not None:
@@ -127,7 +131,9 @@ class MongoCatalog:
         found = await once_more(f"get {collection.name}", self._where, read)
         return None if found is None else self._out(found)
 
-    async def list(self, kind: CatalogKind, org_id: str, *, limit: int = 500) -> list[dict[str, Any]]:
+    async def list(
+        self, kind: CatalogKind, org_id: str, *, limit: int = 500
+    ) -> list[dict[str, Any]]:
         if limit < 1:
             return []
         collection = self._collection(kind)

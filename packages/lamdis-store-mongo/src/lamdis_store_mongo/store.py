@@ -188,10 +188,9 @@ class MongoRunStore:
         doc = self._run_doc(run, oid, created_at)
 
         async def insert() -> None:
-            try:
+            # a DuplicateKeyError is our own insert, repeated after its answer was lost
+            with contextlib.suppress(DuplicateKeyError):
                 await self._runs.insert_one(doc)
-            except DuplicateKeyError:
-                pass  # our own insert, repeated after its answer was lost
 
         await once_more("create_run", self._where, insert)
         logger.debug("mongo_run_created", run_id=str(oid))
@@ -229,7 +228,9 @@ class MongoRunStore:
         docs = await once_more("list_runs", self._where, fetch)
         return [self._to_run(doc) for doc in docs]
 
-    async def claim_next(self, worker_id: str, *, now: datetime, lease_seconds: float) -> Run | None:
+    async def claim_next(
+        self, worker_id: str, *, now: datetime, lease_seconds: float
+    ) -> Run | None:
         token = uuid.uuid4().hex
         expires = now + timedelta(seconds=lease_seconds)
         update = _set_fields(
@@ -350,7 +351,11 @@ class MongoRunStore:
 
         async def push(entry: Doc, entry_size: int, budget: int) -> bool:
             result = await self._runs.update_one(
-                {"_id": oid, f"items.{_ITEM_KEY}": {"$ne": key}, "itemsBytes": {"$lte": budget - entry_size}},
+                {
+                    "_id": oid,
+                    f"items.{_ITEM_KEY}": {"$ne": key},
+                    "itemsBytes": {"$lte": budget - entry_size},
+                },
                 {"$push": {"items": entry}, "$inc": {"itemsBytes": entry_size}},
             )
             return result.matched_count == 1
@@ -369,7 +374,9 @@ class MongoRunStore:
                 )
                 if await push(compact, compact_size, self._run_hard):
                     logger.warning(
-                        "mongo_item_compacted", run_id=run_id, test_id=item.test_id,
+                        "mongo_item_compacted",
+                        run_id=run_id,
+                        test_id=item.test_id,
                         items_bytes=state.get("itemsBytes"),
                     )
                     return
@@ -399,7 +406,7 @@ class MongoRunStore:
             "usage": self._converter.unstructure(usage),
             "finishedAt": finished_at,
         }
-        unset = ("leaseOwner", "leaseExpiresAt", "claimToken")
+        unset: tuple[str, ...] = ("leaseOwner", "leaseExpiresAt", "claimToken")
         if error is None:
             unset = (*unset, "error")
         else:
