@@ -306,3 +306,24 @@ async def test_store_writes_are_one_per_item_plus_throttled_progress(
         "recover_expired(nothing)",
     }
     assert unexpected == set()
+
+
+async def test_two_instances_share_one_store_and_never_run_a_run_twice(
+    make_service: MakeService,
+) -> None:
+    first = await make_service(max_runs=2, worker_id="instance-a")
+    second = await make_service(store=first.store, max_runs=2, worker_id="instance-b")
+    ids = [await start(first.client, {"suiteId": "slow"}) for _ in range(4)]
+    owners: dict[str, str] = {}
+    for _ in range(200):
+        for run_id in ids:
+            raw = first.store._runs[run_id].run
+            if raw.lease_owner:
+                owners.setdefault(run_id, raw.lease_owner)
+        if len(owners) == len(ids):
+            break
+        await asyncio.sleep(0.02)
+    for run_id in ids:
+        run = await wait_status(second.client, run_id, within=30)
+        assert run["status"] == "passed" and run["attempts"] == 1 and len(run["items"]) == 6
+    assert set(owners.values()) == {"instance-a", "instance-b"}
