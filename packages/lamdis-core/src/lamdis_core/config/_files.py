@@ -593,11 +593,12 @@ class FileSession:
                         continue
                     data = self.read(candidate).data
                     tests = data.get("tests")
-                    ids = {data.get("id")} | {
+                    found_ids = [data.get("id")] + [
                         t.get("id")
                         for t in (tests if isinstance(tests, list) else [])
                         if isinstance(t, dict)
-                    }
+                    ]
+                    ids = {i for i in found_ids if isinstance(i, str)}
                     if wanted in ids:
                         info = self.test_file(candidate)
                         if info is not None:
