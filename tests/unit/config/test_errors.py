@@ -275,6 +275,9 @@ def test_unknown_keys_are_warnings_with_a_suggestion(tree: Tree) -> None:
         in messages["$.tests[0].steps[1].treshold"]
     )
     assert "did you mean 'maxTurns'?" in messages["$.tests[0].max_turns"]
+    assert (
+        "Known keys: type, id, mode, rubric, threshold" in messages["$.tests[0].steps[1].treshold"]
+    )
     assert plan.entries[0].test.steps[1].threshold == 0.75  # the typo did not silently apply
 
 

@@ -310,14 +310,15 @@ class Checker:
     def _unknown(key: str, name: str, fields: Mapping[str, Any]) -> str:
         known = list(fields)
         message = f"unknown key {key!r} in {name} (ignored)"
-        candidates = [camel(key), key]
-        for candidate in candidates:
-            if candidate in fields and candidate != key:
-                return f"{message}; did you mean {candidate!r}?"
-        close = difflib.get_close_matches(key, known, n=1, cutoff=0.75)
-        if close:
-            message += f"; did you mean {close[0]!r}?"
-        return f"{message} Known keys: {', '.join(known)}"
+        spelled = camel(key)
+        if spelled in fields and spelled != key:
+            suggestion: str | None = spelled
+        else:
+            close = difflib.get_close_matches(key, known, n=1, cutoff=0.75)
+            suggestion = close[0] if close else None
+        if suggestion:
+            return f"{message}; did you mean {suggestion!r}? Known keys: {', '.join(known)}"
+        return f"{message}; known keys: {', '.join(known)}"
 
     def _step(self, value: Any, path: Path_) -> Any:
         known = ", ".join(c.STEP_TYPES)
