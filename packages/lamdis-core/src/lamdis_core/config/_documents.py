@@ -449,8 +449,6 @@ class DocumentSession:
         suite_id = _doc_id(suite_doc)
         where = _label("suites", suite_id)
         data = default_test_ids({"id": suite_id, **suite_doc}, suite_id)
-        if "tests" not in data and "name" in data and "description" not in data:
-            data["description"] = data["name"]
         suite: c.Suite | None = self.build(data, "suite", where)
         if suite is None:
             return [], suite_id
