@@ -133,6 +133,7 @@ def base_env(config_dir: Path, **extra: str) -> dict[str, str]:
             "LAMDIS_ORG_ID": "acme",
             "LAMDIS_API_TOKEN": TOKEN,
             "PYTHONUNBUFFERED": "1",
+            "LAMDIS_DRAIN_SECONDS": "2",
         }
     )
     env.update(extra)
@@ -450,6 +451,22 @@ def test_db_migrate_creates_the_tables_and_is_safe_to_repeat(empty_postgres_dsn:
         timeout=120,
     )
     assert missing.returncode == 2 and "DATABASE_URL" in missing.stderr
+
+
+def test_sigterm_lets_runs_in_flight_finish(
+    config_dir: Path, tmp_path: Path, servers: list[Server]
+) -> None:
+    server = launch(servers, base_env(config_dir, LAMDIS_DRAIN_SECONDS="15"), tmp_path)
+    run_id = seed_start(server, "slow", None)
+    wait_for_status(server, run_id, {"running"})
+    assert server.terminate() == 0
+    lines = server.log_lines()
+    assert any(line["event"] == "worker.draining" for line in lines)
+    finished = [
+        line for line in lines if line["event"] == "run.finished" and line["run_id"] == run_id
+    ]
+    assert finished and finished[0]["status"] == "passed"
+    assert not any(line["event"] == "worker.run_interrupted_by_shutdown" for line in lines)
 
 
 # --- PostgreSQL: a crash mid-run and a restart -------------------------------------------------

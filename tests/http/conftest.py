@@ -89,6 +89,7 @@ async def make_service(aiohttp_client: Any, config_dir: Path) -> AsyncIterator[M
             config_dir=config_dir,
             lease_seconds=lease_seconds,
             max_runs=max_runs,
+            drain_seconds=0,  # teardown must not wait for runs a test left going
             env={},
         )
         app = build_app(

@@ -327,3 +327,31 @@ async def test_two_instances_share_one_store_and_never_run_a_run_twice(
         run = await wait_status(second.client, run_id, within=30)
         assert run["status"] == "passed" and run["attempts"] == 1 and len(run["items"]) == 6
     assert set(owners.values()) == {"instance-a", "instance-b"}
+
+
+async def test_shutdown_drains_runs_in_flight(make_service: MakeService) -> None:
+    from lamdis_http.app import WORKER_KEY
+
+    svc = await make_service()
+    run_id = await start(svc.client, {"suiteId": "slow"})
+    await wait_status(svc.client, run_id, {"running"})
+    await svc.app[WORKER_KEY].close(drain_seconds=10)
+    run = await svc.store.get_run(run_id, include_items=False)
+    assert run is not None and run.status is RunStatus.PASSED
+
+
+async def test_shutdown_without_drain_leaves_the_run_for_immediate_recovery(
+    make_service: MakeService,
+) -> None:
+    from lamdis_http.app import WORKER_KEY
+
+    svc = await make_service(lease_seconds=30)
+    run_id = await start(svc.client, {"suiteId": "slow"})
+    await wait_status(svc.client, run_id, {"running"})
+    await svc.app[WORKER_KEY].close(drain_seconds=0)
+    stranded = await svc.store.get_run(run_id, include_items=False)
+    assert stranded is not None and stranded.status is RunStatus.RUNNING
+    # A new instance recovers it at startup, without waiting out the 30 s lease.
+    fresh = await make_service(store=svc.store)
+    run = await wait_status(fresh.client, run_id, within=15)
+    assert run["status"] == "passed" and run["attempts"] == 2

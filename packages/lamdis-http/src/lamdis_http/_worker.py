@@ -198,19 +198,32 @@ class WorkerPool:
         self._recoverer = asyncio.create_task(self._recover_loop(), name="lamdis-recoverer")
         logger.info("worker.started", worker_id=self.worker_id, max_runs=self.max_runs)
 
-    async def close(self) -> None:
-        """Stop claiming and cancel runs in flight.
+    async def close(self, *, drain_seconds: float = 0.0) -> None:
+        """Stop claiming, let runs in flight finish for up to ``drain_seconds``, cancel the rest.
 
-        Their leases are left to expire, so a restarted or surviving instance re-queues them
-        (once); marking them ``stopped`` would misreport a shutdown as a user's stop.
+        A cancelled run is not marked: that would misreport a shutdown as a user's stop or a
+        failure. Its lease is ended instead, so the next recovery pass of any instance (this
+        one restarted, or another) re-queues it at once rather than after the lease runs out.
         """
-        tasks = [t for t in (self._dispatcher, self._recoverer) if t is not None]
-        tasks += list(self._active.values())
-        for task in tasks:
+        for task in (self._dispatcher, self._recoverer):
+            if task is not None:
+                task.cancel()
+                with contextlib.suppress(asyncio.CancelledError, Exception):
+                    await task
+        if self._active and drain_seconds > 0:
+            logger.info("worker.draining", runs=len(self._active), seconds=drain_seconds)
+            await asyncio.wait(list(self._active.values()), timeout=drain_seconds)
+        interrupted = list(self._active.items())
+        for _, task in interrupted:
             task.cancel()
-        for task in tasks:
+        for run_id, task in interrupted:
             with contextlib.suppress(asyncio.CancelledError, Exception):
                 await task
+            with contextlib.suppress(Exception):
+                await self.store.renew_lease(
+                    run_id, self.worker_id, now=self.clock.now(), lease_seconds=0
+                )
+            logger.warning("worker.run_interrupted_by_shutdown", run_id=run_id)
         self._active.clear()
         # Webhooks of runs that did finish get a short grace period to be delivered.
         if self._background:

@@ -63,7 +63,7 @@ def _int(env: Mapping[str, str], name: str, default: int, *, minimum: int = 1) -
     return value
 
 
-def _float(env: Mapping[str, str], name: str, default: float) -> float:
+def _float(env: Mapping[str, str], name: str, default: float, *, allow_zero: bool = False) -> float:
     raw = env.get(name, "").strip()
     if not raw:
         return default
@@ -73,7 +73,7 @@ def _float(env: Mapping[str, str], name: str, default: float) -> float:
         raise ConfigError(
             [ConfigProblem(name, f"expected a number of seconds, got {raw!r}")]
         ) from None
-    if value <= 0:
+    if value < 0 or (value == 0 and not allow_zero):
         raise ConfigError([ConfigProblem(name, f"must be positive, got {value}")])
     return value
 
@@ -95,6 +95,8 @@ class Settings:
         concurrency: ``LAMDIS_CONCURRENCY`` (8): tests executing at once within a run.
         lease_seconds: ``LAMDIS_LEASE_SECONDS`` (30): a claimed run's lease; a crashed
             instance's runs are recovered once it expires.
+        drain_seconds: ``LAMDIS_DRAIN_SECONDS`` (20): on shutdown, how long runs in flight
+            may finish before they are cancelled and left to recovery (0: at once).
         local_org: ``LAMDIS_ORG_ID`` (``local``): the organization the local store imports
             the config dir into.
         judge_provider / judge_base_url / openai_* / aws_region: read by the judge adapters
@@ -112,6 +114,7 @@ class Settings:
     max_runs: int = 4
     concurrency: int = 8
     lease_seconds: float = 30.0
+    drain_seconds: float = 20.0
     local_org: str = "local"
     judge_provider: str | None = None
     judge_base_url: str | None = None
@@ -140,6 +143,7 @@ class Settings:
             max_runs=_int(env, "LAMDIS_MAX_RUNS", 4),
             concurrency=_int(env, "LAMDIS_CONCURRENCY", 8),
             lease_seconds=_float(env, "LAMDIS_LEASE_SECONDS", 30.0),
+            drain_seconds=_float(env, "LAMDIS_DRAIN_SECONDS", 20.0, allow_zero=True),
             local_org=text("LAMDIS_ORG_ID") or "local",
             judge_provider=text("JUDGE_PROVIDER"),
             judge_base_url=text("JUDGE_BASE_URL"),
@@ -321,7 +325,7 @@ def build_app(
         try:
             yield
         finally:
-            await pool.close()
+            await pool.close(drain_seconds=settings.drain_seconds)
             await _close_all(closers)
 
     app.cleanup_ctx.append(services)

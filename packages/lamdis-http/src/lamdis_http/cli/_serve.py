@@ -121,7 +121,7 @@ async def _serve(settings: Any, *, host: str | None, port: int | None) -> None:
         log.warning("serve.no_api_token", message=warning)
     bind_port = settings.port if port is None else port
     app = build_app(settings)
-    runner = web.AppRunner(app, access_log=None, handle_signals=False, shutdown_timeout=10.0)
+    runner = web.AppRunner(app, access_log=None, handle_signals=False, shutdown_timeout=5.0)
     await runner.setup()
     try:
         site = web.TCPSite(runner, bind_host, bind_port)
