@@ -361,6 +361,7 @@ def main() -> None:
     parser.add_argument("--clients", type=int, default=20)
     parser.add_argument("--max-runs", type=int, default=4)
     parser.add_argument("--latency-ms", type=float, default=50.0)
+    parser.add_argument("--rounds", type=int, default=1, help="repeat and report each round")
     parser.add_argument(
         "--record", action="store_true", help="append the table to bench/RESULTS.md"
     )
@@ -378,8 +379,18 @@ def main() -> None:
 
     # Access and run logs would measure the console, not the service: keep warnings only.
     structlog.configure(wrapper_class=structlog.make_filtering_bound_logger(logging.WARNING))
-    result = asyncio.run(bench(args.runs, args.clients, args.max_runs, args.latency_ms))
-    table = _table(result)
+    results = [
+        asyncio.run(bench(args.runs, args.clients, args.max_runs, args.latency_ms))
+        for _ in range(max(1, args.rounds))
+    ]
+    table = "\n\n".join(_table(r) for r in results)
+    if len(results) > 1:
+        p99s = sorted(r["start_p99_ms"] for r in results)
+        table += (
+            f"\n\nOver {len(results)} rounds: start p99 median "
+            f"{statistics.median(p99s):.1f} ms (range {p99s[0]:.1f}-{p99s[-1]:.1f}); runs/s median "
+            f"{statistics.median(r['runs_per_s'] for r in results):.1f}."
+        )
     print(table)
     if args.record:
         stamp = datetime.now(UTC).strftime("%Y-%m-%d %H:%M UTC")
@@ -388,7 +399,7 @@ def main() -> None:
             f"Machine: {machine}. In-memory store (wrapped to count calls), offline judge, "
             f"demo assistant in its own process at {args.latency_ms:.0f} ms per reply, the "
             f"{args.clients} clients in another process (loopback HTTP); each run is 5 tests x 2 "
-            f"user turns. `python bench/hosted.py --max-runs {args.max_runs} --record`.\n\n{table}\n"
+            f"user turns. `python bench/hosted.py --max-runs {args.max_runs} --rounds {args.rounds} --record`.\n\n{table}\n"
         )
         with (HERE / "RESULTS.md").open("a", encoding="utf-8") as fh:
             fh.write(section)
