@@ -26,6 +26,11 @@ def run_to_json(run: Run) -> dict[str, Any]:
     # The converter spells ``passed`` as ``pass`` (right for checks); totals keep the seed's
     # ``{passed, failed, skipped}`` so its documented fields and queries read as written.
     data["totals"] = totals_json(run.totals)
+    if run.status.is_final and run.totals.total:
+        # Progress is written at most once a second, so its last write can lag the finish;
+        # a finished run has, by definition, done everything it recorded.
+        count = run.totals.total
+        data["progress"] = {"done": count, "total": max(count, run.progress.total)}
     return data
 
 
