@@ -306,3 +306,11 @@ async def test_lamdis_external_judge_speaks_to_this_judge_route(make_service: Ma
         await judge.aclose()
     assert verdict.passed is True
     assert verdict.model == "offline"
+
+
+async def test_an_empty_env_id_as_the_seeds_ci_job_sends_it_means_not_given(
+    service: Service,
+) -> None:
+    run_id = await start(service.client, {"suiteId": "smoke", "envId": "", "trigger": "ci"})
+    run = await wait_status(service.client, run_id)
+    assert run["status"] == "passed" and "envId" not in run

@@ -50,8 +50,10 @@ async def start_run(request: web.Request) -> web.Response:
         body,
         required={"suiteId": p.string()},
         optional={
-            "envId": p.string(),
-            "orgId": p.string(),
+            # The seed's CI example sends "envId": "" when its ENV_ID variable is unset:
+            # an empty id means "not given", as it did in lamdis-runs.
+            "envId": p.string(non_empty=False),
+            "orgId": p.string(non_empty=False),
             "trigger": p.string(choices=TRIGGERS),
             "gitContext": p.obj(),
             "webhookUrl": p.url(),
@@ -60,14 +62,14 @@ async def start_run(request: web.Request) -> web.Response:
         nullable=("envId", "orgId", "gitContext", "webhookUrl", "tests"),
     )
     catalog = request.app[CATALOG_KEY]
-    org_id: str | None = body.get("orgId")
+    org_id: str | None = body.get("orgId") or None
     suite_id: str = body["suiteId"]
     suite = await catalog.get(CatalogKind.SUITES, org_id, suite_id)
     if suite is None:
         where = f" in organization {org_id!r}" if org_id else ""
         raise ProblemError(404, f"unknown suite {suite_id!r}{where}", field="suiteId")
     org_id = org_id or str(suite.get("orgId"))
-    env_id: str | None = body.get("envId")
+    env_id: str | None = body.get("envId") or None
     if env_id is not None and await catalog.get(CatalogKind.ENVIRONMENTS, org_id, env_id) is None:
         raise ProblemError(
             404, f"unknown environment {env_id!r} in organization {org_id!r}", field="envId"
