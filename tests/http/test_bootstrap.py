@@ -161,3 +161,34 @@ async def test_the_lamdis_runs_example_tree_imports_and_plans_by_suite_id() -> N
     assert "retail-us-low-literacy" in entry.personas
     assert set(entry.requests) >= {"accounts.create_test", "accounts.get", "accounts.update_risk"}
     assert "auth/dev1" in entry.auths
+
+
+async def test_a_channel_whose_adapter_is_not_installed_fails_the_run_saying_so(
+    aiohttp_client: object, config_dir: Path
+) -> None:
+    from lamdis_core.testing.memory import InMemoryRunStore
+
+    from tests.http._helpers import wait_status
+
+    store, catalog = InMemoryRunStore(), InMemoryCatalog()
+    await import_config_tree(catalog, config_dir, org_id="o")
+    await catalog.upsert(
+        CatalogKind.ENVIRONMENTS,
+        "o",
+        {"id": "pigeon", "env": {"channel": "carrier_pigeon", "model": "m"}},
+    )
+    # No targets given: adapters come from entry points, loaded per channel on first use.
+    app = build_app(
+        Settings(config_dir=config_dir, env={}, drain_seconds=0),
+        store=store,
+        catalog=catalog,
+        poll_seconds=0.05,
+    )
+    client = await aiohttp_client(app)  # type: ignore[operator]
+    bad = await client.post("/internal/runs/start", json={"suiteId": "smoke", "envId": "pigeon"})
+    good = await client.post("/internal/runs/start", json={"suiteId": "smoke"})
+    failed = await wait_status(client, (await bad.json())["runId"])
+    passed = await wait_status(client, (await good.json())["runId"])
+    assert failed["status"] == "failed"
+    assert "carrier_pigeon" in failed["error"] and "lamdis.targets" in failed["error"]
+    assert passed["status"] == "passed"
