@@ -36,9 +36,17 @@ def signature(secret: str, timestamp: str, body: bytes) -> str:
     return hmac.new(secret.encode("utf-8"), message, hashlib.sha256).hexdigest()
 
 
-def signed_headers(secret: str, body: bytes, *, now: float | None = None) -> dict[str, str]:
-    """``x-timestamp`` and ``x-signature`` headers for ``body`` (used by clients and webhooks)."""
-    timestamp = str(int(now if now is not None else time.time()))
+def signed_headers(
+    secret: str, body: bytes, *, now: float | None = None, millis: bool = False
+) -> dict[str, str]:
+    """``x-timestamp`` and ``x-signature`` headers for ``body`` (used by clients and webhooks).
+
+    Our own API clients sign with ``millis=True``: the service refuses a replayed (timestamp,
+    signature) pair, and millisecond timestamps keep two identical requests sent within the
+    same second apart. Webhooks keep seconds, the unit their receivers expect.
+    """
+    moment = now if now is not None else time.time()
+    timestamp = str(int(moment * 1000)) if millis else str(int(moment))
     return {"x-timestamp": timestamp, "x-signature": signature(secret, timestamp, body)}
 
 
@@ -48,7 +56,7 @@ def auth_headers(token: str | None, secret: str | None, body: bytes = b"") -> di
     if token:
         headers["x-api-token"] = token
     if secret:
-        headers.update(signed_headers(secret, body))
+        headers.update(signed_headers(secret, body, millis=True))
     return headers
 
 

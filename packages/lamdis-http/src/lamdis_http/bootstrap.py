@@ -234,7 +234,11 @@ def build_app(
                 store_name = type(store).__name__
             the_judge = judge
             if the_judge is None:
-                loaded = registry.load_judge(env)
+                # Verdicts at temperature 0 are cached in memory for the service's life: the
+                # same rubric over the same transcript costs one model call (issue 6).
+                from lamdis_core.llm import MemoryResponseCache
+
+                loaded = registry.load_judge(env, cache=MemoryResponseCache())
                 the_judge = await loaded if inspect.isawaitable(loaded) else loaded
                 closers.append(the_judge)
             lazy_targets = _TargetLoader(env, given=targets)

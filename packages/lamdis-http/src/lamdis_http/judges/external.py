@@ -13,11 +13,8 @@ a service that does not know them ignores them.
 
 from __future__ import annotations
 
-import hashlib
-import hmac
 import json
 import math
-import time
 from collections.abc import Mapping
 from typing import Any
 from urllib.parse import quote
@@ -36,6 +33,7 @@ from lamdis_core.ports.judge import (
 )
 from yarl import URL
 
+from lamdis_http._auth import signed_headers
 from lamdis_http._session import LazySession, excerpt, parse_retry_after, safe_url
 
 logger = structlog.get_logger()
@@ -98,12 +96,7 @@ class ExternalJudge:
             headers["authorization"] = f"Bearer {self._token}"
             headers["x-api-token"] = self._token
         if self._hmac_secret:
-            timestamp = str(int(time.time()))
-            digest = hmac.new(
-                self._hmac_secret.encode(), f"{timestamp}.".encode() + body, hashlib.sha256
-            )
-            headers["x-timestamp"] = timestamp
-            headers["x-signature"] = digest.hexdigest()
+            headers.update(signed_headers(self._hmac_secret, body, millis=True))
         return headers
 
     async def evaluate(self, request: JudgeRequest) -> Verdict:
