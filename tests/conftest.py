@@ -1,11 +1,11 @@
-"""Shared fixtures. Server fixtures live in tests/fixtures/ and are loaded as plugins."""
+"""Shared fixtures. Server fixtures live in tests/fixtures/ and are loaded as plugins
+(``tests/fixtures/servers.py`` is a plain helper module, not a plugin)."""
 
 import os
 
 from hypothesis import settings
 
 pytest_plugins = [
-    "tests.fixtures.servers",
     "tests.fixtures.postgres",
     "tests.fixtures.llm_servers",
     "tests.fixtures.ferretdb",
