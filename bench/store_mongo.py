@@ -202,7 +202,7 @@ async def main() -> None:
     server = start_ferretdb()
     try:
         opened, _ = await open_store({"MONGO_URL": server.url_for("bench_items")})
-        store = MongoRunStore(opened._db, document_locks=False) if args.no_locks else opened
+        store = MongoRunStore(opened.database, document_locks=False) if args.no_locks else opened
         rows = await persist(store, args.items)
         await opened.aclose()
         more: list[tuple[str, str, str]] = []

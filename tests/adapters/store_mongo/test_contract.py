@@ -31,7 +31,7 @@ class TestMongoRunStoreAsOnMongoDB(RunStoreContract):
     @pytest.fixture
     async def store(self, mongo_url: str) -> AsyncIterator[MongoRunStore]:
         store, _ = await open_store({"MONGO_URL": mongo_url})
-        unlocked = MongoRunStore(store._db, document_locks=False)
+        unlocked = MongoRunStore(store.database, document_locks=False)
         yield unlocked
         await store.aclose()
 

@@ -21,7 +21,7 @@ AWKWARD = {
 }
 
 json_values = st.recursive(
-    st.none() | st.booleans() | st.integers() | st.text(),
+    st.none() | st.booleans() | st.integers(-(2**63), 2**63 - 1) | st.text(),
     lambda inner: st.lists(inner, max_size=3) | st.dictionaries(st.text(), inner, max_size=3),
     max_leaves=12,
 )
@@ -30,6 +30,12 @@ json_values = st.recursive(
 @given(json_values)
 def test_escaping_is_reversible(value: Any) -> None:
     assert unescape_keys(escape_keys(value)) == value
+
+
+def test_integers_beyond_64_bits_become_strings() -> None:
+    assert escape_keys({"big": [2**64, -(2**63) - 1, 2**63 - 1, True]}) == {
+        "big": [str(2**64), str(-(2**63) - 1), 2**63 - 1, True]
+    }
 
 
 def test_plain_keys_are_stored_as_they_are() -> None:
@@ -58,6 +64,18 @@ async def test_awkward_keys_round_trip_through_runs_items_and_catalog(mongo_url:
         assert stored.git_context == AWKWARD
         assert stored.request == AWKWARD
         assert stored.items == [item]
+
+        huge = Item(
+            test_id="h",
+            test_name="h",
+            assistant="a",
+            status=ItemStatus.PASSED,
+            assertions=[Check(type="json_path", passed=True, details={"actual": 2**70})],
+        )
+        await store.append_item(run.id, huge)  # stored, not refused
+        again = await store.get_run(run.id)
+        assert again is not None
+        assert again.items[1].assertions[0].details == {"actual": str(2**70)}
 
         doc = {"id": "req", "requests": [{"transport": {"http": {"body": dict(AWKWARD)}}}]}
         saved = await catalog.upsert(CatalogKind.REQUESTS, "o", doc)

@@ -133,7 +133,7 @@ async def test_items_past_the_soft_limit_are_compacted_and_past_the_hard_limit_r
 ) -> None:
     opened, _ = await open_store({"MONGO_URL": mongo_url})
     store = MongoRunStore(
-        opened._db,
+        opened.database,
         document_locks=True,
         item_max_bytes=8192,
         run_soft_bytes=20_000,

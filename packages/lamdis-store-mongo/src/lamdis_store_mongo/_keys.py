@@ -7,6 +7,9 @@ ambiguous in queries on any version), and BSON cannot hold a NUL in a key. Such 
 stored as ``%`` followed by its percent-encoding (``$schema`` -> ``%%24schema``); a key that
 itself starts with ``%`` is escaped the same way, so reading back is unambiguous. Every other
 key, including all of lamdis's own camelCase fields, is stored as it is.
+
+BSON integers are 64-bit; a larger JSON integer (a check's details may quote one) is stored as
+its decimal string rather than refused.
 """
 
 from __future__ import annotations
@@ -29,12 +32,18 @@ def unescape_key(key: str) -> str:
     return unquote(key[1:]) if key.startswith("%") else key
 
 
+_INT64 = range(-(2**63), 2**63)
+
+
 def escape_keys(value: Any) -> Any:
-    """``value`` with every dict key (at any depth) made storable."""
+    """``value`` with every dict key (at any depth) made storable, and integers beyond 64 bits
+    turned into strings."""
     if isinstance(value, dict):
         return {escape_key(str(k)): escape_keys(v) for k, v in value.items()}
     if isinstance(value, list):
         return [escape_keys(v) for v in value]
+    if isinstance(value, int) and not isinstance(value, bool) and value not in _INT64:
+        return str(value)
     return value
 
 

@@ -130,6 +130,11 @@ class MongoRunStore:
         self._run_hard = run_hard_bytes
 
     @property
+    def database(self) -> AsyncDatabase[Doc]:
+        """The database this store writes to."""
+        return self._db
+
+    @property
     def document_locks(self) -> bool:
         """Whether writes are serialised per run (FerretDB)."""
         return self._locks is not None
