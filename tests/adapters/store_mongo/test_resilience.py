@@ -13,6 +13,7 @@ from typing import Any
 import pytest
 from bson import ObjectId
 from lamdis_core.domain.results import Item, ItemStatus, Run, RunStatus
+from lamdis_core.ports.store import RunFilter
 from lamdis_store_mongo import MongoStoreError, open_store
 from pymongo import AsyncMongoClient
 from structlog.testing import capture_logs
@@ -125,6 +126,35 @@ async def test_a_server_restart_mid_run_loses_no_reported_item(
         assert set(reported) <= set(stored_ids), "an item reported appended was lost"
         assert not failed, f"appends failed despite the retry: {failed}"
         assert stored_ids == reported  # and in order
+    finally:
+        await store.aclose()
+
+
+async def test_a_server_restart_among_claims_hands_out_every_run_once(
+    private_ferretdb: FerretDBServer,
+) -> None:
+    url = private_ferretdb.url_for("claims") + "?serverSelectionTimeoutMS=8000"
+    store, _ = await open_store({"MONGO_URL": url})
+    try:
+        queued = set()
+        for n in range(40):
+            run = await store.create_run(Run(org_id="o", created_at=T0 + timedelta(seconds=n)))
+            queued.add(run.id)
+        assert private_ferretdb.process is not None
+        first_pid = private_ferretdb.process.pid
+        restarter = threading.Thread(target=private_ferretdb.restart, kwargs={"pause": 0.3})
+        claimed: list[str] = []
+        restarter.start()
+        while (run := await store.claim_next("w", now=T0, lease_seconds=600)) is not None:
+            assert run.id is not None
+            claimed.append(run.id)
+            await asyncio.sleep(0.02)  # spread the claims over the restart
+        restarter.join()
+        assert private_ferretdb.process is not None
+        assert private_ferretdb.process.pid != first_pid  # the server really was replaced
+        assert sorted(claimed) == sorted(queued)  # none twice, none stranded as running
+        stored = await store.list_runs(RunFilter(status=RunStatus.RUNNING, limit=100))
+        assert sorted(r.id for r in stored if r.id) == sorted(queued)
     finally:
         await store.aclose()
 

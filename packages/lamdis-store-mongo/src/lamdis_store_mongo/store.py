@@ -257,6 +257,8 @@ class MongoRunStore:
                 # the first attempt may have claimed a run before its answer was lost
                 doc = await self._runs.find_one({"claimToken": token}, {"items": 0})
                 if doc is not None:
+                    if self._locks is not None:  # and may have left its lock behind
+                        await self._locks.release(doc["_id"], token)
                     return self._to_run(doc)
             tried = True
             if self._locks is None:
