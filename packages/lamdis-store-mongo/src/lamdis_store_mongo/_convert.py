@@ -12,9 +12,7 @@ from datetime import UTC, datetime
 from typing import Any
 
 import cattrs
-from cattrs.gen import make_dict_structure_fn, make_dict_unstructure_fn
 from lamdis_core.domain.convert import make_converter
-from lamdis_core.domain.results import Totals
 
 MICROS_FIELD = "_us"
 
@@ -34,26 +32,12 @@ def _structure_datetime(value: Any, _: Any) -> datetime:
 
 
 def configure_converter(converter: cattrs.Converter) -> None:
-    """Make ``converter`` write documents as the Mongo store keeps them.
-
-    Datetimes stay native (timezone-aware UTC) so PyMongo stores BSON dates; ``totals`` keeps
-    the key ``passed`` (the seed documents ``totals: { passed, failed, skipped }``) where the
-    core converter writes ``pass``, the key of a check. Use on a converter from
-    ``lamdis_core.domain.convert.make_converter()``, in the manner of cattrs' ``preconf``.
+    """Make ``converter`` keep datetimes native (timezone-aware UTC), so PyMongo stores them
+    as BSON dates. Use on a converter from ``lamdis_core.domain.convert.make_converter()``,
+    in the manner of cattrs' ``preconf`` modules.
     """
     converter.register_unstructure_hook(datetime, _unstructure_datetime)
     converter.register_structure_hook(datetime, _structure_datetime)
-    unstructure_totals = make_dict_unstructure_fn(Totals, converter)
-    structure_totals = make_dict_structure_fn(Totals, converter)
-
-    def _structure_totals(value: Any, cls: Any) -> Totals:
-        if isinstance(value, dict) and "passed" not in value and "pass" in value:
-            value = {**value, "passed": value["pass"]}
-        totals: Totals = structure_totals(value, cls)
-        return totals
-
-    converter.register_unstructure_hook(Totals, unstructure_totals)
-    converter.register_structure_hook(Totals, _structure_totals)
 
 
 def make_mongo_converter() -> cattrs.Converter:
