@@ -19,7 +19,7 @@ from typing import Any
 import attrs
 import structlog
 from aiohttp import web
-from lamdis_core.domain.errors import ConfigError, ConfigProblem, LamdisError
+from lamdis_core.domain.errors import LamdisError
 from lamdis_core.ports.catalog import Catalog
 from lamdis_core.ports.clock import Clock, SystemClock
 from lamdis_core.ports.judge import Judge
@@ -27,6 +27,7 @@ from lamdis_core.ports.notifier import Notifier
 from lamdis_core.ports.requester import Requester
 from lamdis_core.ports.store import RunStore
 from lamdis_core.ports.target import TargetFactory
+from lamdis_core.settings import env_float, env_int
 
 from lamdis_http import app as app_module
 from lamdis_http._auth import make_auth_middleware
@@ -48,34 +49,6 @@ DEFAULT_MONGO_URL = "mongodb://localhost:27017/lamdis"
 
 class StartupError(LamdisError):
     """The service cannot start: a missing adapter, a bad setting, an unreachable database."""
-
-
-def _int(env: Mapping[str, str], name: str, default: int, *, minimum: int = 1) -> int:
-    raw = env.get(name, "").strip()
-    if not raw:
-        return default
-    try:
-        value = int(raw)
-    except ValueError:
-        raise ConfigError([ConfigProblem(name, f"expected an integer, got {raw!r}")]) from None
-    if value < minimum:
-        raise ConfigError([ConfigProblem(name, f"must be at least {minimum}, got {value}")])
-    return value
-
-
-def _float(env: Mapping[str, str], name: str, default: float, *, allow_zero: bool = False) -> float:
-    raw = env.get(name, "").strip()
-    if not raw:
-        return default
-    try:
-        value = float(raw)
-    except ValueError:
-        raise ConfigError(
-            [ConfigProblem(name, f"expected a number of seconds, got {raw!r}")]
-        ) from None
-    if value < 0 or (value == 0 and not allow_zero):
-        raise ConfigError([ConfigProblem(name, f"must be positive, got {value}")])
-    return value
 
 
 @attrs.frozen(kw_only=True)
@@ -136,14 +109,14 @@ class Settings:
             db_provider=(text("DB_PROVIDER") or "").lower() or None,
             mongo_url=text("MONGO_URL"),
             database_url=text("DATABASE_URL"),
-            port=_int(env, "PORT", DEFAULT_PORT, minimum=0),
+            port=env_int(env, "PORT", DEFAULT_PORT, minimum=0),
             api_token=text("LAMDIS_API_TOKEN"),
             hmac_secret=text("LAMDIS_HMAC_SECRET"),
             config_dir=Path(text("LAMDIS_CONFIG_DIR") or "configs"),
-            max_runs=_int(env, "LAMDIS_MAX_RUNS", 4),
-            concurrency=_int(env, "LAMDIS_CONCURRENCY", 8),
-            lease_seconds=_float(env, "LAMDIS_LEASE_SECONDS", 30.0),
-            drain_seconds=_float(env, "LAMDIS_DRAIN_SECONDS", 20.0, allow_zero=True),
+            max_runs=env_int(env, "LAMDIS_MAX_RUNS", 4, minimum=1),
+            concurrency=env_int(env, "LAMDIS_CONCURRENCY", 8, minimum=1),
+            lease_seconds=env_float(env, "LAMDIS_LEASE_SECONDS", 30.0, above=0),
+            drain_seconds=env_float(env, "LAMDIS_DRAIN_SECONDS", 20.0, minimum=0),
             local_org=text("LAMDIS_ORG_ID") or "local",
             judge_provider=text("JUDGE_PROVIDER"),
             judge_base_url=text("JUDGE_BASE_URL"),

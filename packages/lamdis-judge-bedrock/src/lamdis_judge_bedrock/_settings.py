@@ -5,7 +5,7 @@ from __future__ import annotations
 from collections.abc import Mapping
 
 import attrs
-from lamdis_core.llm import env_int, env_optional_float
+from lamdis_core.settings import env_int, env_optional_float
 
 DEFAULT_MODEL_ID = "anthropic.claude-3-haiku-20240307-v1:0"
 DEFAULT_REGION = "us-east-1"

@@ -7,7 +7,7 @@ from urllib.parse import urlsplit
 
 import attrs
 from lamdis_core.domain.errors import ConfigError, ConfigProblem
-from lamdis_core.llm import env_float
+from lamdis_core.settings import env_float
 
 DEFAULT_MODEL = "gpt-4o-mini"
 DEFAULT_BASE_URL = "https://api.openai.com/v1"

@@ -42,9 +42,6 @@ from lamdis_core.llm._parse import (
 from lamdis_core.llm._policy import (
     CallPolicy,
     RetryPolicy,
-    env_float,
-    env_int,
-    env_optional_float,
     parse_retry_after,
     retry_after_from_headers,
 )
@@ -84,9 +81,6 @@ __all__ = [
     "RetryPolicy",
     "assistant_headers",
     "cache_key",
-    "env_float",
-    "env_int",
-    "env_optional_float",
     "extract_json_object",
     "extract_messages",
     "is_retryable_status",

@@ -16,8 +16,9 @@ from typing import TypeVar
 import attrs
 import structlog
 
-from lamdis_core.domain.errors import ConfigError, ConfigProblem, JudgeError
+from lamdis_core.domain.errors import JudgeError
 from lamdis_core.llm._types import ProviderError
+from lamdis_core.settings import env_float, env_int
 
 logger = structlog.get_logger()
 
@@ -187,53 +188,3 @@ def retry_after_from_headers(headers: Mapping[str, str]) -> float | None:
         if value >= 0:
             return value
     return parse_retry_after(lowered.get("retry-after"))
-
-
-def _env_problem(name: str, expected: str, raw: str) -> ConfigError:
-    return ConfigError(
-        [
-            ConfigProblem(
-                file=f"environment variable {name}", message=f"expected {expected}, got {raw!r}"
-            )
-        ]
-    )
-
-
-def env_int(env: Mapping[str, str], name: str, default: int, *, minimum: int | None = None) -> int:
-    """An integer setting from the environment; empty or absent means ``default``."""
-    raw = env.get(name, "").strip()
-    if not raw:
-        return default
-    try:
-        value = int(raw)
-    except ValueError:
-        raise _env_problem(name, "an integer", raw) from None
-    if minimum is not None and value < minimum:
-        raise _env_problem(name, f"an integer >= {minimum}", raw)
-    return value
-
-
-def env_float(
-    env: Mapping[str, str], name: str, default: float, *, minimum: float | None = None
-) -> float:
-    """A number setting from the environment; empty or absent means ``default``."""
-    raw = env.get(name, "").strip()
-    if not raw:
-        return default
-    try:
-        value = float(raw)
-    except ValueError:
-        raise _env_problem(name, "a number", raw) from None
-    if value != value or (minimum is not None and value < minimum):
-        raise _env_problem(
-            name, f"a number >= {minimum:g}" if minimum is not None else "a number", raw
-        )
-    return value
-
-
-def env_optional_float(env: Mapping[str, str], name: str) -> float | None:
-    """A number from the environment, or None when absent or empty."""
-    raw = env.get(name, "").strip()
-    if not raw:
-        return None
-    return env_float(env, name, 0.0)
