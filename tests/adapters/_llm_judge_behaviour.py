@@ -17,9 +17,9 @@ from lamdis_core.llm import (
     LLMJudge,
     MemoryResponseCache,
     ResponseCache,
-    RetryPolicy,
 )
 from lamdis_core.ports.judge import ConversationTurn, ExtractRequest, JudgeRequest, OpeningRequest
+from lamdis_core.retry import RetryPolicy
 from structlog.testing import capture_logs
 
 from tests.fakes._scripted import ScriptedLLMServer, answer, error, hang, verdict, verdict_json
@@ -49,7 +49,7 @@ def fast_policy(*, retries: int = 2, timeout: float = 5.0, concurrency: int = 8)
     return CallPolicy(
         concurrency=concurrency,
         timeout=timeout,
-        retry=RetryPolicy(max_retries=retries, base_delay=0.01, max_delay=0.05),
+        retry=RetryPolicy(retries=retries, base_delay=0.01, max_delay=0.05),
     )
 
 

@@ -15,7 +15,7 @@ from hypothesis import strategies as st
 from lamdis_core.domain.config import Assistant, AssistantEnv
 from lamdis_core.domain.errors import ConfigError, RequestError, TargetError
 from lamdis_core.ports.target import TurnRequest
-from lamdis_http._session import parse_retry_after
+from lamdis_core.retry import parse_retry_after
 from lamdis_http.targets import HttpChatTargetFactory, create_target_factory
 
 SECRET = "s3cr3t-header-value"

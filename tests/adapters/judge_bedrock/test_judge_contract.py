@@ -6,7 +6,8 @@ import json
 from collections.abc import AsyncIterator
 
 import pytest
-from lamdis_core.llm import CallPolicy, RetryPolicy
+from lamdis_core.llm import CallPolicy
+from lamdis_core.retry import RetryPolicy
 from lamdis_judge_bedrock import BedrockJudge, BedrockSettings
 
 from tests.adapters.judge_bedrock._env import bedrock_env
@@ -25,7 +26,7 @@ class TestBedrockJudgeContract(JudgeContract):
         self.server = bedrock_server
         judge = BedrockJudge(
             BedrockSettings.from_env(bedrock_env(bedrock_server)),
-            policy=CallPolicy(timeout=5, retry=RetryPolicy(max_retries=RETRIES, base_delay=0.01)),
+            policy=CallPolicy(timeout=5, retry=RetryPolicy(retries=RETRIES, base_delay=0.01)),
         )
         yield judge
         await judge.aclose()

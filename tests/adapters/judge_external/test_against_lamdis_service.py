@@ -8,7 +8,8 @@ from collections.abc import AsyncIterator
 import pytest
 from aiohttp import web
 from lamdis_core.domain.errors import JudgeError
-from lamdis_core.llm import CallPolicy, RetryPolicy
+from lamdis_core.llm import CallPolicy
+from lamdis_core.retry import RetryPolicy
 from lamdis_core.testing.memory import InMemoryCatalog, InMemoryRunStore
 from lamdis_http.bootstrap import Settings, build_app
 from lamdis_http.judges.external import create_judge
@@ -25,7 +26,7 @@ TOKEN = "service-token-for-tests"
 async def service_url(openai_server: FakeOpenAIServer) -> AsyncIterator[str]:
     judge = OpenAIJudge(
         OpenAISettings(api_key="sk-t", base_url=openai_server.api_base),
-        policy=CallPolicy(timeout=5, retry=RetryPolicy(max_retries=0)),
+        policy=CallPolicy(timeout=5, retry=RetryPolicy(retries=0)),
     )
     app = build_app(
         Settings(api_token=TOKEN, env={}),

@@ -11,7 +11,8 @@ from collections.abc import AsyncIterator
 import attrs
 import pytest
 from lamdis_core.domain.errors import ConfigError, JudgeError
-from lamdis_core.llm import CallPolicy, RetryPolicy
+from lamdis_core.llm import CallPolicy
+from lamdis_core.retry import RetryPolicy
 from lamdis_http.judges.external import ExternalJudge, create_judge
 
 from tests.contracts.judge import JudgeContract, sample_request
@@ -29,7 +30,7 @@ async def judge_service() -> AsyncIterator[FakeJudgeService]:
 
 
 def fast(retries: int = RETRIES, timeout: float = 5.0) -> CallPolicy:
-    return CallPolicy(timeout=timeout, retry=RetryPolicy(max_retries=retries, base_delay=0.01))
+    return CallPolicy(timeout=timeout, retry=RetryPolicy(retries=retries, base_delay=0.01))
 
 
 class TestExternalJudgeContract(JudgeContract):

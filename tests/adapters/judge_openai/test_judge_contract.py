@@ -6,7 +6,8 @@ import json
 from collections.abc import AsyncIterator
 
 import pytest
-from lamdis_core.llm import CallPolicy, RetryPolicy
+from lamdis_core.llm import CallPolicy
+from lamdis_core.retry import RetryPolicy
 from lamdis_judge_openai import OpenAIJudge, OpenAISettings
 
 from tests.contracts.judge import JudgeContract
@@ -24,7 +25,7 @@ class TestOpenAIJudgeContract(JudgeContract):
         self.server = openai_server
         judge = OpenAIJudge(
             OpenAISettings(api_key="sk-test", base_url=openai_server.api_base),
-            policy=CallPolicy(timeout=5, retry=RetryPolicy(max_retries=RETRIES, base_delay=0.01)),
+            policy=CallPolicy(timeout=5, retry=RetryPolicy(retries=RETRIES, base_delay=0.01)),
         )
         yield judge
         await judge.aclose()

@@ -716,3 +716,15 @@ async def test_oauth_cache_ttl_caps_the_servers_expiry() -> None:
     clock.advance(100)  # past cacheTtlSeconds less the refresh margin
     assert await resolver.headers(oauth) == {"Authorization": "Bearer tok-2"}
     assert len(requester.calls) == 2
+
+
+async def test_a_retry_after_longer_than_the_policy_accepts_is_not_waited_for() -> None:
+    engine, _, clock = engine_with(
+        lambda turn: TargetError("HTTP 429", retryable=True, retry_after=3600, status=429)
+    )
+    item = (
+        await engine.run(plan_of(make_test(steps=[{"type": "message", "content": "x"}])))
+    ).items[0]
+    assert item.status is ItemStatus.ERROR
+    assert "asked to wait 3600 s" in (item.error or "")
+    assert clock.sleeps == []

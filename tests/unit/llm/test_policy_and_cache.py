@@ -17,15 +17,14 @@ from lamdis_core.llm import (
     DiskResponseCache,
     MemoryResponseCache,
     ProviderError,
-    RetryPolicy,
     cache_key,
-    parse_retry_after,
     retry_after_from_headers,
 )
+from lamdis_core.retry import RetryPolicy, parse_retry_after
 
 
 def policy(**kwargs: object) -> CallPolicy:
-    retry = RetryPolicy(max_retries=int(kwargs.pop("retries", 2)), base_delay=0.01, max_delay=0.02)  # type: ignore[call-overload]
+    retry = RetryPolicy(retries=int(kwargs.pop("retries", 2)), base_delay=0.01, max_delay=0.02)  # type: ignore[call-overload]
     return CallPolicy(retry=retry, rng=random.Random(1), **kwargs)  # type: ignore[arg-type]
 
 
@@ -95,9 +94,9 @@ def test_backoff_grows_is_capped_and_jittered() -> None:
     retry = RetryPolicy(base_delay=1.0, max_delay=4.0)
     rng = random.Random(0)
     for n, cap in [(1, 1.0), (2, 2.0), (3, 4.0), (6, 4.0)]:
-        delay = retry.delay(n, None, rng)
+        delay = retry.delay(n, None, rng=rng)
         assert cap / 2 <= delay <= cap
-    assert 2.0 <= retry.delay(1, 2.0, rng) <= 2.2
+    assert 2.0 <= retry.delay(1, 2.0, rng=rng) <= 2.2
 
 
 @pytest.mark.parametrize(
@@ -113,7 +112,7 @@ def test_retry_after_http_date_and_ms_header() -> None:
     """An HTTP date counts from now; OpenAI's retry-after-ms wins over Retry-After."""
     now = datetime(2026, 1, 1, tzinfo=UTC)
     later = format_datetime(now + timedelta(seconds=30), usegmt=True)
-    assert parse_retry_after(later, now=now.timestamp()) == pytest.approx(30)
+    assert parse_retry_after(later, now=now) == pytest.approx(30)
     assert retry_after_from_headers({"Retry-After": "3", "retry-after-ms": "250"}) == 0.25
     assert retry_after_from_headers({"retry-after": "3"}) == 3.0
 
@@ -136,7 +135,7 @@ def test_policy_settings_from_env_are_validated(env: dict[str, str], name: str) 
 def test_policy_defaults() -> None:
     """Concurrency 8, three retries and a 60 s timeout when nothing is set."""
     defaults = CallPolicy.from_env({})
-    assert (defaults.concurrency, defaults.retry.max_retries, defaults.timeout) == (8, 3, 60.0)
+    assert (defaults.concurrency, defaults.retry.retries, defaults.timeout) == (8, 3, 60.0)
     assert CallPolicy.from_env({"LAMDIS_JUDGE_CONCURRENCY": "2"}).concurrency == 2
 
 

@@ -8,9 +8,6 @@ composition root builds adapters before any loop runs (the CLI) or outside the r
 from __future__ import annotations
 
 import asyncio
-import math
-from datetime import UTC, datetime
-from email.utils import parsedate_to_datetime
 
 import aiohttp
 import structlog
@@ -79,30 +76,3 @@ def excerpt(body: bytes | str, limit: int = 200) -> str:
     if not text:
         return "<empty body>"
     return text if len(text) <= limit else text[: limit - 1] + "…"
-
-
-def parse_retry_after(value: str | None, *, now: datetime | None = None) -> float | None:
-    """Seconds to wait from a ``Retry-After`` header: delta-seconds or an HTTP-date.
-
-    Returns ``None`` when the header is absent or unreadable (the caller then backs off on its
-    own schedule); a date in the past gives ``0``.
-    """
-    if value is None:
-        return None
-    value = value.strip()
-    if not value:
-        return None
-    try:
-        seconds = float(value)
-    except ValueError:
-        pass
-    else:
-        return max(0.0, seconds) if math.isfinite(seconds) else None
-    try:
-        when = parsedate_to_datetime(value)
-    except (TypeError, ValueError, IndexError, OverflowError):
-        return None
-    if when.tzinfo is None:
-        when = when.replace(tzinfo=UTC)
-    current = now or datetime.now(UTC)
-    return max(0.0, (when - current).total_seconds())

@@ -19,8 +19,8 @@ from lamdis_core.llm import (
     Completion,
     ProviderError,
     is_retryable_status,
-    parse_retry_after,
 )
+from lamdis_core.retry import parse_retry_after
 
 from lamdis_judge_bedrock._settings import BedrockSettings
 

@@ -4,7 +4,7 @@ Public API: :class:`Engine`, :class:`RunResult`, :class:`RunObserver`, :class:`R
 """
 
 from lamdis_core.engine.observer import RunObserver
-from lamdis_core.engine.retry import RetryPolicy
 from lamdis_core.engine.runner import Engine, RunResult
+from lamdis_core.retry import RetryPolicy
 
 __all__ = ["Engine", "RetryPolicy", "RunObserver", "RunResult"]

@@ -30,7 +30,6 @@ from lamdis_core.domain.results import (
 )
 from lamdis_core.engine import _checks
 from lamdis_core.engine._auth import AuthResolver
-from lamdis_core.engine.retry import RetryPolicy
 from lamdis_core.ports.clock import Clock
 from lamdis_core.ports.judge import (
     ConversationTurn,
@@ -42,6 +41,7 @@ from lamdis_core.ports.judge import (
 )
 from lamdis_core.ports.requester import HttpCall, HttpResult, Requester
 from lamdis_core.ports.target import Target, TurnReply, TurnRequest
+from lamdis_core.retry import RetryPolicy
 
 logger = structlog.get_logger()
 
@@ -339,13 +339,19 @@ class TestExecution:
                         f"no reply within {self.entry.assistant.env.timeout_ms} ms", retryable=True
                     ) from None
             except TargetError as exc:
+                if not self.retry.waits_for(exc.retry_after):
+                    raise TargetError(
+                        f"{exc} (asked to wait {exc.retry_after:g} s, more than the "
+                        f"{self.retry.max_retry_after:g} s lamdis waits)",
+                        status=exc.status,
+                    ) from exc
                 if not exc.retryable or attempt >= self.retry.retries:
                     if attempt:
                         raise TargetError(
                             f"{exc} (after {attempt + 1} attempts)", status=exc.status
                         ) from exc
                     raise
-                delay = self.retry.delay(attempt, exc.retry_after)
+                delay = self.retry.delay(attempt + 1, exc.retry_after)
                 self.log.append(
                     f"turn attempt {attempt + 1} failed ({exc}); retrying in {delay:.2f}s"
                 )
@@ -602,7 +608,7 @@ class TestExecution:
             except RequestError as exc:
                 if not exc.retryable or attempt >= self.retry.retries:
                     raise _Abort(f"request {request_id} failed: {exc}") from exc
-                delay = self.retry.delay(attempt)
+                delay = self.retry.delay(attempt + 1)
                 self.log.append(
                     f"request {request_id} attempt {attempt + 1} failed ({exc}); retrying"
                 )

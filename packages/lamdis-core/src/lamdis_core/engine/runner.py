@@ -26,11 +26,11 @@ from lamdis_core.domain.results import (
 from lamdis_core.engine._auth import AuthResolver
 from lamdis_core.engine._test_run import TestExecution
 from lamdis_core.engine.observer import NullObserver, RunObserver
-from lamdis_core.engine.retry import RetryPolicy
 from lamdis_core.ports.clock import Clock, SystemClock
 from lamdis_core.ports.judge import Judge
 from lamdis_core.ports.requester import Requester
 from lamdis_core.ports.target import Target, TargetFactory
+from lamdis_core.retry import RetryPolicy
 
 logger = structlog.get_logger()
 

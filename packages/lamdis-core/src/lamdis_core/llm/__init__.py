@@ -41,8 +41,6 @@ from lamdis_core.llm._parse import (
 )
 from lamdis_core.llm._policy import (
     CallPolicy,
-    RetryPolicy,
-    parse_retry_after,
     retry_after_from_headers,
 )
 from lamdis_core.llm._prompts import (
@@ -78,7 +76,6 @@ __all__ = [
     "OutputParseError",
     "ProviderError",
     "ResponseCache",
-    "RetryPolicy",
     "assistant_headers",
     "cache_key",
     "extract_json_object",
@@ -88,7 +85,6 @@ __all__ = [
     "opening_messages",
     "parse_extraction",
     "parse_opening",
-    "parse_retry_after",
     "parse_verdict",
     "render_transcript",
     "retry_after_from_headers",

@@ -7,17 +7,15 @@ the policy lives, the same for OpenAI, Bedrock and the external judge.
 from __future__ import annotations
 
 import asyncio
-import email.utils
 import random
-import time
 from collections.abc import Awaitable, Callable, Mapping
 from typing import TypeVar
 
-import attrs
 import structlog
 
 from lamdis_core.domain.errors import JudgeError
 from lamdis_core.llm._types import ProviderError
+from lamdis_core.retry import RetryPolicy, parse_retry_after
 from lamdis_core.settings import env_float, env_int
 
 logger = structlog.get_logger()
@@ -32,26 +30,11 @@ DEFAULT_TIMEOUT_S = 60.0
 MAX_RETRY_AFTER_S = 60.0
 
 
-@attrs.frozen(kw_only=True)
-class RetryPolicy:
-    """Retries of 429 / 5xx / timeouts: ``max_retries`` more attempts after the first.
-
-    The delay before retry ``n`` (1-based) is the provider's ``Retry-After`` when it gave one
-    (plus up to 10% jitter, so many callers do not return in lockstep), otherwise exponential
-    backoff ``base_delay * 2**(n-1)`` capped at ``max_delay``, with "equal jitter" (half fixed,
-    half random).
-    """
-
-    max_retries: int = DEFAULT_MAX_RETRIES
-    base_delay: float = 0.5
-    max_delay: float = 20.0
-    max_retry_after: float = MAX_RETRY_AFTER_S
-
-    def delay(self, retry: int, retry_after: float | None, rng: random.Random) -> float:
-        if retry_after is not None:
-            return retry_after * (1 + 0.1 * rng.random())
-        backoff = min(self.max_delay, self.base_delay * 2.0 ** (retry - 1))
-        return backoff / 2 + rng.uniform(0, backoff / 2)
+def _llm_retry(retries: int) -> RetryPolicy:
+    # Model services throttle for longer than chat endpoints do: start slower, cap higher.
+    return RetryPolicy(
+        retries=retries, base_delay=0.5, max_delay=20.0, max_retry_after=MAX_RETRY_AFTER_S
+    )
 
 
 class CallPolicy:
@@ -78,7 +61,7 @@ class CallPolicy:
             raise ValueError(f"timeout must be positive, got {timeout}")
         self.concurrency = concurrency
         self.timeout = timeout
-        self.retry = retry or RetryPolicy()
+        self.retry = retry or _llm_retry(DEFAULT_MAX_RETRIES)
         self._limit = asyncio.Semaphore(concurrency)
         self._rng = rng or random.Random()
         self.in_flight = 0
@@ -91,8 +74,8 @@ class CallPolicy:
         return cls(
             concurrency=env_int(env, "LAMDIS_JUDGE_CONCURRENCY", DEFAULT_CONCURRENCY, minimum=1),
             timeout=env_float(env, "LAMDIS_JUDGE_TIMEOUT", DEFAULT_TIMEOUT_S, minimum=0.001),
-            retry=RetryPolicy(
-                max_retries=env_int(env, "LAMDIS_JUDGE_MAX_RETRIES", DEFAULT_MAX_RETRIES, minimum=0)
+            retry=_llm_retry(
+                env_int(env, "LAMDIS_JUDGE_MAX_RETRIES", DEFAULT_MAX_RETRIES, minimum=0)
             ),
         )
 
@@ -121,10 +104,8 @@ class CallPolicy:
                 error = ProviderError(f"no answer within {self.timeout:g}s", retryable=True)
             except ProviderError as exc:
                 error = exc
-            too_long = (
-                error.retry_after is not None and error.retry_after > self.retry.max_retry_after
-            )
-            if not error.retryable or retries >= self.retry.max_retries or too_long:
+            too_long = not self.retry.waits_for(error.retry_after)
+            if not error.retryable or retries >= self.retry.retries or too_long:
                 attempts = retries + 1
                 detail = (
                     f"{what} failed after {attempts} attempt{'s' if attempts > 1 else ''}: {error}"
@@ -138,12 +119,12 @@ class CallPolicy:
                     detail, retryable=error.retryable, retry_after=error.retry_after
                 ) from error
             retries += 1
-            delay = self.retry.delay(retries, error.retry_after, self._rng)
+            delay = self.retry.delay(retries, error.retry_after, rng=self._rng)
             logger.warning(
                 "llm_call_retry",
                 call=what,
                 retry=retries,
-                of=self.retry.max_retries,
+                of=self.retry.retries,
                 status=error.status,
                 retry_after=error.retry_after,
                 delay_s=round(delay, 3),
@@ -151,29 +132,6 @@ class CallPolicy:
             )
             # Sleep outside the semaphore so a throttled call does not starve the others.
             await asyncio.sleep(delay)
-
-
-def parse_retry_after(value: str | None, *, now: float | None = None) -> float | None:
-    """Seconds to wait from a ``Retry-After`` header: delta-seconds or an HTTP date.
-
-    Returns None when the header is absent or unreadable (then backoff applies).
-    """
-    if value is None:
-        return None
-    text = value.strip()
-    if not text:
-        return None
-    try:
-        seconds = float(text)
-    except ValueError:
-        try:
-            when = email.utils.parsedate_to_datetime(text)
-        except (TypeError, ValueError, IndexError):
-            return None
-        seconds = when.timestamp() - (time.time() if now is None else now)
-    if seconds != seconds:  # NaN
-        return None
-    return max(0.0, seconds)
 
 
 def retry_after_from_headers(headers: Mapping[str, str]) -> float | None:

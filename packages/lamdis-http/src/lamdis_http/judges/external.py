@@ -31,10 +31,11 @@ from lamdis_core.ports.judge import (
     OpeningRequest,
     Verdict,
 )
+from lamdis_core.retry import parse_retry_after
 from yarl import URL
 
 from lamdis_http._auth import signed_headers
-from lamdis_http._session import LazySession, excerpt, parse_retry_after, safe_url
+from lamdis_http._session import LazySession, excerpt, safe_url
 
 logger = structlog.get_logger()
 

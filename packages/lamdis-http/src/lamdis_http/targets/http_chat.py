@@ -26,12 +26,12 @@ from lamdis_core.domain.errors import (
     TargetError,
 )
 from lamdis_core.ports.target import AuthHeaders, TurnReply, TurnRequest
+from lamdis_core.retry import parse_retry_after
 
 from lamdis_http._session import (
     DEFAULT_POOL_LIMIT,
     LazySession,
     excerpt,
-    parse_retry_after,
     safe_url,
 )
 
