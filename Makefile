@@ -18,7 +18,7 @@ $(UV):
 	  || curl -LsSf https://astral.sh/uv/install.sh | sh
 
 install: $(UV)
-	$(UV) sync --all-packages --group dev --group lint --quiet
+	$(UV) sync --all-packages --group dev --group lint --quiet --compile-bytecode
 
 demo: install
 	$(RUN) python -m lamdis_http.demo_run

@@ -77,3 +77,20 @@ def test_bad_numbers_are_usage_errors_naming_the_option(
     """A bad number names the flag or variable it came from and what was expected."""
     with pytest.raises(UsageError, match=message.replace("'", ".")):
         options_from_args(_args(**overrides), env)
+
+
+def test_the_cli_imports_structlog_without_rich_tracebacks_and_leaves_them_importable() -> None:
+    """structlog falls back to plain tracebacks in the CLI; rich.pretty still imports later."""
+    code = (
+        "import sys\n"
+        "from lamdis_http.cli import _import_structlog_without_rich_tracebacks\n"
+        "_import_structlog_without_rich_tracebacks()\n"
+        "import structlog.dev\n"
+        "print(structlog.dev.rich is None, 'rich.traceback' in sys.modules)\n"
+        "import rich.pretty\n"
+        "print('importable')\n"
+    )
+    proc = subprocess.run(
+        [sys.executable, "-c", code], capture_output=True, text=True, timeout=60, check=True
+    )
+    assert proc.stdout.split() == ["True", "False", "importable"]

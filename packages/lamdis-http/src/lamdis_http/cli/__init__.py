@@ -58,6 +58,29 @@ def build_parser() -> argparse.ArgumentParser:
     return parser
 
 
+def _import_structlog_without_rich_tracebacks() -> None:
+    """Import structlog so that it does not load rich's traceback and pretty-printer.
+
+    When rich is installed, structlog imports ``rich.traceback`` and ``rich.pretty`` (and with
+    them pygments) on import, to render exceptions; that alone is about a third of a short
+    ``lamdis run``'s start-up (measured in bench/RESULTS.md). The CLI never renders rich
+    tracebacks, so structlog is imported while those two modules read as absent; it then
+    falls back to plain tracebacks. They are importable again afterwards for anyone else.
+    """
+    if "structlog" in sys.modules:
+        return
+    hidden = ("rich.traceback", "rich.pretty")
+    if any(name in sys.modules for name in hidden):
+        return
+    for name in hidden:
+        sys.modules[name] = None  # type: ignore[assignment]  # makes the import fail
+    try:
+        import structlog  # noqa: F401
+    finally:
+        for name in hidden:
+            sys.modules.pop(name, None)
+
+
 def configure_logging(verbosity: int = 0) -> None:
     """Send structlog output to stderr at the level asked for (warnings by default).
 
@@ -101,6 +124,7 @@ def main(argv: Sequence[str] | None = None) -> None:
     if not getattr(args, "handler", None):
         parser.print_help(sys.stderr)
         sys.exit(2)
+    _import_structlog_without_rich_tracebacks()
     configure_logging(args.verbose)
     try:
         code = int(args.handler(args))
