@@ -319,3 +319,13 @@ def test_running_an_assistant_file_is_refused(tree: Tree) -> None:
     root = tree(base_files([SIMPLE_TEST]))
     problem = only(problems_of(root / "assistants" / "bot.json"))
     assert problem.message.startswith("this is an assistant file; lamdis runs test files")
+
+
+def test_a_config_error_keeps_the_warnings_that_explain_it(tree: Tree) -> None:
+    typo = {"id": "a", "steps": [{"type": "assistant_check", "rubrik": "mentions risk"}]}
+    root = tree(base_files([typo]))
+    with pytest.raises(ConfigError) as info:
+        load_plan([root / "tests" / "t.json"], env={})
+    (problem,) = info.value.problems
+    assert problem.json_path == "$.tests[0].steps[0].rubric"
+    assert any("did you mean 'rubric'" in w.message for w in info.value.warnings)

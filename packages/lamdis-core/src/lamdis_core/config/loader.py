@@ -143,7 +143,7 @@ def load_plan(
     session = _session(paths, config_root, env)
     pending = session.collect(paths, validate_all=False)
     if session.errors:
-        raise ConfigError(session.errors)
+        raise ConfigError(session.errors, warnings=session.warnings)
     entries, skipped = split(pending, name_filter, tags)
     suite_ids = {
         s.id
@@ -177,7 +177,7 @@ def validate_paths(
     session = _session(paths, config_root, env)
     pending = session.collect(paths, validate_all=True)
     if session.errors:
-        raise ConfigError(session.errors)
+        raise ConfigError(session.errors, warnings=session.warnings)
     entries = [p.entry() for p in pending]
     return ValidationReport(
         files=[display(p) for p in session.files],
@@ -253,7 +253,7 @@ async def plan_from_documents(
     except RecursionError:
         raise ConfigError([ConfigProblem(None, "a document is nested too deeply")]) from None
     if session.errors:
-        raise ConfigError(session.errors)
+        raise ConfigError(session.errors, warnings=session.warnings)
     entries, skipped = split(pending, name_filter, tags)
     return RunPlan(
         entries=entries,

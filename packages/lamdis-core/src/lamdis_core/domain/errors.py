@@ -39,11 +39,15 @@ class ConfigProblem:
 class ConfigError(LamdisError):
     """A configuration could not be loaded; nothing was run.
 
-    Carries every problem found, not just the first, so one fix-and-retry round is enough.
+    Carries every problem found, not just the first, so one fix-and-retry round is enough,
+    and the warnings found on the way (an unknown key is often the cause of an error).
     """
 
-    def __init__(self, problems: Sequence[ConfigProblem]) -> None:
+    def __init__(
+        self, problems: Sequence[ConfigProblem], *, warnings: Sequence[ConfigProblem] = ()
+    ) -> None:
         self.problems = tuple(problems)
+        self.warnings = tuple(warnings)
         super().__init__("\n".join(str(p) for p in self.problems))
 
 

@@ -16,13 +16,22 @@ class UsageError(Exception):
     """A command-line value is wrong; the CLI prints it and exits 2 without running anything."""
 
 
-def print_problems(heading: str, problems: Iterable[Any], *, file: TextIO | None = None) -> None:
-    """Print a heading and every problem on its own line (``file:line at $.path: message``)."""
+def print_problems(
+    heading: str,
+    problems: Iterable[Any],
+    *,
+    warnings: Iterable[Any] = (),
+    file: TextIO | None = None,
+) -> None:
+    """Print a heading and every problem on its own line (``file:line at $.path: message``),
+    then the warnings (a misspelt key warned about is often what caused the error)."""
     out = file or sys.stderr
     items = list(problems)
     print(f"lamdis: {heading} ({len(items)} problem{'s' if len(items) != 1 else ''}):", file=out)
     for problem in items:
         print(f"  {problem}", file=out)
+    for warning in warnings:
+        print(f"lamdis: warning: {warning}", file=out)
 
 
 def positive_int(value: str, *, what: str) -> int:

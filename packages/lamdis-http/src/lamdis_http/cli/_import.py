@@ -65,7 +65,7 @@ async def _import(args: argparse.Namespace) -> int:
     try:
         counts = await import_config_tree(catalog, Path(args.dir), org_id=args.org, env=env)
     except ConfigError as exc:
-        print_problems(f"cannot import {args.dir}", exc.problems)
+        print_problems(f"cannot import {args.dir}", exc.problems, warnings=exc.warnings)
         return EXIT_USAGE
     finally:
         await store.aclose()

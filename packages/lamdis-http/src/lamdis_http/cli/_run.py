@@ -163,7 +163,7 @@ def load(options: RunOptions, env: Mapping[str, str]) -> RunPlan | None:
             tags=tuple(options.tags),
         )
     except ConfigError as exc:
-        print_problems("configuration error, nothing was run", exc.problems)
+        print_problems("configuration error, nothing was run", exc.problems, warnings=exc.warnings)
         return None
     for warning in plan.warnings:
         print(f"lamdis: warning: {warning}", file=sys.stderr)
@@ -204,7 +204,9 @@ async def execute_async(options: RunOptions, env: dict[str, str]) -> int:
         if judge is not None:
             await _close(judge, {})
         if isinstance(exc, ConfigError):
-            print_problems("configuration error, nothing was run", exc.problems)
+            print_problems(
+                "configuration error, nothing was run", exc.problems, warnings=exc.warnings
+            )
         else:
             print(f"lamdis: {exc}", file=sys.stderr)
         return EXIT_USAGE

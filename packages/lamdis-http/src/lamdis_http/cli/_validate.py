@@ -31,7 +31,7 @@ def handle(args: argparse.Namespace) -> int:
     try:
         report = validate_paths(args.paths, config_root=args.config_root, env=dict(os.environ))
     except ConfigError as exc:
-        print_problems("validation failed", exc.problems)
+        print_problems("validation failed", exc.problems, warnings=exc.warnings)
         return EXIT_USAGE
     for warning in report.warnings:
         print(f"lamdis: warning: {warning}", file=sys.stderr)
