@@ -2,14 +2,12 @@
 
 from __future__ import annotations
 
-import asyncio
-import time
 from collections.abc import Mapping
+from typing import Any
 
 import attrs
 from lamdis_core.domain.config import Assistant
-from lamdis_core.domain.errors import TargetError
-from lamdis_core.llm import ProviderError, target_error, turn_messages
+from lamdis_core.llm import Completion, model_turn, turn_messages
 from lamdis_core.ports.target import AuthHeaders, TurnReply, TurnRequest
 
 from lamdis_judge_bedrock._chat import BedrockChatModel
@@ -36,36 +34,29 @@ class BedrockChatTarget:
 
     async def send(self, turn: TurnRequest) -> TurnReply:
         messages = turn_messages(turn, system_prompt=self.assistant.env.system_prompt)
-        started = time.perf_counter()
-        try:
-            async with asyncio.timeout(self._timeout):
-                completion = await self._chat.complete(
-                    messages,
-                    model=self.model,
-                    temperature=self.temperature,
-                    json_mode=False,
-                    request_timeout=self._timeout,
-                )
-        except TimeoutError:
-            raise TargetError(
-                f"{CHANNEL} assistant {self.assistant.id!r}: no reply within {self._timeout:g}s",
-                retryable=True,
-            ) from None
-        except ProviderError as exc:
-            raise target_error(exc, channel=CHANNEL, assistant=self.assistant.id) from exc
-        latency_ms = (time.perf_counter() - started) * 1000
-        text = completion.text.strip()
-        if not text:
-            raise TargetError(
-                f"{CHANNEL} assistant {self.assistant.id!r}: the model returned an empty reply"
-            )
-        response = completion.raw if isinstance(completion.raw, dict) else {}
-        raw = {k: v for k, v in response.items() if k != "ResponseMetadata"}
-        return TurnReply(text=text, latency_ms=latency_ms, raw=raw, tokens=completion.usage.tokens)
+        return await model_turn(
+            lambda: self._chat.complete(
+                messages,
+                model=self.model,
+                temperature=self.temperature,
+                json_mode=False,
+                request_timeout=self._timeout,
+            ),
+            channel=CHANNEL,
+            assistant=self.assistant.id,
+            timeout_s=self._timeout,
+            raw=_raw_response,
+        )
 
     async def aclose(self) -> None:
         # The client belongs to the factory.
         return None
+
+
+def _raw_response(completion: Completion) -> dict[str, Any]:
+    # The SDK's ResponseMetadata (request ids, HTTP headers) is transport noise, not the reply.
+    response = completion.raw if isinstance(completion.raw, dict) else {}
+    return {k: v for k, v in response.items() if k != "ResponseMetadata"}
 
 
 class BedrockChatTargetFactory:

@@ -2,13 +2,11 @@
 
 from __future__ import annotations
 
-import asyncio
-import time
 from collections.abc import Mapping
+from typing import Any
 
 from lamdis_core.domain.config import Assistant
-from lamdis_core.domain.errors import TargetError
-from lamdis_core.llm import ProviderError, assistant_headers, target_error, turn_messages
+from lamdis_core.llm import Completion, assistant_headers, model_turn, turn_messages
 from lamdis_core.ports.target import AuthHeaders, TurnReply, TurnRequest
 
 from lamdis_judge_openai._chat import OpenAIChatModel
@@ -40,40 +38,29 @@ class OpenAIChatTarget:
     async def send(self, turn: TurnRequest) -> TurnReply:
         messages = turn_messages(turn, system_prompt=self.assistant.env.system_prompt)
         headers = {**self._headers, **(await self._auth_headers())}
-        started = time.perf_counter()
-        try:
-            async with asyncio.timeout(self._timeout):
-                completion = await self._chat.complete(
-                    messages,
-                    model=self.model,
-                    temperature=self.assistant.env.temperature,
-                    json_mode=False,
-                    request_timeout=self._timeout,
-                    extra_headers=headers,
-                )
-        except TimeoutError:
-            raise TargetError(
-                f"{CHANNEL} assistant {self.assistant.id!r}: no reply within {self._timeout:g}s",
-                retryable=True,
-            ) from None
-        except ProviderError as exc:
-            raise target_error(exc, channel=CHANNEL, assistant=self.assistant.id) from exc
-        latency_ms = (time.perf_counter() - started) * 1000
-        text = completion.text.strip()
-        if not text:
-            raise TargetError(
-                f"{CHANNEL} assistant {self.assistant.id!r}: the model returned an empty reply"
-            )
-        raw = (
-            completion.raw.model_dump(mode="json")
-            if hasattr(completion.raw, "model_dump")
-            else completion.raw
+        return await model_turn(
+            lambda: self._chat.complete(
+                messages,
+                model=self.model,
+                temperature=self.assistant.env.temperature,
+                json_mode=False,
+                request_timeout=self._timeout,
+                extra_headers=headers,
+            ),
+            channel=CHANNEL,
+            assistant=self.assistant.id,
+            timeout_s=self._timeout,
+            raw=_raw_response,
         )
-        return TurnReply(text=text, latency_ms=latency_ms, raw=raw, tokens=completion.usage.tokens)
 
     async def aclose(self) -> None:
         # The client belongs to the factory's pool.
         return None
+
+
+def _raw_response(completion: Completion) -> Any:
+    raw = completion.raw
+    return raw.model_dump(mode="json") if hasattr(raw, "model_dump") else raw
 
 
 class OpenAIChatTargetFactory:

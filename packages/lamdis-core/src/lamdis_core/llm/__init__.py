@@ -52,6 +52,7 @@ from lamdis_core.llm._prompts import (
 from lamdis_core.llm._target import (
     TARGET_RETRYABLE_STATUSES,
     assistant_headers,
+    model_turn,
     target_error,
     turn_messages,
 )
@@ -82,6 +83,7 @@ __all__ = [
     "extract_messages",
     "is_retryable_status",
     "judge_messages",
+    "model_turn",
     "opening_messages",
     "parse_extraction",
     "parse_opening",

@@ -2,14 +2,16 @@
 
 from __future__ import annotations
 
-from collections.abc import Mapping
+import asyncio
+import time
+from collections.abc import Awaitable, Callable, Mapping
 from typing import Any
 
 from lamdis_core.config.interpolation import interpolate_env
 from lamdis_core.domain.config import Assistant
 from lamdis_core.domain.errors import ConfigError, ConfigProblem, InterpolationError, TargetError
-from lamdis_core.llm._types import ChatMessage, ProviderError
-from lamdis_core.ports.target import TurnRequest
+from lamdis_core.llm._types import ChatMessage, Completion, ProviderError
+from lamdis_core.ports.target import TurnReply, TurnRequest
 
 # The Target port's retryable set: the target is the system under test, so a 500 is a
 # finding to report, not a blip to paper over.
@@ -72,3 +74,37 @@ def assistant_headers(assistant: Assistant, env: Mapping[str, str]) -> dict[str,
             [ConfigProblem(file=None, message=str(exc), json_path="$.env.headers")]
         ) from exc
     return {str(k): str(v) for k, v in headers.items()}
+
+
+async def model_turn(
+    call: Callable[[], Awaitable[Completion]],
+    *,
+    channel: str,
+    assistant: str,
+    timeout_s: float,
+    raw: Callable[[Completion], Any],
+) -> TurnReply:
+    """One turn of a model-backed target: ``call`` under the turn's timeout, its failures as
+    the port's :class:`TargetError`, latency measured, an empty reply refused.
+
+    Args:
+        call: makes the model request (the adapter's SDK call).
+        raw: what of the completion to keep as the reply's raw payload.
+    """
+    started = time.perf_counter()
+    try:
+        async with asyncio.timeout(timeout_s):
+            completion = await call()
+    except TimeoutError:
+        raise TargetError(
+            f"{channel} assistant {assistant!r}: no reply within {timeout_s:g}s", retryable=True
+        ) from None
+    except ProviderError as exc:
+        raise target_error(exc, channel=channel, assistant=assistant) from exc
+    latency_ms = (time.perf_counter() - started) * 1000
+    text = completion.text.strip()
+    if not text:
+        raise TargetError(f"{channel} assistant {assistant!r}: the model returned an empty reply")
+    return TurnReply(
+        text=text, latency_ms=latency_ms, raw=raw(completion), tokens=completion.usage.tokens
+    )
