@@ -474,18 +474,19 @@ class PostgresRunStore:
         return await self._db.run("renew_lease", body)
 
     async def update_progress(self, run_id: str, progress: Progress) -> None:
+        await self._set_json_column(run_id, "progress", progress, "update_progress")
+
+    async def _set_json_column(self, run_id: str, column: str, value: Any, operation: str) -> None:
+        """One single-row update of a jsonb column (``column`` is ours, never user input)."""
         if not _usable_id(run_id):
             return
-        value = _json(progress)
+        encoded = _json(value)
+        sql = f'UPDATE test_runs SET {column} = $2, "updatedAt" = now() WHERE id = $1'
 
         async def body(conn: asyncpg.Connection, attempt: int) -> None:
-            await conn.execute(
-                'UPDATE test_runs SET progress = $2, "updatedAt" = now() WHERE id = $1',
-                run_id,
-                value,
-            )
+            await conn.execute(sql, run_id, encoded)
 
-        await self._db.run("update_progress", body)
+        await self._db.run(operation, body)
 
     async def append_item(self, run_id: str, item: Item) -> None:
         if not _usable_id(run_id):
@@ -662,18 +663,7 @@ class PostgresRunStore:
         return await self._db.run("recover_expired", body)
 
     async def record_webhook(self, run_id: str, delivery: WebhookDelivery) -> None:
-        if not _usable_id(run_id):
-            return
-        value = _json(delivery)
-
-        async def body(conn: asyncpg.Connection, attempt: int) -> None:
-            await conn.execute(
-                'UPDATE test_runs SET webhook = $2, "updatedAt" = now() WHERE id = $1',
-                run_id,
-                value,
-            )
-
-        await self._db.run("record_webhook", body)
+        await self._set_json_column(run_id, "webhook", delivery, "record_webhook")
 
     async def aclose(self) -> None:
         await self._db.close()
