@@ -7,6 +7,7 @@ engine tests are instant and deterministic.
 from __future__ import annotations
 
 import asyncio
+import time
 from collections.abc import Awaitable, Callable, Mapping
 from datetime import UTC, datetime, timedelta
 from typing import Any
@@ -54,27 +55,43 @@ class FakeClock:
 class FakeTarget:
     """Answers each turn with ``responder(turn)``: text, a TurnReply, or an exception to raise.
 
-    ``requests`` records every turn received; ``latency_ms`` is reported on text replies.
+    Like a real target it honours the turn timeout (a retryable :class:`TargetError` when the
+    responder takes longer than ``timeout_s``) and reports the latency it measured, never less
+    than ``latency_ms``. ``requests`` records every turn received.
     """
 
-    def __init__(self, responder: Responder, *, latency_ms: float = 5.0) -> None:
+    def __init__(
+        self, responder: Responder, *, latency_ms: float = 5.0, timeout_s: float | None = None
+    ) -> None:
         self.responder = responder
         self.latency_ms = latency_ms
+        self.timeout_s = timeout_s
         self.requests: list[TurnRequest] = []
         self.closed = False
 
     async def send(self, turn: TurnRequest) -> TurnReply:
         self.requests.append(turn)
-        outcome: Any = self.responder(turn)
-        if isinstance(outcome, Awaitable):
-            outcome = await outcome
+        started = time.perf_counter()
+        try:
+            async with asyncio.timeout(self.timeout_s):
+                outcome: Any = self.responder(turn)
+                if isinstance(outcome, Awaitable):
+                    outcome = await outcome
+        except TimeoutError:
+            assert self.timeout_s is not None
+            raise TargetError(
+                f"no reply within {self.timeout_s * 1000:g} ms", retryable=True
+            ) from None
         if isinstance(outcome, Exception):
             raise outcome
         if isinstance(outcome, TurnReply):
             return outcome
         if not isinstance(outcome, str) or not outcome:
             raise TargetError("reply is empty")
-        return TurnReply(text=outcome, latency_ms=self.latency_ms, raw={"reply": outcome})
+        measured = (time.perf_counter() - started) * 1000
+        return TurnReply(
+            text=outcome, latency_ms=max(self.latency_ms, measured), raw={"reply": outcome}
+        )
 
     async def aclose(self) -> None:
         self.closed = True
@@ -96,7 +113,11 @@ class FakeTargetFactory:
     def create(
         self, assistant: Assistant, auth_headers: AuthHeaders, env: Mapping[str, str]
     ) -> FakeTarget:
-        target = FakeTarget(self.responder, latency_ms=self.latency_ms)
+        target = FakeTarget(
+            self.responder,
+            latency_ms=self.latency_ms,
+            timeout_s=assistant.env.timeout_ms / 1000,
+        )
         self.targets[assistant.id] = target
         self.auth_headers[assistant.id] = auth_headers
         self.envs[assistant.id] = env
