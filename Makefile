@@ -38,7 +38,7 @@ lint: install
 	$(RUN) ruff format --check .
 
 typecheck: install
-	$(RUN) mypy packages/lamdis-core/src
+	$(RUN) mypy packages/*/src
 
 bench: install
 	$(RUN) python bench/run.py
