@@ -17,19 +17,18 @@ its environments. The catalog has no auth collection: ``authRef`` becomes the au
 from __future__ import annotations
 
 import asyncio
-import json
-import os
 from collections.abc import Mapping
 from pathlib import Path
 from typing import Any
 
 import attrs
 import structlog
-import yaml
 from lamdis_core.config.loader import (
     CatalogDocuments,
     load_plan,
     plan_from_documents,
+    read_config_tree,
+    resolve_reference,
     validate_paths,
 )
 from lamdis_core.domain.errors import ConfigError, ConfigProblem
@@ -40,9 +39,6 @@ from lamdis_core.ports.catalog import Catalog, CatalogKind
 from lamdis_http._worker import SuitePlan
 
 logger = structlog.get_logger()
-
-EXTENSIONS = (".json", ".yaml", ".yml")
-_SKIP_DIRS = {"node_modules", "__pycache__"}
 
 
 class CatalogPlanBuilder:
@@ -107,105 +103,36 @@ def _with_disabled(plan: RunPlan) -> RunPlan:
 # --- import ----------------------------------------------------------------------------------
 
 
-def _read(path: Path) -> Any:
-    text = path.read_text(encoding="utf-8")
-    if path.suffix.lower() == ".json":
-        return json.loads(text)
-    return yaml.safe_load(text)
-
-
 def _stem_id(root: Path, path: Path) -> str:
     relative = path.relative_to(root).as_posix()
-    for ext in EXTENSIONS:
+    for ext in (".json", ".yaml", ".yml"):
         if relative.lower().endswith(ext):
             return relative[: -len(ext)]
     return relative
 
 
-def _config_files(root: Path) -> list[Path]:
-    out: list[Path] = []
-    for dirpath, dirnames, filenames in os.walk(root):
-        dirnames[:] = sorted(d for d in dirnames if not d.startswith(".") and d not in _SKIP_DIRS)
-        for name in sorted(filenames):
-            if not name.startswith(".") and name.lower().endswith(EXTENSIONS):
-                path = Path(dirpath) / name
-                if path.resolve().is_relative_to(root):
-                    out.append(path)
-    return out
-
-
-def _kind(root: Path, path: Path, data: Any) -> str | None:
-    """What a file is, by its shape (the folder breaks ties, as in the file loader)."""
-    if not isinstance(data, dict):
-        return None
-    top = path.relative_to(root).parts[0] if len(path.relative_to(root).parts) > 1 else ""
-    tests = data.get("tests")
-    if isinstance(tests, dict) or "assistants" in data:
-        return "suite"
-    if isinstance(tests, list):
-        return "suite" if top == "suites" else "test"
-    if data.get("kind") == "oauth_client_credentials" or "pattern" in data or "tokenUrl" in data:
-        return "auth"
-    if isinstance(data.get("personas"), list):
-        return "personas"
-    if isinstance(data.get("requests"), list):
-        return "requests"
-    if isinstance(data.get("env"), dict) or top == "assistants":
-        return "assistant"
-    if isinstance(data.get("headers"), dict) and top == "auth":
-        return "auth"
-    return None
-
-
 def read_auth_files(root: Path) -> dict[str, dict[str, Any]]:
     """Auth configs under ``root`` keyed by path without extension (``auth/dev1``)."""
     root = root.resolve()
-    auths: dict[str, dict[str, Any]] = {}
-    for path in _config_files(root):
-        try:
-            data = _read(path)
-        except (OSError, ValueError, yaml.YAMLError):
-            continue
-        if _kind(root, path, data) == "auth":
-            auths[_stem_id(root, path)] = {k: v for k, v in data.items() if k != "$schema"}
-    return auths
+    return {
+        _stem_id(root, doc.path): {k: v for k, v in doc.data.items() if k != "$schema"}
+        for doc in read_config_tree(root)
+        if doc.kind == "auth"
+    }
 
 
 class _Tree:
+    """The config files of a validated tree, read and classified as the loader does."""
+
     def __init__(self, root: Path) -> None:
         self.root = root
-        self.data: dict[Path, Any] = {}
-        self.kinds: dict[Path, str] = {}
-        for path in _config_files(root):
-            data = _read(path)
-            kind = _kind(root, path, data)
-            if kind is not None:
-                self.data[path] = data
-                self.kinds[path] = kind
+        documents = read_config_tree(root)
+        self.data: dict[Path, Any] = {doc.path: doc.data for doc in documents}
+        self.kinds: dict[Path, str] = {doc.path: doc.kind for doc in documents}
 
     def resolve(self, ref: str, origin: Path, *, folder: bool = False) -> Path | None:
-        bases: list[Path] = []
-        current = origin.parent
-        while current.is_relative_to(self.root):
-            bases.append(current)
-            if current == self.root:
-                break
-            current = current.parent
-        if self.root not in bases:
-            bases.append(self.root)
-        names = (
-            [ref] if folder or ref.lower().endswith(EXTENSIONS) else [ref + e for e in EXTENSIONS]
-        )
-        for base in bases:
-            for name in names:
-                candidate = Path(os.path.normpath(base / name))
-                if not candidate.is_relative_to(self.root):
-                    continue
-                if folder and candidate.is_dir():
-                    return candidate
-                if not folder and candidate in self.data:
-                    return candidate
-        return None
+        found = resolve_reference(self.root, ref, origin, folder=folder)
+        return found if folder or found in self.data else None
 
     def doc_id(self, path: Path) -> str:
         data = self.data[path]

@@ -48,9 +48,10 @@ from typing import TYPE_CHECKING, Any
 
 import attrs
 
+from lamdis_core.config._build import Kind
 from lamdis_core.config._documents import DocumentSession, DocumentSource
 from lamdis_core.config._files import FileSession, default_config_root, split
-from lamdis_core.config._resolve import display
+from lamdis_core.config._resolve import Resolver, display
 from lamdis_core.domain.errors import ConfigError, ConfigProblem
 from lamdis_core.domain.plan import PlanEntry, RunPlan
 
@@ -59,11 +60,14 @@ if TYPE_CHECKING:  # the ports package pulls in asyncio and every port; a CLI ru
 
 __all__ = [
     "CatalogDocuments",
+    "ConfigDocument",
     "DocumentSource",
     "ValidationReport",
     "default_config_root",
     "load_plan",
     "plan_from_documents",
+    "read_config_tree",
+    "resolve_reference",
     "validate_paths",
 ]
 
@@ -262,3 +266,49 @@ async def plan_from_documents(
         files=[],
         skipped=skipped,
     )
+
+
+@attrs.frozen(kw_only=True)
+class ConfigDocument:
+    """One configuration file of a tree, as :func:`read_config_tree` found it.
+
+    Attributes:
+        path: its real path, inside the root.
+        kind: ``test``, ``suite``, ``assistant``, ``auth``, ``personas`` or ``requests``,
+            told by its shape as the loader tells it.
+        data: its parsed content.
+    """
+
+    path: Path
+    kind: Kind
+    data: Any
+
+
+def read_config_tree(root: str | Path) -> list[ConfigDocument]:
+    """Every configuration file below ``root``, sorted, classified as the loader does.
+
+    For tools that take a whole tree (``lamdis import``); validate it first with
+    :func:`validate_paths` — files that do not parse or are no config document are left out
+    here, and symlinks leading outside the root are not followed.
+    """
+    session = FileSession(Path(root), {})
+    documents: list[ConfigDocument] = []
+    for _, real in session.resolver.walk(session.root):
+        if real is None:
+            continue
+        parsed = session.read(real)
+        kind = session.kind_of(real) if parsed.ok else None
+        if kind is not None:
+            documents.append(ConfigDocument(path=real, kind=kind, data=parsed.data))
+    return documents
+
+
+def resolve_reference(
+    root: str | Path, ref: str, referrer: str | Path, *, folder: bool = False
+) -> Path | None:
+    """Where the loader finds ``ref`` written in the file ``referrer`` (``None``: nowhere).
+
+    The nearest folder first, then each ancestor up to ``root``; ``.json``, ``.yaml``,
+    ``.yml`` tried when ``ref`` has no extension; never outside ``root``.
+    """
+    return Resolver(Path(root)).resolve(ref, Path(referrer).parent, folder=folder).path
