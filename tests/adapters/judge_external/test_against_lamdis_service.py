@@ -135,3 +135,34 @@ async def test_signed_requests_pass_a_service_that_enforces_hmac(
         await judge_port.aclose()
     assert result.passed
     assert len(openai_server.requests) == 1
+
+
+async def test_a_service_whose_judge_points_back_at_itself_refuses_instead_of_looping() -> None:
+    """JUDGE_BASE_URL at the service itself: the forwarded request is refused (508), and the
+    runner's check becomes an error naming the loop, not a hang or a pass."""
+    port = free_port()
+    url = f"http://127.0.0.1:{port}"
+    looping = create_judge(
+        {"JUDGE_BASE_URL": url, "LAMDIS_API_TOKEN": TOKEN, "LAMDIS_JUDGE_MAX_RETRIES": "0"}
+    )
+    app = build_app(
+        Settings(api_token=TOKEN, env={}),
+        store=InMemoryRunStore(),
+        catalog=InMemoryCatalog(),
+        judge=looping,
+        targets={},
+        start_worker=False,
+    )
+    runner = web.AppRunner(app)
+    await runner.setup()
+    await web.TCPSite(runner, "127.0.0.1", port).start()
+    caller = create_judge(
+        {"JUDGE_BASE_URL": url, "LAMDIS_API_TOKEN": TOKEN, "LAMDIS_JUDGE_MAX_RETRIES": "0"}
+    )
+    try:
+        with pytest.raises(JudgeError, match="loop"):
+            await caller.evaluate(sample_request())
+    finally:
+        await caller.aclose()
+        await runner.cleanup()
+        await looping.aclose()

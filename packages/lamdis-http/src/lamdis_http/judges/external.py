@@ -42,6 +42,11 @@ logger = structlog.get_logger()
 DEFAULT_ORG_ID = "default"
 
 
+FORWARDED_HEADER = "x-lamdis-judge-forwarded"
+"""Marks a request an external judge sent, so a lamdis service whose own judge is external
+refuses to forward it again (``JUDGE_BASE_URL`` pointing back at itself would loop)."""
+
+
 class ExternalJudge:
     """The Judge port over an external judge service.
 
@@ -92,7 +97,11 @@ class ExternalJudge:
         return f"{self.base_url}/orgs/{quote(org_id or self.org_id, safe='')}/judge"
 
     def _headers(self, body: bytes) -> dict[str, str]:
-        headers = {"content-type": "application/json", "accept": "application/json"}
+        headers = {
+            "content-type": "application/json",
+            "accept": "application/json",
+            FORWARDED_HEADER: "1",
+        }
         if self._token:
             headers["authorization"] = f"Bearer {self._token}"
             headers["x-api-token"] = self._token

@@ -19,6 +19,7 @@ from lamdis_core.ports.judge import ConversationTurn, JudgeRequest
 from lamdis_http import _problems as p
 from lamdis_http._problems import ProblemError
 from lamdis_http.app import JUDGE_KEY, json_response
+from lamdis_http.judges.external import FORWARDED_HEADER, ExternalJudge
 
 logger = structlog.get_logger()
 routes = web.RouteTableDef()
@@ -36,6 +37,13 @@ def _turn(value: Any) -> str | None:
 
 @routes.post("/orgs/{orgId}/judge")
 async def judge(request: web.Request) -> web.Response:
+    if FORWARDED_HEADER in request.headers and isinstance(request.app[JUDGE_KEY], ExternalJudge):
+        raise ProblemError(
+            508,
+            "judge loop refused: this request came from an external judge and this service's "
+            "judge is external too (JUDGE_BASE_URL points back at a lamdis service); point "
+            "JUDGE_BASE_URL at a service with an LLM judge",
+        )
     body = await p.json_object(request)
     p.validate(
         body,
