@@ -3,12 +3,14 @@ talking to the fake OpenAI server: runner -> service -> model, all over real HTT
 
 from __future__ import annotations
 
+import contextlib
 from collections.abc import AsyncIterator
 
 import pytest
 from aiohttp import web
 from lamdis_core.domain.errors import JudgeError
 from lamdis_core.llm import CallPolicy
+from lamdis_core.ports.judge import Judge
 from lamdis_core.retry import RetryPolicy
 from lamdis_core.testing.memory import InMemoryCatalog, InMemoryRunStore
 from lamdis_http.bootstrap import Settings, build_app
@@ -22,12 +24,9 @@ from tests.fakes.openai_server import FakeOpenAIServer
 TOKEN = "service-token-for-tests"
 
 
-@pytest.fixture
-async def service_url(openai_server: FakeOpenAIServer) -> AsyncIterator[str]:
-    judge = OpenAIJudge(
-        OpenAISettings(api_key="sk-t", base_url=openai_server.api_base),
-        policy=CallPolicy(timeout=5, retry=RetryPolicy(retries=0)),
-    )
+@contextlib.asynccontextmanager
+async def serving(judge: Judge, port: int | None = None) -> AsyncIterator[str]:
+    """lamdis' hosted service with ``judge`` on a loopback port; yields its base URL."""
     app = build_app(
         Settings(api_token=TOKEN, env={}),
         store=InMemoryRunStore(),
@@ -38,13 +37,23 @@ async def service_url(openai_server: FakeOpenAIServer) -> AsyncIterator[str]:
     )
     runner = web.AppRunner(app)
     await runner.setup()
-    port = free_port()
+    port = port or free_port()
     await web.TCPSite(runner, "127.0.0.1", port).start()
     try:
         yield f"http://127.0.0.1:{port}"
     finally:
         await runner.cleanup()
         await judge.aclose()
+
+
+@pytest.fixture
+async def service_url(openai_server: FakeOpenAIServer) -> AsyncIterator[str]:
+    judge = OpenAIJudge(
+        OpenAISettings(api_key="sk-t", base_url=openai_server.api_base),
+        policy=CallPolicy(timeout=5, retry=RetryPolicy(retries=0)),
+    )
+    async with serving(judge) as url:
+        yield url
 
 
 async def test_a_verdict_travels_runner_to_service_to_model_and_back(
@@ -141,28 +150,15 @@ async def test_a_service_whose_judge_points_back_at_itself_refuses_instead_of_lo
     """JUDGE_BASE_URL at the service itself: the forwarded request is refused (508), and the
     runner's check becomes an error naming the loop, not a hang or a pass."""
     port = free_port()
-    url = f"http://127.0.0.1:{port}"
-    looping = create_judge(
-        {"JUDGE_BASE_URL": url, "LAMDIS_API_TOKEN": TOKEN, "LAMDIS_JUDGE_MAX_RETRIES": "0"}
-    )
-    app = build_app(
-        Settings(api_token=TOKEN, env={}),
-        store=InMemoryRunStore(),
-        catalog=InMemoryCatalog(),
-        judge=looping,
-        targets={},
-        start_worker=False,
-    )
-    runner = web.AppRunner(app)
-    await runner.setup()
-    await web.TCPSite(runner, "127.0.0.1", port).start()
-    caller = create_judge(
-        {"JUDGE_BASE_URL": url, "LAMDIS_API_TOKEN": TOKEN, "LAMDIS_JUDGE_MAX_RETRIES": "0"}
-    )
-    try:
-        with pytest.raises(JudgeError, match="loop"):
-            await caller.evaluate(sample_request())
-    finally:
-        await caller.aclose()
-        await runner.cleanup()
-        await looping.aclose()
+    settings = {
+        "JUDGE_BASE_URL": f"http://127.0.0.1:{port}",
+        "LAMDIS_API_TOKEN": TOKEN,
+        "LAMDIS_JUDGE_MAX_RETRIES": "0",
+    }
+    async with serving(create_judge(settings), port):
+        caller = create_judge(settings)
+        try:
+            with pytest.raises(JudgeError, match="loop"):
+                await caller.evaluate(sample_request())
+        finally:
+            await caller.aclose()
