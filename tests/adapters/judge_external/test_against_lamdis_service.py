@@ -25,10 +25,12 @@ TOKEN = "service-token-for-tests"
 
 
 @contextlib.asynccontextmanager
-async def serving(judge: Judge, port: int | None = None) -> AsyncIterator[str]:
+async def serving(
+    judge: Judge, port: int | None = None, *, hmac_secret: str | None = None
+) -> AsyncIterator[str]:
     """lamdis' hosted service with ``judge`` on a loopback port; yields its base URL."""
     app = build_app(
-        Settings(api_token=TOKEN, env={}),
+        Settings(api_token=TOKEN, hmac_secret=hmac_secret, env={}),
         store=InMemoryRunStore(),
         catalog=InMemoryCatalog(),
         judge=judge,
@@ -113,35 +115,21 @@ async def test_signed_requests_pass_a_service_that_enforces_hmac(
     openai_server: FakeOpenAIServer,
 ) -> None:
     """With JUDGE_HMAC_SECRET matching the service's LAMDIS_HMAC_SECRET, the signed call is judged; unsigned, it is refused."""
-    judge_port = OpenAIJudge(OpenAISettings(api_key="sk-t", base_url=openai_server.api_base))
-    app = build_app(
-        Settings(api_token=TOKEN, hmac_secret="shared-secret", env={}),
-        store=InMemoryRunStore(),
-        catalog=InMemoryCatalog(),
-        judge=judge_port,
-        targets={},
-        start_worker=False,
-    )
-    runner = web.AppRunner(app)
-    await runner.setup()
-    port = free_port()
-    await web.TCPSite(runner, "127.0.0.1", port).start()
-    url = f"http://127.0.0.1:{port}"
-    signed = create_judge(
-        {"JUDGE_BASE_URL": url, "LAMDIS_API_TOKEN": TOKEN, "JUDGE_HMAC_SECRET": "shared-secret"}
-    )
-    unsigned = create_judge(
-        {"JUDGE_BASE_URL": url, "LAMDIS_API_TOKEN": TOKEN, "LAMDIS_JUDGE_MAX_RETRIES": "0"}
-    )
-    try:
-        result = await signed.evaluate(sample_request())
-        with pytest.raises(JudgeError, match="401"):
-            await unsigned.evaluate(sample_request())
-    finally:
-        await signed.aclose()
-        await unsigned.aclose()
-        await runner.cleanup()
-        await judge_port.aclose()
+    judge = OpenAIJudge(OpenAISettings(api_key="sk-t", base_url=openai_server.api_base))
+    async with serving(judge, hmac_secret="shared-secret") as url:
+        signed = create_judge(
+            {"JUDGE_BASE_URL": url, "LAMDIS_API_TOKEN": TOKEN, "JUDGE_HMAC_SECRET": "shared-secret"}
+        )
+        unsigned = create_judge(
+            {"JUDGE_BASE_URL": url, "LAMDIS_API_TOKEN": TOKEN, "LAMDIS_JUDGE_MAX_RETRIES": "0"}
+        )
+        try:
+            result = await signed.evaluate(sample_request())
+            with pytest.raises(JudgeError, match="401"):
+                await unsigned.evaluate(sample_request())
+        finally:
+            await signed.aclose()
+            await unsigned.aclose()
     assert result.passed
     assert len(openai_server.requests) == 1
 
