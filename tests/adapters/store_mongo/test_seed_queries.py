@@ -10,36 +10,14 @@ from bson import ObjectId
 from lamdis_core.domain import config as c
 from lamdis_core.domain.convert import make_converter
 from lamdis_core.domain.plan import PlanEntry, RunPlan
-from lamdis_core.domain.results import Item, Run, RunStatus, Trigger
-from lamdis_core.engine import Engine, RetryPolicy
-from lamdis_core.ports.target import TurnRequest
-from lamdis_core.testing.fakes import FakeClock, FakeRequester, FakeTargetFactory, ScriptedJudge
+from lamdis_core.domain.results import Run, RunStatus
 from lamdis_store_mongo import MongoRunStore, open_store
 from pymongo import AsyncMongoClient
 
+from tests.adapters._store_runs import run_through_store
+
 CONVERTER = make_converter()
 BOT = c.Assistant(id="bot", env=c.AssistantEnv(base_url="http://bot.invalid"))
-
-
-class _AppendEachItem:
-    """The hosted worker's part: every finished item goes to the store at once."""
-
-    def __init__(self, store: MongoRunStore, run_id: str) -> None:
-        self.store = store
-        self.run_id = run_id
-
-    async def item_started(self, entry: PlanEntry, repeat: int) -> None:
-        return None
-
-    async def turn_finished(self, entry: PlanEntry, repeat: int, turn: int) -> None:
-        return None
-
-    async def item_finished(self, item: Item) -> None:
-        await self.store.append_item(self.run_id, item)
-
-
-def _reply(turn: TurnRequest) -> str:
-    return f"About {turn.message}: every investment carries risk."
 
 
 def _suite(*tests: dict[str, Any]) -> RunPlan:
@@ -48,30 +26,7 @@ def _suite(*tests: dict[str, Any]) -> RunPlan:
 
 
 async def _run(store: MongoRunStore, plan: RunPlan, at: datetime) -> str:
-    """Queue, claim, execute and finish one run as the service does."""
-    queued = await store.create_run(Run(org_id="acme", suite_id=plan.suite_id, trigger=Trigger.CI))
-    assert queued.id is not None
-    claimed = await store.claim_next("worker-1", now=at, lease_seconds=60)
-    assert claimed is not None
-    assert claimed.id == queued.id
-    engine = Engine(
-        targets={"http_chat": FakeTargetFactory(_reply)},
-        judge=ScriptedJudge([0.8], tokens_per_call=7),
-        requester=FakeRequester(),
-        clock=FakeClock(at),
-        retry=RetryPolicy(retries=0, jitter=False),
-        env={},
-    )
-    result = await engine.run(plan, observer=_AppendEachItem(store, queued.id))
-    await store.finish_run(
-        queued.id,
-        status=result.status,
-        totals=result.totals,
-        judge=result.judge,
-        usage=result.usage,
-        finished_at=at + timedelta(seconds=45),
-    )
-    return queued.id
+    return await run_through_store(store, plan, at, score=0.8, tokens_per_call=7, duration_s=45)
 
 
 async def test_seed_shell_queries_read_runs_written_by_the_store(mongo_url: str) -> None:
@@ -120,7 +75,7 @@ async def test_seed_shell_queries_read_runs_written_by_the_store(mongo_url: str)
         assert judged["assertions"][0]["pass"] is True
         assert judged["assertions"][0]["details"]["score"] == 0.8
         assert [t["role"] for t in judged["transcript"]] == ["user", "assistant"]
-        assert judged["transcript"][1]["content"].startswith("About stocks")
+        assert judged["transcript"][1]["content"].startswith("You asked about stocks")
         assert {"perTurnMs", "avgMs", "p50Ms", "p95Ms", "maxMs"} <= set(judged["timings"])
 
         # dates are BSON dates, not strings: the shell can compare and sort them

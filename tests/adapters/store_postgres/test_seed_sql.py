@@ -13,14 +13,13 @@ import pytest
 from lamdis_core.domain import config as c
 from lamdis_core.domain.convert import make_converter
 from lamdis_core.domain.plan import PlanEntry, RunPlan
-from lamdis_core.domain.results import Item, Run, RunStatus, Trigger
-from lamdis_core.engine import Engine, RetryPolicy
+from lamdis_core.domain.results import Run, RunStatus
 from lamdis_core.ports.catalog import CatalogKind
 from lamdis_core.ports.store import RunFilter
-from lamdis_core.ports.target import TurnRequest
-from lamdis_core.testing.fakes import FakeClock, FakeRequester, FakeTargetFactory, ScriptedJudge
 from lamdis_store_postgres import PostgresRunStore, open_store
 from lamdis_store_postgres.store import list_runs_query
+
+from tests.adapters._store_runs import run_through_store
 
 pytestmark = pytest.mark.postgres
 
@@ -36,22 +35,6 @@ CONVERTER = make_converter()
 ASSISTANT = c.Assistant(id="bot", env=c.AssistantEnv(base_url="http://bot.invalid"))
 
 
-class _StoreObserver:
-    """What the hosted worker does with the engine's callbacks: append each finished item."""
-
-    def __init__(self, store: PostgresRunStore, run_id: str) -> None:
-        self.store, self.run_id = store, run_id
-
-    async def item_started(self, entry: PlanEntry, repeat: int) -> None:
-        return None
-
-    async def turn_finished(self, entry: PlanEntry, repeat: int, turn: int) -> None:
-        return None
-
-    async def item_finished(self, item: Item) -> None:
-        await self.store.append_item(self.run_id, item)
-
-
 def _plan(*tests: dict[str, Any]) -> RunPlan:
     return RunPlan(
         suite_id="legal-tests",
@@ -61,35 +44,8 @@ def _plan(*tests: dict[str, Any]) -> RunPlan:
     )
 
 
-def _reply(turn: TurnRequest) -> str:
-    return f"You asked about {turn.message}. Investing involves risk."
-
-
 async def _real_run(store: PostgresRunStore, plan: RunPlan, at: datetime) -> str:
-    """Queue, claim, execute with the engine, and finish one run, as the service would."""
-    queued = await store.create_run(Run(org_id="acme", suite_id=plan.suite_id, trigger=Trigger.CI))
-    assert queued.id is not None
-    claimed = await store.claim_next("worker-1", now=at, lease_seconds=60)
-    assert claimed is not None
-    assert claimed.id == queued.id
-    engine = Engine(
-        targets={"http_chat": FakeTargetFactory(_reply)},
-        judge=ScriptedJudge([0.9], tokens_per_call=10),
-        requester=FakeRequester(),
-        clock=FakeClock(at),
-        retry=RetryPolicy(retries=0, jitter=False),
-        env={},
-    )
-    result = await engine.run(plan, observer=_StoreObserver(store, queued.id))
-    await store.finish_run(
-        queued.id,
-        status=result.status,
-        totals=result.totals,
-        judge=result.judge,
-        usage=result.usage,
-        finished_at=at + timedelta(seconds=30),
-    )
-    return queued.id
+    return await run_through_store(store, plan, at, score=0.9, tokens_per_call=10, duration_s=30)
 
 
 async def test_seed_queries_run_verbatim_on_a_database_filled_by_real_runs(
