@@ -41,7 +41,7 @@ from lamdis_core.domain.results import (  # noqa: E402  (after the sys.path line
     Usage,
 )
 from lamdis_core.ports.store import RunFilter  # noqa: E402
-from lamdis_store_postgres import configure_converter, migrate, open_store  # noqa: E402
+from lamdis_store_postgres import migrate, open_store  # noqa: E402
 from lamdis_store_postgres.store import list_runs_query  # noqa: E402
 
 from tests.contracts.store import make_item  # noqa: E402
@@ -92,7 +92,7 @@ async def persist_run(dsn: str, items: int) -> list[tuple[str, str]]:
             reads.append(time.perf_counter() - t)
         assert full is not None
         assert len(full.items) == items
-        item_bytes = len(json.dumps(configure_converter(make_converter()).unstructure(payload[0])))
+        item_bytes = len(json.dumps(make_converter().unstructure(payload[0])))
     finally:
         await store.aclose()
     head, tail = durations[:100], durations[-100:]
