@@ -728,3 +728,30 @@ async def test_a_retry_after_longer_than_the_policy_accepts_is_not_waited_for() 
     assert item.status is ItemStatus.ERROR
     assert "asked to wait 3600 s" in (item.error or "")
     assert clock.sleeps == []
+
+
+async def test_a_message_or_rubric_that_is_one_reference_reads_as_json_text() -> None:
+    def route(call: HttpCall) -> Any:
+        return {"ok": True, "acct": {"id": 5}, "none": None}
+
+    judge = ScriptedJudge([1.0])
+    engine, factory, _ = engine_with(requester=FakeRequester(route), judge=judge)
+    requests = {
+        "r": c.RequestDef(
+            id="r", transport=c.Transport(http=c.HttpSpec(method="GET", base_url="http://x"))
+        )
+    }
+    test = make_test(
+        steps=[
+            {"type": "request", "requestId": "r", "assign": "res"},
+            {"type": "message", "content": "${var.res.ok}"},
+            {"type": "message", "content": "${var.res.acct}"},
+            {"type": "message", "content": "[${var.res.acct}]"},
+            {"type": "message", "role": "system", "content": "${var.res.none}"},
+            {"type": "assistant_check", "rubric": "${var.res.ok}"},
+        ]
+    )
+    await engine.run(plan_of(test, requests=requests))
+    sent = factory.targets["bot"].requests
+    assert [r.message for r in sent] == ["true", '{"id":5}', '[{"id":5}]']
+    assert judge.requests[0].rubric == "true"

@@ -11,6 +11,10 @@ Three kinds of reference, as in lamdis-runs:
 
 A reference that resolves to nothing is an :class:`InterpolationError` when ``strict`` (auth,
 URLs) and empty text otherwise.
+
+Every template is read once: what a reference resolves to is pasted in as data and never
+scanned again. A reply, a judge's message or a request result that contains ``${NAME}`` is
+therefore sent as those characters, never replaced by the environment variable ``NAME``.
 """
 
 from __future__ import annotations
@@ -106,6 +110,7 @@ def _substitute(
 
 
 _REFERENCE = re.compile(_BRACED.pattern + "|" + _BARE.pattern)
+_REFERENCE_OR_PLACEHOLDER = re.compile(_REFERENCE.pattern + "|" + _PLACEHOLDER.pattern)
 
 
 def interpolate(
@@ -115,17 +120,27 @@ def interpolate(
     strict: bool = False,
     env: Mapping[str, str] | None = None,
     where: str = "",
+    placeholders: Mapping[str, Any] | None = None,
+    as_text: bool = False,
 ) -> Any:
     """Replace ``${path}`` and ``$path`` references in every string inside ``value``.
 
     A braced name that is not a context path (``${BOT_API_KEY}``) is looked up in ``env``
-    when one is given, so one call serves headers that mix both.
+    when one is given, so one call serves headers that mix both. With ``placeholders``,
+    ``{name}`` is replaced by ``placeholders[name]`` in the same single pass (unknown names
+    are left as written), so a value pasted in is never read as a template.
+
+    A string that is exactly one reference keeps the value's type, unless ``as_text``: then
+    it reads as it would inside longer text (``true``, ``{"id":1}``).
 
     Raises:
         InterpolationError: when ``strict`` and a reference resolves to nothing.
     """
 
     def resolve(token: str) -> Any:
+        if token.startswith("{"):
+            assert placeholders is not None
+            return placeholders.get(token[1:-1], token)
         expr = token[2:-1].strip() if token.startswith("${") else token[1:]
         found = lookup(context, expr)
         if found is MISSING and env is not None and _ENV_NAME.match(expr):
@@ -137,7 +152,14 @@ def interpolate(
             return ""
         return found
 
-    return _substitute(value, resolve, _REFERENCE, keep_type=True)
+    pattern = _REFERENCE if placeholders is None else _REFERENCE_OR_PLACEHOLDER
+    return _substitute(value, resolve, pattern, keep_type=not as_text)
+
+
+def interpolate_text(text: str, context: Mapping[str, Any]) -> str:
+    """``text`` with its references replaced, always as text (messages, rubrics)."""
+    rendered: str = interpolate(text, context, as_text=True)
+    return rendered
 
 
 def interpolate_env(

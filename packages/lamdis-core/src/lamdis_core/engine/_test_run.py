@@ -8,7 +8,7 @@ from typing import Any
 
 import structlog
 
-from lamdis_core.config.interpolation import fill_placeholders, interpolate, to_text
+from lamdis_core.config.interpolation import interpolate, interpolate_text, to_text
 from lamdis_core.domain import config as c
 from lamdis_core.domain.errors import (
     ConfigError,
@@ -261,10 +261,11 @@ class TestExecution:
             if pending:
                 message = pending.pop(0)
                 text, persona_id = message.content, message.persona_id or test.persona_id
+                from_file = True
             else:
                 assert next_message is not None
-                text, persona_id = next_message, next_persona
-            await self.turn(text, persona_id)
+                text, persona_id, from_file = next_message, next_persona, False
+            await self.turn(text, persona_id, template=from_file)
             turns += 1
             if pending:
                 continue
@@ -290,9 +291,15 @@ class TestExecution:
 
     # --- turns ---------------------------------------------------------------------------
 
-    async def turn(self, raw_text: str, persona_id: str | None) -> TurnReply:
+    async def turn(
+        self, raw_text: str, persona_id: str | None, *, template: bool = True
+    ) -> TurnReply:
+        """Send one user message; ``template`` says it came from the test file.
+
+        A message the judge wrote is data: its ``${...}`` are sent as written.
+        """
         self._check_stop()
-        text = str(interpolate(raw_text, self.context()))
+        text = interpolate_text(raw_text, self.context()) if template else raw_text
         persona_id = persona_id or self.persona_id
         persona = self.persona_text(persona_id)
         request = TurnRequest(
@@ -377,7 +384,7 @@ class TestExecution:
     async def _step(self, index: int, step: c.Step) -> None:
         if isinstance(step, c.MessageStep):
             if step.role == "system":
-                text = str(interpolate(step.content, self.context()))
+                text = interpolate_text(step.content, self.context())
                 self.system.append(text)
                 self.transcript.append(TranscriptEntry(role="system", content=text))
             else:
@@ -432,7 +439,7 @@ class TestExecution:
     ) -> Verdict | None:
         """A verdict, or ``None`` after recording an error check when the judge failed."""
         request = JudgeRequest(
-            rubric=str(interpolate(rubric, self.context())),
+            rubric=interpolate_text(rubric, self.context()),
             threshold=threshold,
             transcript=self.judge_transcript(),
             scope="transcript" if scope == "transcript" else "last",
@@ -547,20 +554,26 @@ class TestExecution:
             http.full_url or f"{(http.base_url or '').rstrip('/')}/{(http.path or '').lstrip('/')}"
         )
         consumed = {name for name in inputs if "{" + name + "}" in path_template}
+        # One pass over each template: an input (which may hold an assistant's reply or a
+        # request result) is pasted in as data, never read again for ${...} references.
         url = interpolate(
-            fill_placeholders(path_template, {k: _path_value(v) for k, v in inputs.items()}),
+            path_template,
             context,
             strict=True,
             env=env,
             where=f"{where} URL",
+            placeholders=inputs,
+            as_text=True,
         )
         headers = dict(await self.auth.headers(auth_config))
         declared = interpolate(
-            fill_placeholders(http.headers, inputs),
+            http.headers,
             context,
             strict=True,
             env=env,
             where=f"{where} headers",
+            placeholders=inputs,
+            as_text=True,
         )
         headers.update({str(k): str(v) for k, v in declared.items()})
         method = http.method.upper()
@@ -569,7 +582,7 @@ class TestExecution:
         if method in ("GET", "HEAD", "DELETE"):
             query = {k: _path_value(v) for k, v in inputs.items() if k not in consumed}
         elif http.body is not None:
-            body = interpolate(fill_placeholders(http.body, inputs), context)
+            body = interpolate(http.body, context, placeholders=inputs)
         else:
             body = {k: v for k, v in inputs.items() if k not in consumed}
         call = HttpCall(
