@@ -26,6 +26,7 @@ from lamdis_http.demo import start_demo_server
 pytestmark = pytest.mark.e2e
 
 REPO = Path(__file__).resolve().parents[2]
+LAMDIS = [sys.executable, "-m", "lamdis_http.cli"]
 OFFLINE_WARNING = "semantic checks ran without an LLM (offline heuristic judge)"
 
 
@@ -551,8 +552,16 @@ def test_a_report_that_cannot_be_written_fails_the_run(tmp_path: Path, demo_url:
 # --- Ctrl-C -----------------------------------------------------------------------------------
 
 
-def test_ctrl_c_exits_130_and_reports_the_finished_items(tmp_path: Path, demo_url: str) -> None:
-    """SIGINT mid-run cancels in-flight turns at once, exits 130, and writes what finished."""
+@pytest.mark.parametrize(
+    ("signum", "code", "said"),
+    [(signal.SIGINT, 130, "interrupted"), (signal.SIGTERM, 143, "terminated")],
+    ids=["SIGINT", "SIGTERM"],
+)
+def test_a_signal_cancels_the_run_and_reports_the_finished_items(
+    tmp_path: Path, demo_url: str, signum: int, code: int, said: str
+) -> None:
+    """SIGINT (Ctrl-C) or SIGTERM (CI cancel, docker stop) mid-run cancels in-flight turns at
+    once, writes what finished and exits 130 or 143."""
     _tree(tmp_path)
     fast = [
         {
@@ -601,21 +610,89 @@ def test_ctrl_c_exits_130_and_reports_the_finished_items(tmp_path: Path, demo_ur
         assert passed == 2, "the fast tests never finished"
         time.sleep(0.3)  # the slow ones are now waiting on the assistant
         interrupted_at = time.monotonic()
-        proc.send_signal(signal.SIGINT)
+        proc.send_signal(signum)
         out, err = proc.communicate(timeout=15)
         elapsed = time.monotonic() - interrupted_at
     finally:
         if proc.poll() is None:
             proc.kill()
             proc.wait()
-    assert proc.returncode == 130, out + err
+    assert proc.returncode == code, out + err
     assert elapsed < 10, f"took {elapsed:.1f} s to stop: in-flight turns were not cancelled"
     summary = _json(tmp_path / "s.json")
     assert summary["stopped"] is True
     assert summary["status"] == "stopped"
     assert sorted(i["testId"] for i in summary["items"]) == ["fast0", "fast1"]
     assert set(_cases(tmp_path / "j.xml")) == {"fast0", "fast1"}
-    assert "interrupted" in err
+    assert f"lamdis: {said}" in err
+    assert "stopped" in (tmp_path / "lamdis-results" / "summary.md").read_text()
+
+
+def test_a_huge_repeat_is_refused_naming_the_allowed_range(tmp_path: Path, demo_url: str) -> None:
+    """--repeat 1000000 (which once grew to gigabytes) is a usage error: exit 2, nothing run."""
+    _tree(tmp_path)
+    proc = _run(["run", "tests", "--repeat", "1000000"], cwd=tmp_path, demo_url=demo_url)
+    assert proc.returncode == 2, proc.stdout + proc.stderr
+    assert "--repeat must be an integer from 1 to 10,000, got '1000000'" in proc.stderr
+    assert not (tmp_path / "lamdis-results").exists()
+
+
+def test_too_many_runs_in_all_are_refused_before_anything_runs(
+    tmp_path: Path, demo_url: str
+) -> None:
+    """tests x --repeat beyond the cap is exit 2 naming both numbers, before any turn."""
+    _tree(tmp_path)
+    many = [{"id": f"t{n}", "steps": [_message("hello")]} for n in range(30)]
+    _write(tmp_path, "tests/many.json", {"assistantRef": "assistants/demo", "tests": many})
+    proc = _run(["run", "tests/many.json", "--repeat", "10000"], cwd=tmp_path, demo_url=demo_url)
+    assert proc.returncode == 2, proc.stdout + proc.stderr
+    assert "30 tests x --repeat 10,000 = 300,000 runs; at most 200,000" in proc.stderr
+
+
+def test_ctrl_c_during_the_largest_repeat_exits_promptly_with_reports(
+    tmp_path: Path, demo_url: str
+) -> None:
+    """SIGINT while 20 tests x --repeat 10,000 (the most allowed) are scheduled stops the run
+    promptly and writes the reports of the runs that finished."""
+    _tree(tmp_path)
+    many = [
+        {"id": f"t{n}", "steps": [_message("hello"), {"type": "includes", "includes": ["Hello"]}]}
+        for n in range(20)
+    ]
+    _write(tmp_path, "tests/many.json", {"assistantRef": "assistants/demo", "tests": many})
+    proc = subprocess.Popen(
+        [*LAMDIS, "run", "tests/many.json", "--repeat", "10000", "--json", "s.json"],
+        cwd=tmp_path,
+        env=_env(demo_url),
+        stdout=subprocess.PIPE,
+        stderr=subprocess.PIPE,
+        text=True,
+    )
+    try:
+        assert proc.stdout is not None
+        passed = 0
+        deadline = time.monotonic() + 30
+        while passed < 5 and time.monotonic() < deadline:
+            line = proc.stdout.readline()
+            if not line:
+                break
+            passed += "PASS " in line
+        assert passed == 5, "the run never got going"
+        interrupted_at = time.monotonic()
+        proc.send_signal(signal.SIGINT)
+        _, err = proc.communicate(timeout=30)
+        elapsed = time.monotonic() - interrupted_at
+    finally:
+        if proc.poll() is None:
+            proc.kill()
+            proc.wait()
+    assert proc.returncode == 130, err
+    # A generous bound: the point is "not minutes", not a timing measurement.
+    assert elapsed < 10, f"took {elapsed:.1f} s to stop after SIGINT"
+    summary = _json(tmp_path / "s.json")
+    assert summary["stopped"] is True
+    assert 5 <= len(summary["items"]) < 200_000
+    assert all(i["status"] == "passed" for i in summary["items"])
 
 
 # --- the other commands -----------------------------------------------------------------------

@@ -755,3 +755,45 @@ async def test_a_message_or_rubric_that_is_one_reference_reads_as_json_text() ->
     sent = factory.targets["bot"].requests
     assert [r.message for r in sent] == ["true", '{"id":5}', '[{"id":5}]']
     assert judge.requests[0].rubric == "true"
+
+
+async def test_repeat_schedules_lazily_with_tasks_bounded_by_concurrency() -> None:
+    """--repeat hands work to ``concurrency`` workers: the tasks alive during a run do not grow
+    with the repeat count (one task per test x repeat made --repeat 1000000 take gigabytes)."""
+    peak_tasks = 0
+
+    async def responder(turn: TurnRequest) -> str:
+        nonlocal peak_tasks
+        peak_tasks = max(peak_tasks, len(asyncio.all_tasks()))
+        await asyncio.sleep(0)
+        return "ok"
+
+    engine, _, _ = engine_with(responder)
+    tests = [make_test(id=f"t{i}", steps=[{"type": "message", "content": "x"}]) for i in range(3)]
+    result = await engine.run(plan_of(*tests), concurrency=4, repeat=500)
+    assert len(result.items) == 1500
+    # the test's own task, the run and its four workers (nothing per test x repeat)
+    assert peak_tasks <= 4 + 3, peak_tasks
+    assert [(i.test_id, i.repeat) for i in result.items] == [
+        (f"t{t}", r) for t in range(3) for r in range(500)
+    ]
+
+
+async def test_cancelling_a_huge_repeat_returns_at_once() -> None:
+    """Cancelling a run with a large repeat count cancels a handful of workers, not one task
+    per pending run: the run ends within the first loop iterations."""
+    started = asyncio.Event()
+
+    async def responder(turn: TurnRequest) -> str:
+        started.set()
+        await asyncio.sleep(30)
+        return "ok"
+
+    engine, _, _ = engine_with(responder)
+    task = asyncio.create_task(
+        engine.run(plan_of(make_test(steps=[{"type": "message", "content": "x"}])), repeat=10**9)
+    )
+    await asyncio.wait_for(started.wait(), timeout=5)
+    task.cancel()
+    with pytest.raises(asyncio.CancelledError):
+        await asyncio.wait_for(task, timeout=5)

@@ -100,13 +100,15 @@ class Engine:
         stop = stop or asyncio.Event()
         started_at = self.clock.now()
         auth = AuthResolver(self.requester, self.env, self.clock)
-        jobs = [(entry, r) for entry in plan.entries for r in range(max(1, repeat))]
-        results: list[Item | None] = [None] * len(jobs)
+        # Work is handed out lazily: ``concurrency`` workers draw (entry, repeat) pairs from
+        # one generator, so memory and the cost of a cancel do not grow with the repeat count
+        # (one task per test x repeat made --repeat 1000000 take gigabytes and ignore Ctrl-C).
+        jobs = enumerate((entry, r) for entry in plan.entries for r in range(max(1, repeat)))
+        results: dict[int, Item] = {}
         targets = _Targets(self.targets, auth, self.env)
-        semaphore = asyncio.Semaphore(max(1, concurrency))
 
-        async def run_job(index: int, entry: PlanEntry, rep: int) -> None:
-            async with semaphore:
+        async def worker() -> None:
+            for index, (entry, rep) in jobs:
                 if stop.is_set():
                     item = _skipped(
                         entry, rep, "the run was stopped before this test started", self.clock
@@ -116,16 +118,19 @@ class Engine:
                 else:
                     await _notify(observer.item_started(entry, rep))
                     item = await self._run_entry(entry, rep, targets, auth, stop, observer)
-            results[index] = item
-            await _notify(observer.item_finished(item))
+                results[index] = item
+                await _notify(observer.item_finished(item))
+                # A worker whose items finish without awaiting anything (skipped, disabled)
+                # would otherwise hold the loop until the generator is exhausted.
+                await asyncio.sleep(0)
 
         try:
             async with asyncio.TaskGroup() as group:
-                for index, (entry, rep) in enumerate(jobs):
-                    group.create_task(run_job(index, entry, rep))
+                for _ in range(max(1, concurrency)):
+                    group.create_task(worker())
         finally:
             await asyncio.shield(targets.aclose())
-        items = [item for item in results if item is not None]
+        items = [results[index] for index in sorted(results)]
         totals = Totals.of(items)
         stopped = stop.is_set()
         usage = Usage()

@@ -33,7 +33,7 @@ def build_parser() -> argparse.ArgumentParser:
         prog="lamdis",
         description="Test conversational AI assistants: run lamdis-runs test files locally or in CI.",
         epilog="Exit codes: 0 all passed, 1 a test failed or errored, 2 configuration or usage "
-        "error (nothing ran), 130 interrupted.",
+        "error (nothing ran), 130 interrupted, 143 terminated (SIGTERM).",
     )
     parser.add_argument("--version", action="store_true", help="print the version and exit")
     parser.add_argument(

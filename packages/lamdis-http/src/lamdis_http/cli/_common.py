@@ -10,6 +10,7 @@ EXIT_OK = 0
 EXIT_FAILED = 1
 EXIT_USAGE = 2
 EXIT_INTERRUPTED = 130
+EXIT_TERMINATED = 143  # 128 + SIGTERM, as shells report a process stopped by it
 
 
 class UsageError(Exception):
@@ -42,4 +43,15 @@ def positive_int(value: str, *, what: str) -> int:
         raise UsageError(f"{what} must be a positive integer, got {value!r}") from None
     if number < 1:
         raise UsageError(f"{what} must be a positive integer, got {value!r}")
+    return number
+
+
+def int_in_range(value: str, *, what: str, low: int, high: int) -> int:
+    """Parse an integer in ``[low, high]`` or raise :class:`UsageError` naming the range."""
+    try:
+        number = int(value)
+    except ValueError:
+        number = None
+    if number is None or not low <= number <= high:
+        raise UsageError(f"{what} must be an integer from {low} to {high:,}, got {value!r}")
     return number

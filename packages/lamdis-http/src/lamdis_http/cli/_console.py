@@ -103,10 +103,11 @@ class Console:
             yield
         self._progress = None
 
-    def interrupted(self) -> None:
+    def interrupted(self, *, terminated: bool = False) -> None:
+        what, again = ("terminated", "SIGTERM") if terminated else ("interrupted", "Ctrl-C")
         self.err.print(
-            "\nlamdis: interrupted — cancelling in-flight turns and reporting what finished "
-            "(Ctrl-C again to quit at once)",
+            f"\nlamdis: {what} — cancelling in-flight turns and reporting what finished "
+            f"({again} again to quit at once)",
             highlight=False,
         )
 

@@ -17,8 +17,10 @@ from lamdis_http.cli._common import (
     EXIT_FAILED,
     EXIT_INTERRUPTED,
     EXIT_OK,
+    EXIT_TERMINATED,
     EXIT_USAGE,
     UsageError,
+    int_in_range,
     positive_int,
     print_problems,
 )
@@ -30,6 +32,10 @@ if TYPE_CHECKING:
 DEFAULT_CONCURRENCY = 8
 DEFAULT_RESULTS_DIR = "lamdis-results"
 CONCURRENCY_VAR = "LAMDIS_CONCURRENCY"
+# Every finished run of a test is kept for the reports, so the count of runs bounds memory
+# (a few KiB each): beyond these a typo such as --repeat 1000000 is refused up front.
+MAX_REPEAT = 10_000
+MAX_RUNS = 200_000
 
 JSON_NAME = "summary.json"
 JUNIT_NAME = "junit.xml"
@@ -62,7 +68,8 @@ def register(subparsers: Any) -> None:
         description="Run lamdis-runs test files (JSON or YAML), suite files, or folders of "
         "them against the assistants they name, print a summary and write reports. "
         "Exit 0 when every test passed, 1 when any failed or errored, 2 for a configuration "
-        "or usage error (nothing runs), 130 when interrupted.",
+        "or usage error (nothing runs), 130 when interrupted (Ctrl-C), 143 when terminated "
+        "(SIGTERM); an interrupted run still writes its reports for the tests that finished.",
     )
     parser.add_argument("paths", nargs="+", metavar="PATH", help="test file, suite file or folder")
     parser.add_argument(
@@ -98,7 +105,10 @@ def register(subparsers: Any) -> None:
         help="only tests carrying TAG (repeatable: a test needs any of them)",
     )
     parser.add_argument(
-        "--repeat", metavar="N", default="1", help="run each test N times; reports pass rates"
+        "--repeat",
+        metavar="N",
+        default="1",
+        help=f"run each test N times (1 to {MAX_REPEAT:,}); reports pass rates",
     )
     parser.add_argument(
         "--quiet", action="store_true", help="no progress; list only tests that did not pass"
@@ -127,7 +137,7 @@ def options_from_args(args: argparse.Namespace, env: Mapping[str, str]) -> RunOp
         results_dir=args.results_dir,
         name_filter=args.filter,
         tags=list(args.tag),
-        repeat=positive_int(args.repeat, what="--repeat"),
+        repeat=int_in_range(args.repeat, what="--repeat", low=1, high=MAX_REPEAT),
         quiet=args.quiet,
         no_cache=args.no_cache,
     )
@@ -183,6 +193,8 @@ def load(options: RunOptions, env: Mapping[str, str]) -> RunPlan | None:
 
 async def execute_async(options: RunOptions, env: dict[str, str]) -> int:
     """:func:`execute` inside a running event loop (``make demo`` serves the demo in it)."""
+    import signal
+
     import attrs
     from lamdis_core.domain.errors import AdapterNotInstalledError, ConfigError
 
@@ -194,6 +206,15 @@ async def execute_async(options: RunOptions, env: dict[str, str]) -> int:
     # Disabled tests go to the engine too: it reports them as skipped without running them,
     # so the reports list every test the files hold.
     plan = attrs.evolve(loaded, entries=[*loaded.entries, *loaded.skipped], skipped=[])
+    runs = len(plan.entries) * options.repeat
+    if runs > MAX_RUNS:
+        print(
+            f"lamdis run: {len(plan.entries):,} tests x --repeat {options.repeat:,} = {runs:,} "
+            f"runs; at most {MAX_RUNS:,} are allowed in one run (lower --repeat or select "
+            "fewer tests with --filter/--tag)",
+            file=sys.stderr,
+        )
+        return EXIT_USAGE
 
     judge = None
     try:
@@ -230,9 +251,9 @@ async def execute_async(options: RunOptions, env: dict[str, str]) -> int:
         written, report_failed = [], True
     else:
         report_failed = False
-    console.summary(result, interrupted=interrupted, written=written)
-    if interrupted:
-        return EXIT_INTERRUPTED
+    console.summary(result, interrupted=interrupted is not None, written=written)
+    if interrupted is not None:
+        return EXIT_TERMINATED if interrupted == signal.SIGTERM else EXIT_INTERRUPTED
     failed = result.totals.failed or result.totals.errors or report_failed
     return EXIT_FAILED if failed else EXIT_OK
 
@@ -255,11 +276,13 @@ async def _run_engine(
     judge: Any,
     targets: dict[str, Any],
     console: Any,
-) -> tuple[RunResult, bool]:
-    """Run the engine; on Ctrl-C cancel in-flight turns and keep what finished.
+) -> tuple[RunResult, int | None]:
+    """Run the engine; on Ctrl-C or SIGTERM cancel in-flight turns and keep what finished.
 
-    The first Ctrl-C cancels the run (finished items are reported and written); a second
-    one quits at once.
+    Returns the result and the signal that stopped the run (``None`` when it completed).
+    The first SIGINT or SIGTERM cancels the run (finished items are reported and written);
+    a second one quits at once. SIGTERM is what CI cancellations, ``docker stop`` and
+    Kubernetes send, so it must not lose the results either.
     """
     import asyncio
     import signal
@@ -276,33 +299,34 @@ async def _run_engine(
     task = asyncio.ensure_future(
         engine.run(plan, concurrency=options.concurrency, repeat=options.repeat, observer=console)
     )
-    interrupts = 0
+    received: list[int] = []
 
-    def on_sigint() -> None:
-        nonlocal interrupts
-        interrupts += 1
-        if interrupts == 1:
-            console.interrupted()
+    def on_signal(signum: int) -> None:
+        received.append(signum)
+        if len(received) == 1:
+            console.interrupted(terminated=signum == signal.SIGTERM)
             task.cancel()
-        else:
-            os._exit(EXIT_INTERRUPTED)  # the user insists: no cleanup, no reports
+        else:  # the user insists: no cleanup, no reports
+            os._exit(EXIT_TERMINATED if signum == signal.SIGTERM else EXIT_INTERRUPTED)
 
-    handler_installed = True
-    try:
-        loop.add_signal_handler(signal.SIGINT, on_sigint)
-    except (NotImplementedError, RuntimeError):  # not the main thread, or no signals here
-        handler_installed = False
+    installed: list[int] = []
+    for signum in (signal.SIGINT, signal.SIGTERM):
+        try:
+            loop.add_signal_handler(signum, on_signal, signum)
+        except (NotImplementedError, RuntimeError):  # not the main thread, or no signals here
+            continue
+        installed.append(signum)
     try:
         with console.live():
             try:
-                return await task, False
+                return await task, None
             except asyncio.CancelledError:
-                if interrupts == 0:
-                    raise  # cancelled from outside, not by Ctrl-C
-                return partial_result(plan, console.finished, judge, started_at), True
+                if not received:
+                    raise  # cancelled from outside, not by a signal
+                return partial_result(plan, console.finished, judge, started_at), received[0]
     finally:
-        if handler_installed:
-            loop.remove_signal_handler(signal.SIGINT)
+        for handled in installed:
+            loop.remove_signal_handler(handled)
         await requester.aclose()
 
 
