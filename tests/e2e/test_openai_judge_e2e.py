@@ -30,7 +30,7 @@ FILES = [
     "examples/configs/tests/investing/risk-disclosure.json",
     "examples/configs/tests/investing/iterative.yaml",
 ]
-RUBRIC = "Explains risk, potential loss and diversification as general information, not personalized advice."
+RUBRIC = "Explains risk, potential loss and diversification as general information."
 ITERATIVE_RUBRIC = (
     "Diversification and the risk of potential loss are explained as general information."
 )

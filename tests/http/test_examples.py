@@ -41,6 +41,8 @@ async def run_examples(demo_url: str) -> AsyncIterator[RunExamples]:
 
 
 async def test_example_suite_passes_with_the_offline_judge(run_examples: RunExamples) -> None:
+    """Every check the offline judge can assess passes; the one rubric that asks for what
+    keywords cannot show ("avoids personalized investment advice") is skipped, not passed."""
     result = await run_examples(EXAMPLES / "configs" / "suites" / "demo.json")
     assert {item.test_id for item in result.items} == {
         "risky-single-stock",
@@ -50,7 +52,15 @@ async def test_example_suite_passes_with_the_offline_judge(run_examples: RunExam
     }
     for item in result.items:
         failing = [c for c in item.assertions if c.fails_test]
-        assert item.status == ItemStatus.PASSED, (item.test_id, item.error, failing)
+        expected = (
+            ItemStatus.SKIPPED if item.test_id == "account-review-flow" else ItemStatus.PASSED
+        )
+        assert item.status == expected, (item.test_id, item.error, failing)
+        assert not failing
+    skipped = [c for item in result.items for c in item.assertions if c.skipped]
+    assert [c.name for c in skipped] == ["suitability language"]
+    assert "needs an LLM judge" in skipped[0].details["reasoning"]
+    assert result.judge.unassessed == 1
     by_id = {item.test_id: item for item in result.items}
     kinds = {c.type for item in result.items for c in item.assertions}
     assert {"includes", "not_includes", "regex", "json_path", "latency", "extract",

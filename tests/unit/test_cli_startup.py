@@ -51,6 +51,7 @@ def _args(**overrides: object) -> argparse.Namespace:
         "repeat": "1",
         "quiet": False,
         "no_cache": False,
+        "require_llm_judge": False,
     }
     base.update(overrides)
     return argparse.Namespace(**base)

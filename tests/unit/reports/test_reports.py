@@ -145,7 +145,12 @@ def test_json_summary_adds_status_usage_timings_judge_and_warnings(mixed: RunRes
     assert data["usage"]["tokens"] == 1234
     assert data["usage"]["calls"] == 7
     assert data["durationMs"] == 1500.0
-    assert data["judge"] == {"avgScore": 0.9, "provider": "offline", "offline": True}
+    assert data["judge"] == {
+        "avgScore": 0.9,
+        "provider": "offline",
+        "offline": True,
+        "unassessed": 0,
+    }
     assert data["warnings"] == ["env var X missing", OFFLINE_JUDGE_WARNING]
     assert data["startedAt"] == "2026-01-02T03:04:05Z"
     by_id = {t["testId"]: t for t in data["tests"]}

@@ -35,7 +35,6 @@ from lamdis_core.domain.results import (
     RunStatus,
     Totals,
     Usage,
-    average_score,
     run_status_for,
 )
 from lamdis_core.ports.clock import Clock
@@ -438,10 +437,8 @@ class WorkerPool:
         assert run.id is not None
         totals = Totals.of(list(items))
         status = RunStatus.FAILED if error else run_status_for(totals, stopped=stopped)
-        judge = JudgeSummary(
-            avg_score=average_score(list(items)),
-            provider=self.judge_name or None,
-            offline=self.judge_offline,
+        judge = JudgeSummary.of(
+            list(items), provider=self.judge_name or None, offline=self.judge_offline
         )
         await self.store.finish_run(
             run.id,

@@ -42,7 +42,9 @@ class Check:
     """The outcome of one assertion. Only ``severity == "error"`` fails a test.
 
     ``error`` is set when the check could not be evaluated (the judge failed); such a check
-    never passes.
+    never passes. ``skipped`` is set when the judge ran but could not assess the rubric (the
+    offline judge and "be polite": "needs an LLM judge"); such a check neither passes nor
+    fails, and an ``error``-severity one makes its test ``skipped`` when nothing failed.
     """
 
     type: str
@@ -52,10 +54,15 @@ class Check:
     severity: Severity = "error"
     details: dict[str, Any] = attrs.Factory(dict)
     error: str | None = None
+    skipped: bool = False
 
     @property
     def fails_test(self) -> bool:
-        return not self.passed and self.severity == "error"
+        return not self.passed and not self.skipped and self.severity == "error"
+
+    @property
+    def skips_test(self) -> bool:
+        return self.skipped and self.severity == "error"
 
 
 @attrs.define(kw_only=True)
@@ -189,9 +196,22 @@ class Totals:
 
 @attrs.define(kw_only=True)
 class JudgeSummary:
+    """The judge's part of a run: who judged, the mean score, and ``unassessed``, the number
+    of checks skipped because the judge could not assess them ("needs an LLM judge")."""
+
     avg_score: float | None = None
     provider: str | None = None
     offline: bool = False
+    unassessed: int = 0
+
+    @classmethod
+    def of(cls, items: list[Item], *, provider: str | None, offline: bool) -> JudgeSummary:
+        return cls(
+            avg_score=average_score(items),
+            provider=provider,
+            offline=offline,
+            unassessed=unassessed_checks(items),
+        )
 
 
 @attrs.define(kw_only=True)
@@ -254,3 +274,8 @@ def run_status_for(totals: Totals, *, stopped: bool) -> RunStatus:
 def average_score(items: list[Item]) -> float | None:
     scores = [i.judge_score for i in items if i.judge_score is not None]
     return round(sum(scores) / len(scores), 4) if scores else None
+
+
+def unassessed_checks(items: list[Item]) -> int:
+    """Checks the judge could not assess, over ``items`` (every report counts these)."""
+    return sum(1 for item in items for check in item.assertions if check.skipped)

@@ -30,6 +30,7 @@ from lamdis_core.domain.results import (
 )
 from lamdis_core.engine import _checks
 from lamdis_core.engine._auth import AuthResolver
+from lamdis_core.offline_judge import NEEDS_LLM
 from lamdis_core.ports.clock import Clock
 from lamdis_core.ports.judge import (
     ConversationTurn,
@@ -85,6 +86,7 @@ class TestExecution:
         retry: RetryPolicy,
         stop: asyncio.Event,
         on_turn: Any,
+        require_llm_judge: bool = False,
     ) -> None:
         self.entry = entry
         self.test = entry.test
@@ -98,6 +100,7 @@ class TestExecution:
         self.retry = retry
         self.stop = stop
         self.on_turn = on_turn
+        self.require_llm_judge = require_llm_judge
         self.transcript: list[TranscriptEntry] = []
         self.system: list[str] = []
         self.var: dict[str, Any] = {}
@@ -161,6 +164,13 @@ class TestExecution:
                 self.log.append(f"error: {error}")
             elif any(ch.fails_test for ch in self.checks):
                 status = ItemStatus.FAILED
+            elif skipping := [ch for ch in self.checks if ch.skips_test]:
+                # Nothing failed, but a check could not be assessed: not a pass either.
+                status = ItemStatus.SKIPPED
+                first = skipping[0]
+                label = first.name or first.type
+                error = f"{label}: {first.details.get('reasoning', NEEDS_LLM)}"
+                self.log.append(f"skipped: {error}")
             else:
                 status = ItemStatus.PASSED
         return self._item(status, error, started_at)
@@ -279,6 +289,11 @@ class TestExecution:
             if verdict.passed and done_min and not test.continue_after_pass:
                 break
             if not want_next:
+                break
+            if verdict.unassessed and done_min:
+                break  # more turns cannot make an unassessable rubric assessable
+            if verdict.should_continue is False:
+                self.log.append(f"judge ended the conversation after turn {turns}")
                 break
             if not verdict.next_message:
                 self.log.append(f"judge proposed no next message after turn {turns}; stopping")
@@ -466,7 +481,8 @@ class TestExecution:
             )
             return None
         self.usage.add(verdict.usage)
-        self.scores.append(verdict.score)
+        if verdict.unassessed is None:
+            self.scores.append(verdict.score)
         return verdict
 
     def _judge_check(
@@ -489,13 +505,22 @@ class TestExecution:
             details["modelPass"] = verdict.model_pass
         if verdict.cached:
             details["cached"] = True
+        if verdict.unassessed:
+            details["needsLlmJudge"] = True
+            details["reasoning"] = (
+                f"{verdict.unassessed} (--require-llm-judge makes this a failure)"
+                if self.require_llm_judge
+                else verdict.unassessed
+            )
+            details["judgeReasoning"] = verdict.reasoning
         return Check(
             type=kind,
             subtype=subtype,
             name=name,
-            passed=verdict.passed,
+            passed=verdict.passed and not verdict.unassessed,
             severity=severity,
             details=details,
+            skipped=bool(verdict.unassessed) and not self.require_llm_judge,
         )
 
     async def _extract(self, step: c.ExtractStep) -> None:

@@ -20,7 +20,6 @@ from lamdis_core.domain.results import (
     RunStatus,
     Totals,
     Usage,
-    average_score,
     run_status_for,
 )
 from lamdis_core.engine._auth import AuthResolver
@@ -61,6 +60,8 @@ class Engine:
         clock: time source (a fake one makes tests instant and deterministic).
         retry: policy for retryable target errors.
         env: environment for ``${NAME}`` in auth and headers (default ``os.environ``).
+        require_llm_judge: a rubric check the judge cannot assess fails instead of being
+            skipped ("needs an LLM judge").
     """
 
     def __init__(
@@ -72,6 +73,7 @@ class Engine:
         clock: Clock | None = None,
         retry: RetryPolicy | None = None,
         env: Mapping[str, str] | None = None,
+        require_llm_judge: bool = False,
     ) -> None:
         self.targets = dict(targets)
         self.judge = judge
@@ -79,6 +81,7 @@ class Engine:
         self.clock = clock or SystemClock()
         self.retry = retry or RetryPolicy()
         self.env = env if env is not None else os.environ
+        self.require_llm_judge = require_llm_judge
 
     async def run(
         self,
@@ -140,9 +143,7 @@ class Engine:
             items=items,
             totals=totals,
             status=run_status_for(totals, stopped=stopped),
-            judge=JudgeSummary(
-                avg_score=average_score(items), provider=self.judge.name, offline=self.judge.offline
-            ),
+            judge=JudgeSummary.of(items, provider=self.judge.name, offline=self.judge.offline),
             usage=usage,
             started_at=started_at,
             finished_at=self.clock.now(),
@@ -182,6 +183,7 @@ class Engine:
             retry=self.retry,
             stop=stop,
             on_turn=on_turn,
+            require_llm_judge=self.require_llm_judge,
         )
         return await execution.run()
 

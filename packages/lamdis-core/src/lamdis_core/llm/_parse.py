@@ -91,7 +91,8 @@ def parse_verdict(
 
     Raises:
         OutputParseError: no JSON object, no numeric score, no reasoning, or (when asked for)
-            no next message.
+            no next message although the verdict neither passes nor says to stop. lamdis-runs'
+            names ``nextUser`` and ``shouldContinue`` are read too.
     """
     data = extract_json_object(text)
     score = _score(data)
@@ -99,9 +100,15 @@ def parse_verdict(
     if not reasoning:
         raise OutputParseError('"reasoning" is missing or empty')
     next_message = None
+    should_continue = _bool(_first(data, "should_continue", "shouldContinue", "continue"))
     if request.propose_next:
-        next_message = _text(data, "next_message", "nextMessage", "next_user_message") or None
-        if next_message is None:
+        next_message = (
+            _text(data, "next_message", "nextMessage", "next_user_message", "nextUser") or None
+        )
+        # A passing verdict, or one that says to stop, ends the conversation: it needs no
+        # next message (lamdis-runs' judges often leave it out then).
+        ends = score >= request.threshold or should_continue is False
+        if next_message is None and not ends:
             raise OutputParseError('"next_message" is missing or empty')
     return Verdict(
         score=score,
@@ -112,6 +119,7 @@ def parse_verdict(
         model_pass=_bool(_first(data, "pass", "passed")),
         next_message=next_message,
         usage=usage or Usage(),
+        should_continue=should_continue,
     )
 
 

@@ -41,8 +41,14 @@ class JudgeRequest:
 
 @attrs.frozen(kw_only=True)
 class Verdict:
-    """A judge's verdict. ``passed`` is always ``score >= threshold``; ``model_pass`` is what
-    the model itself said, kept for audit."""
+    """A judge's verdict. ``passed`` is ``score >= threshold`` unless the verdict is
+    unassessed; ``model_pass`` is what the model itself said, kept for audit.
+
+    ``unassessed`` is set, with the reason, when the judge could not assess the rubric at all
+    (the offline judge and "polite"): such a verdict never passes and its check is
+    ``skipped``, not failed. ``should_continue`` is the model's own "keep the conversation
+    going" flag in iterative mode (lamdis-runs' ``shouldContinue``); ``False`` ends it.
+    """
 
     score: float
     threshold: float
@@ -53,6 +59,8 @@ class Verdict:
     next_message: str | None = None
     usage: Usage = attrs.Factory(Usage)
     cached: bool = False
+    unassessed: str | None = None
+    should_continue: bool | None = None
 
 
 @attrs.frozen(kw_only=True)
@@ -84,7 +92,9 @@ class Judge(Protocol):
 
     Every method raises :class:`~lamdis_core.domain.errors.JudgeError` when it cannot give an
     answer (service down, output it cannot parse after its repair attempt). It never returns a
-    made-up verdict: a judge that could not judge is an ``error``, not a pass.
+    made-up verdict: a judge that could not judge is an ``error``, not a pass. A judge that
+    ran but whose method cannot assess a rubric (a keyword heuristic asked about tone) returns
+    a verdict with ``unassessed`` set and ``passed`` false.
 
     ``name`` identifies the judge and model for reports (``offline``, ``openai:gpt-4o-mini``);
     ``offline`` is true for heuristic judges, so reports can warn that no LLM was used.

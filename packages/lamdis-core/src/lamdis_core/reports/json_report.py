@@ -3,7 +3,8 @@
 lamdis-runs' ``run-file`` answers ``{file, totals, passRate, judge: {avgScore}, items[]}``;
 every one of those keys is here with the same meaning, so scripts written against it keep
 working. Added: ``status``, ``files``, ``startedAt``/``finishedAt``/``durationMs``,
-``judge.provider``/``judge.offline``, ``usage``, ``warnings``, ``repeat``, ``stopped`` and
+``judge.provider``/``judge.offline``/``judge.unassessed`` (checks skipped because the judge
+could not assess them), ``usage``, ``warnings``, ``repeat``, ``stopped`` and
 ``tests`` (one entry per test x assistant with its pass rate, which matters with ``--repeat``).
 """
 
@@ -14,7 +15,7 @@ from collections.abc import Sequence
 from typing import TYPE_CHECKING, Any
 
 from lamdis_core.domain.convert import default_converter
-from lamdis_core.reports.summary import offline_warning, summary_rows
+from lamdis_core.reports.summary import offline_warning, summary_rows, unassessed_note
 
 if TYPE_CHECKING:
     from lamdis_core.engine.runner import RunResult
@@ -45,6 +46,9 @@ def build_summary(
     offline = offline_warning(result.items, judge_offline=result.judge.offline)
     if offline and offline not in all_warnings:
         all_warnings.append(offline)
+    unassessed = unassessed_note(result.judge.unassessed)
+    if unassessed:
+        all_warnings.append(unassessed)
     duration_ms = (result.finished_at - result.started_at).total_seconds() * 1000
     tests = [
         {
@@ -85,6 +89,7 @@ def build_summary(
             "avgScore": result.judge.avg_score,
             "provider": result.judge.provider,
             "offline": result.judge.offline,
+            "unassessed": result.judge.unassessed,
         },
         "usage": converter.unstructure(result.usage),
         "startedAt": converter.unstructure(result.started_at),

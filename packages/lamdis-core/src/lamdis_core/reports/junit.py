@@ -22,6 +22,7 @@ from lamdis_core.reports.summary import (
     failure_text,
     last_exchange,
     offline_warning,
+    unassessed_note,
 )
 
 if TYPE_CHECKING:
@@ -144,6 +145,9 @@ def render_junit(
     offline = offline_warning(result.items, judge_offline=result.judge.offline)
     if offline and offline not in all_warnings:
         all_warnings.append(offline)
+    unassessed = unassessed_note(result.judge.unassessed)
+    if unassessed:
+        all_warnings.append(unassessed)
 
     groups: dict[str, list[Item]] = {}
     for item in result.items:
@@ -161,6 +165,11 @@ def render_junit(
         if result.judge.provider:
             ET.SubElement(
                 props, "property", {"name": "judge", "value": _safe(result.judge.provider)}
+            )
+        skipped_checks = sum(1 for i in items for c in i.assertions if c.skipped)
+        if skipped_checks:
+            ET.SubElement(
+                props, "property", {"name": "unassessed-checks", "value": str(skipped_checks)}
             )
         for warning in all_warnings:
             ET.SubElement(props, "property", {"name": "warning", "value": _safe(warning)})

@@ -6,7 +6,13 @@ from collections.abc import Sequence
 from typing import TYPE_CHECKING
 
 from lamdis_core.domain.results import ItemStatus
-from lamdis_core.reports.summary import SummaryRow, offline_warning, one_line, summary_rows
+from lamdis_core.reports.summary import (
+    SummaryRow,
+    offline_warning,
+    one_line,
+    summary_rows,
+    unassessed_note,
+)
 
 if TYPE_CHECKING:
     from lamdis_core.engine.runner import RunResult
@@ -65,6 +71,9 @@ def render_markdown(
             f"> [!WARNING]\n> {offline}: scores are keyword heuristics, not an LLM's verdict.",
             "",
         ]
+    unassessed = unassessed_note(result.judge.unassessed)
+    if unassessed:
+        lines += [f"> [!NOTE]\n> {unassessed}.", ""]
     if result.stopped:
         lines += ["> [!NOTE]\n> The run was stopped before every test finished.", ""]
     if warnings:

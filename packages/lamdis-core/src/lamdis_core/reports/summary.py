@@ -78,7 +78,10 @@ def _row(group: Sequence[Item]) -> SummaryRow:
     status = next(s for s in _SEVERITY_ORDER if any(i.status is s for i in group))
     turns_ms = [ms for i in group for ms in i.timings.per_turn_ms]
     scores = [i.judge_score for i in group if i.judge_score is not None]
-    failing = next((i for i in group if i.status in (ItemStatus.FAILED, ItemStatus.ERROR)), None)
+    failing = next(
+        (i for i in group if i.status in (ItemStatus.FAILED, ItemStatus.ERROR)),
+        next((i for i in group if i.status is ItemStatus.SKIPPED and i.error), None),
+    )
     return SummaryRow(
         test_id=first.test_id,
         test=first.test_name or first.test_id,
@@ -138,6 +141,8 @@ def failure_text(item: Item) -> str | None:
     """The first failing check with its reason, or the error of an error item."""
     if item.status is ItemStatus.ERROR:
         return f"error: {item.error or 'the run could not judge this test'}"
+    if item.status is ItemStatus.SKIPPED:
+        return f"skipped: {item.error}" if item.error else None
     check = item.first_failure
     if check is None:
         return "failed" if item.status is ItemStatus.FAILED else None
@@ -173,6 +178,17 @@ def offline_warning(items: Iterable[Item], *, judge_offline: bool) -> str | None
     if judge_offline and semantic_checks_ran(items):
         return OFFLINE_JUDGE_WARNING
     return None
+
+
+def unassessed_note(count: int) -> str | None:
+    """The line every report prints when checks were skipped for needing an LLM judge."""
+    if not count:
+        return None
+    checks = "check" if count == 1 else "checks"
+    return (
+        f"{count} rubric {checks} skipped: needs an LLM judge (the offline judge cannot assess "
+        "them; configure an LLM judge, or pass --require-llm-judge to fail them)"
+    )
 
 
 def one_line(text: str, limit: int = 200) -> str:

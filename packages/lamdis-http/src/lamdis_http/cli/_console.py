@@ -19,6 +19,7 @@ from lamdis_core.reports.summary import (
     percentile,
     summary_rows,
     turn_count,
+    unassessed_note,
 )
 from rich.console import Console as RichConsole
 from rich.table import Table
@@ -223,5 +224,8 @@ class Console:
         warning = offline_warning(result.items, judge_offline=result.judge.offline)
         if warning:
             self.out.print(f"[bold yellow]warning:[/] {warning}", highlight=False)
+        unassessed = unassessed_note(result.judge.unassessed)
+        if unassessed:
+            self.out.print(f"[bold yellow]skipped:[/] {unassessed}", highlight=False)
         if written:
             self.out.print(f"reports: {', '.join(written)}", highlight=False, soft_wrap=True)

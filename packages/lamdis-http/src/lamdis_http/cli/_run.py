@@ -59,6 +59,7 @@ class RunOptions:
     quiet: bool = False
     no_cache: bool = False
     title: str = "lamdis run"
+    require_llm_judge: bool = False
 
 
 def register(subparsers: Any) -> None:
@@ -116,6 +117,12 @@ def register(subparsers: Any) -> None:
     parser.add_argument(
         "--no-cache", action="store_true", help="do not reuse cached LLM judge answers"
     )
+    parser.add_argument(
+        "--require-llm-judge",
+        action="store_true",
+        help="fail rubric checks the judge cannot assess (the offline judge skips them with "
+        '"needs an LLM judge")',
+    )
     parser.set_defaults(handler=handle)
 
 
@@ -140,6 +147,7 @@ def options_from_args(args: argparse.Namespace, env: Mapping[str, str]) -> RunOp
         repeat=int_in_range(args.repeat, what="--repeat", low=1, high=MAX_REPEAT),
         quiet=args.quiet,
         no_cache=args.no_cache,
+        require_llm_judge=args.require_llm_judge,
     )
 
 
@@ -293,7 +301,13 @@ async def _run_engine(
     from lamdis_http.requests import AiohttpRequester
 
     requester = AiohttpRequester()
-    engine = Engine(targets=targets, judge=judge, requester=requester, env=env)
+    engine = Engine(
+        targets=targets,
+        judge=judge,
+        requester=requester,
+        env=env,
+        require_llm_judge=options.require_llm_judge,
+    )
     started_at = datetime.now(UTC)
     loop = asyncio.get_running_loop()
     task = asyncio.ensure_future(
@@ -340,7 +354,6 @@ def partial_result(
         JudgeSummary,
         Totals,
         Usage,
-        average_score,
         run_status_for,
     )
     from lamdis_core.engine import RunResult
@@ -360,9 +373,7 @@ def partial_result(
         items=items,
         totals=totals,
         status=run_status_for(totals, stopped=True),
-        judge=JudgeSummary(
-            avg_score=average_score(items), provider=judge.name, offline=judge.offline
-        ),
+        judge=JudgeSummary.of(items, provider=judge.name, offline=judge.offline),
         usage=usage,
         started_at=started_at,
         finished_at=datetime.now(UTC),

@@ -177,7 +177,7 @@ class ExternalJudge:
         return Verdict(
             score=score,
             threshold=request.threshold,
-            passed=score >= request.threshold,
+            passed=score >= request.threshold and not data.get("unassessed"),
             reasoning=reasoning
             if isinstance(reasoning, str) and reasoning
             else "(the judge service gave no reasoning)",
@@ -187,6 +187,12 @@ class ExternalJudge:
             if isinstance(next_message, str) and next_message.strip()
             else None,
             usage=usage,
+            should_continue=data.get("shouldContinue")
+            if isinstance(data.get("shouldContinue"), bool)
+            else None,
+            unassessed=data.get("unassessed")
+            if isinstance(data.get("unassessed"), str) and data.get("unassessed")
+            else None,
         )
 
     async def open_conversation(self, request: OpeningRequest) -> tuple[str, Usage]:

@@ -2,7 +2,9 @@
 
 Request: ``{rubric, threshold?, transcript[], lastAssistant?, requestNext?, persona?, scope?,
 objective?}``. Response: ``{pass, score, threshold, reasoning, nextUser?, shouldContinue,
-model, usage}``. A judge that cannot judge answers 502 with a problem body — never a pass.
+unassessed?, model, usage}``. A judge that cannot judge answers 502 with a problem body —
+never a pass; one whose method cannot assess the rubric answers ``pass: false`` with
+``unassessed`` saying why ("needs an LLM judge").
 """
 
 from __future__ import annotations
@@ -99,7 +101,9 @@ async def judge(request: web.Request) -> web.Response:
         "score": verdict.score,
         "threshold": verdict.threshold,
         "reasoning": verdict.reasoning,
-        "shouldContinue": not verdict.passed,
+        "shouldContinue": (
+            verdict.should_continue if verdict.should_continue is not None else not verdict.passed
+        ),
         "model": verdict.model,
         "usage": {
             "tokens": verdict.usage.tokens,
@@ -110,4 +114,7 @@ async def judge(request: web.Request) -> web.Response:
     }
     if verdict.next_message:
         result["nextUser"] = verdict.next_message
+    if verdict.unassessed:
+        # The judge could not assess this rubric (the offline judge and "polite"): not a pass.
+        result["unassessed"] = verdict.unassessed
     return json_response(result)
