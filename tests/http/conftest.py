@@ -10,6 +10,7 @@ from typing import Any
 import pytest
 from aiohttp import web
 from aiohttp.test_utils import TestClient
+from lamdis_core.config.env_policy import EnvPolicy
 from lamdis_core.offline_judge import OfflineJudge
 from lamdis_core.testing.memory import InMemoryCatalog, InMemoryRunStore
 from lamdis_http._plans import import_config_tree
@@ -75,6 +76,7 @@ async def make_service(aiohttp_client: Any, config_dir: Path) -> AsyncIterator[M
         notifier: Any = None,
         max_runs: int = 4,
         worker_id: str | None = None,
+        env: dict[str, str] | None = None,
     ) -> Service:
         store = store or InMemoryRunStore()
         catalog = InMemoryCatalog()
@@ -90,7 +92,8 @@ async def make_service(aiohttp_client: Any, config_dir: Path) -> AsyncIterator[M
             lease_seconds=lease_seconds,
             max_runs=max_runs,
             drain_seconds=0,  # teardown must not wait for runs a test left going
-            env={},
+            catalog_env=EnvPolicy.from_env(env or {}),
+            env=env or {},
         )
         app = build_app(
             settings,

@@ -23,6 +23,7 @@ from typing import Any
 
 import attrs
 import structlog
+from lamdis_core.config.env_policy import EnvPolicy
 from lamdis_core.config.loader import (
     CatalogDocuments,
     load_plan,
@@ -48,13 +49,23 @@ class CatalogPlanBuilder:
         catalog: suite runs read their documents here.
         config_dir: file and JSON-mode runs read files here (and nowhere else); auth files
             found here serve ``authRef`` in catalog documents.
-        env: environment for ``${NAME}`` checks.
+        env: environment for ``${NAME}`` in files.
+        catalog_env: what catalog documents may read of ``env`` (default: nothing); suite
+            plans carry that view as their ``env``.
     """
 
-    def __init__(self, catalog: Catalog, *, config_dir: Path, env: Mapping[str, str]) -> None:
+    def __init__(
+        self,
+        catalog: Catalog,
+        *,
+        config_dir: Path,
+        env: Mapping[str, str],
+        catalog_env: EnvPolicy | None = None,
+    ) -> None:
         self.catalog = catalog
         self.config_dir = config_dir
         self.env = env
+        self.catalog_env = catalog_env or EnvPolicy()
         self._auths: dict[str, dict[str, Any]] | None = None
 
     def auths(self) -> dict[str, dict[str, Any]]:
@@ -76,10 +87,11 @@ class CatalogPlanBuilder:
             self.catalog, run.org_id, auths=await asyncio.to_thread(self.auths)
         )
         tests = run.request.get("tests") or None
+        restricted = self.catalog_env.view(self.env)
         plan = await plan_from_documents(
-            suite, source, env_id=run.env_id, test_ids=tests, env=self.env
+            suite, source, env_id=run.env_id, test_ids=tests, env=restricted
         )
-        return [SuitePlan(suite_id, _with_disabled(plan))]
+        return [SuitePlan(suite_id, attrs.evolve(_with_disabled(plan), env=restricted))]
 
     def _from_files(self, run: Run) -> list[SuitePlan]:
         root = self.config_dir.resolve()

@@ -19,6 +19,7 @@ from typing import Any
 import attrs
 import structlog
 from aiohttp import web
+from lamdis_core.config.env_policy import EnvPolicy
 from lamdis_core.domain.errors import LamdisError
 from lamdis_core.ports.catalog import Catalog
 from lamdis_core.ports.clock import Clock, SystemClock
@@ -72,6 +73,9 @@ class Settings:
             may finish before they are cancelled and left to recovery (0: at once).
         local_org: ``LAMDIS_ORG_ID`` (``local``): the organization the local store imports
             the config dir into.
+        catalog_env: ``LAMDIS_CATALOG_VARS``, ``LAMDIS_CATALOG_VAR_PREFIX`` and
+            ``LAMDIS_SECRET_HOSTS``: the variables catalog documents may read and the hosts
+            each secret may be sent to (nothing by default).
         judge_provider / judge_base_url / openai_* / aws_region: read by the judge adapters
             from ``env``; kept here so startup can log what is in use.
         env: the whole environment, handed to adapters (they read their own variables).
@@ -89,6 +93,7 @@ class Settings:
     lease_seconds: float = 30.0
     drain_seconds: float = 20.0
     local_org: str = "local"
+    catalog_env: EnvPolicy = attrs.field(factory=EnvPolicy, repr=False)
     judge_provider: str | None = None
     judge_base_url: str | None = None
     openai_base: str | None = None
@@ -118,6 +123,7 @@ class Settings:
             lease_seconds=env_float(env, "LAMDIS_LEASE_SECONDS", 30.0, above=0),
             drain_seconds=env_float(env, "LAMDIS_DRAIN_SECONDS", 20.0, minimum=0),
             local_org=text("LAMDIS_ORG_ID") or "local",
+            catalog_env=EnvPolicy.from_env(env),
             judge_provider=text("JUDGE_PROVIDER"),
             judge_base_url=text("JUDGE_BASE_URL"),
             openai_base=text("OPENAI_BASE"),
@@ -188,6 +194,7 @@ def build_app(
 
         from lamdis_http import registry
         from lamdis_http._plans import CatalogPlanBuilder, import_config_tree
+        from lamdis_http._secret_guard import SecretGuard
         from lamdis_http._worker import WorkerPool
         from lamdis_http.webhooks import AiohttpNotifier
 
@@ -267,20 +274,38 @@ def build_app(
         the_judge_final: Judge = the_judge
         the_requester_final: Requester = the_requester
 
+        guard = SecretGuard(settings.catalog_env, env)
+
         async def engines(plan: Any) -> Engine:
             channels = {entry.assistant.env.channel for entry in plan.entries}
+            factories = await lazy_targets.for_channels(channels)
+            if plan.env is None:
+                return Engine(
+                    targets=factories,
+                    judge=the_judge_final,
+                    requester=the_requester_final,
+                    clock=clock,
+                    env=env,
+                )
+            # A catalog plan: documents read only what the operator exposed, and secrets go
+            # only to the hosts they are bound to.
             return Engine(
-                targets=await lazy_targets.for_channels(channels),
+                targets={ch: guard.target_factory(f) for ch, f in factories.items()},
                 judge=the_judge_final,
-                requester=the_requester_final,
+                requester=guard.requester(the_requester_final),
                 clock=clock,
-                env=env,
+                env=plan.env,
             )
 
         pool = WorkerPool(
             store=the_store,
             engines=engines,
-            plans=CatalogPlanBuilder(the_catalog, config_dir=settings.config_dir, env=env),
+            plans=CatalogPlanBuilder(
+                the_catalog,
+                config_dir=settings.config_dir,
+                env=env,
+                catalog_env=settings.catalog_env,
+            ),
             notifier=the_notifier,
             clock=clock,
             judge_name=the_judge.name,

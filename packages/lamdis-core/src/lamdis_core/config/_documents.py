@@ -20,6 +20,7 @@ from lamdis_core.config._build import (
 from lamdis_core.config._files import AssistantInfo, Parts, Pending, TestsInfo
 from lamdis_core.config._parse import format_path
 from lamdis_core.config._schema import Checker
+from lamdis_core.config.env_policy import RestrictedEnv
 from lamdis_core.domain import config as c
 from lamdis_core.domain.convert import default_converter
 from lamdis_core.domain.errors import ConfigProblem
@@ -130,7 +131,14 @@ class DocumentSession:
 
     def env_check(self, where: Path, data: Any, prefix: Parts, provided: frozenset[str]) -> None:
         for name, parts in env_refs_in(data, prefix):
-            if name not in provided and name not in self.env:
+            if name in provided:
+                continue
+            refusal = self.env.refusal(name) if isinstance(self.env, RestrictedEnv) else None
+            if refusal is not None:
+                # Refused, not merely unset: the run must not start (a warning would let it
+                # reach the target with the reference unresolved).
+                self.problem(where, parts, refusal)
+            elif name not in self.env:
                 self.problem(
                     where,
                     parts,

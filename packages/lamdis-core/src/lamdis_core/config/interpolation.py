@@ -24,6 +24,7 @@ import re
 from collections.abc import Callable, Mapping
 from typing import Any
 
+from lamdis_core.config.env_policy import RestrictedEnv
 from lamdis_core.domain.errors import InterpolationError
 
 CONTEXT_ROOTS = ("var", "steps", "last", "lastAssistant", "lastUser", "input")
@@ -144,7 +145,7 @@ def interpolate(
         expr = token[2:-1].strip() if token.startswith("${") else token[1:]
         found = lookup(context, expr)
         if found is MISSING and env is not None and _ENV_NAME.match(expr):
-            found = env.get(expr, MISSING)
+            found = read_env(env, expr, where)
         if found is MISSING:
             if strict:
                 place = f" in {where}" if where else ""
@@ -162,6 +163,21 @@ def interpolate_text(text: str, context: Mapping[str, Any]) -> str:
     return rendered
 
 
+def read_env(env: Mapping[str, str], name: str, where: str = "") -> Any:
+    """``env[name]``, or :data:`MISSING` when unset.
+
+    Raises:
+        InterpolationError: ``env`` is a :class:`RestrictedEnv` whose policy refuses ``name``
+            (a refused read is an error even where an unset one would be empty text).
+    """
+    if isinstance(env, RestrictedEnv):
+        refusal = env.refusal(name)
+        if refusal is not None:
+            place = f" (in {where})" if where else ""
+            raise InterpolationError(f"{refusal}{place}")
+    return env.get(name, MISSING)
+
+
 def interpolate_env(
     value: Any, env: Mapping[str, str], *, strict: bool = True, where: str = ""
 ) -> Any:
@@ -169,8 +185,9 @@ def interpolate_env(
 
     def resolve(token: str) -> Any:
         name = token[2:-1].strip()
-        if name in env:
-            return env[name]
+        found = read_env(env, name, where)
+        if found is not MISSING:
+            return found
         if strict:
             place = f" in {where}" if where else ""
             raise InterpolationError(f"environment variable {name} is not set{place}")

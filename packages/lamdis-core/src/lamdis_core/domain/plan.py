@@ -47,6 +47,10 @@ class RunPlan:
 
     ``skipped`` holds the entries of disabled tests (``enabled: false``): not run, reported
     as skipped.
+
+    ``env`` is the environment the plan's documents may read when it differs from the
+    engine's own: a catalog plan carries a
+    :class:`~lamdis_core.config.env_policy.RestrictedEnv` (``None``: the engine's).
     """
 
     entries: list[PlanEntry] = attrs.Factory(list)
@@ -54,3 +58,4 @@ class RunPlan:
     suite_id: str | None = None
     files: list[str] = attrs.Factory(list)
     skipped: list[PlanEntry] = attrs.Factory(list)
+    env: Mapping[str, str] | None = attrs.field(default=None, repr=False, eq=False)
