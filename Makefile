@@ -6,7 +6,7 @@ UV := $(shell command -v uv 2>/dev/null || echo $(HOME)/.local/bin/uv)
 VENV := .venv
 RUN := $(UV) run --no-sync
 
-.PHONY: install demo test test-fast lint typecheck bench services clean
+.PHONY: install demo test test-fast lint typecheck bench services clean dist
 
 # Bootstrap uv when it is missing. Debian/Ubuntu system Pythons refuse `pip install --user`
 # (PEP 668), so fall back to --break-system-packages (a user-site install touches no system
@@ -43,5 +43,10 @@ typecheck: install
 bench: install
 	$(RUN) python bench/run.py
 
+# Every package's wheel and sdist in dist/, metadata checked by twine: a wheelhouse for
+# `pip install --find-links dist 'lamdis-http[postgres,openai]'`.
+dist: install
+	UV=$(UV) bash scripts/build-dist.sh dist
+
 clean:
-	rm -rf $(VENV) .pytest_cache .mypy_cache .ruff_cache lamdis-results
+	rm -rf $(VENV) .pytest_cache .mypy_cache .ruff_cache lamdis-results dist

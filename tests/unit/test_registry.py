@@ -76,10 +76,16 @@ def test_missing_adapter_names_group_value_and_package() -> None:
     assert "nosuchdb" in str(caught.value)
 
 
-def test_missing_known_adapter_offers_the_extra_to_install() -> None:
-    """A known adapter's error says which lamdis-http extra to install."""
+def test_missing_known_adapter_offers_the_package_to_install() -> None:
+    """A known adapter's error names its own distribution at the installed core's version,
+    from PyPI and from a wheelhouse (an extra of lamdis-http would re-resolve lamdis-core)."""
+    from importlib.metadata import version
+
     error = registry._not_installed(registry.STORES_GROUP, "postgres")
-    assert "pip install 'lamdis-http[postgres]'" in str(error)
+    pinned = f"lamdis-store-postgres=={version('lamdis-core')}"
+    assert f"pip install '{pinned}'" in str(error)
+    assert f"pip install --find-links dist '{pinned}'" in str(error)
+    assert "lamdis-http[" not in str(error)
 
 
 def test_load_target_factories_only_loads_the_channels_asked_for() -> None:

@@ -38,19 +38,40 @@ STORES_GROUP = "lamdis.stores"
 JUDGE_PROVIDERS = ("openai", "bedrock", "external", "offline")
 DB_PROVIDERS = ("local", "mongo", "postgres")
 
-# What to install for each known adapter value (extras of lamdis-http).
+# The distribution that provides each known adapter value. The hint names the adapter's own
+# distribution rather than a lamdis-http extra: `pip install 'lamdis-http[openai]'` would also
+# re-resolve lamdis-http and lamdis-core, which fails where they came from a wheelhouse.
 _PACKAGES: dict[tuple[str, str], str] = {
-    (JUDGES_GROUP, "openai"): "lamdis-http[openai]",
+    (JUDGES_GROUP, "openai"): "lamdis-judge-openai",
     (JUDGES_GROUP, "external"): "lamdis-http",
-    (JUDGES_GROUP, "bedrock"): "lamdis-http[bedrock]",
+    (JUDGES_GROUP, "bedrock"): "lamdis-judge-bedrock",
     (JUDGES_GROUP, "offline"): "lamdis-http",
-    (STORES_GROUP, "postgres"): "lamdis-http[postgres]",
-    (STORES_GROUP, "mongo"): "lamdis-http[mongo]",
+    (STORES_GROUP, "postgres"): "lamdis-store-postgres",
+    (STORES_GROUP, "mongo"): "lamdis-store-mongo",
     (STORES_GROUP, "local"): "lamdis-http",
     (TARGETS_GROUP, "http_chat"): "lamdis-http",
-    (TARGETS_GROUP, "openai_chat"): "lamdis-http[openai]",
-    (TARGETS_GROUP, "bedrock_chat"): "lamdis-http[bedrock]",
+    (TARGETS_GROUP, "openai_chat"): "lamdis-judge-openai",
+    (TARGETS_GROUP, "bedrock_chat"): "lamdis-judge-bedrock",
 }
+
+
+def install_hint(package: str) -> str:
+    """How to install ``package`` at the version of the lamdis already installed.
+
+    Pinned to the installed lamdis-core's version so the adapter matches the core it plugs
+    into; the wheelhouse form works before the packages are published (``make dist`` in the
+    lamdis repository builds it).
+    """
+    from importlib.metadata import PackageNotFoundError, version
+
+    try:
+        requirement = f"{package}=={version('lamdis-core')}"
+    except PackageNotFoundError:  # a source tree without metadata
+        requirement = package
+    return (
+        f"install it with: pip install '{requirement}' (from a wheelhouse built by `make dist`: "
+        f"pip install --find-links dist '{requirement}')"
+    )
 
 
 @functools.cache
@@ -70,11 +91,7 @@ def _select(group: str, name: str | None = None) -> EntryPoints:
 def _not_installed(group: str, value: str, *, cause: str | None = None) -> AdapterNotInstalledError:
     package = _PACKAGES.get((group, value))
     installed = sorted(ep.name for ep in _select(group))
-    hint = (
-        f"install it with: pip install '{package}'"
-        if package
-        else "install the package that provides it"
-    )
+    hint = install_hint(package) if package else "install the package that provides it"
     message = (
         f"no {group!r} adapter named {value!r} is installed; {hint}"
         f" (installed: {', '.join(installed) or 'none'})"

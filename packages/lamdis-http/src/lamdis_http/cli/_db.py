@@ -23,6 +23,8 @@ def _handle_migrate(args: argparse.Namespace) -> int:
     import os
     import sys
 
+    from lamdis_http.registry import install_hint
+
     dsn = args.database_url or os.environ.get("DATABASE_URL", "").strip()
     if not dsn:
         print(
@@ -35,7 +37,7 @@ def _handle_migrate(args: argparse.Namespace) -> int:
     except ImportError:
         print(
             "lamdis db migrate: the PostgreSQL store is not installed; "
-            "install it with: pip install 'lamdis-http[postgres]'",
+            + install_hint("lamdis-store-postgres"),
             file=sys.stderr,
         )
         return EXIT_USAGE
