@@ -45,8 +45,9 @@ bench: install
 
 # Every package's wheel and sdist in dist/, metadata checked by twine: a wheelhouse for
 # `pip install --find-links dist 'lamdis-http[postgres,openai]'`.
+DIST ?= dist
 dist: install
-	UV=$(UV) bash scripts/build-dist.sh dist
+	UV=$(UV) bash scripts/build-dist.sh $(DIST)
 
 clean:
 	rm -rf $(VENV) .pytest_cache .mypy_cache .ruff_cache lamdis-results dist
