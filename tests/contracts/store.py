@@ -13,6 +13,7 @@ deliberate override must say why with ``@contract_override("reason")`` (or carry
 from __future__ import annotations
 
 import asyncio
+import math
 import types
 from collections.abc import Callable
 from datetime import UTC, datetime, timedelta
@@ -369,6 +370,33 @@ class RunStoreContract(_Contract):
         fetched = await store.get_run(run.id)
         assert fetched is not None
         assert fetched.items == appended
+
+    async def test_text_no_encoding_can_hold_is_replaced_and_the_item_kept(
+        self, store: RunStore
+    ) -> None:
+        """A lone surrogate reads U+FFFD and NaN reads null, in every store alike."""
+        run = await store.create_run(make_run())
+        assert run.id is not None
+        item = make_item(3)
+        item.transcript.append(
+            TranscriptEntry(role="assistant", content="half \ud83d emoji", latency_ms=math.nan)
+        )
+        item.assertions[0].details["actual"] = ["x\udc00y", math.inf]
+        item.error = "bad \ud83d"
+        await store.append_item(run.id, item)
+        await store.finish_run(
+            run.id, status=RunStatus.FAILED, totals=Totals(errors=1), judge=JudgeSummary(),
+            usage=Usage(), finished_at=T0, error="reply was \ud83d",
+        )  # fmt: skip
+        fetched = await store.get_run(run.id)
+        assert fetched is not None
+        (got,) = fetched.items
+        assert got.transcript[-1].content == "half \ufffd emoji"
+        assert got.transcript[-1].latency_ms is None
+        assert got.assertions[0].details["actual"] == ["x\ufffdy", None]
+        assert got.error == "bad \ufffd"
+        assert got.transcript[:-1] == item.transcript[:-1]
+        assert fetched.error == "reply was \ufffd"
 
     async def test_items_of_runs_are_kept_apart(self, store: RunStore) -> None:
         """Items appended to one run never show up on another."""

@@ -326,3 +326,51 @@ def test_parse_retry_after_future_date() -> None:
 def test_parse_retry_after_never_crashes(header: str) -> None:
     result = parse_retry_after(header)
     assert result is None or result >= 0
+
+
+async def test_a_redirect_loop_is_a_target_error_naming_the_limit(
+    factory: HttpChatTargetFactory, serve: Callable[[Handler], Awaitable[str]]
+) -> None:
+    hops = 0
+
+    async def handler(request: web.Request) -> web.Response:
+        nonlocal hops
+        hops += 1
+        raise web.HTTPTemporaryRedirect("/chat")
+
+    url = await serve(handler)
+    target = factory.create(_assistant(url), _auth, {})
+    with pytest.raises(TargetError, match="redirected after 5 redirects") as caught:
+        await target.send(_turn())
+    assert not caught.value.retryable
+    assert hops == 5  # five redirect answers, then it stops asking
+
+
+async def test_a_reply_nested_beyond_the_limit_is_a_target_error(
+    factory: HttpChatTargetFactory, serve: Callable[[Handler], Awaitable[str]]
+) -> None:
+    async def handler(request: web.Request) -> web.Response:
+        deep = "[" * 100_000 + "]" * 100_000
+        return web.Response(
+            text='{"reply": "hi", "x": ' + deep + "}", content_type="application/json"
+        )
+
+    url = await serve(handler)
+    target = factory.create(_assistant(url), _auth, {})
+    with pytest.raises(TargetError, match="nested deeper than 64 levels"):
+        await target.send(_turn())
+
+
+async def test_a_reply_nested_within_the_limit_is_read(
+    factory: HttpChatTargetFactory, serve: Callable[[Handler], Awaitable[str]]
+) -> None:
+    async def handler(request: web.Request) -> web.Response:
+        nested = "[" * 60 + "]" * 60
+        return web.Response(
+            text='{"reply": "[[[[ not nesting", "x": ' + nested + "}",
+            content_type="application/json",
+        )
+
+    url = await serve(handler)
+    reply = await factory.create(_assistant(url), _auth, {}).send(_turn())
+    assert reply.text == "[[[[ not nesting"

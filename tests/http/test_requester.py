@@ -172,3 +172,30 @@ async def test_connections_are_pooled_and_aclose_is_idempotent(
     # A closed requester opens a fresh session on the next call.
     third = await requester.send(HttpCall(method="GET", url=f"{echo_url}/echo/c"))
     assert third.ok
+
+
+async def test_a_redirect_loop_and_absurd_nesting_are_request_errors(
+    requester: AiohttpRequester,
+) -> None:
+    async def loop(request: web.Request) -> web.Response:
+        raise web.HTTPFound("/loop")
+
+    async def deep(request: web.Request) -> web.Response:
+        return web.Response(text="[" * 100_000 + "]" * 100_000, content_type="application/json")
+
+    app = web.Application()
+    app.router.add_get("/loop", loop)
+    app.router.add_get("/deep", deep)
+    runner = web.AppRunner(app, shutdown_timeout=0.5)
+    await runner.setup()
+    site = web.TCPSite(runner, "127.0.0.1", 0)
+    await site.start()
+    port = next(a[1] for a in runner.addresses if isinstance(a, tuple))
+    try:
+        with pytest.raises(RequestError, match="redirected after 5 redirects") as looped:
+            await requester.send(HttpCall(method="GET", url=f"http://127.0.0.1:{port}/loop"))
+        assert not looped.value.retryable
+        with pytest.raises(RequestError, match="nested deeper than 64 levels"):
+            await requester.send(HttpCall(method="GET", url=f"http://127.0.0.1:{port}/deep"))
+    finally:
+        await runner.cleanup()

@@ -797,3 +797,82 @@ async def test_cancelling_a_huge_repeat_returns_at_once() -> None:
     task.cancel()
     with pytest.raises(asyncio.CancelledError):
         await asyncio.wait_for(task, timeout=5)
+
+
+async def test_any_adapter_exception_is_that_tests_error_and_the_run_goes_on() -> None:
+    def responder(turn: TurnRequest) -> Any:
+        if "target" in turn.message:
+            return RecursionError("maximum recursion depth exceeded")
+        return "fine"
+
+    class BrokenJudge(ScriptedJudge):
+        async def evaluate(self, request: Any) -> Any:
+            raise KeyError("choices")
+
+    def route(call: HttpCall) -> Any:
+        return OSError("socket went away")
+
+    engine, _, _ = engine_with(responder, judge=BrokenJudge([1.0]), requester=FakeRequester(route))
+    requests = {
+        "r": c.RequestDef(
+            id="r", transport=c.Transport(http=c.HttpSpec(method="GET", base_url="http://x"))
+        )
+    }
+    tests = [
+        make_test(id="target", steps=[{"type": "message", "content": "target"}]),
+        make_test(
+            id="judge",
+            steps=[
+                {"type": "message", "content": "hi"},
+                {"type": "assistant_check", "rubric": "polite"},
+            ],
+        ),
+        make_test(id="requester", steps=[{"type": "request", "requestId": "r"}]),
+        make_test(
+            id="ok",
+            steps=[
+                {"type": "message", "content": "hi"},
+                {"type": "includes", "includes": ["fine"]},
+            ],
+        ),
+    ]
+    result = await engine.run(plan_of(*tests, requests=requests), concurrency=4)
+    items = {item.test_id: item for item in result.items}
+    assert items["ok"].status is ItemStatus.PASSED
+    assert items["target"].status is ItemStatus.ERROR
+    assert items["target"].error == "RecursionError: maximum recursion depth exceeded"
+    assert items["judge"].status is ItemStatus.ERROR
+    assert items["judge"].error == "KeyError: 'choices'"
+    assert items["requester"].status is ItemStatus.ERROR
+    assert items["requester"].error == "OSError: socket went away"
+    assert result.totals.errors == 3 and result.totals.passed == 1
+
+
+async def test_a_target_factory_that_raises_makes_error_items_only() -> None:
+    class ExplodingFactory(FakeTargetFactory):
+        def create(self, assistant: Any, auth_headers: Any, env: Any) -> Any:
+            if assistant.id == "broken":
+                raise LookupError("no such channel option")
+            return super().create(assistant, auth_headers, env)
+
+    factory = ExplodingFactory(echo)
+    engine = Engine(
+        targets={"http_chat": factory},
+        judge=ScriptedJudge([1.0]),
+        requester=FakeRequester(),
+        clock=FakeClock(),
+        env={},
+    )
+    broken = c.Assistant(id="broken", env=c.AssistantEnv(base_url="http://x", timeout_ms=1000))
+    test = make_test(steps=[{"type": "message", "content": "hi"}])
+    plan = RunPlan(
+        entries=[
+            PlanEntry(test=test, assistant=broken),
+            PlanEntry(test=test, assistant=ASSISTANT),
+        ]
+    )
+    result = await engine.run(plan)
+    first, second = result.items
+    assert first.status is ItemStatus.ERROR
+    assert first.error == "cannot reach assistant broken: LookupError: no such channel option"
+    assert second.status is ItemStatus.PASSED

@@ -291,3 +291,40 @@ def test_summary_rows_take_the_worst_status_and_first_failure() -> None:
     assert row.status is ItemStatus.ERROR
     assert row.failure == "error: timed out after 30000 ms"
     assert row.pass_rate == pytest.approx(0.3333)
+
+
+def _refuse_constant(name: str) -> None:
+    raise ValueError(f"bare {name} in the JSON report")
+
+
+def test_reports_of_half_an_emoji_and_nan_are_strict_and_encodable() -> None:
+    """An item the engine did not clean (built by hand here) still gives valid reports."""
+    check = Check(
+        type="json_path",
+        passed=False,
+        details={"actual": float("nan"), "limit": float("inf"), "name": "x\udc00y"},
+    )
+    item = _item(
+        "t\ud83d",
+        ItemStatus.FAILED,
+        checks=[check],
+        reply="half an emoji \ud83d and a bell \x07",
+        error=None,
+    )
+    result = _result([item])
+
+    text = render_json(result, files=["f.json"])
+    text.encode("utf-8")
+    summary = json.loads(text, parse_constant=_refuse_constant)
+    details = summary["items"][0]["assertions"][0]["details"]
+    assert details == {"actual": None, "limit": None, "name": "x\ufffdy"}
+    assert summary["items"][0]["testId"] == "t\ufffd"
+
+    xml = render_junit(result)
+    root = ET.fromstring(xml.encode("utf-8"))
+    out = root.find(".//system-out")
+    assert out is not None and "half an emoji \ufffd and a bell \ufffd" in (out.text or "")
+
+    markdown = render_markdown(result)
+    markdown.encode("utf-8")
+    assert "t\ufffd" in markdown

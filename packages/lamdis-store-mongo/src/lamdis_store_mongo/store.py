@@ -28,6 +28,7 @@ from lamdis_core.domain.results import (
     WebhookDelivery,
 )
 from lamdis_core.ports.store import INTERRUPTED, RunFilter
+from lamdis_core.sanitize import clean, clean_text
 from pymongo import ASCENDING, DESCENDING, IndexModel, ReturnDocument
 from pymongo.asynchronous.collection import AsyncCollection
 from pymongo.asynchronous.database import AsyncDatabase
@@ -350,7 +351,7 @@ class MongoRunStore:
         if oid is None:
             return
         key = uuid.uuid4().hex
-        doc: Doc = escape_keys(with_micros(self._converter.unstructure(item)))
+        doc: Doc = escape_keys(with_micros(clean(self._converter.unstructure(item))))
         doc[_ITEM_KEY] = key
         fitted, size = _trim.fit_item(doc, max_bytes=self._item_max)
         if fitted is not doc:
@@ -417,7 +418,7 @@ class MongoRunStore:
         if error is None:
             unset = (*unset, "error")
         else:
-            fields["error"] = error
+            fields["error"] = clean_text(error)
         await self._write("finish_run", _oid(run_id), {}, _set_fields(fields, unset))
 
     async def request_stop(self, run_id: str, *, now: datetime) -> Run | None:

@@ -20,7 +20,6 @@ import asyncio
 import json
 import math
 import os
-import re
 import secrets
 import time
 import uuid
@@ -45,6 +44,7 @@ from lamdis_core.domain.results import (
 from lamdis_core.ports.catalog import CatalogKind
 from lamdis_core.ports.clock import Clock, SystemClock
 from lamdis_core.ports.store import INTERRUPTED, RunFilter
+from lamdis_core.sanitize import clean_text
 
 from lamdis_store_postgres._dsn import connect_options, redact
 from lamdis_store_postgres._migrate import check_migrated
@@ -94,17 +94,15 @@ def _dumps(value: Any) -> str:
     return text
 
 
-_UNSTORABLE = re.compile("[\x00\ud800-\udfff]")
-
-
 def _text(value: str | None) -> str | None:
     """A value for a text column (same replacements as in jsonb)."""
-    return _UNSTORABLE.sub("\ufffd", value) if value is not None else None
+    # Surrogates as every store replaces them; NUL is PostgreSQL's own limit.
+    return clean_text(value).replace("\x00", "\ufffd") if value is not None else None
 
 
 def _clean(value: Any) -> Any:
     if isinstance(value, str):
-        return _UNSTORABLE.sub("\ufffd", value)
+        return _text(value)
     if isinstance(value, float) and not math.isfinite(value):
         return None
     if isinstance(value, dict):

@@ -6,6 +6,7 @@ import asyncio
 from collections.abc import Mapping
 from typing import Any
 
+import attrs
 import structlog
 
 from lamdis_core.config.interpolation import interpolate, interpolate_text, to_text
@@ -43,6 +44,7 @@ from lamdis_core.ports.judge import (
 from lamdis_core.ports.requester import HttpCall, HttpResult, Requester
 from lamdis_core.ports.target import Target, TurnReply, TurnRequest
 from lamdis_core.retry import RetryPolicy
+from lamdis_core.sanitize import clean, clean_text
 
 logger = structlog.get_logger()
 
@@ -155,6 +157,18 @@ class TestExecution:
             error = str(exc)
         except (TargetError, RequestError, JudgeError, InterpolationError, ConfigError) as exc:
             error = f"{type(exc).__name__}: {exc}"
+        except Exception as exc:
+            # A target, requester or judge that fails in a way it did not declare (a client
+            # library's own error, a RecursionError) fails this test only; the run goes on.
+            # No traceback in the log: its frames may hold headers with credentials.
+            error = f"{type(exc).__name__}: {exc}"
+            logger.warning(
+                "test_failed_unexpectedly",
+                test=self.test.id,
+                assistant=self.entry.assistant.id,
+                error_type=type(exc).__name__,
+                error=str(exc),
+            )
         if error is None or not error.startswith("stopped"):
             judge_errors = [ch.error for ch in self.checks if ch.error]
             if error is None and judge_errors:
@@ -188,7 +202,7 @@ class TestExecution:
             transcript=[
                 TranscriptEntry(
                     role=t.role,
-                    content=trim(t.content),
+                    content=trim(clean_text(t.content)),
                     persona_id=t.persona_id,
                     latency_ms=t.latency_ms,
                 )
@@ -197,12 +211,19 @@ class TestExecution:
             message_counts=MessageCounts(
                 user=users, assistant=assistants, total=len(self.transcript)
             ),
-            assertions=self.checks,
+            assertions=[
+                attrs.evolve(
+                    ch,
+                    details=clean(ch.details),
+                    error=clean_text(ch.error) if ch.error else ch.error,
+                )
+                for ch in self.checks
+            ],
             timings=Timings.from_turns(self.per_turn_ms),
             judge_score=round(sum(self.scores) / len(self.scores), 4) if self.scores else None,
             usage=self.usage,
-            error=error,
-            artifacts=Artifacts(log=self.log),
+            error=clean_text(error) if error else error,
+            artifacts=Artifacts(log=[clean_text(line) for line in self.log]),
             started_at=started_at,
             finished_at=self.clock.now(),
         )
@@ -263,7 +284,7 @@ class TestExecution:
                 "open the conversation",
             )
             self.usage.add(usage)
-            next_message = opening
+            next_message = clean_text(opening)
         verdict: Verdict | None = None
         turns = 0
         while True:
@@ -298,7 +319,7 @@ class TestExecution:
             if not verdict.next_message:
                 self.log.append(f"judge proposed no next message after turn {turns}; stopping")
                 break
-            next_message = verdict.next_message
+            next_message = clean_text(verdict.next_message)
         assert verdict is not None
         self.checks.append(
             self._judge_check("judge", "iterative", None, "error", verdict, turns=turns)
@@ -334,12 +355,15 @@ class TestExecution:
         self.transcript.append(TranscriptEntry(role="user", content=text, persona_id=persona_id))
         self.last["user"] = text
         reply = await self._send(request)
+        # Half an emoji ("\ud83d") cannot be written as UTF-8: judges, reports and stores
+        # get U+FFFD instead.
+        reply_text = clean_text(reply.text)
         self.transcript.append(
             TranscriptEntry(
-                role="assistant", content=reply.text, latency_ms=round(reply.latency_ms, 1)
+                role="assistant", content=reply_text, latency_ms=round(reply.latency_ms, 1)
             )
         )
-        self.last["assistant"] = reply.text
+        self.last["assistant"] = reply_text
         self.per_turn_ms.append(reply.latency_ms)
         if reply.tokens:
             self.usage.tokens += reply.tokens
@@ -537,7 +561,7 @@ class TestExecution:
         )
         self.usage.add(extraction.usage)
         if extraction.found:
-            self.var[step.variable_name] = extraction.value
+            self.var[step.variable_name] = clean(extraction.value)
         self.checks.append(
             Check(
                 type="extract",
@@ -623,7 +647,7 @@ class TestExecution:
             raise _Abort(
                 f"request {definition.id} ({method} {url}) returned HTTP {result.status}: {_excerpt(result.body)}"
             )
-        output = result.body
+        output = clean(result.body)
         if step.variable:
             self.var[step.variable] = output
         key = step.id or step.variable or f"step{index}"

@@ -161,10 +161,14 @@ class Engine:
     ) -> Item:
         try:
             target = await targets.get(entry)
-        except (ConfigError, InterpolationError, TargetError) as exc:
+        except Exception as exc:
+            # ConfigError, TargetError... or whatever a third-party factory raises: this
+            # test is an error, the others go on.
+            known = isinstance(exc, ConfigError | InterpolationError | TargetError)
+            reason = str(exc) if known else f"{type(exc).__name__}: {exc}"
             item = _skipped(entry, repeat, "", self.clock)
             item.status = ItemStatus.ERROR
-            item.error = f"cannot reach assistant {entry.assistant.id}: {exc}"
+            item.error = f"cannot reach assistant {entry.assistant.id}: {reason}"
             item.artifacts.log.append(item.error)
             return item
 

@@ -16,6 +16,7 @@ from typing import TYPE_CHECKING, Any
 
 from lamdis_core.domain.convert import default_converter
 from lamdis_core.reports.summary import offline_warning, summary_rows, unassessed_note
+from lamdis_core.sanitize import clean
 
 if TYPE_CHECKING:
     from lamdis_core.engine.runner import RunResult
@@ -114,8 +115,15 @@ def render_json(
     suite_id: str | None = None,
     indent: int | None = 2,
 ) -> str:
-    """:func:`build_summary` as JSON text (UTF-8 safe, newline-terminated)."""
+    """:func:`build_summary` as strict JSON text, newline-terminated.
+
+    Strict means any JSON parser reads it and it encodes as UTF-8: a lone surrogate reads
+    U+FFFD and a non-finite number (``NaN`` from a lenient API) reads ``null``.
+    """
     summary = build_summary(
         result, files=files, warnings=warnings, repeat=repeat, suite_id=suite_id
     )
-    return json.dumps(summary, indent=indent, ensure_ascii=False, default=str) + "\n"
+    text = json.dumps(
+        clean(summary), indent=indent, ensure_ascii=False, allow_nan=False, default=str
+    )
+    return text + "\n"

@@ -24,6 +24,7 @@ from lamdis_core.reports.summary import (
     offline_warning,
     unassessed_note,
 )
+from lamdis_core.sanitize import clean_text
 
 if TYPE_CHECKING:
     from lamdis_core.engine.runner import RunResult
@@ -35,7 +36,8 @@ _INVALID_XML = re.compile("[\x00-\x08\x0b\x0c\x0e-\x1f\ufffe\uffff]")
 
 
 def _safe(text: str) -> str:
-    return _INVALID_XML.sub("\ufffd", text)
+    # Lone surrogates first (a pair split in two joins up again), then what XML forbids.
+    return _INVALID_XML.sub("\ufffd", clean_text(text))
 
 
 def _seconds(item: Item) -> float:

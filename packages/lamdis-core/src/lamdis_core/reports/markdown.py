@@ -13,6 +13,7 @@ from lamdis_core.reports.summary import (
     summary_rows,
     unassessed_note,
 )
+from lamdis_core.sanitize import clean_text
 
 if TYPE_CHECKING:
     from lamdis_core.engine.runner import RunResult
@@ -111,4 +112,4 @@ def render_markdown(
         f"**Judge:** {judge}{avg} · "
         f"**Usage:** {result.usage.tokens} tokens, {result.usage.calls} calls"
     )
-    return "\n".join(lines) + "\n"
+    return clean_text("\n".join(lines) + "\n")

@@ -36,6 +36,7 @@ from lamdis_core.domain.results import (
 from lamdis_core.ports.catalog import CatalogKind
 from lamdis_core.ports.clock import Clock, IdFactory, SystemClock, UuidIdFactory
 from lamdis_core.ports.store import INTERRUPTED, RunFilter
+from lamdis_core.sanitize import clean_item, clean_text
 
 __all__ = ["InMemoryCatalog", "InMemoryRunStore", "open_memory_store"]
 
@@ -139,7 +140,7 @@ class InMemoryRunStore:
         if slot is None:
             logger.warning("store.append_item.unknown_run", run_id=run_id)
             return
-        slot.run.items.append(copy.deepcopy(item))
+        slot.run.items.append(clean_item(item))  # a copy, cleaned as every store does
 
     async def finish_run(
         self,
@@ -162,7 +163,7 @@ class InMemoryRunStore:
         run.judge = copy.deepcopy(judge)
         run.usage = copy.deepcopy(usage)
         run.finished_at = finished_at
-        run.error = error
+        run.error = clean_text(error) if error is not None else None
         run.lease_owner = None
         run.lease_expires_at = None
 

@@ -89,6 +89,7 @@ def configure_logging(verbosity: int = 0) -> None:
     import logging
 
     import structlog
+    from lamdis_core.sanitize import clean_log_event
 
     names = {0: "WARNING", 1: "INFO"}
     level_name = os.environ.get("LAMDIS_LOG_LEVEL", "").upper() or names.get(verbosity, "DEBUG")
@@ -97,6 +98,7 @@ def configure_logging(verbosity: int = 0) -> None:
         processors=[
             structlog.processors.add_log_level,
             structlog.processors.TimeStamper(fmt="iso", utc=True),
+            clean_log_event,
             structlog.dev.ConsoleRenderer(colors=sys.stderr.isatty()),
         ],
         wrapper_class=structlog.make_filtering_bound_logger(level),

@@ -49,6 +49,7 @@ def configure_json_logging() -> None:
     import sys
 
     import structlog
+    from lamdis_core.sanitize import clean_log_event
 
     level_name = os.environ.get("LAMDIS_LOG_LEVEL", "INFO").upper()
     level = logging.getLevelNamesMapping().get(level_name, logging.INFO)
@@ -58,6 +59,7 @@ def configure_json_logging() -> None:
             structlog.processors.add_log_level,
             structlog.processors.TimeStamper(fmt="iso", utc=True),
             redact_secrets,
+            clean_log_event,
             structlog.processors.format_exc_info,
             structlog.processors.JSONRenderer(),
         ],

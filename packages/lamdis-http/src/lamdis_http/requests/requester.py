@@ -10,10 +10,14 @@ import aiohttp
 import structlog
 from lamdis_core.domain.errors import RequestError
 from lamdis_core.ports.requester import HttpCall, HttpResult
+from lamdis_core.sanitize import MAX_JSON_DEPTH, TooDeepError, loads_bounded
 
 from lamdis_http._session import DEFAULT_POOL_LIMIT, LazySession, safe_url
 
 logger = structlog.get_logger()
+
+MAX_REDIRECTS = 5
+"""Redirects followed for one call; an API that needs more is misconfigured or looping."""
 
 
 class AiohttpRequester:
@@ -52,6 +56,7 @@ class AiohttpRequester:
                 headers=call.headers,
                 params=call.query or None,
                 timeout=aiohttp.ClientTimeout(total=call.timeout_s),
+                max_redirects=MAX_REDIRECTS,
                 **kwargs,
             ) as response:
                 raw = await response.read()
@@ -70,13 +75,24 @@ class AiohttpRequester:
             # aiohttp refuses a request it cannot build (credentials both in the URL and in an
             # Authorization header, a newline in a header); its messages name no header value.
             raise RequestError(f"{where}: the request could not be built: {exc}") from exc
+        except aiohttp.TooManyRedirects as exc:
+            raise RequestError(
+                f"{where}: still redirected after {MAX_REDIRECTS} redirects (last to "
+                f"{safe_url(exc.request_info.real_url)}); check the URL in the requests file"
+            ) from exc
         except aiohttp.ClientError as exc:
             # ClientConnectionError and ClientPayloadError both mean the response never
             # arrived whole; a later attempt may succeed.
             reason = getattr(exc, "strerror", None) or str(exc) or type(exc).__name__
             raise RequestError(f"{where}: could not connect ({reason})", retryable=True) from exc
         latency_ms = (time.perf_counter() - started) * 1000
-        body = _decode(raw, headers.get("content-type", ""), charset)
+        try:
+            body = _decode(raw, headers.get("content-type", ""), charset)
+        except TooDeepError as exc:
+            raise RequestError(
+                f"{where} answered HTTP {status} with JSON nested deeper than {MAX_JSON_DEPTH} "
+                "levels; lamdis does not read results that deep"
+            ) from exc
         logger.debug(
             "http_request_done", method=method, status=status, latency_ms=round(latency_ms, 1)
         )
@@ -110,7 +126,7 @@ def _decode(raw: bytes, content_type: str, charset: str) -> Any:
     if not text.strip():
         return None
     try:
-        return json.loads(text)
+        return loads_bounded(text)
     except json.JSONDecodeError:
         # The caller sees the text and decides; a lying content-type is not a transport error.
         return text

@@ -27,6 +27,7 @@ from lamdis_core.domain.errors import (
 )
 from lamdis_core.ports.target import AuthHeaders, TurnReply, TurnRequest
 from lamdis_core.retry import parse_retry_after
+from lamdis_core.sanitize import MAX_JSON_DEPTH, TooDeepError, loads_bounded
 
 from lamdis_http._session import (
     DEFAULT_POOL_LIMIT,
@@ -40,6 +41,8 @@ logger = structlog.get_logger()
 CHANNEL = "http_chat"
 RETRYABLE_STATUSES = frozenset({429, 502, 503, 504})
 _DEFAULT_REPLY_PATH = "reply"
+MAX_REDIRECTS = 5
+"""Redirects followed for one turn; a chat endpoint that needs more is misconfigured."""
 
 
 class HttpChatTargetFactory:
@@ -189,7 +192,11 @@ class HttpChatTarget:
         started = time.perf_counter()
         try:
             async with session.post(
-                self.url, json=body, headers=headers, timeout=self._timeout
+                self.url,
+                json=body,
+                headers=headers,
+                timeout=self._timeout,
+                max_redirects=MAX_REDIRECTS,
             ) as response:
                 raw = await response.read()
                 status = response.status
@@ -217,6 +224,14 @@ class HttpChatTarget:
                 "and is env.baseUrl right?",
                 retryable=True,
             ) from exc
+        except aiohttp.TooManyRedirects as exc:
+            raise TargetError(
+                f"{where}: still redirected after {MAX_REDIRECTS} redirects (last to "
+                f"{safe_url(exc.request_info.real_url)}); point env.baseUrl at the endpoint "
+                "itself",
+            ) from exc
+        except aiohttp.ClientError as exc:
+            raise TargetError(f"{where}: {type(exc).__name__}: {exc}") from exc
         latency_ms = (time.perf_counter() - started) * 1000
 
         if not 200 <= status < 300:
@@ -229,7 +244,13 @@ class HttpChatTarget:
                 status=status,
             )
         try:
-            payload: Any = json.loads(raw)
+            payload: Any = loads_bounded(raw)
+        except TooDeepError as exc:
+            raise TargetError(
+                f"{where} answered HTTP {status} with JSON nested deeper than "
+                f"{MAX_JSON_DEPTH} levels; lamdis does not read replies that deep",
+                status=status,
+            ) from exc
         except (UnicodeDecodeError, json.JSONDecodeError) as exc:
             shown = content_type or "no content-type"
             raise TargetError(
