@@ -551,3 +551,85 @@ async def test_a_run_killed_twice_fails_as_interrupted(
     assert run["error"] == "interrupted"
     waited = await asyncio.to_thread(lamdis_wait, third, run_id)
     assert waited.returncode == 1 and "interrupted" in waited.stderr
+
+
+# --- server limits (issue 16 item 3) -----------------------------------------------------------
+
+
+def _read_until_closed(sock: socket.socket, timeout: float) -> bytes:
+    """What the server sends until it closes the connection; fails if it stays open."""
+    sock.settimeout(timeout)
+    received = b""
+    try:
+        while chunk := sock.recv(4096):
+            received += chunk
+    except ConnectionResetError:
+        pass
+    except TimeoutError:
+        raise AssertionError(f"the server kept the connection open; got {received!r}") from None
+    return received
+
+
+def test_half_sent_requests_are_dropped_after_the_read_timeout(
+    config_dir: Path, tmp_path: Path, servers: list[Server]
+) -> None:
+    """Headers that never finish and a body that never arrives are cut off after
+    LAMDIS_READ_TIMEOUT_SECONDS (the body with a 408), each drop is logged, and the server
+    goes on serving."""
+    server = launch(servers, base_env(config_dir, LAMDIS_READ_TIMEOUT_SECONDS="1"), tmp_path)
+    slow_headers = socket.create_connection(("127.0.0.1", server.port))
+    slow_body = socket.create_connection(("127.0.0.1", server.port))
+    try:
+        slow_headers.sendall(b"POST /internal/runs/start HTTP/1.1\r\nHost: x\r\nx-api-")
+        slow_body.sendall(
+            b"POST /internal/runs/start HTTP/1.1\r\nHost: x\r\nContent-Type: application/json\r\n"
+            + f"x-api-token: {TOKEN}\r\nContent-Length: 100\r\n\r\n".encode()
+            + b'{"suiteId": '
+        )
+        assert _read_until_closed(slow_headers, timeout=10) == b""
+        answer = _read_until_closed(slow_body, timeout=10)
+    finally:
+        slow_headers.close()
+        slow_body.close()
+    assert answer.startswith(b"HTTP/1.1 408"), answer
+    assert b"did not arrive within 1 s" in answer
+    events = {(e["event"], e.get("reason")) for e in server.log_lines()}
+    assert ("serve.connection_dropped", "headers_timeout") in events
+    assert ("serve.request_dropped", "body_timeout") in events
+    assert api(server, "GET", "/health")[0] == 200
+
+
+def test_connections_beyond_the_cap_are_answered_503_and_logged(
+    config_dir: Path, tmp_path: Path, servers: list[Server]
+) -> None:
+    """With LAMDIS_MAX_CONNECTIONS=3 and three connections held open, a fourth gets a 503
+    problem and is closed; once one is released, requests are served again."""
+    server = launch(servers, base_env(config_dir, LAMDIS_MAX_CONNECTIONS="3"), tmp_path)
+    held = [socket.create_connection(("127.0.0.1", server.port)) for _ in range(3)]
+    try:
+        for sock in held:
+            sock.sendall(b"GET /health HTTP/1.1\r\n")  # and never finish
+        time.sleep(0.5)  # let the server accept all three
+        with socket.create_connection(("127.0.0.1", server.port)) as extra:
+            extra.sendall(b"GET /health HTTP/1.1\r\nHost: x\r\n\r\n")
+            answer = _read_until_closed(extra, timeout=10)
+        assert answer.startswith(b"HTTP/1.1 503"), answer
+        body = json.loads(answer.split(b"\r\n\r\n", 1)[1])
+        assert body["status"] == 503 and "3 connections" in body["detail"]
+    finally:
+        held.pop().close()
+    try:
+        deadline = time.monotonic() + 10
+        while True:
+            try:
+                assert api(server, "GET", "/health")[0] == 200
+                break
+            except (urllib.error.URLError, ConnectionError):
+                if time.monotonic() > deadline:
+                    raise
+                time.sleep(0.1)
+    finally:
+        for sock in held:
+            sock.close()
+    refused = [e for e in server.log_lines() if e["event"] == "serve.connection_refused"]
+    assert refused and refused[0]["max_connections"] == 3

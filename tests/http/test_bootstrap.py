@@ -50,6 +50,15 @@ def test_settings_read_the_seed_variables_with_their_defaults() -> None:
     assert "tok-zz9" not in repr(custom) and "hm-qq7" not in repr(custom)
 
 
+def test_server_limits_default_to_30_s_and_1000_connections_and_are_configurable() -> None:
+    defaults = Settings.from_env({})
+    assert (defaults.read_seconds, defaults.max_connections) == (30.0, 1000)
+    custom = Settings.from_env(
+        {"LAMDIS_READ_TIMEOUT_SECONDS": "2.5", "LAMDIS_MAX_CONNECTIONS": "64"}
+    )
+    assert (custom.read_seconds, custom.max_connections) == (2.5, 64)
+
+
 @pytest.mark.parametrize(
     ("name", "value"),
     [
@@ -57,6 +66,8 @@ def test_settings_read_the_seed_variables_with_their_defaults() -> None:
         ("LAMDIS_MAX_RUNS", "0"),
         ("LAMDIS_CONCURRENCY", "-1"),
         ("LAMDIS_LEASE_SECONDS", "soon"),
+        ("LAMDIS_READ_TIMEOUT_SECONDS", "0"),
+        ("LAMDIS_MAX_CONNECTIONS", "0"),
     ],
 )
 def test_malformed_settings_name_the_variable(name: str, value: str) -> None:

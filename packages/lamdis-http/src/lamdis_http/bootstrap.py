@@ -32,6 +32,11 @@ from lamdis_core.settings import env_float, env_int
 
 from lamdis_http import app as app_module
 from lamdis_http._auth import make_auth_middleware
+from lamdis_http._limits import (
+    DEFAULT_MAX_CONNECTIONS,
+    DEFAULT_READ_SECONDS,
+    body_deadline_middleware,
+)
 from lamdis_http.app import (
     CATALOG_KEY,
     CLOCK_KEY,
@@ -76,6 +81,10 @@ class Settings:
         catalog_env: ``LAMDIS_CATALOG_VARS``, ``LAMDIS_CATALOG_VAR_PREFIX`` and
             ``LAMDIS_SECRET_HOSTS``: the variables catalog documents may read and the hosts
             each secret may be sent to (nothing by default).
+        read_seconds: ``LAMDIS_READ_TIMEOUT_SECONDS`` (30): the time a client has to send a
+            request's headers, and then its body; idle kept-alive connections close after it.
+        max_connections: ``LAMDIS_MAX_CONNECTIONS`` (1000): open connections per instance;
+            beyond it a new connection is answered 503 and closed.
         judge_provider / judge_base_url / openai_* / aws_region: read by the judge adapters
             from ``env``; kept here so startup can log what is in use.
         env: the whole environment, handed to adapters (they read their own variables).
@@ -94,6 +103,8 @@ class Settings:
     drain_seconds: float = 20.0
     local_org: str = "local"
     catalog_env: EnvPolicy = attrs.field(factory=EnvPolicy, repr=False)
+    read_seconds: float = DEFAULT_READ_SECONDS
+    max_connections: int = DEFAULT_MAX_CONNECTIONS
     judge_provider: str | None = None
     judge_base_url: str | None = None
     openai_base: str | None = None
@@ -124,6 +135,12 @@ class Settings:
             drain_seconds=env_float(env, "LAMDIS_DRAIN_SECONDS", 20.0, minimum=0),
             local_org=text("LAMDIS_ORG_ID") or "local",
             catalog_env=EnvPolicy.from_env(env),
+            read_seconds=env_float(
+                env, "LAMDIS_READ_TIMEOUT_SECONDS", DEFAULT_READ_SECONDS, above=0
+            ),
+            max_connections=env_int(
+                env, "LAMDIS_MAX_CONNECTIONS", DEFAULT_MAX_CONNECTIONS, minimum=1
+            ),
             judge_provider=text("JUDGE_PROVIDER"),
             judge_base_url=text("JUDGE_BASE_URL"),
             openai_base=text("OPENAI_BASE"),
@@ -180,7 +197,8 @@ def build_app(
     clock = clock or SystemClock()
     app = app_module.new_application(
         middlewares=[
-            make_auth_middleware(token=settings.api_token, hmac_secret=settings.hmac_secret)
+            body_deadline_middleware(settings.read_seconds),
+            make_auth_middleware(token=settings.api_token, hmac_secret=settings.hmac_secret),
         ]
     )
     app[SETTINGS_KEY] = settings

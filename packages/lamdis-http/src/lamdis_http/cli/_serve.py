@@ -2,7 +2,7 @@
 
 Settings come from the environment (``DB_PROVIDER``, ``MONGO_URL``, ``DATABASE_URL``, ``PORT``,
 ``LAMDIS_API_TOKEN``, ``LAMDIS_HMAC_SECRET``, ``LAMDIS_CONFIG_DIR``, ``LAMDIS_MAX_RUNS``,
-``JUDGE_PROVIDER``...). Without ``LAMDIS_API_TOKEN`` the service listens on 127.0.0.1 only.
+``LAMDIS_READ_TIMEOUT_SECONDS``, ``LAMDIS_MAX_CONNECTIONS``, ``JUDGE_PROVIDER``...). Without ``LAMDIS_API_TOKEN`` the service listens on 127.0.0.1 only.
 Logs are JSON lines on stderr, one per event, with a request id.
 """
 
@@ -115,6 +115,7 @@ async def _serve(settings: Any, *, host: str | None, port: int | None) -> None:
     import structlog
     from aiohttp import web
 
+    from lamdis_http._limits import ConnectionGuard, start_guarded_server
     from lamdis_http.bootstrap import build_app
 
     log = structlog.get_logger()
@@ -126,19 +127,25 @@ async def _serve(settings: Any, *, host: str | None, port: int | None) -> None:
     runner = web.AppRunner(app, access_log=None, handle_signals=False, shutdown_timeout=5.0)
     await runner.setup()
     try:
-        site = web.TCPSite(runner, bind_host, bind_port)
-        await site.start()
-        bound = bind_port
-        for address in runner.addresses:
-            if isinstance(address, tuple):
-                bound = int(address[1])
-                break
-        log.info("serve.listening", url=f"http://{bind_host}:{bound}")
+        guard = ConnectionGuard(
+            read_seconds=settings.read_seconds, max_connections=settings.max_connections
+        )
+        listener = await start_guarded_server(runner, bind_host, bind_port, guard)
+        bound = int(listener.sockets[0].getsockname()[1]) if listener.sockets else bind_port
+        log.info(
+            "serve.listening",
+            url=f"http://{bind_host}:{bound}",
+            read_timeout_seconds=settings.read_seconds,
+            max_connections=settings.max_connections,
+        )
         stop = asyncio.Event()
         loop = asyncio.get_running_loop()
         for sig in (signal.SIGINT, signal.SIGTERM):
             loop.add_signal_handler(sig, stop.set)
-        await stop.wait()
-        log.info("serve.stopping")
+        try:
+            await stop.wait()
+            log.info("serve.stopping")
+        finally:
+            listener.close()
     finally:
         await runner.cleanup()
