@@ -155,6 +155,51 @@ class LLMJudgeBehaviour:
         with pytest.raises(JudgeError, match="score"):
             await make_judge().evaluate(request())
 
+    @pytest.mark.parametrize(
+        "text",
+        [
+            '{"score": 3, "reasoning": "3 out of 10."}',
+            '{"score": 45, "pass": true, "reasoning": "Fine."}',
+            '{"score": Infinity, "pass": true, "reasoning": "Perfect."}',
+            '{"score": -1, "pass": false, "reasoning": "Bad."}',
+        ],
+    )
+    async def test_a_score_outside_0_to_1_without_a_stated_scale_never_passes(
+        self, server: ScriptedLLMServer, make_judge: MakeJudge, text: str
+    ) -> None:
+        """3 alone, 45 with "pass": true, Infinity: repaired once, then a JudgeError."""
+        server.script(answer(text), answer(text))
+        with pytest.raises(JudgeError, match="score"):
+            await make_judge().evaluate(request())
+        assert len(server.requests) == 2
+        assert (
+            "outside 0..1" in server.requests[1].message_texts()[-1][1]
+            or "finite" in (server.requests[1].message_texts()[-1][1])
+        )
+
+    @pytest.mark.parametrize(
+        ("text", "score", "passed"),
+        [
+            ('{"score": 45, "scale": 100, "reasoning": "So-so."}', 0.45, False),
+            ('{"score": 45, "pass": false, "reasoning": "So-so."}', 0.45, False),
+            ('{"score": 8, "pass": true, "reasoning": "Good."}', 0.8, True),
+            ('{"score": "90%", "reasoning": "Good."}', 0.9, True),
+        ],
+    )
+    async def test_a_score_on_a_stated_or_agreed_scale_is_read_on_it(
+        self,
+        server: ScriptedLLMServer,
+        make_judge: MakeJudge,
+        text: str,
+        score: float,
+        passed: bool,
+    ) -> None:
+        """A stated scale, or the model's own pass agreeing with 10 or 100, reads the score."""
+        server.script(answer(text))
+        result = await make_judge().evaluate(request())
+        assert (result.score, result.passed) == (pytest.approx(score), passed)
+        assert len(server.requests) == 1
+
     async def test_rate_limit_is_retried_after_retry_after(
         self, server: ScriptedLLMServer, make_judge: MakeJudge
     ) -> None:

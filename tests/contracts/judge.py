@@ -195,14 +195,28 @@ class JudgeContract(_Contract):
         assert (lenient.passed, lenient.model_pass) == (False, True)
         assert (strict.passed, strict.model_pass) == (True, False)
 
-    async def test_score_outside_the_unit_interval_is_clamped(self, judge: Judge) -> None:
-        """A score above 1 or below 0 is clamped into [0, 1] before pass is decided."""
-        self.arrange_verdict(score=1.7)
-        high = await judge.evaluate(sample_request(threshold=1.0))
-        self.arrange_verdict(score=-0.5)
-        low = await judge.evaluate(sample_request(threshold=0.0))
-        assert (high.score, high.passed) == (1.0, True)
-        assert (low.score, low.passed) == (0.0, True)
+    async def test_score_outside_the_unit_interval_without_a_scale_is_a_judge_error(
+        self, judge: Judge
+    ) -> None:
+        """A score above 1 or below 0 that no scale explains is never clamped into a pass."""
+        for score, threshold in ((1.7, 1.0), (-0.5, 0.0)):
+            # Arranged twice: a judge that asks its model to repair unreadable output gets
+            # the same answer again.
+            self.arrange_verdict(score=score)
+            self.arrange_verdict(score=score)
+            with pytest.raises(JudgeError, match="score"):
+                await judge.evaluate(sample_request(threshold=threshold))
+
+    async def test_score_outside_the_unit_interval_is_read_on_the_scale_its_pass_agrees_with(
+        self, judge: Judge
+    ) -> None:
+        """45 with pass false reads 0.45 (out of 100); 8 with pass true reads 0.8 (out of 10)."""
+        self.arrange_verdict(score=45, model_pass=False)
+        low = await judge.evaluate(sample_request(threshold=0.7))
+        self.arrange_verdict(score=8, model_pass=True)
+        high = await judge.evaluate(sample_request(threshold=0.7))
+        assert (low.score, low.passed) == (pytest.approx(0.45), False)
+        assert (high.score, high.passed) == (pytest.approx(0.8), True)
 
     async def test_threshold_is_echoed_back(self, judge: Judge) -> None:
         """The verdict's threshold is the request's threshold, whatever the backend says."""

@@ -143,7 +143,7 @@ async def test_rate_limit_is_retried_honouring_retry_after(judge_service: FakeJu
 @pytest.mark.parametrize(
     ("reply", "match"),
     [
-        (Reply(kind="raw", body={"pass": True, "reasoning": "no score"}), "numeric score"),
+        (Reply(kind="raw", body={"pass": True, "reasoning": "no score"}), "unusable score"),
         (Reply(kind="html", text="<html>oops</html>"), "not JSON"),
         (error(401, message="bad token"), "HTTP 401"),
     ],
@@ -178,3 +178,31 @@ def test_missing_or_malformed_base_url_is_a_config_error(env: dict[str, str]) ->
     """JUDGE_BASE_URL must be set to an http(s) URL, and the error names it."""
     with pytest.raises(ConfigError, match="JUDGE_BASE_URL"):
         create_judge(env)
+
+
+@pytest.mark.parametrize(
+    ("body", "score"),
+    [
+        ({"score": 3, "reasoning": "3/10"}, None),
+        ({"score": 45, "pass": True, "reasoning": "ok"}, None),
+        ({"score": float("inf"), "pass": True, "reasoning": "perfect"}, None),
+        ({"score": 45, "pass": False, "reasoning": "so-so"}, 0.45),
+        ({"score": 45, "scale": 100, "reasoning": "so-so"}, 0.45),
+    ],
+    ids=["3-alone", "45-pass-true", "infinity", "45-pass-false", "45-of-100"],
+)
+async def test_a_service_score_outside_0_to_1_is_read_only_on_a_stated_or_agreed_scale(
+    judge_service: FakeJudgeService, body: dict[str, object], score: float | None
+) -> None:
+    """The external judge applies the LLM judges' rule: never clamped into a pass."""
+    judge_service.script(Reply(kind="raw", body=body))
+    judge = ExternalJudge(judge_service.base_url, policy=fast(retries=0))
+    try:
+        if score is None:
+            with pytest.raises(JudgeError, match="unusable score"):
+                await judge.evaluate(sample_request(threshold=0.7))
+        else:
+            verdict = await judge.evaluate(sample_request(threshold=0.7))
+            assert (verdict.score, verdict.passed) == (pytest.approx(score), False)
+    finally:
+        await judge.aclose()

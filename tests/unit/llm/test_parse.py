@@ -4,6 +4,7 @@ from __future__ import annotations
 
 import contextlib
 import json
+import math
 
 import pytest
 from hypothesis import given
@@ -61,22 +62,78 @@ def test_extraction_never_crashes_on_arbitrary_text(text: str) -> None:
 
 
 @given(
-    score=st.floats(allow_nan=False, allow_infinity=False, min_value=-10, max_value=10),
+    score=st.floats(allow_nan=False, allow_infinity=False, min_value=0, max_value=1),
     threshold=st.floats(min_value=0, max_value=1),
     model_pass=st.one_of(st.none(), st.booleans()),
 )
-def test_passed_is_always_the_clamped_score_against_the_threshold(
+def test_passed_is_always_the_score_against_the_threshold(
     score: float, threshold: float, model_pass: bool | None
 ) -> None:
-    """Whatever the model says, passed == clamp(score) >= threshold and model_pass is kept verbatim."""
+    """For a score in [0, 1], passed == score >= threshold and model_pass is kept verbatim."""
     body: dict[str, object] = {"score": score, "reasoning": "because"}
     if model_pass is not None:
         body["pass"] = model_pass
     verdict = parse_verdict(json.dumps(body), req(threshold), model="m")
-    assert 0.0 <= verdict.score <= 1.0
-    assert verdict.score == min(1.0, max(0.0, score))
+    assert verdict.score == score
     assert verdict.passed == (verdict.score >= threshold)
     assert verdict.model_pass is model_pass
+
+
+@given(
+    score=st.one_of(
+        st.floats(allow_nan=True, allow_infinity=True).filter(lambda x: not 0 <= x <= 1),
+        st.integers().filter(lambda x: not 0 <= x <= 1),
+    ),
+    threshold=st.floats(min_value=0, max_value=1),
+    model_pass=st.one_of(st.none(), st.booleans()),
+)
+def test_a_score_outside_0_to_1_is_unreadable_or_agrees_with_the_models_pass(
+    score: float, threshold: float, model_pass: bool | None
+) -> None:
+    """Never clamped: either a parse error, or a score in [0, 1] whose pass is the model's."""
+    body: dict[str, object] = {"score": score, "reasoning": "because"}
+    if model_pass is not None:
+        body["pass"] = model_pass
+    try:
+        verdict = parse_verdict(json.dumps(body), req(threshold), model="m")
+    except OutputParseError:
+        return
+    assert model_pass is not None and math.isfinite(score)
+    assert 0.0 <= verdict.score <= 1.0
+    assert verdict.passed is model_pass
+
+
+@pytest.mark.parametrize(
+    ("body", "score"),
+    [
+        ({"score": 3}, None),  # 3/10 or 3/5? no scale, no pass: unreadable
+        ({"score": 45, "pass": True}, None),  # 0.45 < 0.7 disagrees with the model's pass
+        ({"score": 1.01}, None),
+        ({"score": 45, "pass": False}, 0.45),
+        ({"score": 45, "scale": 100}, 0.45),
+        ({"score": 7, "max_score": 10}, 0.7),
+        ({"score": 120, "scale": 100}, None),
+        ({"score": 5, "scale": 0}, None),
+        ({"score": 0.8, "scale": 10}, 0.08),
+        ({"score": "45%"}, 0.45),
+    ],
+)
+def test_out_of_range_scores_are_read_only_on_a_stated_or_agreed_scale(
+    body: dict[str, object], score: float | None
+) -> None:
+    text = json.dumps({**body, "reasoning": "because"})
+    if score is None:
+        with pytest.raises(OutputParseError, match="score"):
+            parse_verdict(text, req(0.7), model="m")
+    else:
+        assert parse_verdict(text, req(0.7), model="m").score == pytest.approx(score)
+
+
+@pytest.mark.parametrize("literal", ["Infinity", "-Infinity", "NaN", "1e999"])
+def test_non_finite_scores_never_pass(literal: str) -> None:
+    text = '{"score": ' + literal + ', "pass": true, "reasoning": "perfect"}'
+    with pytest.raises(OutputParseError, match="finite"):
+        parse_verdict(text, req(0.0), model="m")
 
 
 @pytest.mark.parametrize(

@@ -38,6 +38,7 @@ from lamdis_core.llm._parse import (
     parse_extraction,
     parse_opening,
     parse_verdict,
+    read_score,
 )
 from lamdis_core.llm._policy import (
     CallPolicy,
@@ -88,6 +89,7 @@ __all__ = [
     "parse_extraction",
     "parse_opening",
     "parse_verdict",
+    "read_score",
     "render_transcript",
     "retry_after_from_headers",
     "target_error",

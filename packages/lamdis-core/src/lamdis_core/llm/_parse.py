@@ -54,18 +54,65 @@ def _first(data: dict[str, Any], *names: str) -> Any:
     return None
 
 
-def _score(data: dict[str, Any]) -> float:
-    raw = data.get("score")
-    if isinstance(raw, bool) or raw is None:
-        raise OutputParseError('"score" is missing or not a number')
-    if isinstance(raw, str):
+_SCALE_NAMES = ("scale", "max_score", "maxScore", "out_of", "outOf")
+_IMPLIED_SCALES = (10.0, 100.0)
+
+
+def _number(value: Any, what: str) -> float:
+    """A finite number from JSON (a numeric string too); never a boolean, NaN or Infinity."""
+    if isinstance(value, bool) or value is None:
+        raise OutputParseError(f'"{what}" is missing or not a number')
+    if isinstance(value, str):
         try:
-            raw = float(raw.strip().rstrip("%")) / (100 if raw.strip().endswith("%") else 1)
+            value = float(value.strip())
         except ValueError:
-            raise OutputParseError(f'"score" is not a number: {raw!r}') from None
-    if not isinstance(raw, int | float) or math.isnan(raw):
-        raise OutputParseError(f'"score" is not a number: {raw!r}')
-    return min(1.0, max(0.0, float(raw)))
+            raise OutputParseError(f'"{what}" is not a number: {value!r}') from None
+    if not isinstance(value, int | float) or not math.isfinite(value):
+        raise OutputParseError(f'"{what}" is not a finite number: {value!r}')
+    return float(value)
+
+
+def read_score(
+    raw: Any, *, scale: Any = None, model_pass: bool | None = None, threshold: float
+) -> float:
+    """A judge's score as a number in [0, 1], or :class:`OutputParseError`.
+
+    A score outside [0, 1] is never clamped into a pass. It is read on a scale only when the
+    output states one (``"scale": 100``, or ``"45%"``), or when the model's own ``pass``
+    agrees with the score read on the smallest usual scale (10 or 100) that holds it: ``45``
+    with ``"pass": false`` is 0.45, ``3`` alone is unreadable. Infinity and NaN never pass.
+    """
+    if isinstance(raw, str) and raw.strip().endswith("%"):
+        raw, scale = raw.strip()[:-1], 100 if scale is None else scale
+    score = _number(raw, "score")
+    if scale is not None:
+        limit = _number(scale, "scale")
+        if limit <= 0 or not 0.0 <= score <= limit:
+            raise OutputParseError(f'"score" {score:g} is not within the stated scale 0..{limit:g}')
+        return score / limit
+    if 0.0 <= score <= 1.0:
+        return score
+    implied = next((s for s in _IMPLIED_SCALES if 0.0 < score <= s), None)
+    if implied is not None and model_pass is not None:
+        if (score / implied >= threshold) == model_pass:
+            return score / implied
+        raise OutputParseError(
+            f'"score" {score:g} is outside 0..1, and read out of {implied:g} it disagrees '
+            f'with "pass": {str(model_pass).lower()}; give a score between 0 and 1'
+        )
+    raise OutputParseError(
+        f'"score" {score:g} is outside 0..1 and the reply states no scale; give a score '
+        'between 0 and 1 (or state the scale, e.g. "scale": 10)'
+    )
+
+
+def _score(data: dict[str, Any], threshold: float) -> float:
+    return read_score(
+        data.get("score"),
+        scale=_first(data, *_SCALE_NAMES),
+        model_pass=_bool(_first(data, "pass", "passed")),
+        threshold=threshold,
+    )
 
 
 def _bool(value: Any) -> bool | None:
@@ -86,8 +133,8 @@ def parse_verdict(
 ) -> Verdict:
     """A :class:`Verdict` from the model's reply to :func:`judge_messages`.
 
-    ``passed`` is computed as ``score >= threshold`` (the score clamped to [0, 1]); the
-    model's own ``pass`` is kept as ``model_pass``.
+    ``passed`` is computed as ``score >= threshold`` with the score read by
+    :func:`read_score` (never clamped); the model's own ``pass`` is kept as ``model_pass``.
 
     Raises:
         OutputParseError: no JSON object, no numeric score, no reasoning, or (when asked for)
@@ -95,7 +142,7 @@ def parse_verdict(
             names ``nextUser`` and ``shouldContinue`` are read too.
     """
     data = extract_json_object(text)
-    score = _score(data)
+    score = _score(data, request.threshold)
     reasoning = _text(data, "reasoning", "reason", "explanation", "rationale")
     if not reasoning:
         raise OutputParseError('"reasoning" is missing or empty')

@@ -13,8 +13,9 @@ from datetime import UTC, datetime, timedelta
 from typing import Any
 
 from lamdis_core.domain.config import Assistant
-from lamdis_core.domain.errors import RequestError, TargetError
+from lamdis_core.domain.errors import JudgeError, RequestError, TargetError
 from lamdis_core.domain.results import Usage
+from lamdis_core.llm import OutputParseError, read_score
 from lamdis_core.ports.judge import (
     Extraction,
     ExtractRequest,
@@ -131,8 +132,9 @@ class ScriptedJudge:
     """A judge whose verdicts are given by the test.
 
     ``scores`` is consumed one per ``evaluate`` call (the last one repeats); an entry that is an
-    exception is raised instead. Scores are clamped to [0, 1] and ``passed`` is computed from
-    them, as a real judge does. ``model_passes`` (consumed alongside, optional) is what "the
+    exception is raised instead. Scores are read as a real judge reads them
+    (:func:`~lamdis_core.llm.read_score`: outside [0, 1] only on a scale the model's pass agrees
+    with, else a :class:`JudgeError`) and ``passed`` is computed from them. ``model_passes`` (consumed alongside, optional) is what "the
     model" claimed, kept as ``model_pass``. ``next_messages`` likewise feeds ``propose_next``.
     """
 
@@ -165,8 +167,11 @@ class ScriptedJudge:
         score = self.scores.pop(0) if len(self.scores) > 1 else self.scores[0]
         if isinstance(score, Exception):
             raise score
-        score = min(1.0, max(0.0, score))
         model_pass = self.model_passes.pop(0) if self.model_passes else None
+        try:
+            score = read_score(score, model_pass=model_pass, threshold=request.threshold)
+        except OutputParseError as exc:
+            raise JudgeError(f"scripted score is unusable: {exc}") from exc
         next_message = None
         if request.propose_next:
             next_message = self.next_messages.pop(0) if self.next_messages else "Tell me more."

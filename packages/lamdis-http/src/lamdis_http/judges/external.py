@@ -14,7 +14,6 @@ a service that does not know them ignores them.
 from __future__ import annotations
 
 import json
-import math
 from collections.abc import Mapping
 from typing import Any
 from urllib.parse import quote
@@ -23,7 +22,14 @@ import aiohttp
 import structlog
 from lamdis_core.domain.errors import ConfigError, ConfigProblem, JudgeError
 from lamdis_core.domain.results import Usage
-from lamdis_core.llm import CallPolicy, ProviderError, ResponseCache, is_retryable_status
+from lamdis_core.llm import (
+    CallPolicy,
+    OutputParseError,
+    ProviderError,
+    ResponseCache,
+    is_retryable_status,
+    read_score,
+)
 from lamdis_core.ports.judge import (
     Extraction,
     ExtractRequest,
@@ -32,6 +38,7 @@ from lamdis_core.ports.judge import (
     Verdict,
 )
 from lamdis_core.retry import parse_retry_after
+from lamdis_core.sanitize import loads_bounded
 from yarl import URL
 
 from lamdis_http._auth import signed_headers
@@ -143,7 +150,7 @@ class ExternalJudge:
         except aiohttp.ClientError as exc:
             raise ProviderError(f"cannot reach {safe_url(url)}: {exc}", retryable=True) from exc
         try:
-            data = json.loads(text)
+            data = loads_bounded(text)  # a service nesting 100,000 deep is not JSON we read
         except ValueError:
             raise ProviderError(
                 f"{safe_url(url)} answered a body that is not JSON: {excerpt(text)}"
@@ -155,15 +162,18 @@ class ExternalJudge:
         return data
 
     def _verdict(self, data: dict[str, Any], request: JudgeRequest) -> Verdict:
-        score = data.get("score")
-        if (
-            isinstance(score, bool)
-            or not isinstance(score, int | float)
-            or not math.isfinite(score)
-        ):
-            raise JudgeError(f"{self.name} answered without a numeric score (got {score!r})")
-        score = min(1.0, max(0.0, float(score)))
         model_pass = data.get("pass")
+        try:
+            # The same rule as the LLM judges: a score outside [0, 1] is read on a scale only
+            # when the answer states one or its own "pass" agrees; never clamped into a pass.
+            score = read_score(
+                data.get("score"),
+                scale=data.get("scale"),
+                model_pass=model_pass if isinstance(model_pass, bool) else None,
+                threshold=request.threshold,
+            )
+        except OutputParseError as exc:
+            raise JudgeError(f"{self.name} answered an unusable score: {exc}") from exc
         reasoning = data.get("reasoning")
         next_message = data.get("nextUser") or data.get("nextMessage") or data.get("next_message")
         raw_usage = data.get("usage") if isinstance(data.get("usage"), dict) else {}
