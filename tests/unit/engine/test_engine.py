@@ -876,3 +876,35 @@ async def test_a_target_factory_that_raises_makes_error_items_only() -> None:
     assert first.status is ItemStatus.ERROR
     assert first.error == "cannot reach assistant broken: LookupError: no such channel option"
     assert second.status is ItemStatus.PASSED
+
+
+@pytest.mark.parametrize(
+    ("actual", "expected", "passes"),
+    [
+        (True, 1, False),
+        (False, 0, False),
+        (1, True, False),
+        ([True], [1], False),
+        ({"a": False}, {"a": 0}, False),
+        (None, False, False),
+        ("1", 1, False),
+        (1, 1.0, True),
+        ([True, {"a": [1, "x"]}], [True, {"a": [1, "x"]}], True),
+        (False, False, True),
+    ],
+)
+async def test_json_path_equals_is_type_exact(actual: Any, expected: Any, passes: bool) -> None:
+    engine, _, _ = engine_with(requester=FakeRequester(lambda call: {"v": actual}))
+    requests = {
+        "r": c.RequestDef(
+            id="r", transport=c.Transport(http=c.HttpSpec(method="GET", base_url="http://x"))
+        )
+    }
+    test = make_test(
+        steps=[
+            {"type": "request", "requestId": "r", "assign": "res"},
+            {"type": "json_path", "source": "var.res", "path": "$.v", "equals": expected},
+        ]
+    )
+    item = (await engine.run(plan_of(test, requests=requests))).items[0]
+    assert item.assertions[0].passed is passes

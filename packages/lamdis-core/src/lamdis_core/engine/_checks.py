@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import re
+from collections.abc import Mapping
 from typing import Any
 
 from lamdis_core.config.interpolation import MISSING, lookup, to_text
@@ -129,7 +130,7 @@ def json_path(step: JsonPathStep, context: dict[str, Any]) -> Check:
         problems.append(f"{step.path} {'is missing' if expect_exists else 'exists but must not'}")
     if step.equals is not UNSET:
         details["expected"] = step.equals
-        if not exists or value != step.equals:
+        if not exists or not json_equal(value, step.equals):
             problems.append(f"expected {step.path} == {step.equals!r}, got {details['actual']!r}")
     if step.matches is not None:
         details["matches"] = step.matches
@@ -147,6 +148,27 @@ def json_path(step: JsonPathStep, context: dict[str, Any]) -> Check:
         severity=step.severity,
         details=details,
     )
+
+
+def json_equal(left: Any, right: Any) -> bool:
+    """Equality of JSON values with JSON's types: ``true`` is not ``1``, ``"1"`` is not ``1``.
+
+    Python's ``==`` says ``True == 1`` and ``[False] == [0]``; JSON has no such coercion.
+    Numbers compare by value (``1 == 1.0``, both are JSON numbers).
+    """
+    if isinstance(left, bool) or isinstance(right, bool):
+        return isinstance(left, bool) and isinstance(right, bool) and left is right
+    if isinstance(left, int | float) and isinstance(right, int | float):
+        return left == right
+    if isinstance(left, Mapping) and isinstance(right, Mapping):
+        return left.keys() == right.keys() and all(json_equal(left[k], right[k]) for k in left)
+    if isinstance(left, list | tuple) and isinstance(right, list | tuple):
+        return len(left) == len(right) and all(
+            json_equal(a, b) for a, b in zip(left, right, strict=True)
+        )
+    if type(left) is not type(right) and not (isinstance(left, str) and isinstance(right, str)):
+        return False
+    return bool(left == right)
 
 
 def latency(step: LatencyStep, per_turn_ms: list[float]) -> Check:
