@@ -40,7 +40,7 @@ from lamdis_core.domain.results import (
     WebhookDelivery,
 )
 from lamdis_core.ports.catalog import Catalog, CatalogKind
-from lamdis_core.ports.store import INTERRUPTED, RunFilter, RunStore
+from lamdis_core.ports.store import INTERRUPTED, Claim, LostClaimError, RunFilter, RunStore
 
 _F = TypeVar("_F", bound=Callable[..., Any])
 
@@ -453,6 +453,150 @@ class RunStoreContract(_Contract):
         assert again.git_context["sha"] == "abc123"
         assert again.request["tags"] == ["smoke"]
         assert again.items == [make_item()]
+
+    # -- fencing (a claim that is no longer current writes nothing) -------------------------
+
+    async def test_fenced_writes_of_the_current_claim_are_stored(self, store: RunStore) -> None:
+        """Writes carrying the claim claim_next handed out are stored as unfenced ones are."""
+        await store.create_run(make_run())
+        claimed = await store.claim_next("w", now=T0, lease_seconds=30)
+        assert claimed is not None and claimed.id is not None
+        claim = Claim.of(claimed)
+        assert claim == Claim(owner="w", generation=1)
+        assert await store.renew_lease(
+            claimed.id, "w", now=T0 + timedelta(seconds=10), lease_seconds=30, claim=claim
+        )
+        await store.append_item(claimed.id, make_item(1), claim=claim)
+        await store.update_progress(claimed.id, Progress(done=1, total=1), claim=claim)
+        await store.finish_run(
+            claimed.id,
+            status=RunStatus.PASSED,
+            totals=Totals(passed=1),
+            judge=JudgeSummary(),
+            usage=Usage(),
+            finished_at=T0 + timedelta(seconds=20),
+            claim=claim,
+        )
+        stored = await store.get_run(claimed.id)
+        assert stored is not None
+        assert [i.test_id for i in stored.items] == ["test-1"]
+        assert stored.progress == Progress(done=1, total=1)
+        assert stored.status is RunStatus.PASSED and stored.totals == Totals(passed=1)
+
+    async def test_a_superseded_claim_is_refused_and_writes_nothing(self, store: RunStore) -> None:
+        """After recovery re-queued a run and another worker claimed it, every fenced write of
+        the first claim raises LostClaimError and changes nothing; the new claim writes."""
+        await store.create_run(make_run())
+        first = await store.claim_next("stalled", now=T0, lease_seconds=30)
+        assert first is not None and first.id is not None
+        old = Claim.of(first)
+        await store.append_item(first.id, make_item(1), claim=old)
+        await store.recover_expired(now=T0 + timedelta(seconds=31))
+        # Re-queued, not yet claimed again: the old claim is already over.
+        with pytest.raises(LostClaimError) as refused:
+            await store.append_item(first.id, make_item(2), claim=old)
+        assert refused.value.run_id == first.id and refused.value.claim == old
+        second = await store.claim_next("rescuer", now=T0 + timedelta(seconds=32), lease_seconds=30)
+        assert second is not None and second.id == first.id
+        new = Claim.of(second)
+        await store.append_item(first.id, make_item(3), claim=new)
+        await store.update_progress(first.id, Progress(done=1, total=5), claim=new)
+        with pytest.raises(LostClaimError):
+            await store.append_item(first.id, make_item(4), claim=old)
+        with pytest.raises(LostClaimError):
+            await store.update_progress(first.id, Progress(done=9, total=9), claim=old)
+        with pytest.raises(LostClaimError):
+            await store.finish_run(
+                first.id,
+                status=RunStatus.PASSED,
+                totals=Totals(passed=9),
+                judge=JudgeSummary(),
+                usage=Usage(),
+                finished_at=T0 + timedelta(seconds=33),
+                claim=old,
+            )
+        later = T0 + timedelta(seconds=34)
+        assert not await store.renew_lease(
+            first.id, "stalled", now=later, lease_seconds=300, claim=old
+        )
+        stored = await store.get_run(first.id)
+        assert stored is not None
+        assert [i.test_id for i in stored.items] == ["test-3"]
+        assert stored.progress == Progress(done=1, total=5)
+        assert stored.status is RunStatus.RUNNING
+        assert stored.lease_owner == "rescuer"
+        assert stored.lease_expires_at == T0 + timedelta(seconds=62)
+
+    async def test_a_claim_of_the_same_worker_is_superseded_by_its_next_claim(
+        self, store: RunStore
+    ) -> None:
+        """The generation, not only the owner, fences: one worker re-claiming its own expired
+        run holds the new claim only."""
+        await store.create_run(make_run())
+        first = await store.claim_next("w", now=T0, lease_seconds=30)
+        assert first is not None and first.id is not None
+        await store.recover_expired(now=T0 + timedelta(seconds=31))
+        again = await store.claim_next("w", now=T0 + timedelta(seconds=32), lease_seconds=30)
+        assert again is not None and again.id == first.id
+        assert Claim.of(again) == Claim(owner="w", generation=2)
+        with pytest.raises(LostClaimError):
+            await store.append_item(first.id, make_item(1), claim=Claim.of(first))
+        assert not await store.renew_lease(
+            first.id, "w", now=T0, lease_seconds=30, claim=Claim.of(first)
+        )
+        await store.append_item(first.id, make_item(2), claim=Claim.of(again))
+        stored = await store.get_run(first.id)
+        assert stored is not None and [i.test_id for i in stored.items] == ["test-2"]
+
+    async def test_fenced_writes_are_refused_once_the_run_is_final(self, store: RunStore) -> None:
+        """A claim ends with the run: after a stop, a failure by recovery, or its own finish."""
+        await store.create_run(make_run())
+        claimed = await store.claim_next("w", now=T0, lease_seconds=30)
+        assert claimed is not None and claimed.id is not None
+        claim = Claim.of(claimed)
+        changed = await store.recover_expired(now=T0 + timedelta(seconds=31), max_attempts=1)
+        assert [r.status for r in changed] == [RunStatus.FAILED]
+        with pytest.raises(LostClaimError):
+            await store.append_item(claimed.id, make_item(), claim=claim)
+        with pytest.raises(LostClaimError):
+            await store.finish_run(
+                claimed.id,
+                status=RunStatus.PASSED,
+                totals=Totals(passed=1),
+                judge=JudgeSummary(),
+                usage=Usage(),
+                finished_at=T0,
+                claim=claim,
+            )
+        stored = await store.get_run(claimed.id)
+        assert stored is not None
+        assert stored.status is RunStatus.FAILED and stored.error == INTERRUPTED
+        assert stored.items == [] and stored.totals == Totals()
+
+    async def test_fenced_writes_to_an_unknown_run_are_refused(self, store: RunStore) -> None:
+        """A claim on a run that does not exist is not current either."""
+        unknown = "5f1d7c0e9b1e8a3d2c4b6a01"
+        claim = Claim(owner="w", generation=1)
+        with pytest.raises(LostClaimError):
+            await store.append_item(unknown, make_item(), claim=claim)
+        with pytest.raises(LostClaimError):
+            await store.update_progress(unknown, Progress(done=1, total=1), claim=claim)
+        assert await store.get_run(unknown) is None
+
+    async def test_append_with_a_key_already_stored_adds_nothing(self, store: RunStore) -> None:
+        """A repeated append with the same key (a retry after a lost answer) is a no-op; the
+        same key in another run, or another key, appends."""
+        a = await store.create_run(make_run())
+        b = await store.create_run(make_run())
+        assert a.id is not None and b.id is not None
+        await store.append_item(a.id, make_item(1), key="k-1")
+        await store.append_item(a.id, make_item(1), key="k-1")
+        await store.append_item(a.id, make_item(2), key="k-2")
+        await store.append_item(b.id, make_item(1), key="k-1")
+        got_a, got_b = await store.get_run(a.id), await store.get_run(b.id)
+        assert got_a is not None and got_b is not None
+        assert [i.test_id for i in got_a.items] == ["test-1", "test-2"]
+        assert [i.test_id for i in got_b.items] == ["test-1"]
 
     # -- list -----------------------------------------------------------------------------
 

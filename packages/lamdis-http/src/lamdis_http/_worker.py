@@ -5,6 +5,13 @@ heartbeat renews, so several instances can share one database; a run whose lease
 instance crashed) is re-queued once by whichever instance notices, then failed with
 ``interrupted``.
 
+Fencing: every write for a claimed run (item, progress, lease, finish) carries the claim, and
+the store refuses it once the claim is no longer current (another instance recovered or
+re-claimed the run). At the first refusal the worker gives the run up: it cancels the run's
+execution and writes nothing more for it, no finish and no webhook. It does the same when a
+lease renewal fails or does not answer within ``lease_seconds / 3`` (renewals start every
+``lease_seconds / 3``, so the worker gives up while its lease still holds).
+
 Store traffic is bounded by design, not by luck: per run one ``claim_next``, one
 ``append_item`` per finished item, a progress write at most once a second (only when progress
 changed), a stop poll at most once a second, a lease renewal every ``lease_seconds / 3``, one
@@ -16,11 +23,13 @@ from __future__ import annotations
 
 import asyncio
 import contextlib
+import hashlib
+import json
 import os
 import socket
 import uuid
 from collections import OrderedDict
-from collections.abc import Sequence
+from collections.abc import Callable, Sequence
 from typing import Any, Protocol
 
 import attrs
@@ -39,7 +48,7 @@ from lamdis_core.domain.results import (
 )
 from lamdis_core.ports.clock import Clock
 from lamdis_core.ports.notifier import Notifier, WebhookPayload
-from lamdis_core.ports.store import INTERRUPTED, RunStore
+from lamdis_core.ports.store import INTERRUPTED, Claim, LostClaimError, RunStore
 
 from lamdis_http.webhooks import SuiteSummary, deliver_and_record, summary_payload
 
@@ -92,20 +101,26 @@ def default_worker_id() -> str:
     return f"{socket.gethostname()}:{os.getpid()}:{uuid.uuid4().hex[:6]}"
 
 
-class _LostLease(Exception):
-    """Another instance took the run over (our lease expired); stop without finishing it."""
-
-
 class _RunTracker:
-    """The engine observer for one run: appends items as they finish, throttles progress."""
+    """The engine observer for one run: appends items as they finish, throttles progress.
 
-    def __init__(self, store: RunStore, run_id: str, total: int) -> None:
+    Every write carries the run's claim. ``give_up`` is called at the first refusal; from then
+    on the tracker writes nothing.
+    """
+
+    def __init__(
+        self, store: RunStore, run_id: str, claim: Claim, give_up: Callable[[str], None]
+    ) -> None:
         self._store = store
         self._run_id = run_id
-        self.progress = Progress(done=0, total=total)
+        self._claim = claim
+        self._give_up = give_up
+        self.progress = Progress(done=0, total=0)
         self._dirty = False
-        self.appended: set[tuple[str, str, int]] = set()
+        self.suite_index = 0
+        self.appended: set[str] = set()
         self.turns = 0
+        self.lost = False
 
     async def item_started(self, entry: PlanEntry, repeat: int) -> None:
         self.progress.current = entry.test.label
@@ -115,19 +130,42 @@ class _RunTracker:
         self.turns += 1
 
     async def item_finished(self, item: Item) -> None:
-        await self._store.append_item(self._run_id, item)
-        self.appended.add(_item_key(item))
+        with contextlib.suppress(LostClaimError):  # the run is being given up already
+            await self.append(item)
+
+    def key_of(self, item: Item) -> str:
+        """The item's idempotency key: the same for every attempt to append it, and apart
+        for the same test and assistant in two suites of one run (JSON mode)."""
+        ident = [self.suite_index, item.file, item.test_id, item.assistant, item.repeat]
+        return hashlib.sha256(json.dumps(ident).encode("utf-8", "replace")).hexdigest()[:32]
+
+    async def append(self, item: Item) -> None:
+        """Append ``item`` once (a retry reuses its key, so the store keeps one copy)."""
+        key = self.key_of(item)
+        if self.lost or key in self.appended:
+            return
+        try:
+            await self._store.append_item(self._run_id, item, claim=self._claim, key=key)
+        except LostClaimError as exc:
+            self.lose(exc)
+            raise
+        self.appended.add(key)
         self.progress.done += 1
         self._dirty = True
 
     async def flush(self) -> None:
-        if self._dirty:
+        if self._dirty and not self.lost:
             self._dirty = False
-            await self._store.update_progress(self._run_id, attrs.evolve(self.progress))
+            try:
+                await self._store.update_progress(
+                    self._run_id, attrs.evolve(self.progress), claim=self._claim
+                )
+            except LostClaimError as exc:
+                self.lose(exc)
 
-
-def _item_key(item: Item) -> tuple[str, str, int]:
-    return (item.test_id, item.assistant, item.repeat)
+    def lose(self, exc: LostClaimError) -> None:
+        self.lost = True
+        self._give_up(f"{exc.operation} was refused: the run's claim is no longer current")
 
 
 class WorkerPool:
@@ -182,6 +220,7 @@ class WorkerPool:
         self._wake = asyncio.Event()
         self._active: dict[str, asyncio.Task[None]] = {}
         self._stops: dict[str, asyncio.Event] = {}
+        self._claims: dict[str, Claim] = {}
         self._done: dict[str, asyncio.Event] = {}
         self._background: set[asyncio.Task[Any]] = set()
         self._dispatcher: asyncio.Task[None] | None = None
@@ -213,15 +252,21 @@ class WorkerPool:
             logger.info("worker.draining", runs=len(self._active), seconds=drain_seconds)
             await asyncio.wait(list(self._active.values()), timeout=drain_seconds)
         interrupted = list(self._active.items())
+        claims = dict(self._claims)
         for _, task in interrupted:
             task.cancel()
         for run_id, task in interrupted:
             with contextlib.suppress(asyncio.CancelledError, Exception):
                 await task
             with contextlib.suppress(Exception):
-                await self.store.renew_lease(
-                    run_id, self.worker_id, now=self.clock.now(), lease_seconds=0
-                )
+                async with asyncio.timeout(self.renew_seconds):
+                    await self.store.renew_lease(
+                        run_id,
+                        self.worker_id,
+                        now=self.clock.now(),
+                        lease_seconds=0,
+                        claim=claims.get(run_id),
+                    )
             logger.warning("worker.run_interrupted_by_shutdown", run_id=run_id)
         self._active.clear()
         # Webhooks of runs that did finish get a short grace period to be delivered.
@@ -331,12 +376,14 @@ class WorkerPool:
         if run.stop_requested:
             stop.set()
         self._stops[run_id] = stop
+        self._claims[run_id] = Claim.of(run)
         task = asyncio.create_task(self._execute(run, stop), name=f"lamdis-run-{run_id}")
         self._active[run_id] = task
 
         def finished(_: asyncio.Task[None]) -> None:
             self._active.pop(run_id, None)
             self._stops.pop(run_id, None)
+            self._claims.pop(run_id, None)
             done = self._done.pop(run_id, None)
             if done is not None:
                 done.set()
@@ -356,38 +403,57 @@ class WorkerPool:
         run_id = run.id
         log = logger.bind(run_id=run_id, suite_id=run.suite_id, attempt=run.attempts)
         log.info("run.started", kind=run.request.get("kind", "suite"))
-        tracker = _RunTracker(self.store, run_id, total=0)
+        claim = Claim.of(run)
         body = asyncio.current_task()
         assert body is not None
-        lost = asyncio.Event()
-        ticker = asyncio.create_task(self._tick(run_id, stop, tracker, body, lost))
+        given_up: list[str] = []
+
+        def give_up(reason: str) -> None:
+            # Called from the heartbeat or from a write in a test's task, never from the body.
+            if not given_up:
+                given_up.append(reason)
+                body.cancel()
+
+        tracker = _RunTracker(self.store, run_id, claim, give_up)
+        helpers = [
+            asyncio.create_task(self._heartbeat(run_id, claim, give_up)),
+            asyncio.create_task(self._tick(run_id, stop, tracker)),
+        ]
         try:
-            await self._run_plans(run, stop, tracker, log)
+            await self._run_plans(run, claim, stop, tracker, log)
         except asyncio.CancelledError:
-            if lost.is_set():
-                log.warning("run.lease_lost", worker_id=self.worker_id)
+            if given_up:
+                log.warning("run.given_up", worker_id=self.worker_id, reason=given_up[0])
                 return
             raise
+        except LostClaimError as exc:
+            log.warning(
+                "run.given_up",
+                worker_id=self.worker_id,
+                reason=f"{exc.operation} was refused: the run's claim is no longer current",
+            )
         except Exception:
             # The store failed while recording the end of the run; its lease will expire and
             # recovery re-queues it (once), so nothing is reported as finished that was not.
             log.exception("run.record_failed")
         finally:
-            ticker.cancel()
-            with contextlib.suppress(asyncio.CancelledError, Exception):
-                await ticker
+            tracker.lost = True  # nothing more is written for this claim
+            for helper in helpers:
+                helper.cancel()
+            for helper in helpers:
+                with contextlib.suppress(asyncio.CancelledError, Exception):
+                    await helper
 
     async def _run_plans(
-        self, run: Run, stop: asyncio.Event, tracker: _RunTracker, log: Any
+        self, run: Run, claim: Claim, stop: asyncio.Event, tracker: _RunTracker, log: Any
     ) -> None:
         assert run.id is not None
-        run_id = run.id
         try:
             suites = await self.plans.build(run)
             engines = [await self.engines(suite.plan) for suite in suites]
         except LamdisError as exc:
             log.warning("run.plan_failed", error=str(exc))
-            await self._finish(run, [], Usage(), stopped=False, error=str(exc), suites=[])
+            await self._finish(run, claim, [], Usage(), stopped=False, error=str(exc), suites=[])
             return
         tracker.progress.total = sum(len(s.plan.entries) for s in suites)
         items: list[Item] = []
@@ -395,26 +461,27 @@ class WorkerPool:
         stopped = False
         summaries: list[SuiteSummary] = []
         try:
-            for suite, engine in zip(suites, engines, strict=True):
+            for index, (suite, engine) in enumerate(zip(suites, engines, strict=True)):
+                tracker.suite_index = index
                 result = await engine.run(
                     suite.plan, concurrency=self.concurrency, observer=tracker, stop=stop
                 )
                 for item in result.items:
-                    if _item_key(item) not in tracker.appended:
-                        # Items the engine did not report (skipped on stop) still belong in
-                        # the record, so the run shows every test it was asked to run.
-                        await self.store.append_item(run_id, item)
-                        tracker.appended.add(_item_key(item))
+                    # Items whose append failed (or that the engine did not report) still
+                    # belong in the record; a retry reuses the first attempt's key, so an
+                    # append that landed but lost its answer is not stored twice.
+                    await tracker.append(item)
                 items.extend(result.items)
                 usage.add(result.usage)
                 stopped = stopped or bool(result.stopped)
                 summaries.append(SuiteSummary(suite.suite_id, result.items))
-        except asyncio.CancelledError:
+        except (asyncio.CancelledError, LostClaimError):
             raise
         except Exception as exc:
             log.exception("run.crashed")
             await self._finish(
                 run,
+                claim,
                 items,
                 usage,
                 stopped=False,
@@ -422,11 +489,12 @@ class WorkerPool:
                 suites=summaries,
             )
             return
-        await self._finish(run, items, usage, stopped=stopped, error=None, suites=summaries)
+        await self._finish(run, claim, items, usage, stopped=stopped, error=None, suites=summaries)
 
     async def _finish(
         self,
         run: Run,
+        claim: Claim,
         items: Sequence[Item],
         usage: Usage,
         *,
@@ -448,6 +516,7 @@ class WorkerPool:
             usage=usage,
             finished_at=self.clock.now(),
             error=error,
+            claim=claim,
         )
         logger.info(
             "run.finished",
@@ -472,43 +541,53 @@ class WorkerPool:
         kind = run.request.get("kind", "suite")
         return {"json": "json", "file": "file"}.get(kind, self.mode)
 
-    async def _tick(
-        self,
-        run_id: str,
-        stop: asyncio.Event,
-        tracker: _RunTracker,
-        body: asyncio.Task[Any],
-        lost: asyncio.Event,
-    ) -> None:
-        """Once a second: flush progress, poll for a stop; every lease/3: renew the lease."""
-        loop = asyncio.get_running_loop()
-        renew_every = max(self.lease_seconds / 3, 0.2)
-        next_renewal = loop.time() + renew_every
-        next_poll = loop.time() + 1.0
-        interval = min(1.0, renew_every)
+    async def _tick(self, run_id: str, stop: asyncio.Event, tracker: _RunTracker) -> None:
+        """Once a second: flush progress and poll for a stop request."""
         while True:
-            await asyncio.sleep(interval)
+            await asyncio.sleep(1.0)
             try:
-                if loop.time() >= next_poll:
-                    next_poll = loop.time() + 1.0
-                    await tracker.flush()
-                    if not stop.is_set() and await self.store.is_stop_requested(run_id):
-                        logger.info("run.stop_requested", run_id=run_id)
-                        stop.set()
-                if loop.time() >= next_renewal:
-                    next_renewal = loop.time() + renew_every
+                await tracker.flush()
+                if not stop.is_set() and await self.store.is_stop_requested(run_id):
+                    logger.info("run.stop_requested", run_id=run_id)
+                    stop.set()
+            except asyncio.CancelledError:
+                raise
+            except Exception:
+                # Progress and stop polls may miss a beat; the lease decides who holds the run.
+                logger.exception("run.progress_failed", run_id=run_id)
+
+    async def _heartbeat(self, run_id: str, claim: Claim, give_up: Callable[[str], None]) -> None:
+        """Renew the lease every ``lease_seconds / 3``; give the run up when a renewal is
+        refused, fails, or does not answer within ``lease_seconds / 3``.
+
+        Its own task, so a slow progress write or stop poll never delays a renewal.
+        """
+        every = self.renew_seconds
+        while True:
+            await asyncio.sleep(every)
+            try:
+                async with asyncio.timeout(every):
                     held = await self.store.renew_lease(
                         run_id,
                         self.worker_id,
                         now=self.clock.now(),
                         lease_seconds=self.lease_seconds,
+                        claim=claim,
                     )
-                    if not held:
-                        lost.set()
-                        body.cancel()
-                        return
             except asyncio.CancelledError:
                 raise
-            except Exception:
-                # A database blip must not kill the run; the lease has slack for retries.
-                logger.exception("run.heartbeat_failed", run_id=run_id)
+            except TimeoutError:
+                give_up(f"the lease renewal did not answer within {every:g} s")
+                return
+            except Exception as exc:
+                logger.warning("run.lease_renewal_failed", run_id=run_id, error=repr(exc))
+                give_up(f"the lease renewal failed: {type(exc).__name__}: {exc}")
+                return
+            if not held:
+                give_up("the lease is no longer ours (renewal refused)")
+                return
+
+    @property
+    def renew_seconds(self) -> float:
+        """How often the lease is renewed, and how long one renewal may take."""
+        return max(self.lease_seconds / 3, 0.1)

@@ -27,7 +27,7 @@ from lamdis_core.domain.results import (
     Usage,
     WebhookDelivery,
 )
-from lamdis_core.ports.store import INTERRUPTED, RunFilter
+from lamdis_core.ports.store import INTERRUPTED, Claim, LostClaimError, RunFilter
 from lamdis_core.sanitize import clean, clean_text
 from pymongo import ASCENDING, DESCENDING, IndexModel, ReturnDocument
 from pymongo.asynchronous.collection import AsyncCollection
@@ -71,6 +71,17 @@ def _oid(run_id: str) -> ObjectId | None:
     if isinstance(run_id, str) and len(run_id) == 24 and ObjectId.is_valid(run_id):
         return ObjectId(run_id)
     return None
+
+
+def _fence(claim: Claim | None) -> Doc:
+    """The filter of a fenced write: the claim is still the run's (empty: unfenced)."""
+    if claim is None:
+        return {}
+    return {
+        "status": str(RunStatus.RUNNING),
+        "leaseOwner": claim.owner,
+        "attempts": claim.generation,
+    }
 
 
 def _set_fields(fields: Mapping[str, Any], unset: tuple[str, ...] = ()) -> Doc:
@@ -314,43 +325,80 @@ class MongoRunStore:
         return await self._summary(oid)
 
     async def renew_lease(
-        self, run_id: str, worker_id: str, *, now: datetime, lease_seconds: float
+        self,
+        run_id: str,
+        worker_id: str,
+        *,
+        now: datetime,
+        lease_seconds: float,
+        claim: Claim | None = None,
     ) -> bool:
         oid = _oid(run_id)
-        if oid is None:
+        if oid is None or (claim is not None and claim.owner != worker_id):
             return False
         owner = uuid.uuid4().hex
         update = _set_fields({"leaseExpiresAt": now + timedelta(seconds=lease_seconds)})
 
         async def renew() -> bool:
             async with self._guard(oid, owner):
-                result = await self._runs.update_one(
-                    {"_id": oid, "status": str(RunStatus.RUNNING), "leaseOwner": worker_id}, update
-                )
+                query = {"_id": oid, "status": str(RunStatus.RUNNING), "leaseOwner": worker_id}
+                result = await self._runs.update_one({**query, **_fence(claim)}, update)
                 return result.matched_count == 1
 
         return await once_more("renew_lease", self._where, renew)
 
-    async def _write(self, what: str, oid: ObjectId | None, query: Doc, update: Doc) -> None:
+    async def _write(
+        self,
+        what: str,
+        run_id: str,
+        query: Doc,
+        update: Doc,
+        claim: Claim | None = None,
+        done: Doc | None = None,
+    ) -> None:
+        """One update of a run; with ``claim``, fenced (``done``: what the document looks like
+        once this very update landed, so a retry after a lost answer is not a refusal)."""
+        oid = _oid(run_id)
         if oid is None:
+            if claim is not None:
+                raise LostClaimError(str(run_id), what, claim)
             return
         owner = uuid.uuid4().hex
+        tried = False
 
         async def write() -> None:
+            nonlocal tried
+            retry, tried = tried, True
             async with self._guard(oid, owner):
-                await self._runs.update_one({"_id": oid, **query}, update)
+                result = await self._runs.update_one({"_id": oid, **query, **_fence(claim)}, update)
+                if claim is None or result.matched_count == 1:
+                    return
+                if (
+                    retry
+                    and done is not None
+                    and await self._runs.count_documents({"_id": oid, **done})
+                ):
+                    return
+                raise LostClaimError(run_id, what, claim)
 
         await once_more(what, self._where, write)
 
-    async def update_progress(self, run_id: str, progress: Progress) -> None:
+    async def update_progress(
+        self, run_id: str, progress: Progress, *, claim: Claim | None = None
+    ) -> None:
         update = _set_fields({"progress": self._converter.unstructure(progress)})
-        await self._write("update_progress", _oid(run_id), {}, update)
+        await self._write("update_progress", run_id, {}, update, claim)
 
-    async def append_item(self, run_id: str, item: Item) -> None:
+    async def append_item(
+        self, run_id: str, item: Item, *, claim: Claim | None = None, key: str | None = None
+    ) -> None:
         oid = _oid(run_id)
         if oid is None:
+            if claim is not None:
+                raise LostClaimError(str(run_id), "append_item", claim)
             return
-        key = uuid.uuid4().hex
+        key = key if key is not None else uuid.uuid4().hex
+        fence = _fence(claim)
         doc: Doc = escape_keys(with_micros(clean(self._converter.unstructure(item))))
         doc[_ITEM_KEY] = key
         fitted, size = _trim.fit_item(doc, max_bytes=self._item_max)
@@ -361,6 +409,7 @@ class MongoRunStore:
             result = await self._runs.update_one(
                 {
                     "_id": oid,
+                    **fence,
                     f"items.{_ITEM_KEY}": {"$ne": key},
                     "itemsBytes": {"$lte": budget - entry_size},
                 },
@@ -372,11 +421,13 @@ class MongoRunStore:
             async with self._guard(oid, key):
                 if await push(fitted, size, self._run_soft):
                     return
-                state = await self._runs.find_one({"_id": oid}, {"itemsBytes": 1})
-                if state is None:
-                    return  # unknown run: writers ignore it
                 if await self._runs.count_documents({"_id": oid, f"items.{_ITEM_KEY}": key}):
-                    return  # the first attempt landed; its answer was lost
+                    return  # this key is stored already (a retry after a lost answer)
+                state = await self._runs.find_one({"_id": oid, **fence}, {"itemsBytes": 1})
+                if state is None:
+                    if claim is not None:
+                        raise LostClaimError(run_id, "append_item", claim)
+                    return  # unknown run: unfenced writers ignore it
                 compact, compact_size = _trim.fit_item(
                     doc, max_bytes=_trim.COMPACT_MAX_BYTES, compact=True
                 )
@@ -406,6 +457,7 @@ class MongoRunStore:
         usage: Usage,
         finished_at: datetime,
         error: str | None = None,
+        claim: Claim | None = None,
     ) -> None:
         fields: Doc = {
             "status": str(status),
@@ -419,7 +471,11 @@ class MongoRunStore:
             unset = (*unset, "error")
         else:
             fields["error"] = clean_text(error)
-        await self._write("finish_run", _oid(run_id), {}, _set_fields(fields, unset))
+        done = None
+        if claim is not None:
+            done = {"status": str(status), "attempts": claim.generation, "leaseOwner": None}
+            done["finishedAt"] = finished_at
+        await self._write("finish_run", run_id, {}, _set_fields(fields, unset), claim, done)
 
     async def request_stop(self, run_id: str, *, now: datetime) -> Run | None:
         oid = _oid(run_id)
@@ -457,18 +513,28 @@ class MongoRunStore:
 
     async def recover_expired(self, *, now: datetime, max_attempts: int = 2) -> list[Run]:
         expired_query = {"status": str(RunStatus.RUNNING), "leaseExpiresAt": {"$lt": now}}
-        lease = ("leaseOwner", "leaseExpiresAt", "claimToken")
+        lease = ("leaseOwner", "leaseExpiresAt")
+        # Marks what this call changed, so a retry after a lost answer still reports the run
+        # (the caller sends the `interrupted` webhook from the returned list).
+        token = f"recovered:{uuid.uuid4().hex}"
         requeue = _set_fields(
             {
                 "status": str(RunStatus.QUEUED),
                 "items": [],
                 "itemsBytes": 0,
                 "progress": self._converter.unstructure(Progress()),
+                "claimToken": token,
             },
             lease,
         )
         fail = _set_fields(
-            {"status": str(RunStatus.FAILED), "error": INTERRUPTED, "finishedAt": now}, lease
+            {
+                "status": str(RunStatus.FAILED),
+                "error": INTERRUPTED,
+                "finishedAt": now,
+                "claimToken": token,
+            },
+            lease,
         )
 
         async def expired() -> list[ObjectId]:
@@ -490,7 +556,11 @@ class MongoRunStore:
                             {**base, "attempts": {"$gte": max_attempts}}, fail
                         )
                     if result.matched_count == 0:
-                        return None  # renewed or finished meanwhile
+                        # renewed or finished meanwhile, or changed by our own first attempt
+                        doc = await self._runs.find_one(
+                            {"_id": oid, "claimToken": token}, {"items": 0}
+                        )
+                        return None if doc is None else self._to_run(doc)
                     return await self._summary(oid)
 
             run = await once_more("recover_expired", self._where, recover)
@@ -501,7 +571,7 @@ class MongoRunStore:
 
     async def record_webhook(self, run_id: str, delivery: WebhookDelivery) -> None:
         update = _set_fields({"webhook": self._converter.unstructure(delivery)})
-        await self._write("record_webhook", _oid(run_id), {}, update)
+        await self._write("record_webhook", run_id, {}, update)
 
     async def aclose(self) -> None:
         if self._client is not None:

@@ -43,7 +43,7 @@ from lamdis_core.domain.results import (
 )
 from lamdis_core.ports.catalog import CatalogKind
 from lamdis_core.ports.clock import Clock, SystemClock
-from lamdis_core.ports.store import INTERRUPTED, RunFilter
+from lamdis_core.ports.store import INTERRUPTED, Claim, LostClaimError, RunFilter
 from lamdis_core.sanitize import clean_text
 
 from lamdis_store_postgres._dsn import connect_options, redact
@@ -245,6 +245,13 @@ _RUN_COLUMNS = """
     "finishedAt", totals, judge, usage, progress, error, "stopRequested", "webhookUrl",
     webhook, request, attempts, "leaseOwner", "leaseExpiresAt"
 """
+
+
+def _fence(owner: int, generation: int) -> str:
+    """A fenced write's condition: the claim (parameters $owner, $generation) is current."""
+    return f"""status = 'running' AND "leaseOwner" = ${owner} AND attempts = ${generation}"""
+
+
 _RUN_COLUMNS_R = ", ".join(f"r.{c.strip()}" for c in _RUN_COLUMNS.split(","))
 
 
@@ -451,28 +458,62 @@ class PostgresRunStore:
         return await self._db.run("claim_next", body)
 
     async def renew_lease(
-        self, run_id: str, worker_id: str, *, now: datetime, lease_seconds: float
+        self,
+        run_id: str,
+        worker_id: str,
+        *,
+        now: datetime,
+        lease_seconds: float,
+        claim: Claim | None = None,
     ) -> bool:
         if not _usable_id(run_id):
             return False
         expires = _aware(now) + timedelta(seconds=lease_seconds)
+        generation = claim.generation if claim is not None else None
+        if claim is not None and claim.owner != worker_id:
+            return False
 
         async def body(conn: asyncpg.Connection, attempt: int) -> bool:
             status = await conn.execute(
                 """
                 UPDATE test_runs SET "leaseExpiresAt" = $3, "updatedAt" = now()
                 WHERE id = $1 AND "leaseOwner" = $2 AND status = 'running'
+                  AND ($4::integer IS NULL OR attempts = $4)
                 """,
                 run_id,
                 worker_id,
                 expires,
+                generation,
             )
             return bool(status == "UPDATE 1")
 
         return await self._db.run("renew_lease", body)
 
-    async def update_progress(self, run_id: str, progress: Progress) -> None:
-        await self._set_json_column(run_id, "progress", progress, "update_progress")
+    async def update_progress(
+        self, run_id: str, progress: Progress, *, claim: Claim | None = None
+    ) -> None:
+        if claim is None:
+            await self._set_json_column(run_id, "progress", progress, "update_progress")
+            return
+        if not _usable_id(run_id):
+            raise LostClaimError(str(run_id), "update_progress", claim)
+        encoded = _json(progress)
+
+        async def body(conn: asyncpg.Connection, attempt: int) -> None:
+            status = await conn.execute(
+                f"""
+                UPDATE test_runs SET progress = $2, "updatedAt" = now()
+                WHERE id = $1 AND {_fence(3, 4)}
+                """,
+                run_id,
+                encoded,
+                claim.owner,
+                claim.generation,
+            )
+            if status != "UPDATE 1":
+                raise LostClaimError(run_id, "update_progress", claim)
+
+        await self._db.run("update_progress", body)
 
     async def _set_json_column(self, run_id: str, column: str, value: Any, operation: str) -> None:
         """One single-row update of a jsonb column (``column`` is ours, never user input)."""
@@ -486,33 +527,61 @@ class PostgresRunStore:
 
         await self._db.run(operation, body)
 
-    async def append_item(self, run_id: str, item: Item) -> None:
+    async def append_item(
+        self, run_id: str, item: Item, *, claim: Claim | None = None, key: str | None = None
+    ) -> None:
         if not _usable_id(run_id):
+            if claim is not None:
+                raise LostClaimError(str(run_id), "append_item", claim)
             return
-        key = uuid.uuid4().hex
+        item_key = key if key is not None else uuid.uuid4().hex
         value = _json(item)
+        # FOR KEY SHARE holds the run row until the insert commits, so recovery (which locks
+        # it FOR UPDATE) cannot re-queue the run between the check and the insert.
+        # ($3 NULL: an unfenced append.)
+        sql = f"""
+            WITH run AS (
+                SELECT id FROM test_runs
+                WHERE id = $1 AND ($3::text IS NULL OR ({_fence(3, 4)}))
+                FOR KEY SHARE
+            )
+            INSERT INTO test_run_items ("runId", "itemKey", "testId", assistant, status, item)
+            SELECT run.id, $2, $5, $6, $7, $8 FROM run
+            ON CONFLICT ("runId", "itemKey") DO NOTHING
+        """
+        args = (
+            run_id,
+            item_key,
+            claim.owner if claim is not None else None,
+            claim.generation if claim is not None else None,
+            _text(item.test_id),
+            _text(item.assistant),
+            str(item.status),
+            value,
+        )
 
         async def body(conn: asyncpg.Connection, attempt: int) -> None:
-            status = await conn.execute(
-                """
-                INSERT INTO test_run_items ("runId", "itemKey", "testId", assistant, status, item)
-                SELECT $1, $2, $3, $4, $5, $6 WHERE EXISTS (SELECT 1 FROM test_runs WHERE id = $1)
-                ON CONFLICT ("runId", "itemKey") DO NOTHING
-                """,
+            status = await conn.execute(sql, *args)
+            if status != "INSERT 0 0":
+                return
+            stored = await conn.fetchval(
+                'SELECT 1 FROM test_run_items WHERE "runId" = $1 AND "itemKey" = $2',
                 run_id,
-                key,
-                _text(item.test_id),
-                _text(item.assistant),
-                str(item.status),
-                value,
+                item_key,
             )
-            if status == "INSERT 0 0" and attempt == 1:
+            if stored:
+                return  # this key is already stored: a retried append adds nothing
+            if claim is not None:
+                raise LostClaimError(run_id, "append_item", claim)
+            if attempt == 1:
                 logger.warning("store.append_item.unknown_run", run_id=run_id)
 
         try:
             await self._db.run("append_item", body)
         except asyncpg.ForeignKeyViolationError:
             # The run was deleted between the existence check and the insert.
+            if claim is not None:
+                raise LostClaimError(run_id, "append_item", claim) from None
             logger.warning("store.append_item.unknown_run", run_id=run_id)
 
     async def finish_run(
@@ -525,10 +594,13 @@ class PostgresRunStore:
         usage: Usage,
         finished_at: datetime,
         error: str | None = None,
+        claim: Claim | None = None,
     ) -> None:
         if not _usable_id(run_id):
+            if claim is not None:
+                raise LostClaimError(str(run_id), "finish_run", claim)
             return
-        args = (
+        args: tuple[Any, ...] = (
             run_id,
             RunStatus(status).value,
             _json(totals),
@@ -537,22 +609,39 @@ class PostgresRunStore:
             _aware(finished_at),
             _text(error),
         )
+        where = "WHERE id = $1"
+        if claim is not None:
+            where = f"WHERE id = $1 AND {_fence(8, 9)}"
+            args = (*args, claim.owner, claim.generation)
 
         async def body(conn: asyncpg.Connection, attempt: int) -> None:
             async with conn.transaction():
                 row = await conn.fetchrow(
-                    """
+                    f"""
                     UPDATE test_runs
                     SET status = $2, totals = $3, judge = $4, usage = $5, "finishedAt" = $6,
                         error = $7, "leaseOwner" = NULL, "leaseExpiresAt" = NULL,
                         "updatedAt" = now()
-                    WHERE id = $1
+                    {where}
                     RETURNING "orgId", "suiteId"
                     """,
                     *args,
                 )
                 if row is None:
-                    return
+                    if claim is None:
+                        return
+                    if attempt > 1 and await conn.fetchval(
+                        """
+                        SELECT 1 FROM test_runs
+                        WHERE id = $1 AND status = $2 AND "finishedAt" = $3 AND attempts = $4
+                        """,
+                        run_id,
+                        args[1],
+                        args[5],
+                        claim.generation,
+                    ):
+                        return  # the first attempt committed; its answer was lost
+                    raise LostClaimError(run_id, "finish_run", claim)
                 await conn.execute(
                     """
                     INSERT INTO usage ("runId", "orgId", "suiteId", tokens, calls,
@@ -618,8 +707,16 @@ class PostgresRunStore:
     async def recover_expired(self, *, now: datetime, max_attempts: int = 2) -> list[Run]:
         now = _aware(now)
         cleared = _json(Progress())
+        # Marks the runs this call changed, so a retry after a commit whose answer was lost
+        # still returns them (the caller sends the `interrupted` webhooks from that list).
+        token = f"recovered:{uuid.uuid4().hex}"
 
         async def body(conn: asyncpg.Connection, attempt: int) -> list[Run]:
+            earlier: list[Any] = []
+            if attempt > 1:
+                earlier = await conn.fetch(
+                    f'SELECT {_RUN_COLUMNS}, seq FROM test_runs WHERE "claimToken" = $1', token
+                )
             async with conn.transaction():
                 rows = await conn.fetch(
                     f"""
@@ -633,7 +730,7 @@ class PostgresRunStore:
                         progress = CASE WHEN r.attempts < $2 THEN $3 ELSE r.progress END,
                         error = CASE WHEN r.attempts < $2 THEN r.error ELSE $4 END,
                         "finishedAt" = CASE WHEN r.attempts < $2 THEN r."finishedAt" ELSE $1 END,
-                        "leaseOwner" = NULL, "leaseExpiresAt" = NULL, "claimToken" = NULL,
+                        "leaseOwner" = NULL, "leaseExpiresAt" = NULL, "claimToken" = $5,
                         "updatedAt" = now()
                     FROM expired WHERE r.id = expired.id
                     RETURNING {_RUN_COLUMNS_R}, r.seq
@@ -642,13 +739,14 @@ class PostgresRunStore:
                     max_attempts,
                     cleared,
                     INTERRUPTED,
+                    token,
                 )
                 requeued = [r["id"] for r in rows if r["status"] == RunStatus.QUEUED.value]
                 if requeued:
                     await conn.execute(
                         'DELETE FROM test_run_items WHERE "runId" = ANY($1::text[])', requeued
                     )
-            rows = sorted(rows, key=lambda r: (r["createdAt"], r["seq"]))
+            rows = sorted([*earlier, *rows], key=lambda r: (r["createdAt"], r["seq"]))
             for r in rows:
                 logger.warning(
                     "store.run_recovered",

@@ -7,6 +7,7 @@ from typing import Protocol
 
 import attrs
 
+from lamdis_core.domain.errors import LamdisError
 from lamdis_core.domain.results import (
     Item,
     JudgeSummary,
@@ -20,6 +21,43 @@ from lamdis_core.domain.results import (
 
 INTERRUPTED = "interrupted"
 """The error recorded on a run whose worker vanished and that may not be re-queued again."""
+
+
+@attrs.frozen
+class Claim:
+    """A worker's hold on a run it claimed: the lease owner and the claim's generation.
+
+    The generation is the run's ``attempts`` right after the claim, so every claim of a run
+    has its own (a re-queued run claimed again, even by the same worker, gets a new one).
+    """
+
+    owner: str
+    generation: int
+
+    @classmethod
+    def of(cls, run: Run) -> Claim:
+        """The claim ``claim_next`` handed out with ``run``."""
+        if run.lease_owner is None:
+            raise ValueError(f"run {run.id!r} has no lease owner: it was not claimed")
+        return cls(owner=run.lease_owner, generation=run.attempts)
+
+
+class LostClaimError(LamdisError):
+    """The store refused a fenced write: the writer's claim on the run is no longer current.
+
+    Another instance recovered the run (its lease expired), re-claimed it, stopped or
+    finished it, or the run is gone. Nothing of the refused write was stored. A worker that
+    gets this must stop executing the run at once and write nothing more for it.
+    """
+
+    def __init__(self, run_id: str, operation: str, claim: Claim) -> None:
+        self.run_id = run_id
+        self.operation = operation
+        self.claim = claim
+        super().__init__(
+            f"{operation} refused for run {run_id}: the claim of {claim.owner!r} "
+            f"(generation {claim.generation}) is no longer current"
+        )
 
 
 @attrs.frozen(kw_only=True)
@@ -41,6 +79,17 @@ class RunStore(Protocol):
     the adapter's own error after its retries; nothing reported as written is lost.
 
     Every method is safe to call concurrently, from several processes sharing one database.
+
+    Fencing: the writes a worker makes for a run it claimed (``renew_lease``,
+    ``update_progress``, ``append_item``, ``finish_run``) take the worker's ``claim``
+    (:meth:`Claim.of` the claimed run). A claim is current while the run is ``running``, its
+    ``lease_owner`` is ``claim.owner`` and its ``attempts`` is ``claim.generation``; the check
+    and the write are one atomic step. A fenced write whose claim is not current stores
+    nothing and raises :class:`LostClaimError` (``renew_lease`` returns ``False`` instead),
+    also for an unknown run. An expired lease that no one has recovered yet is still current:
+    recovery, not the clock, ends a claim. ``claim=None`` writes unfenced (a run executed
+    in-process, without a claim; tools and tests). ``record_webhook`` is never fenced: it is
+    written after the fenced ``finish_run`` made the run final, which no claim can change.
     """
 
     async def create_run(self, run: Run) -> Run:
@@ -70,18 +119,41 @@ class RunStore(Protocol):
         ...
 
     async def renew_lease(
-        self, run_id: str, worker_id: str, *, now: datetime, lease_seconds: float
+        self,
+        run_id: str,
+        worker_id: str,
+        *,
+        now: datetime,
+        lease_seconds: float,
+        claim: Claim | None = None,
     ) -> bool:
-        """Extend the lease; ``False`` when ``worker_id`` no longer holds it."""
+        """Extend the lease; ``False`` when ``worker_id`` no longer holds it (or, with
+        ``claim``, when that claim is no longer current)."""
         ...
 
-    async def update_progress(self, run_id: str, progress: Progress) -> None:
-        """Overwrite the run's progress (one small write; callers throttle it)."""
+    async def update_progress(
+        self, run_id: str, progress: Progress, *, claim: Claim | None = None
+    ) -> None:
+        """Overwrite the run's progress (one small write; callers throttle it).
+
+        Raises:
+            LostClaimError: ``claim`` is given and no longer current.
+        """
         ...
 
-    async def append_item(self, run_id: str, item: Item) -> None:
+    async def append_item(
+        self, run_id: str, item: Item, *, claim: Claim | None = None, key: str | None = None
+    ) -> None:
         """Append one finished item. Durable when it returns; the cost does not grow with
-        the number of items already stored."""
+        the number of items already stored.
+
+        ``key`` makes the append idempotent: a second append with a key already stored for
+        the run stores nothing (a caller retrying a write whose answer was lost passes the
+        first attempt's key). Keys are short ASCII text; ``None`` means a fresh key.
+
+        Raises:
+            LostClaimError: ``claim`` is given and no longer current.
+        """
         ...
 
     async def finish_run(
@@ -94,8 +166,13 @@ class RunStore(Protocol):
         usage: Usage,
         finished_at: datetime,
         error: str | None = None,
+        claim: Claim | None = None,
     ) -> None:
-        """Record the final status and summary and release the lease."""
+        """Record the final status and summary and release the lease.
+
+        Raises:
+            LostClaimError: ``claim`` is given and no longer current.
+        """
         ...
 
     async def request_stop(self, run_id: str, *, now: datetime) -> Run | None:
@@ -117,6 +194,8 @@ class RunStore(Protocol):
         A run with ``attempts < max_attempts`` is re-queued (items and progress cleared,
         lease released); any other becomes ``failed`` with ``error = "interrupted"`` and
         ``finished_at = now``. Returns the runs changed, as they now are, without items.
+        The caller sends the ``interrupted`` webhooks from that list, so a store that retries
+        after a lost answer still returns the runs its first attempt changed.
         """
         ...
 

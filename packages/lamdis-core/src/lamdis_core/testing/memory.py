@@ -35,7 +35,7 @@ from lamdis_core.domain.results import (
 )
 from lamdis_core.ports.catalog import CatalogKind
 from lamdis_core.ports.clock import Clock, IdFactory, SystemClock, UuidIdFactory
-from lamdis_core.ports.store import INTERRUPTED, RunFilter
+from lamdis_core.ports.store import INTERRUPTED, Claim, LostClaimError, RunFilter
 from lamdis_core.sanitize import clean_item, clean_text
 
 __all__ = ["InMemoryCatalog", "InMemoryRunStore", "open_memory_store"]
@@ -49,6 +49,7 @@ class _Slot:
 
     run: Run
     seq: int
+    item_keys: set[str] = attrs.Factory(set)
 
 
 class InMemoryRunStore:
@@ -115,7 +116,13 @@ class InMemoryRunStore:
         return _copy_run(run, include_items=True)
 
     async def renew_lease(
-        self, run_id: str, worker_id: str, *, now: datetime, lease_seconds: float
+        self,
+        run_id: str,
+        worker_id: str,
+        *,
+        now: datetime,
+        lease_seconds: float,
+        claim: Claim | None = None,
     ) -> bool:
         self._check_open()
         slot = self._slot(run_id)
@@ -123,23 +130,32 @@ class InMemoryRunStore:
             slot is None
             or slot.run.status is not RunStatus.RUNNING
             or slot.run.lease_owner != worker_id
+            or (claim is not None and not _holds(slot.run, claim))
         ):
             return False
         slot.run.lease_expires_at = now + timedelta(seconds=lease_seconds)
         return True
 
-    async def update_progress(self, run_id: str, progress: Progress) -> None:
+    async def update_progress(
+        self, run_id: str, progress: Progress, *, claim: Claim | None = None
+    ) -> None:
         self._check_open()
-        slot = self._slot(run_id)
+        slot = self._fenced(run_id, claim, "update_progress")
         if slot is not None:
             slot.run.progress = copy.deepcopy(progress)
 
-    async def append_item(self, run_id: str, item: Item) -> None:
+    async def append_item(
+        self, run_id: str, item: Item, *, claim: Claim | None = None, key: str | None = None
+    ) -> None:
         self._check_open()
-        slot = self._slot(run_id)
+        slot = self._fenced(run_id, claim, "append_item")
         if slot is None:
             logger.warning("store.append_item.unknown_run", run_id=run_id)
             return
+        if key is not None:
+            if key in slot.item_keys:
+                return
+            slot.item_keys.add(key)
         slot.run.items.append(clean_item(item))  # a copy, cleaned as every store does
 
     async def finish_run(
@@ -152,9 +168,10 @@ class InMemoryRunStore:
         usage: Usage,
         finished_at: datetime,
         error: str | None = None,
+        claim: Claim | None = None,
     ) -> None:
         self._check_open()
-        slot = self._slot(run_id)
+        slot = self._fenced(run_id, claim, "finish_run")
         if slot is None:
             return
         run = slot.run
@@ -203,6 +220,7 @@ class InMemoryRunStore:
             if run.attempts < max_attempts:
                 run.status = RunStatus.QUEUED
                 run.items = []
+                slot.item_keys.clear()
                 run.progress = Progress()
             else:
                 run.status = RunStatus.FAILED
@@ -226,6 +244,13 @@ class InMemoryRunStore:
     def _slot(self, run_id: str) -> _Slot | None:
         return self._runs.get(run_id) if isinstance(run_id, str) else None
 
+    def _fenced(self, run_id: str, claim: Claim | None, operation: str) -> _Slot | None:
+        """The run's slot for a write; raises when ``claim`` is given and not current."""
+        slot = self._slot(run_id)
+        if claim is not None and (slot is None or not _holds(slot.run, claim)):
+            raise LostClaimError(run_id, operation, claim)
+        return slot
+
     def _new_unique_id(self) -> str:
         # A deterministic test factory may repeat itself; a silent overwrite would lose a run.
         run_id = self._ids.new_id()
@@ -236,6 +261,14 @@ class InMemoryRunStore:
     def _check_open(self) -> None:
         if self._closed:
             raise RuntimeError("InMemoryRunStore was closed with aclose(); create a new one")
+
+
+def _holds(run: Run, claim: Claim) -> bool:
+    return (
+        run.status is RunStatus.RUNNING
+        and run.lease_owner == claim.owner
+        and run.attempts == claim.generation
+    )
 
 
 def _copy_run(run: Run, *, include_items: bool) -> Run:
