@@ -69,7 +69,7 @@ def test_concurrency_comes_from_the_flag_then_the_environment_then_the_default()
     [
         ({"concurrency": "0"}, {}, "--concurrency must be a positive integer, got '0'"),
         ({}, {"LAMDIS_CONCURRENCY": "lots"}, "LAMDIS_CONCURRENCY must be a positive integer"),
-        ({"repeat": "-2"}, {}, "--repeat must be a positive integer, got '-2'"),
+        ({"repeat": "-2"}, {}, "--repeat must be an integer from 1 to 10,000, got '-2'"),
     ],
 )
 def test_bad_numbers_are_usage_errors_naming_the_option(
