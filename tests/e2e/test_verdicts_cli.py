@@ -54,3 +54,35 @@ def test_an_unassessable_rubric_is_skipped_and_require_llm_judge_fails_it(
     )
     assert strict.returncode == 1, strict.stdout + strict.stderr
     assert _json(tmp_path / "s2.json")["totals"]["failed"] == 1
+
+
+def test_an_unset_variable_the_run_needs_exits_2_before_any_turn(
+    tmp_path: Path, demo_url: str
+) -> None:
+    """The variable behind a pattern auth's name is the one named, with its file and line."""
+    _tree(tmp_path)
+    _write(
+        tmp_path,
+        "auth/dev1.json",
+        {
+            "id": "auth/dev1",
+            "env": {"AUTH_TOKEN": "${DEV1_API_TOKEN}"},
+            "pattern": {
+                "type": "bearer",
+                "header": "Authorization",
+                "template": "Bearer ${AUTH_TOKEN}",
+            },
+        },
+    )
+    assistant = _json(tmp_path / "assistants/demo.json")
+    assistant["auth"] = {"authRef": "auth/dev1"}
+    _write(tmp_path, "assistants/demo.json", assistant)
+    proc = _run(["run", "tests/basics.json", "--json", "s.json"], cwd=tmp_path, demo_url=demo_url)
+    assert proc.returncode == 2, proc.stdout + proc.stderr
+    assert (
+        "auth/dev1.json:4 at $.env.AUTH_TOKEN: environment variable DEV1_API_TOKEN is not set"
+        in proc.stderr
+    )
+    assert "nothing was run" in proc.stderr
+    assert not (tmp_path / "s.json").exists()
+    assert "PASS" not in proc.stdout and "ERROR" not in proc.stdout

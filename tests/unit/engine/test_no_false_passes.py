@@ -221,3 +221,31 @@ async def test_should_continue_false_ends_the_conversation(openai_server: Any) -
     assert item.status is ItemStatus.FAILED
     assert len(factory.targets["bot"].requests) == 1
     assert "judge ended the conversation after turn 1" in item.artifacts.log
+
+
+async def test_an_assistant_message_step_is_context_in_the_transcript_not_a_user_turn() -> None:
+    engine, factory, _ = engine_with()
+    test = make_test(
+        steps=[
+            {"type": "message", "content": "What is my balance?"},
+            {"type": "message", "role": "assistant", "content": "Your balance is 42 dollars."},
+            {"type": "message", "content": "And in euros?"},
+            {"type": "includes", "scope": "transcript", "includes": ["42 dollars"]},
+        ]
+    )
+    (item,) = (await engine.run(plan_of(test))).items
+    requests = factory.targets["bot"].requests
+    assert [r.message for r in requests] == ["What is my balance?", "And in euros?"]
+    assert requests[1].transcript[-1] == {
+        "role": "assistant",
+        "content": "Your balance is 42 dollars.",
+    }
+    assert [t.role for t in item.transcript] == [
+        "user",
+        "assistant",
+        "assistant",
+        "user",
+        "assistant",
+    ]
+    # The scripted line is context: a check of the assistant's replies does not find it there.
+    assert item.status is ItemStatus.FAILED

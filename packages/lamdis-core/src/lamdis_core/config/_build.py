@@ -7,6 +7,7 @@ request ids with :func:`check_test_refs`, collect ``${NAME}`` environment refere
 
 from __future__ import annotations
 
+import difflib
 import fnmatch
 from collections.abc import Callable, Iterator, Mapping, Sequence
 from typing import Any, Literal
@@ -16,7 +17,7 @@ import cattrs
 
 from lamdis_core.config._parse import format_path
 from lamdis_core.config._schema import Checker, PathPart
-from lamdis_core.config.interpolation import env_references
+from lamdis_core.config.interpolation import env_references, split_path
 from lamdis_core.domain import config as c
 from lamdis_core.domain.convert import default_converter
 
@@ -112,10 +113,23 @@ def default_test_ids(data: dict[str, Any], label: str) -> dict[str, Any]:
     return {**data, "tests": named}
 
 
-def check_tests(tests: Sequence[c.TestCase], report: Report, prefix: tuple[PathPart, ...]) -> None:
-    """Rules across the tests of one file: unique ids, something to send."""
+def check_tests(
+    tests: Sequence[c.TestCase],
+    report: Report,
+    prefix: tuple[PathPart, ...],
+    *,
+    raw: Any = None,
+) -> None:
+    """Rules across the tests of one file: unique ids, something to send, ``json_path``
+    sources that an earlier step sets, and iterative fields on stepped tests (``raw``, the
+    file's ``tests`` list as written, tells which fields were given)."""
     seen: dict[str, int] = {}
+    raw_tests = raw if isinstance(raw, list) else []
     for i, test in enumerate(tests):
+        check_json_sources(test, report, (*prefix, i))
+        written = raw_tests[i] if i < len(raw_tests) and isinstance(raw_tests[i], dict) else None
+        if written is not None and test.steps:
+            check_stepped_iterative_fields(test, written, report, (*prefix, i))
         if test.id in seen:
             report(
                 (*prefix, i, "id"),
@@ -131,6 +145,107 @@ def check_tests(tests: Sequence[c.TestCase], report: Report, prefix: tuple[PathP
                 f"test {test.id!r} has nothing to send: give it steps, script.messages or an "
                 "objective",
                 False,
+            )
+
+
+_SOURCE_ROOTS = ("var", "steps", "last", "lastAssistant", "lastUser")
+
+
+def check_json_sources(test: c.TestCase, report: Report, base: tuple[PathPart, ...]) -> None:
+    """A ``json_path`` step's ``source`` must name something an earlier step sets: ``var.x``
+    (a request's ``assign`` or an ``extract``), ``steps.<id>.output`` (a request step's
+    ``id``, else its ``assign``), ``last.request`` (any earlier request step)."""
+    variables: list[str] = []
+    step_keys: list[str] = []
+    requests = 0
+    for k, step in enumerate(test.steps):
+        if isinstance(step, c.RequestStep):
+            requests += 1
+            if step.variable:
+                variables.append(step.variable)
+            step_keys.append(step.id or step.variable or f"step{k}")
+        elif isinstance(step, c.ExtractStep):
+            variables.append(step.variable_name)
+        elif isinstance(step, c.JsonPathStep):
+            problem = _source_problem(step.source, variables, step_keys, requests)
+            if problem:
+                report((*base, "steps", k, "source"), problem, False)
+
+
+def _source_problem(
+    source: str, variables: list[str], step_keys: list[str], requests: int
+) -> str | None:
+    parts = split_path(source)
+    root = parts[0] if parts else ""
+    if root not in _SOURCE_ROOTS:
+        close = difflib.get_close_matches(str(root), _SOURCE_ROOTS, n=1, cutoff=0.6)
+        hint = f" (did you mean {close[0]!r}?)" if close else ""
+        return (
+            f"json_path source {source!r} starts with {root!r}{hint}; expected var.<name>, "
+            "steps.<id>.output or last.request"
+        )
+    name = str(parts[1]) if len(parts) > 1 else None
+    if root == "var":
+        if name is None:
+            return (
+                None
+                if variables
+                else (f"json_path source {source!r}: no earlier step sets a variable")
+            )
+        if name not in variables:
+            known = ", ".join(variables) or "none"
+            return (
+                f"json_path source {source!r}: no earlier step sets var.{name} (an earlier "
+                f"request step's assign or an extract's variableName; set so far: {known})"
+            )
+    elif root == "steps":
+        if name is None or name not in step_keys:
+            known = ", ".join(step_keys) or "none"
+            return (
+                f"json_path source {source!r}: no earlier request step has "
+                f"{'an id' if name is None else f'id {name!r}'} (earlier: {known})"
+            )
+    elif root == "last" and name == "request" and not requests:
+        return f"json_path source {source!r}: no request step runs before it"
+    return None
+
+
+# ``iterate`` is not here: lamdis-runs' own files write ``iterate: true`` beside steps, and
+# the README documents that steps never iterate whatever it says.
+_ITERATIVE_ONLY = ("continueAfterPass",)
+
+
+def check_stepped_iterative_fields(
+    test: c.TestCase, written: Mapping[str, Any], report: Report, base: tuple[PathPart, ...]
+) -> None:
+    """Iterative fields on a test with steps: ``maxTurns``/``minTurns`` bound the user turns
+    it sends (checked here); ``continueAfterPass`` does nothing there (a warning); ``iterate``
+    is accepted and documented as having no effect."""
+    sent = sum(1 for m in test.script.messages if m.role == "user") + sum(
+        1 for s in test.steps if isinstance(s, c.MessageStep) and s.role == "user"
+    )
+    if "maxTurns" in written and sent > test.max_turns:
+        report(
+            (*base, "maxTurns"),
+            f"maxTurns is {test.max_turns}, but this test's script and message steps send "
+            f"{sent} user turns; on a test with steps maxTurns caps the turns it sends "
+            "(raise it, or drop it)",
+            False,
+        )
+    if "minTurns" in written and sent < test.min_turns:
+        report(
+            (*base, "minTurns"),
+            f"minTurns is {test.min_turns}, but this test's script and message steps send only "
+            f"{sent} user turns; on a test with steps minTurns is the least it must send",
+            False,
+        )
+    for field in _ITERATIVE_ONLY:
+        if field in written:
+            report(
+                (*base, field),
+                f"{field} has no effect on a test with steps (the steps decide every turn); it "
+                "applies to iterative tests, which have no steps",
+                True,
             )
 
 

@@ -122,6 +122,7 @@ class FileSession:
         *,
         warning: bool = False,
         line: int | None = None,
+        variable: str | None = None,
     ) -> None:
         parsed = self.parsed.get(path) if path is not None else None
         if line is None and parsed is not None and parts is not None:
@@ -131,6 +132,7 @@ class FileSession:
             message=message,
             json_path=format_path(parts) if parts is not None else None,
             line=line,
+            variable=variable,
         )
         target = self.warnings if warning else self.errors
         if problem not in target:
@@ -211,7 +213,7 @@ class FileSession:
         if obj is not None:
             tests = obj.tests if isinstance(obj, c.TestFile | c.Suite) else None
             if isinstance(tests, list):
-                check_tests(tests, self.reporter(path), ("tests",))
+                check_tests(tests, self.reporter(path), ("tests",), raw=data.get("tests"))
             elif isinstance(obj, c.RequestsFile | c.PersonasFile):
                 self._unique_ids(path, obj)
         self.loaded[key] = obj
@@ -246,6 +248,7 @@ class FileSession:
                 parts,
                 f"environment variable {name} is not set; a run that uses this file needs it",
                 warning=True,
+                variable=name,
             )
 
     def raw(self, path: Path) -> dict[str, Any]:

@@ -204,7 +204,7 @@ class PersonasFile:
 
 @attrs.frozen(kw_only=True)
 class MessageStep:
-    """Send (user) or inject (system) a message."""
+    """Send (user), inject (system) or add as context (assistant) a message."""
 
     type: Literal["message"] = "message"
     id: str | None = None

@@ -20,12 +20,14 @@ class ConfigProblem:
         message: what is wrong and what was expected.
         json_path: where in the document, as ``$.tests[0].steps[2].type``.
         line: 1-based line number when the parser knows it.
+        variable: for an unset ``${VAR}``, the environment variable's name.
     """
 
     file: str | None
     message: str
     json_path: str | None = None
     line: int | None = None
+    variable: str | None = attrs.field(default=None, eq=False)
 
     def __str__(self) -> str:
         where = self.file or "<document>"

@@ -110,6 +110,7 @@ class TestExecution:
         self.last: dict[str, Any] = {"assistant": "", "user": "", "request": None}
         self.checks: list[Check] = []
         self.per_turn_ms: list[float] = []
+        self.replies: list[str] = []  # what the target answered (not scripted context)
         self.scores: list[float] = []
         self.usage = Usage()
         self.log: list[str] = []
@@ -364,6 +365,7 @@ class TestExecution:
             )
         )
         self.last["assistant"] = reply_text
+        self.replies.append(reply_text)
         self.per_turn_ms.append(reply.latency_ms)
         if reply.tokens:
             self.usage.tokens += reply.tokens
@@ -415,9 +417,7 @@ class TestExecution:
 
     def _scope_text(self, scope: str) -> tuple[str, str]:
         if scope == "transcript":
-            return "\n".join(
-                t.content for t in self.transcript if t.role == "assistant"
-            ), "the transcript"
+            return "\n".join(self.replies), "the transcript"
         return self.last["assistant"], "the last reply"
 
     async def _step(self, index: int, step: c.Step) -> None:
@@ -426,6 +426,11 @@ class TestExecution:
                 text = interpolate_text(step.content, self.context())
                 self.system.append(text)
                 self.transcript.append(TranscriptEntry(role="system", content=text))
+            elif step.role == "assistant":
+                # Context, not a turn: the target sees it in the next turn's transcript, and
+                # checks of the assistant's replies do not count it as one.
+                text = interpolate_text(step.content, self.context())
+                self.transcript.append(TranscriptEntry(role="assistant", content=text))
             else:
                 await self.turn(step.content, step.persona_id)
             return

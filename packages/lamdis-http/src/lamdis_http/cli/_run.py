@@ -169,6 +169,7 @@ def execute(options: RunOptions, *, env: Mapping[str, str] | None = None) -> int
 
 def load(options: RunOptions, env: Mapping[str, str]) -> RunPlan | None:
     """Load the plan, printing every problem (and returning ``None``) when it cannot."""
+    from lamdis_core.config.environment import missing_environment
     from lamdis_core.config.loader import load_plan
     from lamdis_core.domain.errors import ConfigError
 
@@ -182,6 +183,16 @@ def load(options: RunOptions, env: Mapping[str, str]) -> RunPlan | None:
         )
     except ConfigError as exc:
         print_problems("configuration error, nothing was run", exc.problems, warnings=exc.warnings)
+        return None
+    # An unset ${VAR} only warns at load time; one this run reads stops it before any turn.
+    missing = missing_environment(plan, env)
+    if missing:
+        names = {problem.variable for problem in missing}
+        print_problems(
+            "configuration error, nothing was run",
+            missing,
+            warnings=[w for w in plan.warnings if w.variable not in names],
+        )
         return None
     for warning in plan.warnings:
         print(f"lamdis: warning: {warning}", file=sys.stderr)
