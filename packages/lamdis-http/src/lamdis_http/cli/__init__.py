@@ -23,6 +23,8 @@ COMMAND_MODULES: list[str] = [
     "_runs",
     "_import",
     "_db",
+    "_schema",
+    "_init",
 ]
 """Modules under ``lamdis_http.cli`` that add a command; each exposes ``register(subparsers)``."""
 
