@@ -598,6 +598,19 @@ class RunStoreContract(_Contract):
         assert [i.test_id for i in got_a.items] == ["test-1", "test-2"]
         assert [i.test_id for i in got_b.items] == ["test-1"]
 
+    async def test_a_fenced_append_with_a_key_already_stored_adds_nothing(
+        self, store: RunStore
+    ) -> None:
+        """The key guard holds for fenced appends too (the worker's retries are fenced)."""
+        await store.create_run(make_run())
+        claimed = await store.claim_next("w", now=T0, lease_seconds=30)
+        assert claimed is not None and claimed.id is not None
+        claim = Claim.of(claimed)
+        for _ in range(3):
+            await store.append_item(claimed.id, make_item(1), claim=claim, key="k-1")
+        stored = await store.get_run(claimed.id)
+        assert stored is not None and [i.test_id for i in stored.items] == ["test-1"]
+
     # -- list -----------------------------------------------------------------------------
 
     async def test_list_runs_newest_first_without_items(self, store: RunStore) -> None:

@@ -271,3 +271,104 @@ async def test_ferretdb_a_stalled_instance_cannot_write_into_a_reclaimed_run(
     mongo_instances: Callable[[], Awaitable[RunStore]],
 ) -> None:
     await _lying_renewal(mongo_instances)
+
+
+# -- a retried append reuses its key (item 7); two suites of one run stay apart (item 13) ------
+
+
+class _FlakyAppends:
+    """The store, except that appends go wrong once per item: ``mode="lost"`` writes and then
+    fails as if the answer was lost; ``mode="failed"`` fails without writing."""
+
+    def __init__(self, inner: RunStore, mode: str) -> None:
+        self.inner = inner
+        self.mode = mode
+        self.failed_keys: set[str | None] = set()
+
+    def __getattr__(self, name: str) -> Any:
+        return getattr(self.inner, name)
+
+    async def append_item(self, run_id: str, item: Any, **kwargs: Any) -> None:
+        key = kwargs.get("key")
+        if key in self.failed_keys:
+            await self.inner.append_item(run_id, item, **kwargs)
+            return
+        self.failed_keys.add(key)
+        if self.mode == "lost":
+            await self.inner.append_item(run_id, item, **kwargs)
+        raise ConnectionResetError("connection reset before the answer arrived (injected)")
+
+
+async def _run_once(store: RunStore, plans: Any) -> Run:
+    pool = WorkerPool(
+        store=store,
+        engines=_engines(lambda turn: "ok"),
+        plans=plans,
+        notifier=_Notifier(),
+        clock=SystemClock(),
+        lease_seconds=30,
+        poll_seconds=0.05,
+    )
+    queued = await store.create_run(Run(org_id="acme", suite_id="suite", trigger=Trigger.CI))
+    assert queued.id is not None
+    run_id = queued.id
+    await pool.start()
+    try:
+
+        async def final() -> bool:
+            run = await store.get_run(run_id, include_items=False)
+            return run is not None and run.status.is_final
+
+        await _wait_until(final, within=30, what="the run finished")
+    finally:
+        await pool.close()
+    done = await store.get_run(run_id)
+    assert done is not None
+    return done
+
+
+async def _retried_appends_are_stored_once(store: RunStore) -> None:
+    flaky = _FlakyAppends(store, "lost")
+    done = await _run_once(flaky, _OnePlan())  # type: ignore[arg-type]
+    assert len(flaky.failed_keys) == len(TESTS), "every item's first append lost its answer"
+    assert sorted(i.test_id for i in done.items) == TESTS
+    assert done.totals.total == len(done.items) == len(TESTS)
+
+
+@pytest.mark.postgres
+async def test_postgres_a_retried_append_whose_answer_was_lost_is_stored_once(
+    postgres_instances: Callable[[], Awaitable[RunStore]],
+) -> None:
+    store = await postgres_instances()
+    try:
+        await _retried_appends_are_stored_once(store)
+    finally:
+        await store.aclose()
+
+
+@pytest.mark.mongo
+async def test_ferretdb_a_retried_append_whose_answer_was_lost_is_stored_once(
+    mongo_instances: Callable[[], Awaitable[RunStore]],
+) -> None:
+    store = await mongo_instances()
+    try:
+        await _retried_appends_are_stored_once(store)
+    finally:
+        await store.aclose()
+
+
+class _TwoSuites:
+    """JSON mode: two suites in one run, holding the same tests against the same assistant."""
+
+    async def build(self, run: Run) -> list[SuitePlan]:
+        return [SuitePlan("first", _plan()), SuitePlan("second", _plan())]
+
+
+async def test_the_same_test_in_two_suites_of_one_run_is_recorded_for_each() -> None:
+    from lamdis_core.testing.memory import InMemoryRunStore
+
+    flaky = _FlakyAppends(InMemoryRunStore(), "failed")  # every first append fails: retried
+    done = await _run_once(flaky, _TwoSuites())  # type: ignore[arg-type]
+    assert len(flaky.failed_keys) == 2 * len(TESTS), "each suite's item has its own key"
+    assert sorted(i.test_id for i in done.items) == sorted(TESTS * 2)
+    assert done.totals.total == 2 * len(TESTS)

@@ -419,6 +419,13 @@ class MongoRunStore:
 
         async def append() -> None:
             async with self._guard(oid, key):
+                if self._locks is not None and await self._runs.count_documents(
+                    {"_id": oid, f"items.{_ITEM_KEY}": key}
+                ):
+                    # FerretDB 1.x can match the push's `$ne` on the key despite a stored
+                    # item carrying it (seen with the claim in the filter); under the run's
+                    # lock this check is exact.
+                    return
                 if await push(fitted, size, self._run_soft):
                     return
                 if await self._runs.count_documents({"_id": oid, f"items.{_ITEM_KEY}": key}):
