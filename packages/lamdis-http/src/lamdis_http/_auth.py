@@ -14,6 +14,7 @@ from __future__ import annotations
 
 import hashlib
 import hmac
+import re
 import time
 from collections.abc import Awaitable, Callable, Mapping
 
@@ -83,13 +84,17 @@ class _ReplayGuard:
         return True
 
 
+_TIMESTAMP = re.compile(r"[0-9]{1,16}(?:\.[0-9]{1,9})?")
+
+
 def timestamp_seconds(value: str) -> float | None:
     """Unix seconds from ``x-timestamp`` (milliseconds are accepted too), or ``None``."""
-    try:
-        number = float(value)
-    except ValueError:
+    # ASCII digits only: float() also takes "inf", "1e999" and other scripts' digits, which
+    # then break the window arithmetic or the ASCII signing string.
+    if not _TIMESTAMP.fullmatch(value):
         return None
-    if number != number or number <= 0:  # NaN or nonsense
+    number = float(value)
+    if number <= 0:
         return None
     # 13-digit values are milliseconds (Date.now()); convert rather than reject.
     return number / 1000 if number > 100_000_000_000 else number

@@ -8,7 +8,9 @@ Every error the API returns on purpose is ``application/problem+json`` with ``ty
 from __future__ import annotations
 
 import json
-from collections.abc import Callable, Mapping, Sequence
+import math
+import re
+from collections.abc import Callable, Collection, Mapping, Sequence
 from typing import Any, NoReturn
 
 import attrs
@@ -78,18 +80,124 @@ def invalid(issues: Sequence[FieldIssue]) -> NoReturn:
     )
 
 
-async def json_object(request: web.Request) -> dict[str, Any]:
-    """The request body as a JSON object; 400 when it is missing, not JSON or not an object."""
+MAX_JSON_DEPTH = 64
+"""Request bodies nested deeper than this are refused (free-form fields have tighter limits)."""
+
+MAX_INT_DIGITS = 4300
+"""Python's own limit for converting digits to an int; longer integers are refused."""
+
+_BAD_TEXT = re.compile("[\x00\ud800-\udfff]")
+
+
+class _Unrepresentable:
+    """A parsed number the service cannot keep as written (``NaN``, ``1e999``, 5,000 digits)."""
+
+    def __init__(self, why: str) -> None:
+        self.why = why
+
+
+def _parse_constant(text: str) -> _Unrepresentable:
+    return _Unrepresentable(f"{text} is not a JSON number; send a finite number or null")
+
+
+def _parse_float(text: str) -> float | _Unrepresentable:
+    value = float(text)
+    if math.isinf(value):
+        return _Unrepresentable(f"{text[:40]} is beyond the range of a double")
+    return value
+
+
+def _parse_int(text: str) -> int | _Unrepresentable:
+    digits = len(text.lstrip("-"))
+    if digits > MAX_INT_DIGITS:
+        return _Unrepresentable(f"an integer of {digits} digits; at most {MAX_INT_DIGITS}")
+    return int(text)
+
+
+def json_path(parts: Sequence[str | int]) -> str:
+    """``["gitContext", "a", 0]`` -> ``gitContext.a[0]`` (``$`` for the body itself)."""
+    text = ""
+    for part in parts:
+        text += f"[{part}]" if isinstance(part, int) else (f".{part}" if text else str(part))
+    return text or "$"
+
+
+def content_issue(
+    value: Any, *, max_depth: int = MAX_JSON_DEPTH, free_form: Collection[str] = ()
+) -> FieldIssue | None:
+    """The first value in ``value`` the service cannot store as sent, with its JSON path.
+
+    Refused: nesting deeper than ``max_depth``, ``NaN``/``Infinity`` and out-of-range numbers,
+    and text (values or keys) holding NUL or a lone surrogate (half an emoji), which the
+    stores would drop or replace silently.
+    Top-level fields named in ``free_form`` are
+    not held to ``max_depth``: their own check bounds them (tighter) and says so.
+    """
+    stack: list[tuple[Any, tuple[str | int, ...]]] = [(value, ())]
+    while stack:
+        current, path = stack.pop()
+        if len(path) > max_depth and not (path and path[0] in free_form):
+            return FieldIssue(json_path(path[:max_depth]), f"nested deeper than {max_depth} levels")
+        if isinstance(current, _Unrepresentable):
+            return FieldIssue(json_path(path), current.why)
+        if isinstance(current, float) and not math.isfinite(current):
+            return FieldIssue(json_path(path), "NaN and Infinity are not JSON numbers")
+        if isinstance(current, str):
+            issue = text_issue(current)
+            if issue:
+                return FieldIssue(json_path(path), issue)
+        elif isinstance(current, dict):
+            for key, item in current.items():
+                issue = text_issue(key)
+                if issue:
+                    return FieldIssue(json_path((*path, key)), f"the key {issue}")
+                stack.append((item, (*path, key)))
+        elif isinstance(current, list):
+            stack.extend((item, (*path, i)) for i, item in enumerate(current))
+    return None
+
+
+def text_issue(text: str) -> str | None:
+    """Why ``text`` cannot be stored as sent (NUL, a lone surrogate), or ``None``."""
+    found = _BAD_TEXT.search(text)
+    if found is None:
+        return None
+    if found.group() == "\x00":
+        return f"contains a NUL character (U+0000) at offset {found.start()}"
+    return (
+        f"contains a lone surrogate (U+{ord(found.group()):04X}) at offset {found.start()}: "
+        "not valid Unicode (half of a character)"
+    )
+
+
+async def json_object(request: web.Request, *, free_form: Collection[str] = ()) -> dict[str, Any]:
+    """The request body as a JSON object; 400 when it is missing, not JSON or not an object,
+    or holds what cannot be stored as sent (see :func:`content_issue`), naming where."""
     raw = await request.read()
     if not raw.strip():
         invalid([FieldIssue("$", "a JSON object body is required")])
     try:
-        body = json.loads(raw)
-    except (UnicodeDecodeError, json.JSONDecodeError) as exc:
-        invalid([FieldIssue("$", f"body is not valid JSON ({exc})")])
+        body = json.loads(
+            raw,
+            parse_constant=_parse_constant,
+            parse_float=_parse_float,
+            parse_int=_parse_int,
+        )
+    except RecursionError:
+        invalid([FieldIssue("$", f"nested too deeply; at most {MAX_JSON_DEPTH} levels")])
+    except ValueError as exc:  # JSONDecodeError and UnicodeDecodeError are ValueErrors
+        invalid([FieldIssue("$", f"body is not valid JSON ({_short(exc)})")])
     if not isinstance(body, dict):
         invalid([FieldIssue("$", f"expected a JSON object, got {_json_type(body)}")])
+    issue = content_issue(body, free_form=free_form)
+    if issue is not None:
+        invalid([issue])
     return body
+
+
+def _short(exc: Exception) -> str:
+    text = str(exc)
+    return text if len(text) <= 200 else text[:200] + "…"
 
 
 def _json_type(value: Any) -> str:
@@ -110,12 +218,23 @@ Check = Callable[[Any], str | None]
 """Returns an error message for a bad value, or ``None`` when the value is fine."""
 
 
-def string(*, non_empty: bool = True, choices: Sequence[str] | None = None) -> Check:
+MAX_NAME_LENGTH = 1024
+"""Ids, names and paths in request bodies, paths and queries are at most this long."""
+
+
+def string(
+    *,
+    non_empty: bool = True,
+    choices: Sequence[str] | None = None,
+    max_length: int = MAX_NAME_LENGTH,
+) -> Check:
     def check(value: Any) -> str | None:
         if not isinstance(value, str):
             return f"expected a string, got {_json_type(value)}"
         if non_empty and not value.strip():
             return "must not be empty"
+        if len(value) > max_length:
+            return f"is {len(value)} characters long; at most {max_length}"
         if choices is not None and value not in choices:
             return f"expected one of {', '.join(choices)}; got {value!r}"
         return None
@@ -137,6 +256,24 @@ def url() -> Check:
 def obj() -> Check:
     def check(value: Any) -> str | None:
         return None if isinstance(value, dict) else f"expected an object, got {_json_type(value)}"
+
+    return check
+
+
+def free_object(*, max_depth: int = 32, max_bytes: int = 16 * 1024) -> Check:
+    """A free-form JSON object (``gitContext``): bounded depth and encoded size, so what is
+    stored can always be read back and shown."""
+
+    def check(value: Any) -> str | None:
+        if not isinstance(value, dict):
+            return f"expected an object, got {_json_type(value)}"
+        issue = content_issue(value, max_depth=max_depth)
+        if issue is not None:
+            return f"{issue.field}: {issue.message}"
+        size = len(json.dumps(value, ensure_ascii=False).encode("utf-8"))
+        if size > max_bytes:
+            return f"is {size} bytes as JSON; at most {max_bytes} ({max_bytes // 1024} KiB)"
+        return None
 
     return check
 

@@ -6,6 +6,8 @@ only knows how to serve them. Handlers reach services through the typed keys bel
 
 from __future__ import annotations
 
+import json
+import math
 import time
 import uuid
 from collections.abc import Awaitable, Callable
@@ -18,7 +20,7 @@ from lamdis_core.ports.clock import Clock
 from lamdis_core.ports.judge import Judge
 from lamdis_core.ports.store import RunStore
 
-from lamdis_http._problems import ProblemError, problem
+from lamdis_http._problems import MAX_NAME_LENGTH, ProblemError, problem, text_issue
 
 if TYPE_CHECKING:
     from lamdis_http._worker import WorkerPool
@@ -78,6 +80,7 @@ async def _handle(request: web.Request, handler: Handler) -> web.StreamResponse:
             413, f"request body is {length} bytes; the limit is {MAX_BODY_BYTES} (1 MiB)"
         )
     try:
+        _check_parameters(request)
         return await handler(request)
     except ProblemError as exc:
         return exc.response()
@@ -90,9 +93,46 @@ async def _handle(request: web.Request, handler: Handler) -> web.StreamResponse:
         return problem(500, "internal error; see the server log for this request id")
 
 
+def _check_parameters(request: web.Request) -> None:
+    """Path and query parameters are ids and names: NUL, lone surrogates and absurd lengths
+    are refused here, before a store sees them (PostgreSQL cannot hold a NUL)."""
+    params = [(name, value, "path parameter") for name, value in request.match_info.items()]
+    params += [(name, value, "query parameter") for name, value in request.query.items()]
+    for name, value, kind in params:
+        message = text_issue(value)
+        if message is None and len(value) > MAX_NAME_LENGTH:
+            message = f"is {len(value)} characters long; at most {MAX_NAME_LENGTH}"
+        if message is not None:
+            raise ProblemError(
+                400,
+                f"{kind} {name}: {message}",
+                field=name,
+                errors=[{"field": name, "message": message}],
+            )
+
+
 def json_response(data: Any, *, status: int = 200) -> web.Response:
-    """A JSON response (``application/json``)."""
-    return web.json_response(data, status=status)
+    """A JSON response (``application/json``), always strict JSON.
+
+    A non-finite number (which requests cannot bring in, but an engine result may hold) is
+    written as the string ``"NaN"``, ``"Infinity"`` or ``"-Infinity"``: visible and still
+    parseable, where bare ``NaN`` would break every strict client.
+    """
+    try:
+        text = json.dumps(data, allow_nan=False)
+    except ValueError:
+        text = json.dumps(_finite(data), allow_nan=False)
+    return web.Response(text=text, status=status, content_type="application/json")
+
+
+def _finite(value: Any) -> Any:
+    if isinstance(value, float) and not math.isfinite(value):
+        return "NaN" if value != value else ("Infinity" if value > 0 else "-Infinity")
+    if isinstance(value, dict):
+        return {k: _finite(v) for k, v in value.items()}
+    if isinstance(value, list | tuple):
+        return [_finite(v) for v in value]
+    return value
 
 
 def new_application(*, middlewares: list[Any]) -> web.Application:

@@ -54,8 +54,8 @@ def validate_document(kind: CatalogKind, doc: dict[str, Any]) -> None:
             issues.append(
                 p.FieldIssue(_camel_path(where.removeprefix("$.")) or "$", text or message)
             )
-    except (ValueError, TypeError) as exc:
-        issues.append(p.FieldIssue("$", str(exc)))
+    except (ValueError, TypeError, RecursionError) as exc:
+        issues.append(p.FieldIssue("$", str(exc) or type(exc).__name__))
     if issues:
         p.invalid(issues)
 

@@ -34,7 +34,13 @@ def config_root(request: web.Request) -> Path:
 
 def inside(root: Path, candidate: Path, *, field: str, shown: str) -> Path:
     """``candidate`` resolved; 403 when it is not under ``root``."""
-    resolved = candidate.resolve()
+    try:
+        resolved = candidate.resolve()
+    except (OSError, ValueError) as exc:
+        # A name too long for the file system, a NUL that slipped past the body checks.
+        raise ProblemError(
+            400, f"{shown[:200]!r} is not a usable path ({exc})", field=field
+        ) from None
     if not resolved.is_relative_to(root):
         raise ProblemError(
             403,
@@ -47,7 +53,7 @@ def inside(root: Path, candidate: Path, *, field: str, shown: str) -> Path:
 def _common_fields() -> dict[str, p.Check]:
     return {
         "trigger": p.string(choices=TRIGGERS),
-        "gitContext": p.obj(),
+        "gitContext": p.free_object(),
         "webhookUrl": p.url(),
         "orgId": p.string(),
         "wait": p.boolean(),
@@ -56,7 +62,7 @@ def _common_fields() -> dict[str, p.Check]:
 
 @routes.post("/internal/run-file")
 async def run_file(request: web.Request) -> web.Response:
-    body = await p.json_object(request)
+    body = await p.json_object(request, free_form=("gitContext",))
     p.validate(
         body,
         required={"filePath": p.string()},
@@ -68,7 +74,7 @@ async def run_file(request: web.Request) -> web.Response:
     if body.get("cwd"):
         base = inside(root, root / body["cwd"], field="cwd", shown=body["cwd"])
     path = inside(root, base / body["filePath"], field="filePath", shown=body["filePath"])
-    if not path.is_file():
+    if not _is_file(path):
         raise ProblemError(
             404, f"no file {body['filePath']!r} under the config root", field="filePath"
         )
@@ -79,7 +85,7 @@ async def run_file(request: web.Request) -> web.Response:
 
 @routes.post("/internal/run-json-suites")
 async def run_json_suites(request: web.Request) -> web.Response:
-    body = await p.json_object(request)
+    body = await p.json_object(request, free_form=("gitContext",))
     p.validate(
         body,
         required={"suites": p.array(p.string(), min_items=1)},
@@ -92,6 +98,13 @@ async def run_json_suites(request: web.Request) -> web.Response:
         found.append(str(_find_suite(root, suite, field=f"suites[{index}]").relative_to(root)))
     run = _new_run(body, kind="json", files=found, suite_id="json:" + ",".join(body["suites"]))
     return await _queue_and_maybe_wait(request, run, body)
+
+
+def _is_file(path: Path) -> bool:
+    try:
+        return path.is_file()
+    except (OSError, ValueError):  # a name too long for the file system is no file there
+        return False
 
 
 def _find_suite(root: Path, name: str, *, field: str) -> Path:
@@ -109,7 +122,7 @@ def _find_suite(root: Path, name: str, *, field: str) -> Path:
         for candidate in candidates:
             resolved = inside(root, candidate, field=field, shown=name)
             tried.append(str(resolved.relative_to(root)))
-            if resolved.is_file():
+            if _is_file(resolved):
                 return resolved
     raise ProblemError(
         404, f"no suite {name!r} in the config root (tried: {', '.join(tried)})", field=field

@@ -4,6 +4,7 @@ from __future__ import annotations
 
 from typing import Any
 
+import structlog
 from aiohttp import web
 from lamdis_core.domain.convert import default_converter
 from lamdis_core.domain.results import Run, RunStatus, Trigger
@@ -14,6 +15,8 @@ from lamdis_http import _problems as p
 from lamdis_http._problems import ProblemError
 from lamdis_http.app import CATALOG_KEY, CLOCK_KEY, STORE_KEY, WORKER_KEY, json_response
 
+logger = structlog.get_logger()
+
 routes = web.RouteTableDef()
 
 TRIGGERS = [t.value for t in Trigger]
@@ -21,7 +24,33 @@ MAX_LIST_LIMIT = 200
 
 
 def run_to_json(run: Run) -> dict[str, Any]:
-    """A run as the API shows it: camelCase, as DESIGN §4, ``None`` fields left out."""
+    """A run as the API shows it: camelCase, as DESIGN §4, ``None`` fields left out.
+
+    Never fails on content: a run that cannot be shown in full (a damaged row, content stored
+    before the service bounded it) is shown by its plain fields with an ``unreadable`` note,
+    so reading it and listing runs go on.
+    """
+    try:
+        return _full_json(run)
+    except (RecursionError, ValueError, TypeError, AttributeError, KeyError) as exc:
+        logger.warning("run.unreadable", run_id=run.id, error=f"{type(exc).__name__}: {exc}")
+        return {
+            "id": run.id,
+            "orgId": _plain(run.org_id),
+            "suiteId": _plain(run.suite_id),
+            "envId": _plain(run.env_id),
+            "status": str(run.status),
+            "error": _plain(run.error),
+            "unreadable": f"this stored run cannot be shown in full ({type(exc).__name__}); "
+            "its other fields are left out",
+        }
+
+
+def _plain(value: Any) -> str | None:
+    return value if isinstance(value, str) or value is None else repr(value)[:200]
+
+
+def _full_json(run: Run) -> dict[str, Any]:
     data: dict[str, Any] = default_converter().unstructure(run)
     if run.status.is_final and run.totals.total:
         # Progress is written at most once a second, so its last write can lag the finish;
@@ -33,7 +62,7 @@ def run_to_json(run: Run) -> dict[str, Any]:
 
 @routes.post("/internal/runs/start")
 async def start_run(request: web.Request) -> web.Response:
-    body = await p.json_object(request)
+    body = await p.json_object(request, free_form=("gitContext",))
     p.validate(
         body,
         required={"suiteId": p.string()},
@@ -43,7 +72,7 @@ async def start_run(request: web.Request) -> web.Response:
             "envId": p.string(non_empty=False),
             "orgId": p.string(non_empty=False),
             "trigger": p.string(choices=TRIGGERS),
-            "gitContext": p.obj(),
+            "gitContext": p.free_object(),
             "webhookUrl": p.url(),
             "tests": p.array(p.string()),
         },
