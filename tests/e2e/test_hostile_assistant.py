@@ -232,3 +232,27 @@ def test_hostile_replies_are_error_items_and_every_report_parses_strictly(
     assert "| loop |" in markdown and "| deep |" in markdown
     assert "Totals:** 3 passed, 1 failed, 2 errors" in markdown
     assert "3 passed" in stdout
+
+
+def test_validate_warns_about_a_script_longer_than_max_turns(tmp_path: Path) -> None:
+    _tree(tmp_path, "http://127.0.0.1:9")
+    script = {"messages": [{"role": "user", "content": f"m{i}"} for i in range(3)]}
+    _write(
+        tmp_path,
+        "tests/long.json",
+        {
+            "assistantRef": "assistants/hostile",
+            "tests": [{"id": "long", "objective": "o", "maxTurns": 2, "script": script}],
+        },
+    )
+    proc = subprocess.run(
+        [sys.executable, "-m", "lamdis_http.cli", "validate", "tests/long.json"],
+        cwd=tmp_path,
+        capture_output=True,
+        text=True,
+        timeout=60,
+        check=False,
+    )
+    assert proc.returncode == 0, proc.stderr
+    assert "$.tests[0].script.messages" in proc.stderr
+    assert "the script holds 3 user messages but maxTurns is 2" in proc.stderr

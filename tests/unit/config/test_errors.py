@@ -329,3 +329,28 @@ def test_a_config_error_keeps_the_warnings_that_explain_it(tree: Tree) -> None:
     (problem,) = info.value.problems
     assert problem.json_path == "$.tests[0].steps[0].rubric"
     assert any("did you mean 'rubric'" in w.message for w in info.value.warnings)
+
+
+def test_a_script_longer_than_max_turns_is_a_warning_naming_both(tree: Tree) -> None:
+    def script(n: int) -> dict[str, object]:
+        users = [{"role": "user", "content": f"m{i}"} for i in range(n)]
+        return {"messages": [{"role": "system", "content": "be brief"}, *users]}
+
+    tests = [
+        {"id": "long", "objective": "o", "maxTurns": 2, "script": script(3)},
+        {"id": "default", "objective": "o", "script": script(9)},  # maxTurns defaults to 8
+        {"id": "fits", "objective": "o", "maxTurns": 3, "script": script(3)},
+        {"id": "scripted", "script": script(5), "maxTurns": 1, **SIMPLE_TEST},
+    ]
+    tests[3]["id"] = "scripted"
+    root = tree(base_files(tests))
+
+    report = validate_paths([root / "tests" / "t.json"], env={})
+
+    messages = {w.json_path: w.message for w in report.warnings}
+    assert set(messages) == {"$.tests[0].script.messages", "$.tests[1].script.messages"}
+    assert messages["$.tests[0].script.messages"] == (
+        "the script holds 3 user messages but maxTurns is 2: scripted messages count toward "
+        "maxTurns, so only the first 2 are sent; raise maxTurns or shorten the script"
+    )
+    assert "holds 9 user messages but maxTurns is 8" in messages["$.tests[1].script.messages"]

@@ -908,3 +908,18 @@ async def test_json_path_equals_is_type_exact(actual: Any, expected: Any, passes
     )
     item = (await engine.run(plan_of(test, requests=requests))).items[0]
     assert item.assertions[0].passed is passes
+
+
+async def test_scripted_user_messages_count_toward_max_turns() -> None:
+    judge = ScriptedJudge([0.2])
+    engine, factory, _ = engine_with(judge=judge)
+    test = make_test(
+        objective="stay polite",
+        maxTurns=2,
+        script={"messages": [{"role": "user", "content": f"m{i}"} for i in range(4)]},
+    )
+    item = (await engine.run(plan_of(test))).items[0]
+    assert [r.message for r in factory.targets["bot"].requests] == ["m0", "m1"]
+    assert len(judge.requests) == 1 and not judge.requests[0].propose_next
+    assert item.assertions[-1].details["turns"] == 2
+    assert "maxTurns (2) reached; 2 scripted user message(s) not sent" in item.artifacts.log

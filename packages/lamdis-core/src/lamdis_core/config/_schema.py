@@ -42,6 +42,9 @@ _ALIASES: dict[type[Any], dict[str, str]] = {
 }
 
 # Keys lamdis-runs files carry that lamdis has no use for: accepted without a warning.
+# The field's own default, read once: the warning about long scripts must use the same number.
+_DEFAULT_MAX_TURNS: int = c.TestCase(id="_").max_turns
+
 _TOLERATED: dict[type[Any], frozenset[str]] = {
     c.Assistant: frozenset({"inputSchema", "outputSchema", "description"}),
     c.PersonasFile: frozenset({"id", "name", "description"}),
@@ -388,6 +391,22 @@ class Checker:
                     (*path, "minTurns"),
                     f"minTurns ({min_turns}) is larger than maxTurns ({max_turns})",
                 )
+            script = out.get("script")
+            messages = script.get("messages") if isinstance(script, dict) else None
+            limit = max_turns if isinstance(max_turns, int) else _DEFAULT_MAX_TURNS
+            if not out.get("steps") and isinstance(messages, list) and limit >= 1:
+                users = sum(
+                    1 for m in messages if isinstance(m, dict) and m.get("role", "user") == "user"
+                )
+                if users > limit:
+                    self.warnings.append(
+                        (
+                            (*path, "script", "messages"),
+                            f"the script holds {users} user messages but maxTurns is {limit}: "
+                            f"scripted messages count toward maxTurns, so only the first "
+                            f"{limit} are sent; raise maxTurns or shorten the script",
+                        )
+                    )
         if cls is c.RegexStep:
             flags = out.get("flags", "")
             if isinstance(flags, str) and set(flags) - set("imsx"):

@@ -299,8 +299,15 @@ class TestExecution:
                 text, persona_id, from_file = next_message, next_persona, False
             await self.turn(text, persona_id, template=from_file)
             turns += 1
-            if pending:
+            if pending and turns < test.max_turns:
                 continue
+            if pending:
+                # Scripted messages count toward maxTurns: a test never sends more turns.
+                self.log.append(
+                    f"maxTurns ({test.max_turns}) reached; {len(pending)} scripted user "
+                    "message(s) not sent"
+                )
+                pending.clear()
             want_next = test.iterate and turns < test.max_turns
             verdict = await self._evaluate(
                 rubric, config.threshold, "transcript", propose_next=want_next
