@@ -340,9 +340,7 @@ def test_a_script_longer_than_max_turns_is_a_warning_naming_both(tree: Tree) -> 
         {"id": "long", "objective": "o", "maxTurns": 2, "script": script(3)},
         {"id": "default", "objective": "o", "script": script(9)},  # maxTurns defaults to 8
         {"id": "fits", "objective": "o", "maxTurns": 3, "script": script(3)},
-        {"id": "scripted", "script": script(5), "maxTurns": 1, **SIMPLE_TEST},
     ]
-    tests[3]["id"] = "scripted"
     root = tree(base_files(tests))
 
     report = validate_paths([root / "tests" / "t.json"], env={})
