@@ -26,6 +26,7 @@ demo: install
 services:
 	bash scripts/ensure-postgres.sh
 	bash scripts/ensure-ferretdb.sh
+	bash scripts/ensure-go-tools.sh
 
 test: install services
 	$(RUN) pytest -q -p no:cacheprovider

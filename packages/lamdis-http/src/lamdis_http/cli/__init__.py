@@ -25,6 +25,7 @@ COMMAND_MODULES: list[str] = [
     "_db",
     "_schema",
     "_init",
+    "_start",
 ]
 """Modules under ``lamdis_http.cli`` that add a command; each exposes ``register(subparsers)``."""
 
