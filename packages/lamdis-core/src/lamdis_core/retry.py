@@ -23,9 +23,14 @@ class RetryPolicy:
     exponential backoff ``base_delay * 2**(n-1)`` capped at ``max_delay``, with equal jitter
     (half fixed, half random). A server asking for more than ``max_retry_after`` seconds is
     not waited for: holding a whole run hostage is worse than reporting the failure.
+
+    Answers that ask to slow down and say when to come back (429 or 503 with
+    ``Retry-After``) draw on their own budget, ``rate_limited_retries``: under a rate limit
+    many calls are turned away in turn, so they are waited out rather than failed.
     """
 
     retries: int = 2
+    rate_limited_retries: int = 20
     base_delay: float = 0.25
     max_delay: float = 8.0
     max_retry_after: float = 60.0

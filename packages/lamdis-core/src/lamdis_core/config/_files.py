@@ -293,6 +293,8 @@ class FileSession:
             provided = auth_provided_names(found[1])
         raw_env = self.raw(path).get("env")
         self.env_check(path, raw_env, ("env",), provided)
+        for key in ("request", "session", "websocket"):
+            self.env_check(path, self.raw(path).get(key), (key,), provided)
         if assistant.env.channel == "http_chat" and not assistant.env.base_url:
             self.problem(
                 path,

@@ -39,7 +39,31 @@ BAD: Any = _Bad()
 # HTTP part in snake_case (``base_url``, ``full_url``); both forms are accepted.
 _ALIASES: dict[type[Any], dict[str, str]] = {
     c.HttpSpec: {"base_url": "baseUrl", "full_url": "fullUrl", "timeout_ms": "timeoutMs"},
+    # The names promptfoo's HTTP/WebSocket providers and the newer lamdis engine use.
+    c.ChannelRequest: {"queryParams": "query"},
+    c.ChannelResponse: {"responseFieldPath": "reply", "toolCallsPath": "toolCalls"},
+    c.SseSpec: {"finishPath": "done"},
+    c.WebSocketSpec: {
+        "messageTemplate": "message",
+        "messageField": "contentPath",
+        "timeoutMs": "idleMs",
+    },
 }
+
+# Channel options are read by code, not people skimming a lamdis-runs file: a misspelt one
+# would silently change what is sent, so an unknown key there is an error, not a warning.
+_STRICT: frozenset[type[Any]] = frozenset(
+    {
+        c.ChannelRequest,
+        c.ChannelResponse,
+        c.ChannelSession,
+        c.SessionStart,
+        c.KeepValue,
+        c.Condition,
+        c.SseSpec,
+        c.WebSocketSpec,
+    }
+)
 
 # Keys lamdis-runs files carry that lamdis has no use for: accepted without a warning.
 # The field's own default, read once: the warning about long scripts must use the same number.
@@ -63,6 +87,14 @@ _NAMES: dict[type[Any], str] = {
     c.AuthPattern: "auth pattern",
     c.OAuthClientCredentials: "OAuth client-credentials auth",
     c.AuthApply: "auth apply",
+    c.ChannelRequest: "request",
+    c.ChannelResponse: "response",
+    c.ChannelSession: "session",
+    c.SessionStart: "session start",
+    c.KeepValue: "keep",
+    c.Condition: "condition",
+    c.SseSpec: "sse",
+    c.WebSocketSpec: "websocket",
     c.HttpSpec: "transport.http",
     c.Transport: "transport",
     c.RequestDef: "request",
@@ -291,6 +323,10 @@ class Checker:
             if field is None:
                 if raw_key in allowed or raw_key.startswith(("$", "x-")):
                     continue
+                if cls in _STRICT:
+                    message = self._unknown(raw_key, name, fields)
+                    self.error((*path, raw_key), message.replace(" (ignored)", "", 1))
+                    continue
                 self.warnings.append(((*path, raw_key), self._unknown(raw_key, name, fields)))
                 continue
             if key in out:
@@ -420,6 +456,80 @@ class Checker:
                 except re.error as exc:
                     self.error((*path, "pattern"), f"invalid regular expression: {exc}")
         if cls is c.LatencyStep:
-            max_ms = out.get("maxMs")
-            if isinstance(max_ms, int | float) and max_ms <= 0:
-                self.error((*path, "maxMs"), f"maxMs must be greater than 0, got {max_ms}")
+            for key in ("maxMs", "ttftMs"):
+                bound = out.get(key)
+                if isinstance(bound, int | float) and bound <= 0:
+                    self.error((*path, key), f"{key} must be greater than 0, got {bound}")
+            if "maxMs" not in out and "ttftMs" not in out:
+                self.error(
+                    path, "latency step: give maxMs (whole reply) and/or ttftMs (first token)"
+                )
+        _channel_semantics(self, cls, out, path)
+
+
+def _channel_semantics(checker: Checker, cls: type[Any], out: dict[str, Any], path: Path_) -> None:
+    """JSONPaths compile, templates name known placeholders, sources name one place."""
+    from lamdis_core.jsonpath import check_path
+    from lamdis_core.template import template_problems
+
+    def json_path(key: str) -> None:
+        value = out.get(key)
+        if isinstance(value, str) and (problem := check_path(value)):
+            checker.error((*path, key), problem)
+
+    if cls is c.Condition:
+        json_path("path")
+        matches = out.get("matches")
+        if isinstance(matches, str):
+            try:
+                re.compile(matches)
+            except re.error as exc:
+                checker.error((*path, "matches"), f"invalid regular expression: {exc}")
+    elif cls is c.KeepValue:
+        given = [key for key in ("path", "header", "cookie") if isinstance(out.get(key), str)]
+        if len(given) != 1:
+            checker.error(
+                path,
+                "keep: give exactly one of path (a JSONPath on the body), header or cookie"
+                + (f", got {', '.join(given)}" if given else ""),
+            )
+        json_path("path")
+    elif cls in (c.ChannelResponse, c.SseSpec, c.WebSocketSpec):
+        for key in ("reply", "toolCalls", "contentPath", "statusPath", "retryAfterPath"):
+            json_path(key)
+        if cls is c.SseSpec and isinstance(out.get("events"), dict):
+            for event, event_path in out["events"].items():
+                if isinstance(event_path, str) and (problem := check_path(event_path)):
+                    checker.error((*path, "events", event), problem)
+    if cls is c.ChannelRequest or cls is c.WebSocketSpec:
+        for key in ("path", "url", "query", "headers", "body", "message"):
+            if key in out:
+                for where, problem in template_problems(out[key], (*path, key)):
+                    checker.error(where, problem)
+        method = out.get("method")
+        if isinstance(method, str) and method.upper() not in _METHODS:
+            checker.error(
+                (*path, "method"),
+                f"unknown HTTP method {method!r}; expected one of: {', '.join(sorted(_METHODS))}",
+            )
+        if out.get("bodyFormat") == "form" and "body" in out and not isinstance(out["body"], dict):
+            checker.error((*path, "body"), "bodyFormat form needs an object body (name: value)")
+        if out.get("bodyFormat") == "text" and "body" in out and not isinstance(out["body"], str):
+            checker.error((*path, "body"), "bodyFormat text needs a string body")
+        if isinstance(out.get("idleMs"), int) and out["idleMs"] <= 0:
+            checker.error((*path, "idleMs"), f"idleMs must be greater than 0, got {out['idleMs']}")
+    if cls is c.Assistant:
+        env = out.get("env")
+        channel = env.get("channel", "http_chat") if isinstance(env, dict) else "http_chat"
+        for key, wanted in (("sse", "sse"), ("websocket", "websocket")):
+            if key in out and channel != wanted:
+                checker.error(
+                    (*path, key),
+                    f"{key} options apply to the {wanted} channel, but env.channel is "
+                    f"{channel!r}; set env.channel to {wanted!r} or remove {key}",
+                )
+    if cls is c.ToolCalledStep and isinstance(out.get("times"), int) and out["times"] < 0:
+        checker.error((*path, "times"), f"times must be 0 or more, got {out['times']}")
+
+
+_METHODS = frozenset({"GET", "POST", "PUT", "PATCH", "DELETE", "HEAD", "OPTIONS"})

@@ -61,6 +61,127 @@ class AssistantEnv:
     temperature: float | None = None
 
 
+# --- configurable channels (request/response templates, sessions, streams) -----------------
+
+BodyFormat = Literal["json", "form", "text"]
+
+
+@attrs.frozen(kw_only=True)
+class Condition:
+    """A test on a JSON value: ``path`` must exist, and ``equals``/``matches`` hold if given.
+
+    ``exists: false`` turns it round: the condition holds when the path finds nothing.
+    """
+
+    path: str
+    equals: Any = UNSET
+    matches: str | None = None
+    exists: bool | None = None
+
+
+@attrs.frozen(kw_only=True)
+class KeepValue:
+    """Where a value to keep for later turns comes from: a JSONPath on the body, a response
+    header, or a cookie. Exactly one is given."""
+
+    path: str | None = None
+    header: str | None = None
+    cookie: str | None = None
+
+
+@attrs.frozen(kw_only=True)
+class ChannelRequest:
+    """What one call sends. Strings may hold ``{{placeholders}}`` and ``${ENV}``.
+
+    ``path`` is joined to ``env.baseUrl``; ``url`` replaces both. ``bodyFormat`` ``form``
+    sends an object as ``application/x-www-form-urlencoded``, ``text`` a string as is.
+    """
+
+    method: str = "POST"
+    path: str | None = None
+    url: str | None = None
+    query: dict[str, str] = attrs.Factory(dict)
+    headers: dict[str, str] = attrs.Factory(dict)
+    body: Any = UNSET
+    body_format: BodyFormat = "json"
+
+
+@attrs.frozen(kw_only=True)
+class ChannelResponse:
+    """How to read an answer. ``reply``: a JSONPath to the reply text (default ``$.reply``),
+    or ``$`` with ``format: text`` for a plain-text body. ``toolCalls``: a JSONPath to a list
+    of tool calls (OpenAI format is also found on its own). ``keep``: values for later turns
+    (``{{session.NAME}}``). ``error``: a condition that makes a 2xx answer an error.
+    """
+
+    format: Literal["json", "text"] = "json"
+    reply: str | None = None
+    tool_calls: str | None = None
+    keep: dict[str, KeepValue] = attrs.Factory(dict)
+    error: Condition | None = None
+
+
+@attrs.frozen(kw_only=True)
+class SessionStart:
+    """The request made once per conversation, before its first turn, and what it keeps."""
+
+    request: ChannelRequest
+    keep: dict[str, KeepValue] = attrs.Factory(dict)
+    error: Condition | None = None
+
+
+@attrs.frozen(kw_only=True)
+class ChannelSession:
+    """``start``: made before the first turn; ``close``: after the last (errors are logged)."""
+
+    start: SessionStart | None = None
+    close: ChannelRequest | None = None
+
+
+@attrs.frozen(kw_only=True)
+class SseSpec:
+    """How an ``sse`` channel reads a text/event-stream.
+
+    ``format: openai``: ``data:`` chunks whose text is at ``contentPath`` (default
+    ``$.choices[0].delta.content``), ending with ``data: [DONE]``. ``format: events``: named
+    events; ``events`` maps an event name to the JSONPath of its text (``$`` for the whole
+    data as text), and the stream ends at ``doneEvent`` or when ``done`` holds on an event's
+    data. Either way the stream closing ends the reply too.
+    """
+
+    format: Literal["openai", "events"] = "openai"
+    content_path: str | None = None
+    events: dict[str, str] = attrs.Factory(dict)
+    done_event: str | None = None
+    done: Condition | None = None
+    tool_calls: str | None = None
+
+
+@attrs.frozen(kw_only=True)
+class WebSocketSpec:
+    """How a ``websocket`` channel talks: ``path`` (or ``url``) to connect to, one frame per
+    turn from ``message`` (a template; an object is sent as JSON), and frames read until
+    ``done`` holds on a frame, the server closes (``untilClose``), or no frame came for
+    ``idleMs``. ``contentPath`` picks the text of a JSON frame (``$`` for a text frame).
+    ``connect: conversation`` keeps one connection per conversation; ``turn`` opens one per
+    turn.
+    """
+
+    path: str | None = None
+    url: str | None = None
+    headers: dict[str, str] = attrs.Factory(dict)
+    message: Any = UNSET
+    format: Literal["json", "text"] = "json"
+    content_path: str | None = None
+    tool_calls: str | None = None
+    done: Condition | None = None
+    until_close: bool = False
+    idle_ms: int | None = None
+    connect: Literal["conversation", "turn"] = "conversation"
+    status_path: str | None = None
+    retry_after_path: str | None = None
+
+
 @attrs.frozen(kw_only=True)
 class Assistant:
     """An assistant under test (``assistants/*.json``).
@@ -76,6 +197,16 @@ class Assistant:
     auth: AuthRef | None = None
     path: str | None = None
     reply_path: str | None = None
+    request: ChannelRequest | None = None
+    response: ChannelResponse | None = None
+    session: ChannelSession | None = None
+    sse: SseSpec | None = None
+    websocket: WebSocketSpec | None = None
+
+    @property
+    def configurable(self) -> bool:
+        """Whether the channel is shaped by ``request``/``response``/``session``."""
+        return self.request is not None or self.response is not None or self.session is not None
 
     @property
     def effective_auth_ref(self) -> str | None:
@@ -303,11 +434,47 @@ class JsonPathStep:
 
 @attrs.frozen(kw_only=True)
 class LatencyStep:
-    """Latency ceiling in ms over the last turn, or every turn so far (``scope: transcript``)."""
+    """Latency ceilings in ms over the last turn, or every turn so far (``scope: transcript``).
+
+    ``maxMs`` bounds the whole reply, ``ttftMs`` the time to its first token (streaming
+    channels measure it; a channel that does not fails the check, saying so). At least one.
+    """
 
     type: Literal["latency"] = "latency"
     id: str | None = None
-    max_ms: float
+    max_ms: float | None = None
+    ttft_ms: float | None = None
+    scope: Scope = "last"
+    severity: Severity = "error"
+    name: str | None = None
+
+
+@attrs.frozen(kw_only=True)
+class ToolCalledStep:
+    """A tool named ``name`` was called (in the last reply, or anywhere: ``scope``).
+
+    ``arguments`` must be a JSON subset of the call's arguments (every key given matches,
+    recursively; lists match item by item). ``times`` asks for that exact number of matching
+    calls; without it, at least one.
+    """
+
+    type: Literal["tool_called"] = "tool_called"
+    id: str | None = None
+    tool: str
+    arguments: Any = UNSET
+    times: int | None = None
+    scope: Scope = "last"
+    severity: Severity = "error"
+    name: str | None = None
+
+
+@attrs.frozen(kw_only=True)
+class NoToolCalledStep:
+    """No tool was called (or none named ``tool``), in the last reply or anywhere."""
+
+    type: Literal["no_tool_called"] = "no_tool_called"
+    id: str | None = None
+    tool: str | None = None
     scope: Scope = "last"
     severity: Severity = "error"
     name: str | None = None
@@ -333,6 +500,8 @@ Step = (
     | RegexStep
     | JsonPathStep
     | LatencyStep
+    | ToolCalledStep
+    | NoToolCalledStep
     | ExtractStep
 )
 STEP_TYPES: dict[str, type[Any]] = {
@@ -344,6 +513,8 @@ STEP_TYPES: dict[str, type[Any]] = {
     "regex": RegexStep,
     "json_path": JsonPathStep,
     "latency": LatencyStep,
+    "tool_called": ToolCalledStep,
+    "no_tool_called": NoToolCalledStep,
     "extract": ExtractStep,
 }
 

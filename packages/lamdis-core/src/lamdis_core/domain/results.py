@@ -67,10 +67,53 @@ class Check:
 
 @attrs.define(kw_only=True)
 class TranscriptEntry:
+    """One message. Assistant entries carry the turn's measurements: ``latency_ms``, and from
+    streaming channels ``ttft_ms`` and ``chunks``; ``tool_calls`` lists ``{name, arguments}``
+    of the tools the assistant called while answering."""
+
     role: str
     content: str
     persona_id: str | None = None
     latency_ms: float | None = None
+    ttft_ms: float | None = None
+    chunks: int | None = None
+    tool_calls: list[dict[str, Any]] | None = None
+
+
+@attrs.define(kw_only=True)
+class Throttling:
+    """What rate limits cost one test: answers that said slow down (429, 503), the time spent
+    backing off before retrying them, and the time spent waiting for the target host's
+    concurrency limit."""
+
+    rate_limited: int = 0
+    backoff_ms: float = 0.0
+    queued_ms: float = 0.0
+
+    def add(self, other: Throttling) -> None:
+        self.rate_limited += other.rate_limited
+        self.backoff_ms += other.backoff_ms
+        self.queued_ms += other.queued_ms
+
+    def __bool__(self) -> bool:
+        return bool(self.rate_limited or self.backoff_ms or self.queued_ms)
+
+    @classmethod
+    def of(cls, items: list[Item]) -> Throttling:
+        """The sum over a run's items."""
+        total = cls()
+        for item in items:
+            if item.throttling is not None:
+                total.add(item.throttling)
+        return total
+
+    def describe(self) -> str:
+        """``3 rate-limited answers (429/503), 1.2 s backing off, 0.4 s queued``."""
+        return (
+            f"{self.rate_limited} rate-limited answers (429/503), "
+            f"{self.backoff_ms / 1000:.1f} s backing off, {self.queued_ms / 1000:.1f} s queued "
+            "for the host's concurrency limit"
+        )
 
 
 @attrs.define(kw_only=True)
@@ -147,6 +190,7 @@ class Item:
     timings: Timings = attrs.Factory(Timings)
     judge_score: float | None = None
     usage: Usage = attrs.Factory(Usage)
+    throttling: Throttling | None = None
     error: str | None = None
     artifacts: Artifacts = attrs.Factory(Artifacts)
     started_at: datetime | None = None

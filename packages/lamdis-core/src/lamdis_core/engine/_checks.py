@@ -1,4 +1,4 @@
-"""Deterministic checks: includes, not_includes, regex, json_path, latency."""
+"""Deterministic checks: includes, not_includes, regex, json_path, latency, tool calls."""
 
 from __future__ import annotations
 
@@ -13,7 +13,9 @@ from lamdis_core.domain.config import (
     JsonPathStep,
     LatencyStep,
     NotIncludesStep,
+    NoToolCalledStep,
     RegexStep,
+    ToolCalledStep,
 )
 from lamdis_core.domain.results import Check
 
@@ -171,19 +173,130 @@ def json_equal(left: Any, right: Any) -> bool:
     return bool(left == right)
 
 
-def latency(step: LatencyStep, per_turn_ms: list[float]) -> Check:
-    details: dict[str, Any] = {"maxMs": step.max_ms, "scope": step.scope}
+def latency(
+    step: LatencyStep, per_turn_ms: list[float], per_turn_ttft_ms: list[float | None] | None = None
+) -> Check:
+    details: dict[str, Any] = {"scope": step.scope}
+    if step.max_ms is not None:
+        details["maxMs"] = step.max_ms
+    if step.ttft_ms is not None:
+        details["ttftMs"] = step.ttft_ms
     if not per_turn_ms:
         details["reasoning"] = "no assistant turn to measure yet"
         return Check(
             type="latency", name=step.name, passed=False, severity=step.severity, details=details
         )
-    observed = per_turn_ms[-1] if step.scope == "last" else max(per_turn_ms)
-    details["observedMs"] = round(observed, 1)
-    passed = observed <= step.max_ms
-    details["reasoning"] = (
-        f"{observed:.0f} ms {'<=' if passed else '>'} ceiling {step.max_ms:.0f} ms"
-    )
+    reasons: list[str] = []
+    passed = True
+    if step.max_ms is not None:
+        observed = per_turn_ms[-1] if step.scope == "last" else max(per_turn_ms)
+        details["observedMs"] = round(observed, 1)
+        ok = observed <= step.max_ms
+        passed = passed and ok
+        reasons.append(f"{observed:.0f} ms {'<=' if ok else '>'} ceiling {step.max_ms:.0f} ms")
+    if step.ttft_ms is not None:
+        ttfts = list(per_turn_ttft_ms or [])
+        considered = ttfts[-1:] if step.scope == "last" else ttfts
+        if not considered or any(t is None for t in considered):
+            passed = False
+            reasons.append(
+                "no time to first token was measured (only streaming channels measure it: "
+                "sse, websocket, openai_chat)"
+            )
+        else:
+            observed_ttft = max(t for t in considered if t is not None)
+            details["observedTtftMs"] = round(observed_ttft, 1)
+            ok = observed_ttft <= step.ttft_ms
+            passed = passed and ok
+            reasons.append(
+                f"first token after {observed_ttft:.0f} ms {'<=' if ok else '>'} ceiling "
+                f"{step.ttft_ms:.0f} ms"
+            )
+    details["reasoning"] = "; ".join(reasons)
     return Check(
         type="latency", name=step.name, passed=passed, severity=step.severity, details=details
     )
+
+
+def json_subset(expected: Any, actual: Any) -> bool:
+    """Whether ``expected`` is contained in ``actual``: objects key by key (extra keys in
+    ``actual`` are fine), lists item by item with equal length, scalars equal."""
+    if isinstance(expected, dict):
+        return isinstance(actual, dict) and all(
+            key in actual and json_subset(value, actual[key]) for key, value in expected.items()
+        )
+    if isinstance(expected, list):
+        return (
+            isinstance(actual, list)
+            and len(expected) == len(actual)
+            and all(json_subset(e, a) for e, a in zip(expected, actual, strict=True))
+        )
+    return json_equal(expected, actual)
+
+
+def tool_called(step: ToolCalledStep, calls: list[dict[str, Any]], scope_label: str) -> Check:
+    """``calls``: ``{name, arguments}`` of every tool call in scope, in order."""
+    named = [call for call in calls if call.get("name") == step.tool]
+    matching = (
+        named
+        if step.arguments is UNSET
+        else [call for call in named if json_subset(step.arguments, call.get("arguments"))]
+    )
+    details: dict[str, Any] = {
+        "tool": step.tool,
+        "scope": step.scope,
+        "calls": [call.get("name") for call in calls],
+        "matching": len(matching),
+    }
+    if step.arguments is not UNSET:
+        details["arguments"] = step.arguments
+    if step.times is not None:
+        details["times"] = step.times
+        passed = len(matching) == step.times
+    else:
+        passed = bool(matching)
+    what = step.tool + (" with the given arguments" if step.arguments is not UNSET else "")
+    if passed:
+        reason = f"{what} called {len(matching)} time(s) in {scope_label}"
+    elif not calls:
+        reason = f"no tool was called in {scope_label}; expected {what}"
+    elif named and not matching:
+        seen = "; ".join(_shown(call.get("arguments")) for call in named[:3])
+        reason = f"{step.tool} was called, but not with arguments containing {_shown(step.arguments)} (got {seen})"
+    elif step.times is not None:
+        reason = f"{what} called {len(matching)} time(s) in {scope_label}, expected {step.times}"
+    else:
+        reason = (
+            f"{step.tool} was not called in {scope_label}; called: {', '.join(details['calls'])}"
+        )
+    details["reasoning"] = reason
+    return Check(
+        type="tool_called", name=step.name, passed=passed, severity=step.severity, details=details
+    )
+
+
+def no_tool_called(step: NoToolCalledStep, calls: list[dict[str, Any]], scope_label: str) -> Check:
+    offending = [c for c in calls if step.tool is None or c.get("name") == step.tool]
+    details: dict[str, Any] = {"scope": step.scope, "calls": [c.get("name") for c in calls]}
+    if step.tool is not None:
+        details["tool"] = step.tool
+    what = step.tool or "any tool"
+    if offending:
+        reason = f"{what} was called in {scope_label}: " + ", ".join(
+            f"{c.get('name')}({_shown(c.get('arguments'))})" for c in offending[:3]
+        )
+    else:
+        reason = f"{what} was not called in {scope_label}, as required"
+    details["reasoning"] = reason
+    return Check(
+        type="no_tool_called",
+        name=step.name,
+        passed=not offending,
+        severity=step.severity,
+        details=details,
+    )
+
+
+def _shown(value: Any, limit: int = 120) -> str:
+    text = to_text(value)
+    return text if len(text) <= limit else text[: limit - 1] + "…"

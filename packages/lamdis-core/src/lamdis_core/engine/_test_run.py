@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import asyncio
+import uuid
 from collections.abc import Mapping
 from typing import Any
 
@@ -25,6 +26,7 @@ from lamdis_core.domain.results import (
     Item,
     ItemStatus,
     MessageCounts,
+    Throttling,
     Timings,
     TranscriptEntry,
     Usage,
@@ -42,7 +44,8 @@ from lamdis_core.ports.judge import (
     Verdict,
 )
 from lamdis_core.ports.requester import HttpCall, HttpResult, Requester
-from lamdis_core.ports.target import Target, TurnReply, TurnRequest
+from lamdis_core.ports.target import ConversationalTarget, Target, TurnReply, TurnRequest
+from lamdis_core.ratelimit import THROTTLING_STATUSES, turn_budget
 from lamdis_core.retry import RetryPolicy
 from lamdis_core.sanitize import clean, clean_text
 
@@ -111,6 +114,11 @@ class TestExecution:
         self.checks: list[Check] = []
         self.per_turn_ms: list[float] = []
         self.replies: list[str] = []  # what the target answered (not scripted context)
+        self.per_turn_ttft_ms: list[float | None] = []
+        self.tool_calls: list[list[dict[str, Any]]] = []
+        self.throttling = Throttling()
+        # One id per execution: the target's conversation key and the W3C trace id.
+        self.conversation_id = uuid.uuid4().hex
         self.scores: list[float] = []
         self.usage = Usage()
         self.log: list[str] = []
@@ -170,6 +178,9 @@ class TestExecution:
                 error_type=type(exc).__name__,
                 error=str(exc),
             )
+        finally:
+            if isinstance(self.target, ConversationalTarget):
+                await self.target.end_conversation(self.conversation_id)
         if error is None or not error.startswith("stopped"):
             judge_errors = [ch.error for ch in self.checks if ch.error]
             if error is None and judge_errors:
@@ -206,6 +217,9 @@ class TestExecution:
                     content=trim(clean_text(t.content)),
                     persona_id=t.persona_id,
                     latency_ms=t.latency_ms,
+                    ttft_ms=t.ttft_ms,
+                    chunks=t.chunks,
+                    tool_calls=t.tool_calls,
                 )
                 for t in self.transcript
             ],
@@ -223,6 +237,7 @@ class TestExecution:
             timings=Timings.from_turns(self.per_turn_ms),
             judge_score=round(sum(self.scores) / len(self.scores), 4) if self.scores else None,
             usage=self.usage,
+            throttling=self.throttling if self.throttling else None,
             error=clean_text(error) if error else error,
             artifacts=Artifacts(log=[clean_text(line) for line in self.log]),
             started_at=started_at,
@@ -359,6 +374,9 @@ class TestExecution:
             persona=persona,
             persona_id=persona_id,
             system=list(self.system),
+            conversation_id=self.conversation_id,
+            turn=len(self.per_turn_ms) + 1,
+            variables=dict(self.var),
         )
         self.transcript.append(TranscriptEntry(role="user", content=text, persona_id=persona_id))
         self.last["user"] = text
@@ -366,14 +384,25 @@ class TestExecution:
         # Half an emoji ("\ud83d") cannot be written as UTF-8: judges, reports and stores
         # get U+FFFD instead.
         reply_text = clean_text(reply.text)
+        calls = [
+            {"name": clean_text(call.name), "arguments": clean(call.arguments)}
+            for call in reply.tool_calls
+        ]
         self.transcript.append(
             TranscriptEntry(
-                role="assistant", content=reply_text, latency_ms=round(reply.latency_ms, 1)
+                role="assistant",
+                content=reply_text,
+                latency_ms=round(reply.latency_ms, 1),
+                ttft_ms=None if reply.ttft_ms is None else round(reply.ttft_ms, 1),
+                chunks=reply.chunks,
+                tool_calls=calls or None,
             )
         )
         self.last["assistant"] = reply_text
         self.replies.append(reply_text)
         self.per_turn_ms.append(reply.latency_ms)
+        self.per_turn_ttft_ms.append(reply.ttft_ms)
+        self.tool_calls.append(calls)
         if reply.tokens:
             self.usage.tokens += reply.tokens
         await self.on_turn(len(self.per_turn_ms))
@@ -384,28 +413,46 @@ class TestExecution:
         # this one guards targets that have none.
         timeout_s = self.entry.assistant.env.timeout_ms / 1000 + _TIMEOUT_SLACK_S
         attempt = 0
+        throttled = 0
         while True:
             try:
                 try:
-                    async with asyncio.timeout(timeout_s):
-                        return await self.target.send(request)
+                    # Time spent queued for the host's rate limit is added back to the deadline.
+                    async with asyncio.timeout(timeout_s) as deadline:
+                        with turn_budget(deadline, self.throttling):
+                            return await self.target.send(request)
                 except TimeoutError:
                     raise TargetError(
                         f"no reply within {self.entry.assistant.env.timeout_ms} ms", retryable=True
                     ) from None
             except TargetError as exc:
+                if exc.status in THROTTLING_STATUSES:
+                    self.throttling.rate_limited += 1
+                # "Come back in N s" is waited out on its own budget; a bare 503 is an outage.
+                slow_down = (
+                    exc.status in THROTTLING_STATUSES
+                    and exc.retryable
+                    and exc.retry_after is not None
+                )
                 if not self.retry.waits_for(exc.retry_after):
                     raise TargetError(
                         f"{exc} (asked to wait {exc.retry_after:g} s, more than the "
                         f"{self.retry.max_retry_after:g} s lamdis waits)",
                         status=exc.status,
                     ) from exc
-                if not exc.retryable or attempt >= self.retry.retries:
+                spent = (
+                    throttled >= self.retry.rate_limited_retries
+                    if slow_down
+                    else (attempt - throttled >= self.retry.retries)
+                )
+                if not exc.retryable or spent:
                     if attempt:
                         raise TargetError(
                             f"{exc} (after {attempt + 1} attempts)", status=exc.status
                         ) from exc
                     raise
+                if slow_down:
+                    throttled += 1
                 delay = self.retry.delay(attempt + 1, exc.retry_after)
                 self.log.append(
                     f"turn attempt {attempt + 1} failed ({exc}); retrying in {delay:.2f}s"
@@ -417,6 +464,8 @@ class TestExecution:
                     delay_s=round(delay, 3),
                     reason=str(exc),
                 )
+                if exc.status in THROTTLING_STATUSES:
+                    self.throttling.backoff_ms += delay * 1000
                 await self.clock.sleep(delay)
                 attempt += 1
 
@@ -426,6 +475,11 @@ class TestExecution:
         if scope == "transcript":
             return "\n".join(self.replies), "the transcript"
         return self.last["assistant"], "the last reply"
+
+    def _scope_calls(self, scope: str) -> tuple[list[dict[str, Any]], str]:
+        if scope == "transcript":
+            return [call for turn in self.tool_calls for call in turn], "the transcript"
+        return (self.tool_calls[-1] if self.tool_calls else []), "the last reply"
 
     async def _step(self, index: int, step: c.Step) -> None:
         if isinstance(step, c.MessageStep):
@@ -466,7 +520,11 @@ class TestExecution:
         elif isinstance(step, c.JsonPathStep):
             check = _checks.json_path(step, self.context())
         elif isinstance(step, c.LatencyStep):
-            check = _checks.latency(step, self.per_turn_ms)
+            check = _checks.latency(step, self.per_turn_ms, self.per_turn_ttft_ms)
+        elif isinstance(step, c.ToolCalledStep):
+            check = _checks.tool_called(step, *self._scope_calls(step.scope))
+        elif isinstance(step, c.NoToolCalledStep):
+            check = _checks.no_tool_called(step, *self._scope_calls(step.scope))
         else:  # pragma: no cover - the loader rejects unknown step types
             raise _Abort(f"step {index} has unsupported type {type(step).__name__}")
         if check is not None:

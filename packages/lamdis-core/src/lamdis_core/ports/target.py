@@ -3,7 +3,7 @@
 from __future__ import annotations
 
 from collections.abc import Awaitable, Callable, Mapping
-from typing import Any, Protocol
+from typing import Any, Protocol, runtime_checkable
 
 import attrs
 
@@ -12,21 +12,45 @@ from lamdis_core.domain.config import Assistant
 
 @attrs.frozen(kw_only=True)
 class TurnRequest:
-    """One user turn. ``transcript`` is the conversation so far, without ``message``."""
+    """One user turn. ``transcript`` is the conversation so far, without ``message``.
+
+    ``conversation_id`` is the same for every turn of one test execution (32 lowercase hex
+    digits, also its W3C trace id); ``turn`` counts user turns from 1; ``variables`` are the
+    run variables (``var``) at the time of the turn.
+    """
 
     message: str
     transcript: list[dict[str, Any]]
     persona: str | None = None
     persona_id: str | None = None
     system: list[str] = attrs.Factory(list)
+    conversation_id: str = ""
+    turn: int = 1
+    variables: Mapping[str, Any] = attrs.Factory(dict)
+
+
+@attrs.frozen(kw_only=True)
+class ToolCall:
+    """A tool (function) call the assistant made while answering; ``arguments`` is the
+    decoded JSON (or the raw text when it was not JSON)."""
+
+    name: str
+    arguments: Any = None
+    id: str | None = None
 
 
 @attrs.frozen(kw_only=True)
 class TurnReply:
+    """The answer to one turn. Streaming channels also set ``ttft_ms`` (time to the first
+    content chunk or frame) and ``chunks``."""
+
     text: str
     latency_ms: float
     raw: Any = None
     tokens: int = 0
+    tool_calls: list[ToolCall] = attrs.Factory(list)
+    ttft_ms: float | None = None
+    chunks: int | None = None
 
 
 AuthHeaders = Callable[[], Awaitable[Mapping[str, str]]]
@@ -48,6 +72,17 @@ class Target(Protocol):
     async def aclose(self) -> None: ...
 
 
+@runtime_checkable
+class ConversationalTarget(Protocol):
+    """A Target that holds state per conversation (a session, cookies, a socket).
+
+    The engine calls ``end_conversation`` once after a test execution's last turn, whatever
+    its outcome; it never raises (a failed closing request is logged).
+    """
+
+    async def end_conversation(self, conversation_id: str) -> None: ...
+
+
 class TargetFactory(Protocol):
     """Builds Targets for one channel (``http_chat``, ``openai_chat``, ``bedrock_chat``).
 
@@ -63,3 +98,9 @@ class TargetFactory(Protocol):
     ) -> Target: ...
 
     async def aclose(self) -> None: ...
+
+
+def traceparent(conversation_id: str, span_id: str) -> str:
+    """The W3C ``traceparent`` header of one turn: the conversation is the trace, the turn a
+    span (``span_id``: 16 hex digits), sampled."""
+    return f"00-{conversation_id}-{span_id}-01"

@@ -4,7 +4,8 @@ lamdis-runs' ``run-file`` answers ``{file, totals, passRate, judge: {avgScore}, 
 every one of those keys is here with the same meaning, so scripts written against it keep
 working. Added: ``status``, ``files``, ``startedAt``/``finishedAt``/``durationMs``,
 ``judge.provider``/``judge.offline``/``judge.unassessed`` (checks skipped because the judge
-could not assess them), ``usage``, ``warnings``, ``repeat``, ``stopped`` and
+could not assess them), ``usage``, ``throttling`` (answers that said slow down, time backing
+off and queued for the host's limit), ``warnings``, ``repeat``, ``stopped`` and
 ``tests`` (one entry per test x assistant with its pass rate, which matters with ``--repeat``).
 """
 
@@ -15,6 +16,7 @@ from collections.abc import Sequence
 from typing import TYPE_CHECKING, Any
 
 from lamdis_core.domain.convert import default_converter
+from lamdis_core.domain.results import Item, Throttling
 from lamdis_core.reports.summary import offline_warning, summary_rows, unassessed_note
 from lamdis_core.sanitize import clean
 
@@ -93,6 +95,7 @@ def build_summary(
             "unassessed": result.judge.unassessed,
         },
         "usage": converter.unstructure(result.usage),
+        "throttling": _throttling(result.items),
         "startedAt": converter.unstructure(result.started_at),
         "finishedAt": converter.unstructure(result.finished_at),
         "durationMs": round(duration_ms, 1),
@@ -127,3 +130,12 @@ def render_json(
         clean(summary), indent=indent, ensure_ascii=False, allow_nan=False, default=str
     )
     return text + "\n"
+
+
+def _throttling(items: list[Item]) -> dict[str, Any]:
+    total = Throttling.of(items)
+    return {
+        "rateLimited": total.rate_limited,
+        "backoffMs": round(total.backoff_ms, 1),
+        "queuedMs": round(total.queued_ms, 1),
+    }

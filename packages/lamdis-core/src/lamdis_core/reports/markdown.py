@@ -5,7 +5,7 @@ from __future__ import annotations
 from collections.abc import Sequence
 from typing import TYPE_CHECKING
 
-from lamdis_core.domain.results import ItemStatus
+from lamdis_core.domain.results import ItemStatus, Throttling
 from lamdis_core.reports.summary import (
     SummaryRow,
     offline_warning,
@@ -112,4 +112,8 @@ def render_markdown(
         f"**Judge:** {judge}{avg} · "
         f"**Usage:** {result.usage.tokens} tokens, {result.usage.calls} calls"
     )
+    throttling = Throttling.of(result.items)
+    if throttling:
+        lines.append("")
+        lines.append(f"**Rate limits:** {throttling.describe()}")
     return clean_text("\n".join(lines) + "\n")

@@ -11,7 +11,7 @@ import sys
 from collections.abc import Iterator
 from typing import TYPE_CHECKING
 
-from lamdis_core.domain.results import Item, ItemStatus
+from lamdis_core.domain.results import Item, ItemStatus, Throttling
 from lamdis_core.reports.summary import (
     failure_text,
     offline_warning,
@@ -215,6 +215,9 @@ class Console:
             + (f" ({result.usage.cached_calls} cached)" if result.usage.cached_calls else ""),
             highlight=False,
         )
+        throttling = Throttling.of(result.items)
+        if throttling:
+            self.out.print(f"rate limits: {throttling.describe()}", highlight=False)
         if interrupted:
             self.out.print(
                 f"[yellow]interrupted:[/] {len(result.items)} of {self.total} finished; "

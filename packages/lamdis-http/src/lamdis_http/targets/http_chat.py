@@ -10,6 +10,7 @@ the reply text.
 from __future__ import annotations
 
 import json
+import secrets
 import time
 from collections.abc import Mapping
 from typing import Any
@@ -25,9 +26,11 @@ from lamdis_core.domain.errors import (
     LamdisError,
     TargetError,
 )
-from lamdis_core.ports.target import AuthHeaders, TurnReply, TurnRequest
+from lamdis_core.ports.target import AuthHeaders, TurnReply, TurnRequest, traceparent
+from lamdis_core.ratelimit import THROTTLING_STATUSES, HostLimits
 from lamdis_core.retry import parse_retry_after
 from lamdis_core.sanitize import MAX_JSON_DEPTH, TooDeepError, loads_bounded
+from yarl import URL
 
 from lamdis_http._session import (
     DEFAULT_POOL_LIMIT,
@@ -53,12 +56,17 @@ class HttpChatTargetFactory:
 
     Args:
         pool_limit: the most connections open at once, over all targets of this factory.
+        limits: the adaptive per-host concurrency limits its targets share (default: a new
+            set, starting at 4 per host and growing to ``pool_limit``).
     """
 
     channel = CHANNEL
 
-    def __init__(self, *, pool_limit: int = DEFAULT_POOL_LIMIT) -> None:
+    def __init__(
+        self, *, pool_limit: int = DEFAULT_POOL_LIMIT, limits: HostLimits | None = None
+    ) -> None:
         self._session = LazySession(limit=pool_limit)
+        self.limits = limits if limits is not None else HostLimits(maximum=pool_limit)
 
     def create(
         self, assistant: Assistant, auth_headers: AuthHeaders, env: Mapping[str, str]
@@ -141,6 +149,7 @@ class HttpChatTargetFactory:
             timeout_s=assistant.env.timeout_ms / 1000,
             reply_path=assistant.reply_path or _DEFAULT_REPLY_PATH,
             assistant_id=assistant.id,
+            limits=self.limits,
         )
 
     async def aclose(self) -> None:
@@ -161,9 +170,14 @@ class HttpChatTarget:
         timeout_s: float,
         reply_path: str,
         assistant_id: str,
+        limits: HostLimits | None = None,
     ) -> None:
         self._session = session
         self.url = url
+        parsed = URL(url)
+        self._limit = (limits or HostLimits()).for_host(
+            f"{parsed.scheme}://{parsed.host}:{parsed.port}"
+        )
         self._display_url = safe_url(url)
         self._headers = dict(headers)
         self._auth_headers = auth_headers
@@ -187,21 +201,29 @@ class HttpChatTarget:
                 f"{where}: could not get the auth headers: {exc}",
                 retryable=bool(getattr(exc, "retryable", False)),
             ) from exc
+        if turn.conversation_id:
+            headers["traceparent"] = traceparent(turn.conversation_id, secrets.token_hex(8))
         body = _request_body(turn)
         session = self._session.get()
-        started = time.perf_counter()
         try:
-            async with session.post(
-                self.url,
-                json=body,
-                headers=headers,
-                timeout=self._timeout,
-                max_redirects=MAX_REDIRECTS,
-            ) as response:
-                raw = await response.read()
-                status = response.status
-                content_type = response.headers.get("Content-Type", "")
-                retry_after_header = response.headers.get("Retry-After")
+            # The host's adaptive limit; the engine keeps the wait off this turn's clock.
+            async with self._limit.slot() as slot:
+                started = time.perf_counter()
+                async with session.post(
+                    self.url,
+                    json=body,
+                    headers=headers,
+                    timeout=self._timeout,
+                    max_redirects=MAX_REDIRECTS,
+                ) as response:
+                    raw = await response.read()
+                    status = response.status
+                    content_type = response.headers.get("Content-Type", "")
+                    retry_after_header = response.headers.get("Retry-After")
+                if status in THROTTLING_STATUSES:
+                    slot.throttled(parse_retry_after(retry_after_header))
+                elif status >= 500:
+                    slot.failed()
         except TimeoutError as exc:
             raise TargetError(
                 f"{where}: no reply within {self._timeout_s:g} s (env.timeoutMs); "

@@ -1,0 +1,260 @@
+"""The ``sse`` target: the reply arrives as a ``text/event-stream``.
+
+Requests are shaped like the configurable ``http_chat`` channel's (``request``, ``session``,
+``response.keep``/``error``); the ``sse`` options say how to read the stream:
+
+- ``format: openai`` (default): ``data:`` chunks in OpenAI's chat-completion chunk format;
+  the text is at ``contentPath`` (default ``$.choices[0].delta.content``), streamed tool calls
+  are assembled from ``choices[0].delta.tool_calls``, and ``data: [DONE]`` ends the reply.
+- ``format: events``: named events. ``events`` maps an event name to the JSONPath of its
+  text (``$`` when the data is the text itself); the reply ends at ``doneEvent``, when
+  ``done`` holds on an event's data, or, when neither is set, when the stream closes.
+
+Each turn records the time to the first content chunk and the number of content chunks.
+"""
+
+from __future__ import annotations
+
+import time
+from typing import Any
+
+import attrs
+from lamdis_core.domain import config as c
+from lamdis_core.domain.errors import TargetError
+from lamdis_core.jsonpath import JsonPath, compile_path
+from lamdis_core.ports.target import ToolCall, TurnReply, TurnRequest
+from lamdis_core.sanitize import loads_bounded
+
+from lamdis_http.targets._channel import (
+    ChannelSetup,
+    ChannelTarget,
+    condition_holds,
+    describe_condition,
+    received,
+    to_tool_call,
+    tool_calls_in,
+)
+
+OPENAI_CONTENT = "$.choices[0].delta.content"
+_OPENAI_TOOL_DELTAS = compile_path("$.choices[0].delta.tool_calls")
+
+
+@attrs.define
+class _Event:
+    name: str = "message"
+    data: list[str] = attrs.Factory(list)
+
+
+class SseTarget(ChannelTarget):
+    """One assistant whose answers stream as Server-Sent Events."""
+
+    channel = "sse"
+
+    def _configure(self, setup: ChannelSetup) -> None:
+        spec = setup.assistant.sse or c.SseSpec()
+        self.spec = spec
+        self.content: JsonPath = compile_path(spec.content_path or OPENAI_CONTENT)
+        self.event_paths: dict[str, JsonPath] = {
+            name: compile_path(path) for name, path in spec.events.items()
+        }
+        if spec.format == "events" and not self.event_paths:
+            setup.problem(
+                "$.sse.events",
+                "format events needs events: {eventName: JSONPath of its text}, "
+                'e.g. {"token": "$.text"}',
+            )
+        self.tool_path = compile_path(spec.tool_calls) if spec.tool_calls else None
+        if spec.format == "openai":
+            self.terminal = "data: [DONE]"
+        elif spec.done_event:
+            self.terminal = f"event {spec.done_event}"
+        elif spec.done is not None:
+            self.terminal = describe_condition(spec.done)
+        else:
+            self.terminal = ""
+
+    async def send(self, turn: TurnRequest) -> TurnReply:
+        """Send the turn and read the stream to its terminal condition.
+
+        Raises:
+            TargetError: as for ``http_chat``; also a stream that closes or times out before
+                its terminal condition, or a chunk that is not JSON when JSON is expected.
+        """
+        conversation = self.conversation(turn)
+        await self.begin(turn, conversation)
+        method, url, where, kwargs = self.prepare(
+            self.request, self.values(turn, conversation), conversation
+        )
+        kwargs["headers"].setdefault("Accept", "text/event-stream")
+        state = _Stream(self, where)
+        async with self.open(method, url, where, kwargs, conversation) as (response, started):
+            state.started = started
+            if not 200 <= response.status < 300:
+                self.answered(response, await response.read(), where, conversation, "turn")
+            content_type = response.headers.get("Content-Type", "")
+            if "text/event-stream" not in content_type:
+                body = await response.read()
+                raise TargetError(
+                    f"{where}: expected a text/event-stream, got {content_type or 'no content-type'}"
+                    f" (a JSON answer belongs to the http_chat channel); received: "
+                    f"{received(body, self.secrets_of(conversation))}",
+                    status=response.status,
+                )
+            self.answered(response, b"", where, conversation, "turn")  # keeps cookies
+            event = _Event()
+            try:
+                async for raw_line in response.content:
+                    state.raw.extend(raw_line)
+                    line = raw_line.decode("utf-8", errors="replace").rstrip("\r\n")
+                    if line:
+                        _field(event, line)
+                        continue
+                    if event.data and state.dispatch(event, conversation):
+                        break
+                    event = _Event()
+                else:
+                    if event.data and state.dispatch(event, conversation):
+                        pass
+                    elif self.terminal:
+                        raise TargetError(
+                            f"{where}: the stream closed before its end ({self.terminal}); "
+                            f"received: {received(bytes(state.raw), self.secrets_of(conversation))}",
+                            retryable=True,
+                        )
+            except TimeoutError as exc:
+                raise TargetError(
+                    f"{where}: the stream did not reach its end ({self.terminal or 'closing'}) "
+                    f"within {self.timeout_s:g} s (env.timeoutMs); received: "
+                    f"{received(bytes(state.raw), self.secrets_of(conversation))}",
+                    retryable=True,
+                ) from exc
+        latency_ms = (time.perf_counter() - started) * 1000
+        text = "".join(state.parts)
+        calls = state.tool_calls()
+        if not text.strip() and not calls:
+            raise TargetError(
+                f"{where}: the stream ended with an empty reply; an assistant that says nothing "
+                f"cannot pass a test; received: {received(bytes(state.raw), self.secrets_of(conversation))}",
+                status=response.status,
+            )
+        return TurnReply(
+            text=text,
+            latency_ms=latency_ms,
+            raw={"events": state.events},
+            tool_calls=calls,
+            ttft_ms=state.ttft_ms,
+            chunks=state.chunks,
+        )
+
+
+def _field(event: _Event, line: str) -> None:
+    if line.startswith(":"):
+        return  # a comment (keep-alive ping)
+    name, _, value = line.partition(":")
+    value = value.removeprefix(" ")
+    if name == "data":
+        event.data.append(value)
+    elif name == "event":
+        event.name = value or "message"
+
+
+class _Stream:
+    """What one turn's stream has delivered so far."""
+
+    def __init__(self, target: SseTarget, where: str) -> None:
+        self.target = target
+        self.where = where
+        self.started = time.perf_counter()
+        self.raw = bytearray()
+        self.parts: list[str] = []
+        self.events: list[Any] = []
+        self.ttft_ms: float | None = None
+        self.chunks = 0
+        self._deltas: dict[int, dict[str, Any]] = {}
+        self._calls: list[ToolCall] = []
+
+    def content(self, text: Any) -> None:
+        if not isinstance(text, str) or not text:
+            return
+        if self.ttft_ms is None:
+            self.ttft_ms = (time.perf_counter() - self.started) * 1000
+        self.chunks += 1
+        self.parts.append(text)
+
+    def dispatch(self, event: _Event, conversation: Any) -> bool:
+        """Take one event; ``True`` when it ends the reply."""
+        target = self.target
+        data = "\n".join(event.data)
+        spec = target.spec
+        document: Any
+        if spec.format == "openai":
+            if data.strip() == "[DONE]":
+                return True
+            document = self._json(data, conversation)
+            self.events.append(document)
+            target.check_error(
+                target.reading.error, document, bytes(self.raw), self.where, conversation
+            )
+            found = target.content.find(document)
+            self.content(found[0] if found else None)
+            self._openai_tool_deltas(document)
+            if target.tool_path is not None:
+                self._calls.extend(tool_calls_in(document, target.tool_path))
+            return False
+        path = target.event_paths.get(event.name)
+        needs_json = (path is not None and path.steps) or spec.done is not None or target.tool_path
+        document = data
+        if needs_json:
+            try:
+                document = loads_bounded(data)
+            except ValueError:
+                if path is not None and path.steps:
+                    self._json(data, conversation)  # raises, naming the event
+                document = data
+        self.events.append({"event": event.name, "data": document})
+        if spec.done_event and event.name == spec.done_event:
+            return True
+        target.check_error(
+            target.reading.error, document, bytes(self.raw), self.where, conversation
+        )
+        if path is not None:
+            found = path.find(document)
+            self.content(found[0] if found else None)
+        if target.tool_path is not None and not isinstance(document, str):
+            self._calls.extend(tool_calls_in(document, target.tool_path))
+        if spec.done is not None and not isinstance(document, str):
+            return condition_holds(spec.done, document)[0]
+        return False
+
+    def _json(self, data: str, conversation: Any) -> Any:
+        try:
+            return loads_bounded(data)
+        except ValueError as exc:
+            raise TargetError(
+                f"{self.where}: an event's data is not JSON ({exc}); received: "
+                f"{received(bytes(self.raw), self.target.secrets_of(conversation))}"
+            ) from exc
+
+    def _openai_tool_deltas(self, document: Any) -> None:
+        deltas = _OPENAI_TOOL_DELTAS.first(document)
+        if not isinstance(deltas, list):
+            return
+        for delta in deltas:
+            if not isinstance(delta, dict):
+                continue
+            index = delta.get("index", len(self._deltas))
+            held = self._deltas.setdefault(int(index), {"name": "", "arguments": "", "id": None})
+            function = delta.get("function") or {}
+            if delta.get("id"):
+                held["id"] = delta["id"]
+            if function.get("name"):
+                held["name"] += function["name"]
+            if function.get("arguments"):
+                held["arguments"] += function["arguments"]
+
+    def tool_calls(self) -> list[ToolCall]:
+        assembled = [
+            to_tool_call({"id": held["id"], "function": held})
+            for _, held in sorted(self._deltas.items())
+        ]
+        return [call for call in assembled if call is not None] + self._calls
