@@ -136,3 +136,41 @@ def test_a_bad_channel_option_exits_2_before_any_turn(bots: Bots, tmp_path: Path
     assert proc.returncode == 2
     assert "bot.yaml:3 at $.request.body.input.text: unknown placeholder {{mesage}}" in proc.stderr
     assert len(bots.state.bodies) == seen
+
+
+def test_the_examples_readme_commands_run_as_written(tmp_path: Path) -> None:
+    """examples/channels/README.md: the bots as a module, then lamdis run on the folder."""
+    from tests.fixtures.servers import free_port
+
+    port = free_port()
+    server = subprocess.Popen(
+        [sys.executable, "-m", "tests.fakes.channel_bots", "--port", str(port)],
+        cwd=REPO, stdout=subprocess.DEVNULL, stderr=subprocess.DEVNULL,
+    )  # fmt: skip
+    try:
+        import time
+        import urllib.error
+        import urllib.request
+
+        deadline = time.monotonic() + 20
+        while True:
+            try:
+                urllib.request.urlopen(f"http://127.0.0.1:{port}/nowhere", timeout=1)
+            except urllib.error.HTTPError:
+                break  # it answers (404): it is up
+            except OSError:
+                if time.monotonic() > deadline:
+                    raise
+                time.sleep(0.1)
+        env = {k: v for k, v in os.environ.items() if not k.startswith(("OPENAI_", "JUDGE_"))}
+        env["CHANNEL_BOTS_URL"] = f"http://127.0.0.1:{port}"
+        proc = subprocess.run(
+            [sys.executable, "-m", "lamdis_http.cli", "run", "examples/channels/tests",
+             "--results-dir", str(tmp_path / "r")],
+            cwd=REPO, env=env, capture_output=True, text=True, timeout=120, check=False,
+        )  # fmt: skip
+    finally:
+        server.terminate()
+        server.wait(timeout=10)
+    assert proc.returncode == 0, proc.stdout + proc.stderr
+    assert "19 passed, 0 failed, 0 errors" in proc.stdout
