@@ -5,6 +5,7 @@ from __future__ import annotations
 import asyncio
 import hashlib
 import hmac
+import json
 from collections.abc import AsyncIterator
 from pathlib import Path
 from typing import Any
@@ -292,3 +293,25 @@ async def test_a_run_stopped_while_queued_still_sends_its_webhook(
     run = await _webhook_recorded(svc, queued)
     assert run["webhook"]["ok"] is True
     await svc.client.post(f"/internal/runs/{busy}/stop")
+
+
+async def test_webhook_credentials_are_redacted_in_the_runs_api(
+    make_service: MakeService, receiver: Receiver, notifier: AiohttpNotifier
+) -> None:
+    """The hook gets its full URL; readers of the run see neither password nor token."""
+    svc = await make_service(notifier=notifier)
+    url = receiver.url.replace("http://", "http://hookuser:hook-pass-123@")
+    url += "?token=tok-secret-456&team=qa&x=AbCdEf0123456789GhIjKlMn"
+    run_id = await start(svc.client, {"suiteId": "smoke", "webhookUrl": url})
+    run = await _webhook_recorded(svc, run_id)
+    assert run["webhook"]["ok"] is True
+    assert receiver.received[-1][0]["Authorization"].startswith("Basic ")  # sent as given
+    listed = await (await svc.client.get("/internal/runs")).text()
+    shown = json.dumps(run) + listed
+    for secret in ("hook-pass-123", "tok-secret-456", "AbCdEf0123456789GhIjKlMn"):
+        assert secret not in shown
+    assert (
+        run["webhookUrl"]
+        == receiver.url.replace("http://", "http://hookuser:***@") + "?token=***&team=qa&x=***"
+    )
+    assert run["webhook"]["url"] == run["webhookUrl"]

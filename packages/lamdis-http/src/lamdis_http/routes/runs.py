@@ -13,6 +13,7 @@ from lamdis_core.ports.store import RunFilter
 
 from lamdis_http import _problems as p
 from lamdis_http._problems import ProblemError
+from lamdis_http._session import redact_url
 from lamdis_http.app import CATALOG_KEY, CLOCK_KEY, STORE_KEY, WORKER_KEY, json_response
 
 logger = structlog.get_logger()
@@ -52,6 +53,13 @@ def _plain(value: Any) -> str | None:
 
 def _full_json(run: Run) -> dict[str, Any]:
     data: dict[str, Any] = default_converter().unstructure(run)
+    # Webhook URLs may carry credentials (user:password@, ?token=): a reader of runs is not
+    # necessarily who configured the hook.
+    if isinstance(data.get("webhookUrl"), str):
+        data["webhookUrl"] = redact_url(data["webhookUrl"])
+    webhook = data.get("webhook")
+    if isinstance(webhook, dict) and isinstance(webhook.get("url"), str):
+        webhook["url"] = redact_url(webhook["url"])
     if run.status.is_final and run.totals.total:
         # Progress is written at most once a second, so its last write can lag the finish;
         # a finished run has, by definition, done everything it recorded.
