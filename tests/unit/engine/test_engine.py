@@ -923,3 +923,60 @@ async def test_scripted_user_messages_count_toward_max_turns() -> None:
     assert len(judge.requests) == 1 and not judge.requests[0].propose_next
     assert item.assertions[-1].details["turns"] == 2
     assert "maxTurns (2) reached; 2 scripted user message(s) not sent" in item.artifacts.log
+
+
+class _BlockingClock(FakeClock):
+    """A clock whose sleeps last until cancelled; ``sleeping`` is set once one starts."""
+
+    def __init__(self) -> None:
+        super().__init__()
+        self.sleeping = asyncio.Event()
+
+    async def sleep(self, seconds: float) -> None:
+        self.sleeps.append(seconds)
+        self.sleeping.set()
+        await asyncio.Event().wait()
+
+
+@pytest.mark.parametrize("kind", ["turn", "request"])
+async def test_a_stop_during_retry_back_off_makes_no_further_call(kind: str) -> None:
+    """The retry waits; a stop that arrives meanwhile ends the test with no other call."""
+    clock = _BlockingClock()
+    calls: list[str] = []
+
+    def responder(turn: TurnRequest) -> Any:
+        calls.append("turn")
+        return TargetError("busy", retryable=True)
+
+    def route(call: HttpCall) -> Any:
+        calls.append("request")
+        return RequestError("connection reset", retryable=True)
+
+    engine = Engine(
+        targets={"http_chat": FakeTargetFactory(responder)},
+        judge=ScriptedJudge([1.0]),
+        requester=FakeRequester(route),
+        clock=clock,
+        retry=RetryPolicy(retries=3, jitter=False),
+        env={},
+    )
+    requests = {
+        "r": c.RequestDef(
+            id="r", transport=c.Transport(http=c.HttpSpec(method="GET", base_url="http://x"))
+        )
+    }
+    step = (
+        {"type": "message", "content": "hi"}
+        if kind == "turn"
+        else {"type": "request", "requestId": "r"}
+    )
+    stop = asyncio.Event()
+    run = asyncio.ensure_future(
+        engine.run(plan_of(make_test(steps=[step]), requests=requests), stop=stop)
+    )
+    await asyncio.wait_for(clock.sleeping.wait(), 5)
+    stop.set()
+    result = await asyncio.wait_for(run, 5)
+    assert calls == [kind]
+    assert result.stopped
+    assert result.items[0].status is ItemStatus.SKIPPED

@@ -466,8 +466,23 @@ class TestExecution:
                 )
                 if exc.status in THROTTLING_STATUSES:
                     self.throttling.backoff_ms += delay * 1000
-                await self.clock.sleep(delay)
+                await self._back_off(delay)
                 attempt += 1
+
+    async def _back_off(self, delay: float) -> None:
+        """Wait ``delay`` before a retry, or less when a stop arrives; then honour the stop.
+
+        A stop that arrives while waiting must not be followed by one more call.
+        """
+        if not self.stop.is_set():
+            sleeping = asyncio.ensure_future(self.clock.sleep(delay))
+            stopping = asyncio.ensure_future(self.stop.wait())
+            try:
+                await asyncio.wait({sleeping, stopping}, return_when=asyncio.FIRST_COMPLETED)
+            finally:
+                sleeping.cancel()
+                stopping.cancel()
+        self._check_stop()
 
     # --- steps ---------------------------------------------------------------------------
 
@@ -744,7 +759,7 @@ class TestExecution:
                 self.log.append(
                     f"request {request_id} attempt {attempt + 1} failed ({exc}); retrying"
                 )
-                await self.clock.sleep(delay)
+                await self._back_off(delay)
                 attempt += 1
 
 
