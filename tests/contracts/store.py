@@ -853,6 +853,18 @@ class RunStoreContract(_Contract):
         assert stored.status is RunStatus.STOPPED
         assert stored.finished_at == T0
 
+    async def test_a_repeated_stop_of_a_queued_run_keeps_the_first_stops_instant(
+        self, store: RunStore
+    ) -> None:
+        """Only the stop that ended a queued run gets it back with finished_at == its now."""
+        run = await store.create_run(make_run())
+        assert run.id is not None
+        first = await store.request_stop(run.id, now=T0)
+        again = await store.request_stop(run.id, now=T0 + timedelta(milliseconds=1))
+        assert first is not None and again is not None
+        assert first.finished_at == T0 and again.finished_at == T0
+        assert again.status is RunStatus.STOPPED
+
     async def test_request_stop_on_running_run_sets_stop_requested(self, store: RunStore) -> None:
         """A running run asked to stop keeps running with stop_requested set."""
         await store.create_run(make_run())

@@ -315,3 +315,26 @@ async def test_webhook_credentials_are_redacted_in_the_runs_api(
         == receiver.url.replace("http://", "http://hookuser:***@") + "?token=***&team=qa&x=***"
     )
     assert run["webhook"]["url"] == run["webhookUrl"]
+
+
+async def test_repeated_stops_of_a_queued_run_send_its_webhook_once(
+    make_service: MakeService, receiver: Receiver, notifier: AiohttpNotifier
+) -> None:
+    """Issue 9 item 8: three stops (two here, one through another instance sharing the store)
+    used to send three webhooks; only the stop that ended the run sends it."""
+    svc = await make_service(notifier=notifier, start_worker=True, max_runs=1)
+    other = await make_service(store=svc.store, notifier=notifier, start_worker=False)
+    busy = await start(svc.client, {"suiteId": "slow"})
+    await wait_status(svc.client, busy, {"running"})
+    queued = await start(svc.client, {"suiteId": "smoke", "webhookUrl": receiver.url})
+    answers = [
+        await client.post(f"/internal/runs/{queued}/stop")
+        for client in (svc.client, svc.client, other.client)
+    ]
+    assert [(await a.json())["status"] for a in answers] == ["stopped"] * 3
+    await asyncio.wait_for(receiver.got.wait(), 10)
+    run = await _webhook_recorded(svc, queued)
+    assert run["webhook"]["ok"] is True
+    await asyncio.sleep(0.5)  # a second delivery would have arrived by now
+    assert len(receiver.received) == 1
+    await svc.client.post(f"/internal/runs/{busy}/stop")

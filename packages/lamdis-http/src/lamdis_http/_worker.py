@@ -30,6 +30,7 @@ import socket
 import uuid
 from collections import OrderedDict
 from collections.abc import Callable, Sequence
+from datetime import datetime
 from typing import Any, Protocol
 
 import attrs
@@ -313,8 +314,15 @@ class WorkerPool:
                 # The run executes elsewhere (or is over): nothing here will set the event.
                 self._done.pop(run_id, None)
 
-    def notify_stopped_while_queued(self, run: Run) -> None:
-        """Send the webhook of a run that a stop ended before any worker claimed it."""
+    def notify_stopped_while_queued(self, run: Run, *, stopped_at: datetime) -> None:
+        """Send the webhook of a run that a stop ended before any worker claimed it.
+
+        ``run`` and ``stopped_at`` are ``request_stop``'s answer and its ``now``: only the stop
+        that made the run final sent it (its ``finished_at`` is that ``now``), so repeated
+        stops, on this instance or another, never send it again.
+        """
+        if run.finished_at != stopped_at:
+            return
         if run.webhook_url and run.webhook is None:
             payload = summary_payload(run, mode=self._mode_of(run), suites=[])
             self._spawn(deliver_and_record(self.notifier, self.store, run, payload))

@@ -180,7 +180,9 @@ class RunStore(Protocol):
 
         A queued run becomes ``stopped`` at once (``finished_at = now``); a running run gets
         ``stop_requested`` and its worker stops it within one turn; a finished run is
-        returned unchanged.
+        returned unchanged. So the one call that stopped a queued run gets it back with
+        ``finished_at == now``, and every later call sees the first call's instant (the
+        service sends the stopped run's webhook from that one call only).
         """
         ...
 

@@ -128,7 +128,7 @@ async def stop_run(request: web.Request) -> web.Response:
         # Same instance: stop now rather than at the next poll; other instances poll the store.
         worker.signal_stop(run_id)
         if run.status is RunStatus.STOPPED and run.started_at is None:
-            worker.notify_stopped_while_queued(run)
+            worker.notify_stopped_while_queued(run, stopped_at=now)
     return json_response(
         {"runId": run.id, "status": str(run.status), "stopRequested": run.stop_requested}
     )
