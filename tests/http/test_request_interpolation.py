@@ -17,6 +17,8 @@ from lamdis_core.ports.target import TurnRequest
 from lamdis_core.testing.fakes import FakeClock, FakeTargetFactory, ScriptedJudge
 from lamdis_http.requests import AiohttpRequester
 
+from tests.fixtures.servers import serve_loopback
+
 SECRET = "s3cret-value-never-sent"
 ENV = {"SECRET_API_KEY": SECRET, "API_TOKEN": "token-from-env"}
 HOSTILE = "${SECRET_API_KEY}"
@@ -42,15 +44,8 @@ async def api() -> AsyncIterator[tuple[str, list[dict[str, Any]]]]:
 
     app = web.Application()
     app.router.add_route("*", "/{tail:.*}", record)
-    runner = web.AppRunner(app, shutdown_timeout=0.5)
-    await runner.setup()
-    site = web.TCPSite(runner, "127.0.0.1", 0)
-    await site.start()
-    port = next(a[1] for a in runner.addresses if isinstance(a, tuple))
-    try:
-        yield f"http://127.0.0.1:{port}", seen
-    finally:
-        await runner.cleanup()
+    async with serve_loopback(app) as url:
+        yield url, seen
 
 
 def _request(request_id: str, base_url: str, **http: Any) -> c.RequestDef:

@@ -12,6 +12,8 @@ from lamdis_core.domain.errors import RequestError
 from lamdis_core.ports.requester import HttpCall
 from lamdis_http.requests import AiohttpRequester
 
+from tests.fixtures.servers import serve_loopback
+
 
 @pytest.fixture
 async def requester() -> AsyncIterator[AiohttpRequester]:
@@ -186,16 +188,9 @@ async def test_a_redirect_loop_and_absurd_nesting_are_request_errors(
     app = web.Application()
     app.router.add_get("/loop", loop)
     app.router.add_get("/deep", deep)
-    runner = web.AppRunner(app, shutdown_timeout=0.5)
-    await runner.setup()
-    site = web.TCPSite(runner, "127.0.0.1", 0)
-    await site.start()
-    port = next(a[1] for a in runner.addresses if isinstance(a, tuple))
-    try:
+    async with serve_loopback(app) as url:
         with pytest.raises(RequestError, match="redirected after 5 redirects") as looped:
-            await requester.send(HttpCall(method="GET", url=f"http://127.0.0.1:{port}/loop"))
+            await requester.send(HttpCall(method="GET", url=f"{url}/loop"))
         assert not looped.value.retryable
         with pytest.raises(RequestError, match="nested deeper than 64 levels"):
-            await requester.send(HttpCall(method="GET", url=f"http://127.0.0.1:{port}/deep"))
-    finally:
-        await runner.cleanup()
+            await requester.send(HttpCall(method="GET", url=f"{url}/deep"))

@@ -73,3 +73,9 @@ def test_both_log_configurations_clean_text_before_rendering() -> None:
             assert clean_log_event in structlog.get_config()["processors"]
     finally:
         structlog.reset_defaults()
+
+
+def test_nul_is_replaced_only_when_asked() -> None:
+    assert clean_text("a\x00b") == "a\x00b"
+    assert clean_text("a\x00\ud83d", nul=True) == "a\ufffd\ufffd"
+    assert clean({"k\x00": ["\x00"]}, nul=True) == {"k\ufffd": ["\ufffd"]}

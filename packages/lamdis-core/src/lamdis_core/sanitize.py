@@ -37,29 +37,35 @@ class TooDeepError(ValueError):
         self.limit = limit
 
 
-def clean_text(text: str) -> str:
-    """``text`` with every lone UTF-16 surrogate replaced by U+FFFD.
+def clean_text(text: str, *, nul: bool = False) -> str:
+    """``text`` with every lone UTF-16 surrogate replaced by U+FFFD (and NUL too, with ``nul``:
+    for a store that cannot hold it).
 
     A surrogate pair split over two escapes (``"\\ud83d\\ude00"`` read by a parser that does
     not join them) becomes the character it encodes.
     """
+    if nul and "\x00" in text:
+        text = text.replace("\x00", REPLACEMENT)
     if _SURROGATE.search(text) is None:
         return text
     return text.encode("utf-16-le", "surrogatepass").decode("utf-16-le", "replace")
 
 
-def clean(value: Any) -> Any:
+def clean(value: Any, *, nul: bool = False) -> Any:
     """A JSON-like value made writable anywhere: strings (keys too) pass :func:`clean_text`,
     non-finite floats (NaN, Infinity) become ``None``. Other values are returned as they are.
     """
     if isinstance(value, str):
-        return clean_text(value)
+        return clean_text(value, nul=nul)
     if isinstance(value, float):
         return value if math.isfinite(value) else None
     if isinstance(value, Mapping):
-        return {clean_text(k) if isinstance(k, str) else k: clean(v) for k, v in value.items()}
+        return {
+            clean_text(k, nul=nul) if isinstance(k, str) else k: clean(v, nul=nul)
+            for k, v in value.items()
+        }
     if isinstance(value, list | tuple):
-        return [clean(v) for v in value]
+        return [clean(v, nul=nul) for v in value]
     return value
 
 

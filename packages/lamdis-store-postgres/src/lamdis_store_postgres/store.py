@@ -18,7 +18,6 @@ from __future__ import annotations
 
 import asyncio
 import json
-import math
 import os
 import secrets
 import time
@@ -44,7 +43,7 @@ from lamdis_core.domain.results import (
 from lamdis_core.ports.catalog import CatalogKind
 from lamdis_core.ports.clock import Clock, SystemClock
 from lamdis_core.ports.store import INTERRUPTED, Claim, LostClaimError, RunFilter
-from lamdis_core.sanitize import clean_text
+from lamdis_core.sanitize import clean, clean_text
 
 from lamdis_store_postgres._dsn import connect_options, redact
 from lamdis_store_postgres._migrate import check_migrated
@@ -96,20 +95,12 @@ def _dumps(value: Any) -> str:
 
 def _text(value: str | None) -> str | None:
     """A value for a text column (same replacements as in jsonb)."""
-    # Surrogates as every store replaces them; NUL is PostgreSQL's own limit.
-    return clean_text(value).replace("\x00", "\ufffd") if value is not None else None
+    return clean_text(value, nul=True) if value is not None else None
 
 
 def _clean(value: Any) -> Any:
-    if isinstance(value, str):
-        return _text(value)
-    if isinstance(value, float) and not math.isfinite(value):
-        return None
-    if isinstance(value, dict):
-        return {_clean(k): _clean(v) for k, v in value.items()}
-    if isinstance(value, list | tuple):
-        return [_clean(v) for v in value]
-    return value
+    # Surrogates and NaN as every store replaces them; NUL is PostgreSQL's own limit.
+    return clean(value, nul=True)
 
 
 async def _init_connection(conn: asyncpg.Connection) -> None:
