@@ -6,6 +6,7 @@ import json
 import time
 
 import pytest
+from lamdis_core.ports.store import RunFilter
 from lamdis_http._auth import signature, signed_headers
 from structlog.testing import capture_logs
 
@@ -185,3 +186,45 @@ async def test_logs_never_contain_tokens_or_signatures(signed: Service) -> None:
     for secret in (TOKEN, SECRET, sig_headers["x-signature"], "wrong-token-value"):
         assert secret not in text
     assert all("request_id" in entry for entry in logs if entry["event"] == "http.request")
+
+
+def test_the_replay_guard_drops_each_pair_once_however_many_are_live() -> None:
+    """Issue 9 item 13: past 1,024 live pairs every request scanned them all. Now a pair is
+    looked at once, when its second of expiry passes, and replays stay refused meanwhile."""
+    from lamdis_http._auth import SIGNATURE_WINDOW_SECONDS, _ReplayGuard
+
+    guard = _ReplayGuard(SIGNATURE_WINDOW_SECONDS)
+    now = 1_800_000_000.0
+    pairs = [(str(int(now) - i % 200), f"sig-{i}") for i in range(5000)]
+    assert all(guard.accept(ts, sig, now=now + i / 1000) for i, (ts, sig) in enumerate(pairs))
+    assert not any(guard.accept(ts, sig, now=now + 5) for ts, sig in pairs[::7])
+    assert guard.examined == 0 and len(guard) == 5000
+    later = now + SIGNATURE_WINDOW_SECONDS + 2  # every pair has left the window
+    assert guard.accept(str(int(later)), "fresh", now=later)
+    assert guard.examined == 5000 and len(guard) == 1
+    for n in range(100):
+        assert guard.accept(str(int(later)), f"more-{n}", now=later + n / 100)
+    assert guard.examined == 5000  # nothing looked at twice
+    assert not guard.accept(str(int(later)), "fresh", now=later + 1)
+
+
+async def test_a_signed_compressed_body_is_refused_not_checked_over_decompressed_bytes(
+    signed: Service,
+) -> None:
+    """Issue 9 item 13: the signature was checked over the body aiohttp had decompressed, so
+    a signature over the decompressed JSON passed and one over the bytes sent failed."""
+    import gzip
+
+    plain = b'{"suiteId":"smoke"}'
+    sent = gzip.compress(plain)
+    for signed_over in (plain, sent):
+        headers = {
+            "x-api-token": TOKEN,
+            "content-type": "application/json",
+            "content-encoding": "gzip",
+            **signed_headers(SECRET, signed_over, millis=True),
+        }
+        resp = await signed.client.post("/internal/runs/start", data=sent, headers=headers)
+        assert resp.status == 415
+        assert "raw body bytes" in (await resp.json())["detail"]
+    assert await signed.store.list_runs(RunFilter()) == []

@@ -14,6 +14,7 @@ from __future__ import annotations
 
 import hashlib
 import hmac
+import math
 import re
 import time
 from collections.abc import Awaitable, Callable, Mapping
@@ -66,22 +67,52 @@ class _ReplayGuard:
 
     Per instance: behind a load balancer a replay could land on another instance within the
     window; the token and the short window still bound it (documented in the README).
+
+    Each pair is filed under the whole second it expires in, and every call first drops the
+    seconds that have passed: a pair is filed once and dropped once, so a request costs O(1)
+    amortised however many pairs are live (scanning them all per request made a busy signed
+    API quadratic).
     """
 
     def __init__(self, window: float) -> None:
         self._window = window
         self._seen: dict[tuple[str, str], float] = {}
+        self._expiring: dict[int, list[tuple[str, str]]] = {}
+        self._swept_to: int | None = None  # every second below it has been dropped
+        self.examined = 0  # pairs looked at while dropping (the tests count the work)
+
+    def __len__(self) -> int:
+        return len(self._seen)
 
     def accept(self, timestamp: str, sig: str, *, now: float) -> bool:
-        if len(self._seen) > 1024:
-            self._seen = {k: v for k, v in self._seen.items() if v > now}
+        self._sweep(now)
         key = (timestamp, sig)
         expiry = self._seen.get(key)
         if expiry is not None and expiry > now:
             return False
         # Keep it until the timestamp itself can no longer pass the window check.
-        self._seen[key] = float(timestamp_seconds(timestamp) or now) + self._window + 1
+        expiry = float(timestamp_seconds(timestamp) or now) + self._window + 1
+        self._seen[key] = expiry
+        second = max(math.ceil(expiry), self._swept_to or 0)
+        self._expiring.setdefault(second, []).append(key)
         return True
+
+    def _sweep(self, now: float) -> None:
+        current = math.floor(now)
+        start = self._swept_to if self._swept_to is not None else current
+        if current < start:
+            return
+        if current - start + 1 > len(self._expiring):  # idle for long: visit what is filed
+            seconds = sorted(s for s in self._expiring if s <= current)
+        else:
+            seconds = list(range(start, current + 1))
+        for second in seconds:
+            for key in self._expiring.pop(second, ()):
+                self.examined += 1
+                # a pair accepted again after it expired is filed under a later second too
+                if self._seen.get(key, math.inf) <= second:
+                    del self._seen[key]
+        self._swept_to = current + 1
 
 
 _TIMESTAMP = re.compile(r"[0-9]{1,16}(?:\.[0-9]{1,9})?")
@@ -160,6 +191,16 @@ async def _check_signature(
         logger.warning("auth.stale_timestamp", path=request.path, skew_s=round(now - seconds))
         raise ProblemError(
             401, f"stale request: x-timestamp is more than {SIGNATURE_WINDOW_SECONDS} s from now"
+        )
+    encoding = request.headers.get("Content-Encoding", "").strip().lower()
+    if encoding not in ("", "identity"):
+        # aiohttp hands handlers the body decompressed; a signature checked over that would
+        # not be over the bytes the client sent. Refused rather than checked over the wrong
+        # bytes.
+        raise ProblemError(
+            415,
+            f"Content-Encoding {encoding!r} is not accepted on signed requests: the signature "
+            "covers the raw body bytes; send the body uncompressed",
         )
     body = await request.read()
     expected = signature(secret, timestamp, body)

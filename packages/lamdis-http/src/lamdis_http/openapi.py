@@ -40,6 +40,7 @@ _COMMON_ERRORS = {
     "400": _problem("Invalid body or query; `field` names what to fix"),
     "401": _problem("Missing or bad token, signature or timestamp"),
     "413": _problem("Body over 1 MiB"),
+    "415": _problem("A compressed body (Content-Encoding) on a signed request"),
 }
 
 _RUN_START_FIELDS = {
