@@ -79,3 +79,13 @@ def test_nul_is_replaced_only_when_asked() -> None:
     assert clean_text("a\x00b") == "a\x00b"
     assert clean_text("a\x00\ud83d", nul=True) == "a\ufffd\ufffd"
     assert clean({"k\x00": ["\x00"]}, nul=True) == {"k\ufffd": ["\ufffd"]}
+
+
+def test_tool_call_arguments_nested_too_deep_stay_text() -> None:
+    from lamdis_http.targets._channel import to_tool_call
+
+    deep = "[" * 100_000 + "]" * 100_000
+    call = to_tool_call({"function": {"name": "f", "arguments": deep}})
+    assert call is not None and call.arguments == deep
+    shallow = to_tool_call({"function": {"name": "f", "arguments": '{"a": [1]}'}})
+    assert shallow is not None and shallow.arguments == {"a": [1]}

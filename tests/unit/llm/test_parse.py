@@ -200,3 +200,10 @@ def test_extraction_without_found_or_value_is_unreadable() -> None:
     """An object with neither field is not an extraction."""
     with pytest.raises(OutputParseError):
         parse_extraction('{"reasoning": "x"}', model="m")
+
+
+def test_output_nested_beyond_the_limit_is_an_output_parse_error() -> None:
+    """A reply 100,000 brackets deep is unreadable (repaired, then an error), not a crash."""
+    deep = '{"score": 1, "reasoning": "x", "x": ' + "[" * 100_000 + "]" * 100_000 + "}"
+    with pytest.raises(OutputParseError, match="nested deeper than"):
+        parse_verdict(deep, req(), model="m")

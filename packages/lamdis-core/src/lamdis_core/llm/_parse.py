@@ -11,6 +11,7 @@ import attrs
 
 from lamdis_core.domain.results import Usage
 from lamdis_core.ports.judge import Extraction, JudgeRequest, Verdict
+from lamdis_core.sanitize import TooDeepError, check_depth
 
 _FENCE = re.compile(r"```[ \t]*(?:json|JSON|jsonc)?[ \t]*\r?\n?(.*?)```", re.DOTALL)
 
@@ -28,6 +29,10 @@ def extract_json_object(text: str) -> dict[str, Any]:
     stripped = text.strip()
     if not stripped:
         raise OutputParseError("the reply was empty")
+    try:
+        check_depth(stripped)
+    except TooDeepError as exc:  # json.loads would exhaust the stack (RecursionError)
+        raise OutputParseError(f"the reply holds {exc}") from None
     candidates = [stripped, *(m.group(1).strip() for m in _FENCE.finditer(stripped))]
     for candidate in candidates:
         try:

@@ -155,8 +155,8 @@ def to_tool_call(item: Any) -> ToolCall | None:
             arguments = inner[key]
             break
     if isinstance(arguments, str):
-        with contextlib.suppress(json.JSONDecodeError):
-            arguments = json.loads(arguments) if arguments.strip() else {}
+        with contextlib.suppress(ValueError):  # not JSON, or nested too deep: kept as text
+            arguments = loads_bounded(arguments) if arguments.strip() else {}
     call_id = item.get("id")
     return ToolCall(
         name=name, arguments=arguments, id=call_id if isinstance(call_id, str) else None
