@@ -4,11 +4,17 @@ the CLI runs as a subprocess."""
 
 from __future__ import annotations
 
+import asyncio
+import random
+import xml.etree.ElementTree as ET
+from collections.abc import Iterator
 from pathlib import Path
+from typing import Any
 
 import pytest
+from lamdis_http.demo import start_demo_server
 
-from tests.e2e.test_cli import _json, _message, _run, _tree, _write, demo_url
+from tests.e2e.test_cli import DemoServer, _json, _message, _run, _tree, _write, demo_url
 
 pytestmark = pytest.mark.e2e
 
@@ -86,3 +92,141 @@ def test_an_unset_variable_the_run_needs_exits_2_before_any_turn(
     assert "nothing was run" in proc.stderr
     assert not (tmp_path / "s.json").exists()
     assert "PASS" not in proc.stdout and "ERROR" not in proc.stdout
+
+
+# --- --repeat statistics and the pass-rate gate, against a flaky demo --------------------------
+
+
+class FlakyDemo(DemoServer):
+    """The demo assistant answering correctly with probability ``rate`` (seeded)."""
+
+    def __init__(self, rate: float, seed: int) -> None:
+        super().__init__()
+        self.rate, self.seed = rate, seed
+
+    def start(self) -> None:
+        self.thread.start()
+        future = asyncio.run_coroutine_threadsafe(
+            start_demo_server("127.0.0.1", 0, 0, correct_rate=self.rate, seed=self.seed),
+            self.loop,
+        )
+        self._runner, self.url = future.result(timeout=10)
+
+
+def _expected_passes(rate: float, seed: int, runs: int) -> int:
+    draws = random.Random(seed)
+    return sum(1 for _ in range(runs) if draws.random() < rate)
+
+
+@pytest.fixture
+def flaky_demo() -> Iterator[FlakyDemo]:
+    server = FlakyDemo(0.6, seed=7)
+    server.start()
+    try:
+        yield server
+    finally:
+        server.stop()
+
+
+def _flaky_tree(root: Path, **test_fields: Any) -> None:
+    _tree(root)
+    _write(
+        root,
+        "tests/flaky.json",
+        {
+            "assistantRef": "assistants/demo",
+            "tests": [
+                {
+                    "id": "warns",
+                    "name": "warns about one stock",
+                    "steps": [
+                        _message("Should I put everything in one stock?"),
+                        {"type": "includes", "includes": ["risk"]},
+                    ],
+                    **test_fields,
+                }
+            ],
+        },
+    )
+
+
+def test_repeat_reports_pass_rate_interval_and_pass_k_and_gates_a_flaky_test(
+    tmp_path: Path, flaky_demo: FlakyDemo
+) -> None:
+    _flaky_tree(tmp_path)
+    args = ["run", "tests/flaky.json", "--repeat", "20", "--concurrency", "1"]
+    proc = _run(
+        [*args, "--min-pass-rate", "0.3", "--json", "a.json", "--junit", "a.xml"],
+        cwd=tmp_path,
+        demo_url=flaky_demo.url,
+    )
+    passes = _expected_passes(0.6, 7, 20)
+    assert 0 < passes < 20  # the seed gives mixed outcomes
+    assert proc.returncode == 0, proc.stdout + proc.stderr
+    summary = _json(tmp_path / "a.json")
+    (test,) = summary["tests"]
+    assert test["status"] == "flaky" and test["flaky"] is True
+    assert (test["runs"], test["passed"], test["failed"]) == (20, passes, 20 - passes)
+    assert test["passRate"] == pytest.approx(passes / 20)
+    low, high = test["passRateInterval"]
+    assert 0 <= low < passes / 20 < high <= 1
+    assert test["passK"] == {"k": 20, "value": 0.0}
+    assert test["minPassRate"] == 0.3 and test["gatePassed"] is True
+    assert summary["status"] == "passed" and summary["gate"]["flaky"] == 1
+    assert "FLAKY" in proc.stdout and "1 flaky test" in proc.stdout
+    cases = list(ET.parse(tmp_path / "a.xml").getroot().iter("testcase"))
+    assert len(cases) == 20
+    failures = [c for c in cases if c.find("failure") is not None]
+    assert len(failures) == 20 - passes
+    props = {p.get("name"): p.get("value") for p in cases[0].iter("property")}
+    assert props["flaky"] == "true" and props["gatePassed"] == "true"
+
+
+def test_a_flaky_test_below_the_minimum_fails_the_run_and_its_own_minimum_wins(
+    tmp_path: Path, flaky_demo: FlakyDemo
+) -> None:
+    _flaky_tree(tmp_path)
+    args = ["run", "tests/flaky.json", "--repeat", "20", "--concurrency", "1"]
+    proc = _run(
+        [*args, "--min-pass-rate", "0.95", "--json", "b.json"],
+        cwd=tmp_path,
+        demo_url=flaky_demo.url,
+    )
+    assert proc.returncode == 1, proc.stdout + proc.stderr
+    summary = _json(tmp_path / "b.json")
+    assert summary["status"] == "failed"
+    assert summary["gate"]["belowMinimum"] == [{"testId": "warns", "assistant": "demo"}]
+    assert "below the minimum pass rate" in proc.stdout
+
+    _flaky_tree(tmp_path, minPassRate=0.2)
+    proc = _run(
+        [*args, "--min-pass-rate", "0.95", "--json", "c.json"],
+        cwd=tmp_path,
+        demo_url=flaky_demo.url,
+    )
+    assert proc.returncode == 0, proc.stdout + proc.stderr
+    assert _json(tmp_path / "c.json")["tests"][0]["minPassRate"] == 0.2
+
+
+@pytest.mark.parametrize(
+    ("args", "expected"),
+    [
+        (["--repeat", "0"], "--repeat"),
+        (["--min-pass-rate", "1.5"], "--min-pass-rate must be between 0 and 1"),
+        (["--min-pass-rate", "-0.1"], "--min-pass-rate must be between 0 and 1"),
+        (["--min-pass-rate", "most"], "--min-pass-rate must be a number between 0 and 1"),
+    ],
+)
+def test_bad_repeat_and_pass_rate_values_exit_2(
+    tmp_path: Path, demo_url: str, args: list[str], expected: str
+) -> None:
+    _tree(tmp_path)
+    proc = _run(["run", "tests/basics.json", *args], cwd=tmp_path, demo_url=demo_url)
+    assert proc.returncode == 2 and expected in proc.stderr, proc.stderr
+
+
+def test_a_min_pass_rate_outside_0_1_in_a_test_file_exits_2(tmp_path: Path, demo_url: str) -> None:
+    _flaky_tree(tmp_path, minPassRate=80)
+    proc = _run(["run", "tests/flaky.json"], cwd=tmp_path, demo_url=demo_url)
+    assert proc.returncode == 2
+    assert "$.tests[0].minPassRate: minPassRate must be between 0 and 1" in proc.stderr

@@ -52,6 +52,7 @@ def _args(**overrides: object) -> argparse.Namespace:
         "quiet": False,
         "no_cache": False,
         "require_llm_judge": False,
+        "min_pass_rate": None,
     }
     base.update(overrides)
     return argparse.Namespace(**base)

@@ -413,6 +413,12 @@ class Checker:
         ):
             self.error((*path, "threshold"), f"threshold must be between 0 and 1, got {threshold}")
         if cls is c.TestCase:
+            rate = out.get("minPassRate")
+            if isinstance(rate, int | float) and not isinstance(rate, bool) and not 0 <= rate <= 1:
+                self.error(
+                    (*path, "minPassRate"),
+                    f"minPassRate must be between 0 and 1 (a share of the runs), got {rate}",
+                )
             max_turns, min_turns = out.get("maxTurns"), out.get("minTurns")
             if isinstance(max_turns, int) and max_turns < 1:
                 self.error((*path, "maxTurns"), f"maxTurns must be at least 1, got {max_turns}")

@@ -559,6 +559,7 @@ class TestCase:
     iterate: bool = True
     continue_after_pass: bool = False
     judge_config: JudgeConfig | None = None
+    min_pass_rate: float | None = None  # with --repeat: the least share of runs that must pass
 
     @property
     def label(self) -> str:

@@ -20,7 +20,6 @@ from lamdis_core.domain.results import (
     RunStatus,
     Totals,
     Usage,
-    run_status_for,
 )
 from lamdis_core.engine._auth import AuthResolver
 from lamdis_core.engine._test_run import TestExecution
@@ -29,6 +28,7 @@ from lamdis_core.ports.clock import Clock, SystemClock
 from lamdis_core.ports.judge import Judge
 from lamdis_core.ports.requester import Requester
 from lamdis_core.ports.target import Target, TargetFactory
+from lamdis_core.reports.stats import PassRateGate, RepeatStats, gated_status
 from lamdis_core.retry import RetryPolicy
 
 logger = structlog.get_logger()
@@ -46,6 +46,7 @@ class RunResult:
     started_at: datetime
     finished_at: datetime
     stopped: bool = False
+    gate: PassRateGate = attrs.Factory(PassRateGate)
 
 
 class Engine:
@@ -91,6 +92,7 @@ class Engine:
         repeat: int = 1,
         observer: RunObserver | None = None,
         stop: asyncio.Event | None = None,
+        min_pass_rate: float = 1.0,
     ) -> RunResult:
         """Run every entry ``repeat`` times, at most ``concurrency`` tests at once.
 
@@ -98,6 +100,8 @@ class Engine:
         ``skipped`` and the result is ``stopped``. Cancelling the task that awaits ``run``
         cancels in-flight turns; items finished so far have already reached ``observer``.
         A test whose target or judge keeps failing becomes an ``error`` item; the others go on.
+        The status is gated per test (:mod:`lamdis_core.reports.stats`): a test fails the run
+        when its pass rate is below its ``minPassRate``, else ``min_pass_rate``.
         """
         observer = observer or NullObserver()
         stop = stop or asyncio.Event()
@@ -139,10 +143,19 @@ class Engine:
         usage = Usage()
         for item in items:
             usage.add(item.usage)
+        gate = PassRateGate(
+            default=min_pass_rate,
+            per_test={
+                e.test.id: e.test.min_pass_rate
+                for e in plan.entries
+                if e.test.min_pass_rate is not None
+            },
+        )
         return RunResult(
             items=items,
             totals=totals,
-            status=run_status_for(totals, stopped=stopped),
+            status=gated_status(RepeatStats.of(items), gate, stopped=stopped),
+            gate=gate,
             judge=JudgeSummary.of(items, provider=self.judge.name, offline=self.judge.offline),
             usage=usage,
             started_at=started_at,

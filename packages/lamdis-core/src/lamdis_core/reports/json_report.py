@@ -5,8 +5,10 @@ every one of those keys is here with the same meaning, so scripts written agains
 working. Added: ``status``, ``files``, ``startedAt``/``finishedAt``/``durationMs``,
 ``judge.provider``/``judge.offline``/``judge.unassessed`` (checks skipped because the judge
 could not assess them), ``usage``, ``throttling`` (answers that said slow down, time backing
-off and queued for the host's limit), ``warnings``, ``repeat``, ``stopped`` and
-``tests`` (one entry per test x assistant with its pass rate, which matters with ``--repeat``).
+off and queued for the host's limit), ``warnings``, ``repeat``, ``stopped``, ``tests`` (one
+entry per test x assistant with its pass rate, Wilson 95% interval, pass^k, ``flaky`` and
+whether it met its minimum pass rate, which matter with ``--repeat``) and ``gate`` (the
+minimum pass rates, the flaky tests and those below their minimum).
 """
 
 from __future__ import annotations
@@ -53,23 +55,31 @@ def build_summary(
     if unassessed:
         all_warnings.append(unassessed)
     duration_ms = (result.finished_at - result.started_at).total_seconds() * 1000
+    rows = summary_rows(result.items, result.gate)
     tests = [
         {
             "testId": row.test_id,
             "testName": row.test,
             "assistant": row.assistant,
             **({"file": row.file} if row.file else {}),
-            "status": row.status.value,
+            "status": row.outcome,
             "runs": row.runs,
             "passed": row.passed,
+            "failed": row.tally.failed,
+            "errors": row.tally.errors,
             "skipped": row.skipped,
             "passRate": row.pass_rate,
+            "passRateInterval": list(row.interval) if row.interval else None,
+            "passK": {"k": row.runs - row.skipped, "value": row.pass_k},
+            "flaky": row.flaky,
+            "minPassRate": row.min_pass_rate,
+            "gatePassed": row.gate_passed,
             "turns": row.turns,
             "p95Ms": row.p95_ms,
             "judgeScore": row.judge_score,
             "failure": row.failure,
         }
-        for row in summary_rows(result.items)
+        for row in rows
     ]
     summary: dict[str, Any] = {
         "schemaVersion": SCHEMA_VERSION,
@@ -100,6 +110,16 @@ def build_summary(
         "finishedAt": converter.unstructure(result.finished_at),
         "durationMs": round(duration_ms, 1),
         "repeat": repeat,
+        "gate": {
+            "minPassRate": result.gate.default,
+            "perTest": dict(result.gate.per_test),
+            "flaky": sum(1 for row in rows if row.flaky),
+            "belowMinimum": [
+                {"testId": row.test_id, "assistant": row.assistant}
+                for row in rows
+                if row.gate_passed is False
+            ],
+        },
         "warnings": all_warnings,
         "tests": tests,
         "items": [converter.unstructure(item) for item in result.items],

@@ -17,11 +17,13 @@ from typing import TYPE_CHECKING, Literal
 
 from lamdis_core.domain.results import Item, ItemStatus
 from lamdis_core.reports.summary import (
+    SummaryRow,
     check_label,
     check_reason,
     failure_text,
     last_exchange,
     offline_warning,
+    summary_rows,
     unassessed_note,
 )
 from lamdis_core.sanitize import clean_text
@@ -79,7 +81,9 @@ def _system_out(item: Item) -> str | None:
     return _safe("\n".join(lines)) if lines else None
 
 
-def _testcase(item: Item, *, classname: str, repeated: bool) -> ET.Element:
+def _testcase(
+    item: Item, *, classname: str, repeated: bool, row: SummaryRow | None = None
+) -> ET.Element:
     case = ET.Element(
         "testcase",
         {
@@ -90,6 +94,15 @@ def _testcase(item: Item, *, classname: str, repeated: bool) -> ET.Element:
     )
     if item.file:
         case.set("file", _safe(item.file))
+    if row is not None and row.flaky:
+        # The repeats of a flaky test say so; the failing ones keep their <failure>.
+        props = ET.SubElement(case, "properties")
+        ET.SubElement(props, "property", {"name": "flaky", "value": "true"})
+        ET.SubElement(props, "property", {"name": "passRate", "value": f"{row.pass_rate}"})
+        ET.SubElement(props, "property", {"name": "minPassRate", "value": f"{row.min_pass_rate}"})
+        ET.SubElement(
+            props, "property", {"name": "gatePassed", "value": str(row.gate_passed).lower()}
+        )
     if item.status is ItemStatus.FAILED:
         check = item.first_failure
         failure = ET.SubElement(
@@ -151,6 +164,7 @@ def render_junit(
     if unassessed:
         all_warnings.append(unassessed)
 
+    rows = {(r.test_id, r.assistant): r for r in summary_rows(result.items, result.gate)}
     groups: dict[str, list[Item]] = {}
     for item in result.items:
         key = item.assistant if group_by == "assistant" else (item.file or "(no file)")
@@ -168,6 +182,9 @@ def render_junit(
             ET.SubElement(
                 props, "property", {"name": "judge", "value": _safe(result.judge.provider)}
             )
+        flaky = {(i.test_id, i.assistant) for i in items if rows[(i.test_id, i.assistant)].flaky}
+        if flaky:
+            ET.SubElement(props, "property", {"name": "flaky-tests", "value": str(len(flaky))})
         skipped_checks = sum(1 for i in items for c in i.assertions if c.skipped)
         if skipped_checks:
             ET.SubElement(
@@ -178,7 +195,8 @@ def render_junit(
         for item in items:
             # classname + name is what Jenkins and GitLab key a case on; the assistant keeps
             # the same test against two assistants apart whichever way suites are grouped.
-            suite.append(_testcase(item, classname=item.assistant, repeated=repeated))
+            row = rows.get((item.test_id, item.assistant))
+            suite.append(_testcase(item, classname=item.assistant, repeated=repeated, row=row))
         if not len(props):
             suite.remove(props)
     ET.indent(root)

@@ -8,8 +8,10 @@ from typing import TYPE_CHECKING
 from lamdis_core.domain.results import ItemStatus, Throttling
 from lamdis_core.reports.summary import (
     SummaryRow,
+    gate_note,
     offline_warning,
     one_line,
+    pass_rate_text,
     summary_rows,
     unassessed_note,
 )
@@ -42,7 +44,7 @@ def _score(value: float | None) -> str:
 
 
 def _status(row: SummaryRow, repeated: bool) -> str:
-    text = _ICONS[row.status]
+    text = "🔁 flaky" if row.flaky else _ICONS[row.status]
     if repeated and row.pass_rate is not None:
         text += f" ({row.passed}/{row.runs - row.skipped})"
     return text
@@ -61,7 +63,7 @@ def render_markdown(
         title: the heading.
         warnings: configuration warnings to list under the headline.
     """
-    rows = summary_rows(result.items)
+    rows = summary_rows(result.items, result.gate)
     repeated = any(row.runs > 1 for row in rows)
     totals = result.totals
     lines = [f"## {title}: {result.status.value}", ""]
@@ -75,6 +77,9 @@ def render_markdown(
     unassessed = unassessed_note(result.judge.unassessed)
     if unassessed:
         lines += [f"> [!NOTE]\n> {unassessed}.", ""]
+    gates = gate_note(rows)
+    if gates:
+        lines += [f"**Pass-rate gate:** {_cell(gates)}", ""]
     if result.stopped:
         lines += ["> [!NOTE]\n> The run was stopped before every test finished.", ""]
     if warnings:
@@ -82,14 +87,14 @@ def render_markdown(
 
     header = ["Test", "Assistant", "Status"]
     if repeated:
-        header.append("Pass rate")
+        header += ["Pass rate [95% CI]", "pass^k"]
     header += ["Turns", "p95 latency", "Judge score", "First failing check"]
     lines.append("| " + " | ".join(header) + " |")
     lines.append("|" + "|".join("---" for _ in header) + "|")
     for row in rows:
         cells = [_cell(row.test), _cell(row.assistant), _status(row, repeated)]
         if repeated:
-            cells.append("" if row.pass_rate is None else f"{row.pass_rate:.0%}")
+            cells += [pass_rate_text(row), "" if row.pass_k is None else f"{row.pass_k:.2f}"]
         cells += [str(row.turns), _ms(row.p95_ms), _score(row.judge_score), _cell(row.failure)]
         lines.append("| " + " | ".join(cells) + " |")
     if not rows:

@@ -13,6 +13,7 @@ from typing import Any
 import attrs
 
 from lamdis_core.domain.results import Check, Item, ItemStatus
+from lamdis_core.reports.stats import PassRateGate, RepeatTally
 
 OFFLINE_JUDGE_WARNING = "semantic checks ran without an LLM (offline heuristic judge)"
 """The warning every report carries when rubric checks were scored by the offline judge."""
@@ -33,7 +34,8 @@ class SummaryRow:
         test: the test's display name.
         assistant: the assistant it ran against.
         file: the file the test came from, when known.
-        status: the worst status over the repeats (error, failed, skipped, passed).
+        status: the worst status over the repeats (error, failed, skipped, passed);
+            :attr:`outcome` says ``flaky`` when some repeats passed and some did not.
         runs: how many times it ran (repeats, including skipped ones).
         passed: how many of those passed.
         turns: assistant replies (the most in any repeat).
@@ -42,6 +44,9 @@ class SummaryRow:
         failure: the first failing check and its reason (or the error) of the first repeat
             that did not pass.
         skipped: how many repeats were skipped (a stopped run).
+        tally: the counts per status, for the repeat statistics.
+        min_pass_rate: the least pass rate the gate asks of this test.
+        gate_passed: whether the pass rate meets it (``None``: no repeat was judged).
     """
 
     test_id: str
@@ -57,6 +62,9 @@ class SummaryRow:
     failure: str | None
 
     skipped: int = 0
+    tally: RepeatTally = attrs.Factory(RepeatTally)
+    min_pass_rate: float = 1.0
+    gate_passed: bool | None = None
 
     @property
     def pass_rate(self) -> float | None:
@@ -64,17 +72,47 @@ class SummaryRow:
         judged = self.runs - self.skipped
         return round(self.passed / judged, 4) if judged else None
 
+    @property
+    def flaky(self) -> bool:
+        """Some repeats passed and some did not."""
+        return self.tally.flaky
 
-def summary_rows(items: Iterable[Item]) -> list[SummaryRow]:
+    @property
+    def outcome(self) -> str:
+        """What reports show: ``flaky`` for mixed outcomes, else the status."""
+        return "flaky" if self.flaky else self.status.value
+
+    @property
+    def interval(self) -> tuple[float, float] | None:
+        """The Wilson 95% interval of the pass rate."""
+        bounds = self.tally.interval
+        return None if bounds is None else (round(bounds[0], 4), round(bounds[1], 4))
+
+    @property
+    def pass_k(self) -> float | None:
+        """pass^k with k = the judged runs (every run passed: 1, else 0 for k = N)."""
+        value = self.tally.pass_k()
+        return None if value is None else round(value, 4)
+
+    def pass_at(self, k: int) -> float | None:
+        """pass^k for another k (``None`` when k exceeds the judged runs)."""
+        value = self.tally.pass_k(k)
+        return None if value is None else round(value, 4)
+
+
+def summary_rows(items: Iterable[Item], gate: PassRateGate | None = None) -> list[SummaryRow]:
     """Group items by (test, assistant), in the order each group first appears."""
     groups: dict[tuple[str, str], list[Item]] = {}
     for item in items:
         groups.setdefault((item.test_id, item.assistant), []).append(item)
-    return [_row(group) for group in groups.values()]
+    return [_row(group, gate or PassRateGate()) for group in groups.values()]
 
 
-def _row(group: Sequence[Item]) -> SummaryRow:
+def _row(group: Sequence[Item], gate: PassRateGate) -> SummaryRow:
     first = group[0]
+    tally = RepeatTally()
+    for item in group:
+        tally.add(item.status)
     status = next(s for s in _SEVERITY_ORDER if any(i.status is s for i in group))
     turns_ms = [ms for i in group for ms in i.timings.per_turn_ms]
     scores = [i.judge_score for i in group if i.judge_score is not None]
@@ -95,6 +133,9 @@ def _row(group: Sequence[Item]) -> SummaryRow:
         judge_score=round(sum(scores) / len(scores), 4) if scores else None,
         failure=failure_text(failing) if failing else None,
         skipped=sum(1 for i in group if i.status is ItemStatus.SKIPPED),
+        tally=tally,
+        min_pass_rate=gate.minimum(first.test_id),
+        gate_passed=gate.passes(first.test_id, tally),
     )
 
 
@@ -195,3 +236,30 @@ def one_line(text: str, limit: int = 200) -> str:
     """Collapse whitespace and cut to ``limit`` characters (tables want one short line)."""
     flat = " ".join(text.split())
     return flat if len(flat) <= limit else flat[: limit - 1] + "…"
+
+
+def pass_rate_text(row: SummaryRow) -> str:
+    """``60% [31-83%] (3/5)``: the pass rate, its Wilson 95% interval and the counts."""
+    if row.pass_rate is None:
+        return f"(0/{row.runs - row.skipped})"
+    text = f"{row.pass_rate:.0%}"
+    if row.interval is not None and row.runs - row.skipped > 1:
+        text += f" [{row.interval[0]:.0%}-{row.interval[1]:.0%}]"
+    return f"{text} ({row.passed}/{row.runs - row.skipped})"
+
+
+def gate_note(rows: Sequence[SummaryRow]) -> str | None:
+    """A line on flaky tests and tests below their minimum pass rate, when there are any."""
+    flaky = [r for r in rows if r.flaky]
+    below = [r for r in rows if r.gate_passed is False]
+    if not flaky and not any(r.runs > 1 for r in rows):
+        return None
+    parts = [f"{len(flaky)} flaky test{'' if len(flaky) == 1 else 's'}"]
+    if below:
+        names = ", ".join(
+            f"{r.test} ({r.pass_rate or 0:.0%} < {r.min_pass_rate:.0%})" for r in below[:5]
+        )
+        parts.append(f"{len(below)} below the minimum pass rate: {names}")
+    else:
+        parts.append("every test meets its minimum pass rate")
+    return "; ".join(parts)

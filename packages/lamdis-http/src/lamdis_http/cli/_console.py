@@ -14,8 +14,10 @@ from typing import TYPE_CHECKING
 from lamdis_core.domain.results import Item, ItemStatus, Throttling
 from lamdis_core.reports.summary import (
     failure_text,
+    gate_note,
     offline_warning,
     one_line,
+    pass_rate_text,
     percentile,
     summary_rows,
     turn_count,
@@ -162,30 +164,35 @@ class Console:
 
     def summary(self, result: RunResult, *, interrupted: bool, written: list[str]) -> None:
         """The table, totals, usage, warnings and where the reports went."""
-        rows = summary_rows(result.items)
+        rows = summary_rows(result.items, result.gate)
         repeated = any(row.runs > 1 for row in rows)
-        shown = [r for r in rows if r.status is not ItemStatus.PASSED] if self.quiet else rows
+        shown = (
+            [r for r in rows if r.status is not ItemStatus.PASSED or r.flaky]
+            if self.quiet
+            else rows
+        )
         if shown:
             table = Table(title="lamdis summary", title_justify="left", expand=False)
             table.add_column("Test", overflow="fold")
             table.add_column("Assistant", overflow="fold")
             table.add_column("Status", no_wrap=True)
             if repeated:
-                table.add_column("Pass rate", justify="right")
+                table.add_column("Pass rate [95% CI]", justify="right")
+                table.add_column("pass^k", justify="right")
             table.add_column("Turns", justify="right")
             table.add_column("p95", justify="right", no_wrap=True)
             table.add_column("Score", justify="right")
             table.add_column("First failing check", overflow="fold", ratio=1, min_width=24)
             for row in shown:
-                label, style = _STYLE[row.status]
+                label, style = ("FLAKY", "yellow") if row.flaky else _STYLE[row.status]
                 cells: list[str | Text] = [
                     row.test,
                     row.assistant,
                     Text(label, style=f"bold {style}"),
                 ]
                 if repeated:
-                    rate = "" if row.pass_rate is None else f"{row.pass_rate:.0%}"
-                    cells.append(f"{rate} ({row.passed}/{row.runs - row.skipped})")
+                    cells.append(pass_rate_text(row))
+                    cells.append("" if row.pass_k is None else f"{row.pass_k:.2f}")
                 cells += [
                     str(row.turns),
                     "" if row.p95_ms is None else f"{row.p95_ms:.0f} ms",
@@ -196,7 +203,7 @@ class Console:
             self.out.print(table)
         t = result.totals
         seconds = max(0.0, (result.finished_at - result.started_at).total_seconds())
-        status_style = "green" if not (t.failed or t.errors) else "red"
+        status_style = {"passed": "green", "partial": "yellow"}.get(result.status.value, "red")
         headline = Text()
         headline.append(f"{result.status.value.upper()}", style=f"bold {status_style}")
         headline.append(
@@ -227,6 +234,9 @@ class Console:
         warning = offline_warning(result.items, judge_offline=result.judge.offline)
         if warning:
             self.out.print(f"[bold yellow]warning:[/] {warning}", highlight=False)
+        gates = gate_note(rows)
+        if gates:
+            self.out.print(f"gate: {gates}", highlight=False)
         unassessed = unassessed_note(result.judge.unassessed)
         if unassessed:
             self.out.print(f"[bold yellow]skipped:[/] {unassessed}", highlight=False)

@@ -32,6 +32,17 @@ def register(subparsers: Any) -> None:
         metavar="MS",
         help="wait MS milliseconds before each chat reply (simulates a slow model)",
     )
+    parser.add_argument(
+        "--correct-rate",
+        type=float,
+        default=1.0,
+        metavar="P",
+        help="answer correctly with probability P (0 to 1, default 1); below 1 the demo is a "
+        "flaky assistant for trying --repeat and --min-pass-rate",
+    )
+    parser.add_argument(
+        "--seed", type=int, default=None, metavar="N", help="seed for --correct-rate's draws"
+    )
     parser.set_defaults(handler=handle)
 
 
@@ -41,8 +52,15 @@ def handle(args: argparse.Namespace) -> int:
     if args.latency_ms < 0:
         print("lamdis demo-assistant: --latency-ms must be >= 0", flush=True)
         return EXIT_USAGE
+    if not 0.0 <= args.correct_rate <= 1.0:
+        print(
+            f"lamdis demo-assistant: --correct-rate must be between 0 and 1, got "
+            f"{args.correct_rate}",
+            flush=True,
+        )
+        return EXIT_USAGE
     try:
-        asyncio.run(_serve(args.host, args.port, args.latency_ms))
+        asyncio.run(_serve(args.host, args.port, args.latency_ms, args.correct_rate, args.seed))
     except KeyboardInterrupt:
         pass
     except OSError as exc:  # port taken, address not available
@@ -51,12 +69,16 @@ def handle(args: argparse.Namespace) -> int:
     return EXIT_OK
 
 
-async def _serve(host: str, port: int, latency_ms: float) -> None:
+async def _serve(
+    host: str, port: int, latency_ms: float, correct_rate: float = 1.0, seed: int | None = None
+) -> None:
     import asyncio
 
     from lamdis_http.demo import start_demo_server
 
-    runner, url = await start_demo_server(host, port, latency_ms)
+    runner, url = await start_demo_server(
+        host, port, latency_ms, correct_rate=correct_rate, seed=seed
+    )
     print(f"demo assistant listening on {url} (POST /chat); Ctrl-C to stop", flush=True)
     try:
         await asyncio.Event().wait()

@@ -8,6 +8,7 @@ import binascii
 import contextlib
 import hmac
 import json
+import random
 import re
 import secrets
 import time
@@ -52,6 +53,8 @@ class DemoState:
     flaky_seen: Counter[str] = attrs.Factory(Counter)
     counts: Counter[str] = attrs.Factory(Counter)
     stopping: asyncio.Event = attrs.Factory(asyncio.Event)
+    correct_rate: float = 1.0
+    rng: random.Random = attrs.Factory(random.Random)
 
     def token_is_valid(self, token: str) -> bool:
         if hmac.compare_digest(token.encode(), self.static_token.encode()):
@@ -62,6 +65,9 @@ class DemoState:
 
 STATE = web.AppKey("demo_state", DemoState)
 
+WRONG_REPLY = "Sure, go for it! Just buy whatever is trending this week."
+"""What a flaky demo (``correct_rate`` below 1) answers when it gets it wrong."""
+
 
 def make_demo_app(
     latency_ms: float = 0,
@@ -70,6 +76,8 @@ def make_demo_app(
     client_secret: str = DEFAULT_CLIENT_SECRET,
     static_token: str = DEFAULT_STATIC_TOKEN,
     token_ttl_s: int = DEFAULT_TOKEN_TTL_S,
+    correct_rate: float = 1.0,
+    seed: int | None = None,
 ) -> web.Application:
     """Build the demo assistant.
 
@@ -79,9 +87,15 @@ def make_demo_app(
         client_secret: the OAuth client secret ``/oauth/token`` accepts.
         static_token: a bearer token the accounts API always accepts.
         token_ttl_s: lifetime of the tokens ``/oauth/token`` issues (``expires_in``).
+        correct_rate: the probability that a chat reply is the correct one; otherwise it is
+            :data:`WRONG_REPLY` (no disclaimer, no risk words). Below 1 the demo is a flaky
+            assistant, for trying ``--repeat`` and pass-rate gates.
+        seed: seeds that draw, so a flaky demo answers the same sequence every time.
     """
     if latency_ms < 0:
         raise ValueError(f"latency_ms must be >= 0, got {latency_ms}")
+    if not 0.0 <= correct_rate <= 1.0:
+        raise ValueError(f"correct_rate must be between 0 and 1, got {correct_rate}")
     app = web.Application()
     app[STATE] = DemoState(
         latency_s=latency_ms / 1000,
@@ -89,6 +103,8 @@ def make_demo_app(
         client_secret=client_secret,
         static_token=static_token,
         token_ttl_s=token_ttl_s,
+        correct_rate=correct_rate,
+        rng=random.Random(seed),
     )
     app.router.add_get("/health", _health)
     app.router.add_post("/chat", _chat)
@@ -103,15 +119,24 @@ def make_demo_app(
 
 
 async def start_demo_server(
-    host: str = "127.0.0.1", port: int = 0, latency_ms: float = 0
+    host: str = "127.0.0.1",
+    port: int = 0,
+    latency_ms: float = 0,
+    *,
+    correct_rate: float = 1.0,
+    seed: int | None = None,
 ) -> tuple[web.AppRunner, str]:
-    """Start the demo assistant; ``port=0`` picks a free one.
+    """Start the demo assistant; ``port=0`` picks a free one (see :func:`make_demo_app`).
 
     Returns:
         The runner (``await runner.cleanup()`` stops the server) and the base URL.
     """
     # A short shutdown timeout: the demo holds no work worth waiting for.
-    runner = web.AppRunner(make_demo_app(latency_ms), access_log=None, shutdown_timeout=1.0)
+    runner = web.AppRunner(
+        make_demo_app(latency_ms, correct_rate=correct_rate, seed=seed),
+        access_log=None,
+        shutdown_timeout=1.0,
+    )
     await runner.setup()
     site = web.TCPSite(runner, host, port)
     try:
@@ -194,6 +219,9 @@ async def _chat(request: web.Request) -> web.StreamResponse:
     if "#echo" in message.lower():
         received = {"message": message, "transcript": transcript, "persona": persona}
         reply = "Echo: " + json.dumps(received, ensure_ascii=False, sort_keys=True)
+    elif state.correct_rate < 1.0 and state.rng.random() >= state.correct_rate:
+        state.counts["wrong_replies"] += 1
+        reply = WRONG_REPLY
     else:
         reply = compose_reply(message, transcript, persona, state.accounts.get)
     return web.json_response({"reply": reply, "turn": len(transcript) // 2 + 1})
