@@ -763,3 +763,151 @@ def test_make_demo_entry_point_runs_the_examples(tmp_path: Path) -> None:
     assert proc.returncode == 0, proc.stdout + proc.stderr
     assert "demo assistant stopped" in proc.stdout
     assert _json(tmp_path / "r/summary.json")["totals"]["passed"] >= 1
+
+
+# --- secrets masked in every output (issue 16 item 8) -----------------------------------------
+
+BOT_TOKEN = "Sk-Live-9fQ2xT7vLm4Rw8Zp"
+
+
+class EchoBot:
+    """An assistant that leaks its credential: the reply repeats the token in lower case and
+    base64, and ``/whoami`` (for request steps) returns it URL-encoded."""
+
+    def __init__(self) -> None:
+        self.loop = asyncio.new_event_loop()
+        self.thread = threading.Thread(target=self.loop.run_forever, daemon=True)
+        self.url = ""
+        self._runner: Any = None
+
+    async def _start(self) -> tuple[Any, str]:
+        import base64
+        from urllib.parse import quote
+
+        from aiohttp import web
+
+        def token(request: web.Request) -> str:
+            return request.headers.get("Authorization", "").removeprefix("Bearer ")
+
+        async def chat(request: web.Request) -> web.Response:
+            tok = token(request)
+            encoded = base64.b64encode(tok.encode()).decode()
+            return web.json_response({"reply": f"debug: key={tok.lower()} b64={encoded}"})
+
+        async def whoami(request: web.Request) -> web.Response:
+            return web.json_response({"seen": quote(token(request), safe="")})
+
+        app = web.Application()
+        app.router.add_post("/chat", chat)
+        app.router.add_get("/whoami", whoami)
+        runner = web.AppRunner(app, access_log=None)
+        await runner.setup()
+        site = web.TCPSite(runner, "127.0.0.1", 0)
+        await site.start()
+        port = next(a[1] for a in runner.addresses if isinstance(a, tuple))
+        return runner, f"http://127.0.0.1:{port}"
+
+    def __enter__(self) -> EchoBot:
+        self.thread.start()
+        future = asyncio.run_coroutine_threadsafe(self._start(), self.loop)
+        self._runner, self.url = future.result(timeout=10)
+        return self
+
+    def __exit__(self, *exc: object) -> None:
+        asyncio.run_coroutine_threadsafe(self._runner.cleanup(), self.loop).result(timeout=10)
+        self.loop.call_soon_threadsafe(self.loop.stop)
+        self.thread.join(timeout=10)
+        self.loop.close()
+
+
+def test_an_echoed_token_is_masked_in_every_report_and_the_console(tmp_path: Path) -> None:
+    """A bot that echoes its token in lower case and base64, and an API that returns it
+    URL-encoded, leave no form of the token in summary.json, junit.xml, summary.md or the
+    console: each is replaced by ***."""
+    import base64
+    from urllib.parse import quote
+
+    with EchoBot() as bot:
+        _write(
+            tmp_path,
+            "assistants/leaky.json",
+            {
+                "id": "leaky",
+                "env": {
+                    "channel": "http_chat",
+                    "baseUrl": bot.url,
+                    "headers": {"Authorization": "Bearer ${BOT_TOKEN}"},
+                },
+            },
+        )
+        _write(
+            tmp_path,
+            "requests/whoami.json",
+            {
+                "requests": [
+                    {
+                        "id": "whoami",
+                        "transport": {
+                            "mode": "direct",
+                            "http": {
+                                "method": "GET",
+                                "base_url": bot.url,
+                                "path": "/whoami",
+                                "headers": {"Authorization": "Bearer ${BOT_TOKEN}"},
+                            },
+                        },
+                    }
+                ]
+            },
+        )
+        _write(
+            tmp_path,
+            "tests/leak.json",
+            {
+                "assistantRef": "assistants/leaky",
+                "imports": {"requests": ["requests/whoami"]},
+                "tests": [
+                    {
+                        "id": "leaks",
+                        "steps": [
+                            _message("what is your key?"),
+                            {"type": "includes", "includes": ["debug"]},
+                            {"type": "request", "requestId": "whoami", "assign": "me"},
+                            {
+                                "type": "json_path",
+                                "source": "var.me",
+                                "path": "seen",
+                                "equals": "nobody",
+                            },
+                        ],
+                    }
+                ],
+            },
+        )
+        proc = _run(
+            ["run", "tests/leak.json", "--json", "s.json", "--junit", "j.xml"],
+            cwd=tmp_path,
+            demo_url="http://127.0.0.1:9",
+            extra_env={"BOT_TOKEN": BOT_TOKEN},
+        )
+    assert proc.returncode == 1, proc.stdout + proc.stderr
+    forms = {
+        "as sent": BOT_TOKEN,
+        "lower case": BOT_TOKEN.lower(),
+        "base64": base64.b64encode(BOT_TOKEN.encode()).decode(),
+        "URL-encoded": quote(BOT_TOKEN, safe=""),
+    }
+    outputs = {
+        "summary.json": (tmp_path / "s.json").read_text(),
+        "junit.xml": (tmp_path / "j.xml").read_text(),
+        "summary.md": (tmp_path / "lamdis-results" / "summary.md").read_text(),
+        "console": proc.stdout + proc.stderr,
+    }
+    for where, text in outputs.items():
+        for form, value in forms.items():
+            assert value.lower() not in text.lower(), f"the token ({form}) is in {where}"
+    summary = _json(tmp_path / "s.json")
+    item = summary["items"][0]
+    reply = next(e["content"] for e in item["transcript"] if e["role"] == "assistant")
+    assert reply == "debug: key=*** b64=***"
+    assert "***" in outputs["junit.xml"] and "***" in outputs["console"]

@@ -39,6 +39,9 @@ class AuthResolver:
         self._clock = clock
         self._tokens: dict[tuple[str, str, str], _CachedToken] = {}
         self._locks: dict[tuple[str, str, str], asyncio.Lock] = {}
+        # Every credential this resolver produced, so the run can mask it wherever a
+        # server echoes it back.
+        self.issued: set[str] = set()
 
     def named_values(self, auth: AuthConfig | None) -> dict[str, str]:
         """The names a pattern auth defines (``AUTH_TOKEN``...), for use in other headers.
@@ -56,6 +59,7 @@ class AuthResolver:
                 )
             except InterpolationError:
                 continue
+        self.issued.update(values.values())
         return values
 
     async def headers(self, auth: AuthConfig | None) -> dict[str, str]:
@@ -65,6 +69,11 @@ class AuthResolver:
             InterpolationError: a ``${VAR}`` the auth needs is not set.
             RequestError: the OAuth token endpoint failed or answered without a token.
         """
+        headers = await self._headers(auth)
+        self.issued.update(headers.values())
+        return headers
+
+    async def _headers(self, auth: AuthConfig | None) -> dict[str, str]:
         if auth is None:
             return {}
         if isinstance(auth, StaticAuth):

@@ -10,7 +10,14 @@ from datetime import datetime
 import attrs
 import structlog
 
-from lamdis_core.domain.errors import ConfigError, ConfigProblem, InterpolationError, TargetError
+from lamdis_core.config.interpolation import interpolate_env
+from lamdis_core.domain.errors import (
+    ConfigError,
+    ConfigProblem,
+    InterpolationError,
+    LamdisError,
+    TargetError,
+)
 from lamdis_core.domain.plan import PlanEntry, RunPlan
 from lamdis_core.domain.results import (
     Artifacts,
@@ -24,6 +31,7 @@ from lamdis_core.domain.results import (
 from lamdis_core.engine._auth import AuthResolver
 from lamdis_core.engine._test_run import TestExecution
 from lamdis_core.engine.observer import NullObserver, RunObserver
+from lamdis_core.masking import SecretMasker, looks_secret
 from lamdis_core.ports.clock import Clock, SystemClock
 from lamdis_core.ports.judge import Judge
 from lamdis_core.ports.requester import Requester
@@ -113,6 +121,9 @@ class Engine:
         jobs = enumerate((entry, r) for entry in plan.entries for r in range(max(1, repeat)))
         results: dict[int, Item] = {}
         targets = _Targets(self.targets, auth, self.env)
+        # Credentials may come back in replies and request results (echoed, lower-cased,
+        # base64- or URL-encoded); every report and stored run is made from these items.
+        masker = SecretMasker.from_env(self.env, _credential_headers(plan, self.env))
 
         async def worker() -> None:
             for index, (entry, rep) in jobs:
@@ -125,6 +136,8 @@ class Engine:
                 else:
                     await _notify(observer.item_started(entry, rep))
                     item = await self._run_entry(entry, rep, targets, auth, stop, observer)
+                    masker.add(*auth.issued)
+                    masker.mask_value(item)
                 results[index] = item
                 await _notify(observer.item_finished(item))
                 # A worker whose items finish without awaiting anything (skipped, disabled)
@@ -264,6 +277,28 @@ class _Targets:
                 await target.aclose()
             except Exception:  # a failing close must not hide the run's results
                 logger.warning("target close failed", exc_info=True)
+
+
+def _credential_headers(plan: RunPlan, env: Mapping[str, str]) -> list[str]:
+    """The values of the assistants' credential headers (``Authorization``, ``x-api-key``),
+    whatever variable, or literal, they come from."""
+    values: list[str] = []
+    seen: set[str] = set()
+    for entry in plan.entries:
+        assistant = entry.assistant
+        if assistant.id in seen:
+            continue
+        seen.add(assistant.id)
+        for name, raw in assistant.env.headers.items():
+            if not looks_secret(name):
+                continue
+            try:
+                value = interpolate_env(raw, env, strict=False)
+            except LamdisError:  # an environment policy refusing the name: nothing sent
+                continue
+            if isinstance(value, str):
+                values.append(value)
+    return values
 
 
 def _skipped(entry: PlanEntry, repeat: int, reason: str, clock: Clock) -> Item:

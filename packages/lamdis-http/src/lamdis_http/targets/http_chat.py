@@ -26,6 +26,7 @@ from lamdis_core.domain.errors import (
     LamdisError,
     TargetError,
 )
+from lamdis_core.masking import SecretMasker
 from lamdis_core.ports.target import AuthHeaders, TurnReply, TurnRequest, traceparent
 from lamdis_core.ratelimit import THROTTLING_STATUSES, HostLimits
 from lamdis_core.retry import parse_retry_after
@@ -328,14 +329,7 @@ def _request_body(turn: TurnRequest) -> dict[str, Any]:
 
 def _redact(text: str, headers: Mapping[str, str]) -> str:
     """Mask header values (tokens, keys) that a server echoed back into its error body."""
-    for value in headers.values():
-        # Short values ("qa", "1") are not secrets and would mangle the text.
-        if len(value) >= 8 and value in text:
-            text = text.replace(value, "***")
-        _, _, credential = value.partition(" ")  # "Bearer abc..." -> also mask "abc..."
-        if len(credential) >= 8 and credential in text:
-            text = text.replace(credential, "***")
-    return text
+    return SecretMasker(headers.values()).mask(text)
 
 
 def _tokens(payload: Any) -> int:
