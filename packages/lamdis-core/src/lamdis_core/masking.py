@@ -59,8 +59,10 @@ def looks_secret(name: str) -> bool:
 
 
 def _encodings(value: str) -> set[str]:
-    forms = {value}
-    for text in {value, value.lower(), value.upper()}:
+    forms: set[str] = set()
+    # Case-insensitive matching misses case mappings that change length ("ß" -> "SS").
+    for text in {value, value.lower(), value.upper(), value.casefold()}:
+        forms.add(text)
         raw = text.encode("utf-8")
         for encoded in (base64.b64encode(raw), base64.urlsafe_b64encode(raw)):
             forms.add(encoded.decode("ascii"))
@@ -94,11 +96,12 @@ class SecretMasker:
         for value in values:
             if not isinstance(value, str):
                 continue
-            candidates = [value.strip()]
-            lowered = candidates[0].lower()
+            stripped = value.strip()
+            candidates = [value, stripped]
+            lowered = stripped.lower()
             for scheme in _SCHEMES:
                 if lowered.startswith(scheme):
-                    candidates.append(candidates[0][len(scheme) :].strip())
+                    candidates.append(stripped[len(scheme) :].strip())
             for candidate in candidates:
                 if len(candidate) >= MIN_SECRET_LENGTH and candidate not in self._secrets:
                     self._secrets.add(candidate)
