@@ -7,6 +7,8 @@ from collections.abc import AsyncIterator
 from datetime import UTC, datetime, timedelta
 
 import pytest
+from lamdis_core.domain.errors import ConfigError
+from lamdis_core.domain.results import JudgeSummary, RunStatus, Totals, Usage
 from lamdis_core.ports.catalog import CatalogKind
 from lamdis_core.ports.store import RunFilter
 from lamdis_core.testing import InMemoryCatalog, InMemoryRunStore, open_memory_store
@@ -101,6 +103,53 @@ async def test_open_memory_store_returns_a_fresh_pair() -> None:
     other, _ = await open_memory_store({})
     await store.create_run(make_run())
     assert await other.list_runs(RunFilter()) == []
+
+
+async def _finish(store: InMemoryRunStore, run_id: str | None) -> None:
+    assert run_id is not None
+    await store.finish_run(
+        run_id,
+        status=RunStatus.PASSED,
+        totals=Totals(passed=1),
+        judge=JudgeSummary(),
+        usage=Usage(),
+        finished_at=datetime(2026, 1, 1, tzinfo=UTC),
+    )
+
+
+async def test_the_memory_store_keeps_a_bounded_history_dropping_oldest_finished_runs() -> None:
+    """Issue 16: a long-lived local server grew with every run. Past ``history`` runs the
+    oldest finished ones go; queued and running runs are never dropped."""
+    store = InMemoryRunStore(ids=_CountingIds(), history=3)
+    runs = [await store.create_run(make_run()) for _ in range(3)]
+    await _finish(store, runs[0].id)
+    await _finish(store, runs[1].id)
+    runs.append(await store.create_run(make_run()))  # run-4: run-1 goes
+    assert await store.get_run("run-1") is None
+    runs.append(await store.create_run(make_run()))  # run-5: run-2 goes
+    assert await store.get_run("run-2") is None
+    runs.append(await store.create_run(make_run()))  # run-6: nothing finished to drop
+    listed = [r.id for r in await store.list_runs(RunFilter(limit=100))]
+    assert listed == ["run-6", "run-5", "run-4", "run-3"]
+    await _finish(store, "run-4")
+    await store.create_run(make_run())  # run-7: the oldest finished is run-4, not run-3
+    listed = [r.id for r in await store.list_runs(RunFilter(limit=100))]
+    assert listed == ["run-7", "run-6", "run-5", "run-3"]
+
+
+async def test_the_local_store_history_comes_from_the_environment() -> None:
+    store, _ = await open_memory_store({"LAMDIS_LOCAL_RUN_HISTORY": "2"})
+    ids = []
+    for _ in range(4):
+        run = await store.create_run(make_run())
+        await _finish(store, run.id)
+        ids.append(run.id)
+    assert [r.id for r in await store.list_runs(RunFilter(limit=100))] == ids[:1:-1]
+    default, _ = await open_memory_store({})
+    assert default._history == 1000
+    for bad in ("0", "many", "-3"):
+        with pytest.raises(ConfigError, match="LAMDIS_LOCAL_RUN_HISTORY"):
+            await open_memory_store({"LAMDIS_LOCAL_RUN_HISTORY": bad})
 
 
 # -- the guard against weakening a contract -----------------------------------------------

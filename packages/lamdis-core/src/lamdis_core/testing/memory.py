@@ -37,8 +37,13 @@ from lamdis_core.ports.catalog import CatalogKind
 from lamdis_core.ports.clock import Clock, IdFactory, SystemClock, UuidIdFactory
 from lamdis_core.ports.store import INTERRUPTED, Claim, LostClaimError, RunFilter
 from lamdis_core.sanitize import clean_item, clean_text
+from lamdis_core.settings import env_int
 
 __all__ = ["InMemoryCatalog", "InMemoryRunStore", "open_memory_store"]
+
+HISTORY_VARIABLE = "LAMDIS_LOCAL_RUN_HISTORY"
+DEFAULT_HISTORY = 1000
+"""Runs the local store of ``lamdis serve`` keeps by default."""
 
 logger = structlog.get_logger()
 
@@ -58,11 +63,23 @@ class InMemoryRunStore:
     Args:
         ids: makes run ids; pass a deterministic factory in tests.
         clock: supplies ``created_at`` when a run arrives without one.
+        history: at most this many runs are kept (``None``: no limit). When a new run would
+            pass it, the oldest finished runs are dropped; queued and running runs never
+            are, so a long-lived local server stays bounded without losing work.
     """
 
-    def __init__(self, *, ids: IdFactory | None = None, clock: Clock | None = None) -> None:
+    def __init__(
+        self,
+        *,
+        ids: IdFactory | None = None,
+        clock: Clock | None = None,
+        history: int | None = None,
+    ) -> None:
+        if history is not None and history < 1:
+            raise ValueError(f"history must be at least 1 run, got {history}")
         self._ids = ids or UuidIdFactory()
         self._clock = clock or SystemClock()
+        self._history = history
         self._runs: dict[str, _Slot] = {}
         self._seq = itertools.count()
         self._closed = False
@@ -75,6 +92,7 @@ class InMemoryRunStore:
         if stored.created_at is None:
             stored.created_at = self._clock.now()
         self._runs[stored.id] = _Slot(stored, next(self._seq))
+        self._forget_oldest_finished()
         return copy.deepcopy(stored)
 
     async def get_run(self, run_id: str, *, include_items: bool = True) -> Run | None:
@@ -251,6 +269,18 @@ class InMemoryRunStore:
             raise LostClaimError(run_id, operation, claim)
         return slot
 
+    def _forget_oldest_finished(self) -> None:
+        """Drop the oldest finished runs while more than ``history`` are kept."""
+        if self._history is None or len(self._runs) <= self._history:
+            return
+        excess = len(self._runs) - self._history
+        # dicts keep insertion order: the oldest runs come first
+        doomed = [run_id for run_id, slot in self._runs.items() if slot.run.status.is_final][
+            :excess
+        ]
+        for run_id in doomed:
+            del self._runs[run_id]
+
     def _new_unique_id(self) -> str:
         # A deterministic test factory may repeat itself; a silent overwrite would lose a run.
         run_id = self._ids.new_id()
@@ -355,11 +385,15 @@ class InMemoryCatalog:
 
 
 async def open_memory_store(env: Mapping[str, str]) -> tuple[InMemoryRunStore, InMemoryCatalog]:
-    """Open a fresh in-memory store and catalog (local mode; ``env`` is not consulted).
+    """Open a fresh in-memory store and catalog (local mode).
 
     Args:
-        env: the process environment; accepted for the same signature as database stores.
+        env: the process environment: ``LAMDIS_LOCAL_RUN_HISTORY`` caps the runs kept
+            (default 1000; the oldest finished runs are dropped first).
+
+    Raises:
+        ConfigError: ``LAMDIS_LOCAL_RUN_HISTORY`` is not a whole number of at least 1.
     """
-    del env  # nothing to configure: the state lives in the process
+    history = env_int(env, HISTORY_VARIABLE, DEFAULT_HISTORY, minimum=1)
     clock = SystemClock()
-    return InMemoryRunStore(clock=clock), InMemoryCatalog(clock=clock)
+    return InMemoryRunStore(clock=clock, history=history), InMemoryCatalog(clock=clock)
