@@ -360,3 +360,10 @@ async def test_websocket_idle_gap_ends_a_reply(
     assert reply.text == "You can get a refund within 30 days of purchase."
     assert reply.latency_ms >= 150
     await target.aclose()
+
+
+def test_the_host_limit_can_be_turned_off_and_bad_values_are_refused() -> None:
+    factory = create_target_factory({"LAMDIS_HOST_LIMIT": "off"})
+    assert not factory.limits.enabled  # type: ignore[attr-defined]
+    with pytest.raises(ConfigError, match="LAMDIS_HOST_LIMIT must be adaptive or off"):
+        create_target_factory({"LAMDIS_HOST_LIMIT": "fast"})

@@ -93,3 +93,16 @@ async def test_host_limits_make_one_limit_per_host(enabled: bool) -> None:
     assert limits.for_host("http://a:80") is limits.for_host("http://a:80")
     assert limits.for_host("http://a:80") is not limits.for_host("http://b:80")
     assert set(limits.stats()) == {"http://a:80", "http://b:80"}
+
+
+async def test_a_disabled_limit_admits_everything_and_never_pauses() -> None:
+    limit = HostLimits(enabled=False).for_host("http://a:80")
+    slots = [await limit.acquire() for _ in range(50)]
+    assert limit.in_flight == 50
+    slots[0].throttled(retry_after=30)
+    for slot in slots:
+        await limit.release(slot)
+    started = time.monotonic()
+    await limit.acquire()
+    assert time.monotonic() - started < 0.05
+    assert limit.throttled_count == 1

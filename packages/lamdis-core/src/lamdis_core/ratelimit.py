@@ -86,6 +86,8 @@ class AdaptiveLimit:
         minimum: the limit never goes below this.
         maximum: nor above this.
         clock: monotonic seconds (tests pass their own).
+        adaptive: ``False`` admits every call at once and never pauses (it still counts
+            push-backs); for comparing against a fixed concurrency.
     """
 
     def __init__(
@@ -95,7 +97,9 @@ class AdaptiveLimit:
         minimum: float = 1,
         maximum: float = 256,
         clock: Callable[[], float] = time.monotonic,
+        adaptive: bool = True,
     ) -> None:
+        self.adaptive = adaptive
         self.limit = float(initial)
         self.minimum = float(minimum)
         self.maximum = float(maximum)
@@ -114,6 +118,9 @@ class AdaptiveLimit:
 
     async def acquire(self) -> Slot:
         """Wait for a free slot (and for any Retry-After pause to end); see :meth:`slot`."""
+        if not self.adaptive:
+            self._in_flight += 1
+            return Slot(epoch=self._epoch)
         started = self._clock()
         async with self._changed:
             while True:
@@ -134,6 +141,10 @@ class AdaptiveLimit:
         return Slot(epoch=self._epoch)
 
     async def release(self, slot: Slot) -> None:
+        if not self.adaptive:
+            self._in_flight -= 1
+            self.throttled_count += slot.outcome == "throttled"
+            return
         async with self._changed:
             self._in_flight -= 1
             if slot.outcome == "throttled":
@@ -168,23 +179,23 @@ class HostLimits:
     """One :class:`AdaptiveLimit` per host (``scheme://host:port``), made on first use.
 
     Args:
-        enabled: ``False`` gives every host an unlimited gate (still counting 429s).
+        enabled: ``False`` gives every host an open gate (still counting push-backs).
         initial: each host's first limit.
         maximum: each host's largest limit.
     """
 
     def __init__(self, *, enabled: bool = True, initial: float = 4, maximum: float = 256) -> None:
         self.enabled = enabled
-        self._initial = initial if enabled else 1_000_000
-        self._maximum = maximum if enabled else 1_000_000
+        self._initial = initial
+        self._maximum = maximum
         self._limits: dict[str, AdaptiveLimit] = {}
 
     def for_host(self, host: str) -> AdaptiveLimit:
         limit = self._limits.get(host)
         if limit is None:
-            limit = AdaptiveLimit(initial=self._initial, maximum=self._maximum)
-            if not self.enabled:
-                limit.minimum = limit.maximum
+            limit = AdaptiveLimit(
+                initial=self._initial, maximum=self._maximum, adaptive=self.enabled
+            )
             self._limits[host] = limit
         return limit
 

@@ -54,10 +54,12 @@ class HttpTargetFactory:
 
     channel = "http_chat"
 
-    def __init__(self, *, pool_limit: int = DEFAULT_POOL_LIMIT) -> None:
+    def __init__(
+        self, *, pool_limit: int = DEFAULT_POOL_LIMIT, limits: HostLimits | None = None
+    ) -> None:
         from lamdis_http.targets.templated import TemplatedHttpTarget
 
-        self.limits = HostLimits(maximum=pool_limit)
+        self.limits = limits if limits is not None else HostLimits(maximum=pool_limit)
         self._plain = HttpChatTargetFactory(pool_limit=pool_limit, limits=self.limits)
         self._templated = ChannelTargetFactory(
             "http_chat", TemplatedHttpTarget, pool_limit=pool_limit, limits=self.limits
