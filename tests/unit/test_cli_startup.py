@@ -53,6 +53,7 @@ def _args(**overrides: object) -> argparse.Namespace:
         "no_cache": False,
         "require_llm_judge": False,
         "min_pass_rate": None,
+        "judge_samples": "1",
     }
     base.update(overrides)
     return argparse.Namespace(**base)

@@ -185,3 +185,29 @@ def test_continue_after_pass_on_a_stepped_test_is_a_warning_not_dropped_silently
     )
     # iterate: true beside steps is what lamdis-runs' own files write; documented, accepted.
     assert not any("iterate" in w or "maxTurns" in w for w in warnings)
+
+
+@pytest.mark.parametrize("samples", [0, 26])
+def test_samples_outside_1_to_25_is_a_load_error(tree: Tree, samples: int) -> None:
+    root = tree(
+        {
+            "assistants/bot.json": ASSISTANT,
+            "personas/p.json": PERSONAS,
+            "requests/r.json": REQUESTS,
+            "tests/t.json": make_test_file(
+                [
+                    {
+                        "id": "t1",
+                        "steps": [
+                            {"type": "message", "content": "hi"},
+                            {"type": "assistant_check", "rubric": "r", "samples": samples},
+                        ],
+                    }
+                ]
+            ),
+        }
+    )
+    with pytest.raises(ConfigError) as caught:
+        validate_paths([root / "tests/t.json"])
+    (problem,) = caught.value.problems
+    assert "$.tests[0].steps[1].samples: samples must be between 1 and 25" in str(problem)

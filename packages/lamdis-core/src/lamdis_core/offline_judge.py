@@ -28,6 +28,7 @@ import attrs
 
 from lamdis_core.domain.results import Usage
 from lamdis_core.ports.judge import (
+    NEEDS_LLM,
     Extraction,
     ExtractRequest,
     JudgeRequest,
@@ -36,8 +37,6 @@ from lamdis_core.ports.judge import (
 )
 
 OFFLINE_NOTICE = "offline heuristic judge (no LLM): meaning was not assessed"
-NEEDS_LLM = "needs an LLM judge"
-"""The reason every check the offline judge could not assess carries."""
 
 _WORD = re.compile(r"[a-z][a-z'-]*")
 _STOPWORDS = frozenset(

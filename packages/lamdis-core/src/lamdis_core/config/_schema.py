@@ -196,6 +196,10 @@ def got(value: Any) -> str:
     return f"a {type(value).__name__}"
 
 
+MAX_JUDGE_SAMPLES = 25
+"""The most samples a rubric check may ask for (each one is a judge call)."""
+
+
 @attrs.define
 class Checker:
     """One walk over one document. Problems land in ``errors`` and ``warnings``."""
@@ -412,6 +416,18 @@ class Checker:
             and not 0 <= threshold <= 1
         ):
             self.error((*path, "threshold"), f"threshold must be between 0 and 1, got {threshold}")
+        samples = out.get("samples")
+        if (
+            cls in (c.AssistantCheckStep, c.JudgeConfig)
+            and isinstance(samples, int)
+            and not isinstance(samples, bool)
+            and not 1 <= samples <= MAX_JUDGE_SAMPLES
+        ):
+            self.error(
+                (*path, "samples"),
+                f"samples must be between 1 and {MAX_JUDGE_SAMPLES} (how many times the judge "
+                f"is asked), got {samples}",
+            )
         if cls is c.TestCase:
             rate = out.get("minPassRate")
             if isinstance(rate, int | float) and not isinstance(rate, bool) and not 0 <= rate <= 1:

@@ -373,6 +373,7 @@ class AssistantCheckStep:
     scope: Scope = "last"
     severity: Severity = "error"
     name: str | None = None
+    samples: int | None = None  # ask the judge this many times; the median score decides
 
 
 @attrs.frozen(kw_only=True)
@@ -538,6 +539,7 @@ class Script:
 class JudgeConfig:
     rubric: str | None = None
     threshold: float = DEFAULT_CHECK_THRESHOLD
+    samples: int | None = None  # ask the judge this many times; the median score decides
 
 
 @attrs.frozen(kw_only=True)

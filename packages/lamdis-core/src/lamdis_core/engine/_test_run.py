@@ -33,7 +33,12 @@ from lamdis_core.domain.results import (
 )
 from lamdis_core.engine import _checks
 from lamdis_core.engine._auth import AuthResolver
-from lamdis_core.offline_judge import NEEDS_LLM
+from lamdis_core.engine.judging import (
+    evaluate_sampled,
+    item_status,
+    judge_check,
+    judge_error_check,
+)
 from lamdis_core.ports.clock import Clock
 from lamdis_core.ports.judge import (
     ConversationTurn,
@@ -92,6 +97,7 @@ class TestExecution:
         stop: asyncio.Event,
         on_turn: Any,
         require_llm_judge: bool = False,
+        judge_samples: int = 1,
     ) -> None:
         self.entry = entry
         self.test = entry.test
@@ -106,6 +112,8 @@ class TestExecution:
         self.stop = stop
         self.on_turn = on_turn
         self.require_llm_judge = require_llm_judge
+        self.judge_samples = judge_samples
+        self._judged: tuple[JudgeRequest, str] | None = None
         self.transcript: list[TranscriptEntry] = []
         self.system: list[str] = []
         self.var: dict[str, Any] = {}
@@ -182,23 +190,12 @@ class TestExecution:
             if isinstance(self.target, ConversationalTarget):
                 await self.target.end_conversation(self.conversation_id)
         if error is None or not error.startswith("stopped"):
-            judge_errors = [ch.error for ch in self.checks if ch.error]
-            if error is None and judge_errors:
-                error = f"a check could not be evaluated: {judge_errors[0]}"
-            if error is not None:
-                status = ItemStatus.ERROR
+            # A check that could not be assessed is no pass either: the item is skipped.
+            status, error = item_status(self.checks, error)
+            if status is ItemStatus.ERROR:
                 self.log.append(f"error: {error}")
-            elif any(ch.fails_test for ch in self.checks):
-                status = ItemStatus.FAILED
-            elif skipping := [ch for ch in self.checks if ch.skips_test]:
-                # Nothing failed, but a check could not be assessed: not a pass either.
-                status = ItemStatus.SKIPPED
-                first = skipping[0]
-                label = first.name or first.type
-                error = f"{label}: {first.details.get('reasoning', NEEDS_LLM)}"
+            elif status is ItemStatus.SKIPPED:
                 self.log.append(f"skipped: {error}")
-            else:
-                status = ItemStatus.PASSED
         return self._item(status, error, started_at)
 
     def _item(self, status: ItemStatus, error: str | None, started_at: Any) -> Item:
@@ -270,7 +267,11 @@ class TestExecution:
         config = self.test.judge_config
         if config is not None and config.rubric:
             verdict = await self._evaluate(
-                config.rubric, config.threshold, "transcript", name="judgeConfig"
+                config.rubric,
+                config.threshold,
+                "transcript",
+                name="judgeConfig",
+                samples=config.samples,
             )
             if verdict is not None:
                 self.checks.append(self._judge_check("judge", "transcript", None, "error", verdict))
@@ -325,7 +326,11 @@ class TestExecution:
                 pending.clear()
             want_next = test.iterate and turns < test.max_turns
             verdict = await self._evaluate(
-                rubric, config.threshold, "transcript", propose_next=want_next
+                rubric,
+                config.threshold,
+                "transcript",
+                propose_next=want_next,
+                samples=config.samples,
             )
             if verdict is None:
                 return
@@ -518,7 +523,9 @@ class TestExecution:
             return
         check: Check | None
         if isinstance(step, c.AssistantCheckStep):
-            verdict = await self._evaluate(step.rubric, step.threshold, step.scope, name=step.name)
+            verdict = await self._evaluate(
+                step.rubric, step.threshold, step.scope, name=step.name, samples=step.samples
+            )
             check = (
                 None
                 if verdict is None
@@ -560,8 +567,13 @@ class TestExecution:
         *,
         propose_next: bool = False,
         name: str | None = None,
+        samples: int | None = None,
     ) -> Verdict | None:
-        """A verdict, or ``None`` after recording an error check when the judge failed."""
+        """A verdict, or ``None`` after recording an error check when the judge failed.
+
+        With ``samples`` (else the run's ``--judge-samples``) above 1 the judge is asked that
+        many times and the median taken.
+        """
         request = JudgeRequest(
             rubric=interpolate_text(rubric, self.context()),
             threshold=threshold,
@@ -572,23 +584,11 @@ class TestExecution:
             propose_next=propose_next,
         )
         try:
-            verdict = await self.judge.evaluate(request)
+            verdict = await evaluate_sampled(self.judge, request, samples or self.judge_samples)
         except JudgeError as exc:
-            self.checks.append(
-                Check(
-                    type="assistant_check",
-                    subtype="judge",
-                    name=name,
-                    passed=False,
-                    error=str(exc),
-                    details={
-                        "rubric": rubric,
-                        "threshold": threshold,
-                        "reasoning": f"judge error: {exc}",
-                    },
-                )
-            )
+            self.checks.append(judge_error_check(name, rubric, threshold, str(exc)))
             return None
+        self._judged = (request, rubric)
         self.usage.add(verdict.usage)
         if verdict.unassessed is None:
             self.scores.append(verdict.score)
@@ -603,33 +603,19 @@ class TestExecution:
         verdict: Verdict,
         **extra: Any,
     ) -> Check:
-        details: dict[str, Any] = {
-            "score": verdict.score,
-            "threshold": verdict.threshold,
-            "reasoning": verdict.reasoning,
-            "model": verdict.model,
+        """The check for the verdict :meth:`_evaluate` just returned."""
+        assert self._judged is not None
+        request, raw_rubric = self._judged
+        return judge_check(
+            kind,
+            subtype,
+            name,
+            severity,
+            verdict,
+            request,
+            require_llm_judge=self.require_llm_judge,
+            raw_rubric=raw_rubric,
             **extra,
-        }
-        if verdict.model_pass is not None:
-            details["modelPass"] = verdict.model_pass
-        if verdict.cached:
-            details["cached"] = True
-        if verdict.unassessed:
-            details["needsLlmJudge"] = True
-            details["reasoning"] = (
-                f"{verdict.unassessed} (--require-llm-judge makes this a failure)"
-                if self.require_llm_judge
-                else verdict.unassessed
-            )
-            details["judgeReasoning"] = verdict.reasoning
-        return Check(
-            type=kind,
-            subtype=subtype,
-            name=name,
-            passed=verdict.passed and not verdict.unassessed,
-            severity=severity,
-            details=details,
-            skipped=bool(verdict.unassessed) and not self.require_llm_judge,
         )
 
     async def _extract(self, step: c.ExtractStep) -> None:

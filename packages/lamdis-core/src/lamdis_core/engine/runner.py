@@ -71,6 +71,8 @@ class Engine:
         env: environment for ``${NAME}`` in auth and headers (default ``os.environ``).
         require_llm_judge: a rubric check the judge cannot assess fails instead of being
             skipped ("needs an LLM judge").
+        judge_samples: how many times a rubric is judged (median score) unless its check or
+            ``judgeConfig`` says ``samples``.
     """
 
     def __init__(
@@ -83,6 +85,7 @@ class Engine:
         retry: RetryPolicy | None = None,
         env: Mapping[str, str] | None = None,
         require_llm_judge: bool = False,
+        judge_samples: int = 1,
     ) -> None:
         self.targets = dict(targets)
         self.judge = judge
@@ -91,6 +94,7 @@ class Engine:
         self.retry = retry or RetryPolicy()
         self.env = env if env is not None else os.environ
         self.require_llm_judge = require_llm_judge
+        self.judge_samples = judge_samples
 
     async def run(
         self,
@@ -214,6 +218,7 @@ class Engine:
             stop=stop,
             on_turn=on_turn,
             require_llm_judge=self.require_llm_judge,
+            judge_samples=self.judge_samples,
         )
         return await execution.run()
 

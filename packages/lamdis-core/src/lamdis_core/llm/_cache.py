@@ -46,9 +46,14 @@ def cache_key(
     temperature: float | None,
     messages: Sequence[ChatMessage],
     json_mode: bool,
+    sample: int = 0,
 ) -> str:
-    """sha256 over everything that decides the answer, in a canonical JSON form."""
-    material = {
+    """sha256 over everything that decides the answer, in a canonical JSON form.
+
+    ``sample`` tells apart the answers to one question asked several times (judge samples);
+    the first sample has the key it always had.
+    """
+    material: dict[str, object] = {
         "v": _CACHE_FORMAT,
         "provider": provider,
         "model": model,
@@ -56,6 +61,8 @@ def cache_key(
         "json": json_mode,
         "messages": [[m.role, m.content] for m in messages],
     }
+    if sample:
+        material["sample"] = sample
     blob = json.dumps(material, sort_keys=True, ensure_ascii=False, separators=(",", ":"))
     return hashlib.sha256(blob.encode("utf-8")).hexdigest()
 

@@ -83,7 +83,10 @@ class LLMJudge:
             raise JudgeError(f"threshold must be between 0 and 1, got {request.threshold}")
         messages = judge_messages(request)
         verdict, usage, cached = await self._ask(
-            messages, lambda text, model: parse_verdict(text, request, model=model), "verdict"
+            messages,
+            lambda text, model: parse_verdict(text, request, model=model),
+            "verdict",
+            sample=request.sample,
         )
         return with_usage(verdict, usage, cached=cached)
 
@@ -117,7 +120,12 @@ class LLMJudge:
         )
 
     async def _ask(
-        self, messages: list[ChatMessage], parse: Callable[[str, str], T], what: str
+        self,
+        messages: list[ChatMessage],
+        parse: Callable[[str, str], T],
+        what: str,
+        *,
+        sample: int = 0,
     ) -> tuple[T, Usage, bool]:
         """Asks, reads the answer (repairing once), and returns it with the usage and cache flag."""
         key = None
@@ -128,6 +136,7 @@ class LLMJudge:
                 temperature=self.temperature,
                 messages=messages,
                 json_mode=True,
+                sample=sample,
             )
             hit = await self.cache.get(key)
             if hit is not None:

@@ -8,6 +8,9 @@ import attrs
 
 from lamdis_core.domain.results import Usage
 
+NEEDS_LLM = "needs an LLM judge"
+"""The reason a rubric the judge could not assess carries (see :attr:`Verdict.unassessed`)."""
+
 
 @attrs.frozen(kw_only=True)
 class ConversationTurn:
@@ -30,6 +33,7 @@ class JudgeRequest:
     objective: str | None = None
     propose_next: bool = False
     org_id: str | None = None
+    sample: int = 0  # which of several samples this is; a caching judge keeps one answer each
 
     @property
     def last_assistant(self) -> str:
@@ -61,6 +65,7 @@ class Verdict:
     cached: bool = False
     unassessed: str | None = None
     should_continue: bool | None = None
+    samples: tuple[float, ...] = ()  # every sample's score when several were asked for
 
 
 @attrs.frozen(kw_only=True)

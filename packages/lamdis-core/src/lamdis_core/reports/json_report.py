@@ -77,6 +77,7 @@ def build_summary(
             "turns": row.turns,
             "p95Ms": row.p95_ms,
             "judgeScore": row.judge_score,
+            "judgeSpread": row.judge_spread,
             "failure": row.failure,
         }
         for row in rows

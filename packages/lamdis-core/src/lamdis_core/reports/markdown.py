@@ -12,6 +12,7 @@ from lamdis_core.reports.summary import (
     offline_warning,
     one_line,
     pass_rate_text,
+    score_text,
     summary_rows,
     unassessed_note,
 )
@@ -37,10 +38,6 @@ def _cell(text: str | None) -> str:
 
 def _ms(value: float | None) -> str:
     return "" if value is None else f"{value:.0f} ms"
-
-
-def _score(value: float | None) -> str:
-    return "" if value is None else f"{value:.2f}"
 
 
 def _status(row: SummaryRow, repeated: bool) -> str:
@@ -95,7 +92,7 @@ def render_markdown(
         cells = [_cell(row.test), _cell(row.assistant), _status(row, repeated)]
         if repeated:
             cells += [pass_rate_text(row), "" if row.pass_k is None else f"{row.pass_k:.2f}"]
-        cells += [str(row.turns), _ms(row.p95_ms), _score(row.judge_score), _cell(row.failure)]
+        cells += [str(row.turns), _ms(row.p95_ms), score_text(row), _cell(row.failure)]
         lines.append("| " + " | ".join(cells) + " |")
     if not rows:
         lines.append("| " + " | ".join(["(no tests ran)"] + [""] * (len(header) - 1)) + " |")

@@ -45,6 +45,7 @@ class SummaryRow:
             that did not pass.
         skipped: how many repeats were skipped (a stopped run).
         tally: the counts per status, for the repeat statistics.
+        judge_spread: the widest spread (max - min score) of a sampled rubric check.
         min_pass_rate: the least pass rate the gate asks of this test.
         gate_passed: whether the pass rate meets it (``None``: no repeat was judged).
     """
@@ -63,6 +64,7 @@ class SummaryRow:
 
     skipped: int = 0
     tally: RepeatTally = attrs.Factory(RepeatTally)
+    judge_spread: float | None = None
     min_pass_rate: float = 1.0
     gate_passed: bool | None = None
 
@@ -114,6 +116,12 @@ def _row(group: Sequence[Item], gate: PassRateGate) -> SummaryRow:
     for item in group:
         tally.add(item.status)
     status = next(s for s in _SEVERITY_ORDER if any(i.status is s for i in group))
+    spreads = [
+        float(c.details["spread"])
+        for i in group
+        for c in i.assertions
+        if isinstance(c.details.get("spread"), int | float)
+    ]
     turns_ms = [ms for i in group for ms in i.timings.per_turn_ms]
     scores = [i.judge_score for i in group if i.judge_score is not None]
     failing = next(
@@ -134,6 +142,7 @@ def _row(group: Sequence[Item], gate: PassRateGate) -> SummaryRow:
         failure=failure_text(failing) if failing else None,
         skipped=sum(1 for i in group if i.status is ItemStatus.SKIPPED),
         tally=tally,
+        judge_spread=max(spreads) if spreads else None,
         min_pass_rate=gate.minimum(first.test_id),
         gate_passed=gate.passes(first.test_id, tally),
     )
@@ -172,6 +181,9 @@ def check_reason(check: Check) -> str:
             score, threshold = details.get("score"), details.get("threshold")
             if isinstance(score, int | float) and isinstance(threshold, int | float):
                 text = f"score {score:.2f} < {threshold:.2f}: {text}"
+            spread, samples = details.get("spread"), details.get("samples")
+            if isinstance(spread, int | float) and isinstance(samples, list):
+                text = f"{text} (median of {len(samples)} samples, spread {spread:.2f})"
             return text
     if not details:
         return "failed"
@@ -263,3 +275,11 @@ def gate_note(rows: Sequence[SummaryRow]) -> str | None:
     else:
         parts.append("every test meets its minimum pass rate")
     return "; ".join(parts)
+
+
+def score_text(row: SummaryRow) -> str:
+    """The judge score, with the spread of its samples when a check was sampled."""
+    if row.judge_score is None:
+        return ""
+    text = f"{row.judge_score:.2f}"
+    return text if row.judge_spread is None else f"{text} (spread {row.judge_spread:.2f})"

@@ -19,6 +19,7 @@ from lamdis_core.reports.summary import (
     one_line,
     pass_rate_text,
     percentile,
+    score_text,
     summary_rows,
     turn_count,
     unassessed_note,
@@ -196,7 +197,7 @@ class Console:
                 cells += [
                     str(row.turns),
                     "" if row.p95_ms is None else f"{row.p95_ms:.0f} ms",
-                    "" if row.judge_score is None else f"{row.judge_score:.2f}",
+                    score_text(row),
                     one_line(row.failure or "", 300),
                 ]
                 table.add_row(*cells)

@@ -30,6 +30,9 @@ if TYPE_CHECKING:
     from lamdis_core.engine import RunResult
 
 DEFAULT_CONCURRENCY = 8
+# The same bound as lamdis_core.config._schema.MAX_JUDGE_SAMPLES, not imported so that
+# `lamdis --help` stays light.
+MAX_JUDGE_SAMPLES = 25
 DEFAULT_RESULTS_DIR = "lamdis-results"
 CONCURRENCY_VAR = "LAMDIS_CONCURRENCY"
 # Every finished run of a test is kept for the reports, so the count of runs bounds memory
@@ -60,6 +63,7 @@ class RunOptions:
     no_cache: bool = False
     title: str = "lamdis run"
     min_pass_rate: float = 1.0
+    judge_samples: int = 1
     require_llm_judge: bool = False
 
 
@@ -119,6 +123,13 @@ def register(subparsers: Any) -> None:
         "own minPassRate wins. A test with mixed outcomes is flaky and gated by its pass rate",
     )
     parser.add_argument(
+        "--judge-samples",
+        metavar="K",
+        default="1",
+        help=f"ask the judge K times per rubric check (1 to {MAX_JUDGE_SAMPLES}) and take the "
+        "median score; a check's own samples wins",
+    )
+    parser.add_argument(
         "--quiet", action="store_true", help="no progress; list only tests that did not pass"
     )
     parser.add_argument(
@@ -155,6 +166,9 @@ def options_from_args(args: argparse.Namespace, env: Mapping[str, str]) -> RunOp
         quiet=args.quiet,
         no_cache=args.no_cache,
         require_llm_judge=args.require_llm_judge,
+        judge_samples=int_in_range(
+            args.judge_samples, what="--judge-samples", low=1, high=MAX_JUDGE_SAMPLES
+        ),
         min_pass_rate=1.0
         if args.min_pass_rate is None
         else fraction(args.min_pass_rate, what="--min-pass-rate"),
@@ -343,6 +357,7 @@ async def _run_engine(
         requester=requester,
         env=env,
         require_llm_judge=options.require_llm_judge,
+        judge_samples=options.judge_samples,
     )
     started_at = datetime.now(UTC)
     loop = asyncio.get_running_loop()
