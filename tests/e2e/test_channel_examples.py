@@ -67,10 +67,24 @@ def lamdis_run(bots: Bots, example: str, tmp_path: Path) -> tuple[int, dict[str,
     env["CHANNEL_BOTS_URL"] = bots.url
     report = tmp_path / f"{example}.json"
     proc = subprocess.run(
-        [sys.executable, "-m", "lamdis_http.cli", "run", str(CHANNELS / "tests" / f"{example}.yaml"),
-         "--json", str(report), "--results-dir", str(tmp_path / "results")],
-        cwd=REPO, env=env, capture_output=True, text=True, timeout=120, check=False,
-    )  # fmt: skip
+        [
+            sys.executable,
+            "-m",
+            "lamdis_http.cli",
+            "run",
+            str(CHANNELS / "tests" / f"{example}.yaml"),
+            "--json",
+            str(report),
+            "--results-dir",
+            str(tmp_path / "results"),
+        ],
+        cwd=REPO,
+        env=env,
+        capture_output=True,
+        text=True,
+        timeout=120,
+        check=False,
+    )
     summary = json.loads(report.read_text()) if report.exists() else {}
     return proc.returncode, summary, proc.stdout + proc.stderr
 
@@ -131,11 +145,61 @@ def test_a_bad_channel_option_exits_2_before_any_turn(bots: Bots, tmp_path: Path
     env = {**os.environ, "CHANNEL_BOTS_URL": bots.url}
     proc = subprocess.run(
         [sys.executable, "-m", "lamdis_http.cli", "run", str(tree / "tests" / "t.yaml")],
-        cwd=tmp_path, env=env, capture_output=True, text=True, timeout=60, check=False,
-    )  # fmt: skip
+        cwd=tmp_path,
+        env=env,
+        capture_output=True,
+        text=True,
+        timeout=60,
+        check=False,
+    )
     assert proc.returncode == 2
     assert "bot.yaml:3 at $.request.body.input.text: unknown placeholder {{mesage}}" in proc.stderr
     assert len(bots.state.bodies) == seen
+
+
+def test_the_openai_compatible_example_streams_from_a_keyless_server(tmp_path: Path) -> None:
+    """openai_chat against the wire-format OpenAI fake by base URL, no OPENAI_API_KEY."""
+    from tests.fakes.openai_server import FakeOpenAIServer
+
+    loop = asyncio.new_event_loop()
+    thread = threading.Thread(target=loop.run_forever, daemon=True)
+    thread.start()
+    server = FakeOpenAIServer()
+    asyncio.run_coroutine_threadsafe(server.start(), loop).result(timeout=10)
+    try:
+        env = {k: v for k, v in os.environ.items() if not k.startswith(("OPENAI_", "JUDGE_"))}
+        env["CHANNEL_BOTS_URL"] = server.base_url
+        report = tmp_path / "summary.json"
+        proc = subprocess.run(
+            [
+                sys.executable,
+                "-m",
+                "lamdis_http.cli",
+                "run",
+                str(CHANNELS / "tests" / "openai-compatible.yaml"),
+                "--json",
+                str(report),
+                "--results-dir",
+                str(tmp_path / "r"),
+            ],
+            cwd=REPO,
+            env=env,
+            capture_output=True,
+            text=True,
+            timeout=120,
+            check=False,
+        )
+    finally:
+        asyncio.run_coroutine_threadsafe(server.stop(), loop).result(timeout=10)
+        loop.call_soon_threadsafe(loop.stop)
+        thread.join(timeout=10)
+        loop.close()
+    assert proc.returncode == 0, proc.stdout + proc.stderr
+    summary = json.loads(report.read_text())
+    (reply,) = [t for t in summary["items"][0]["transcript"] if t["role"] == "assistant"]
+    assert reply["chunks"] >= 2 and reply["ttftMs"] <= reply["latencyMs"]
+    assert server.requests[0].body["stream"] is True
+    assert server.requests[0].headers.get("Authorization") == "Bearer unused"
 
 
 def test_the_examples_readme_commands_run_as_written(tmp_path: Path) -> None:
@@ -145,8 +209,10 @@ def test_the_examples_readme_commands_run_as_written(tmp_path: Path) -> None:
     port = free_port()
     server = subprocess.Popen(
         [sys.executable, "-m", "tests.fakes.channel_bots", "--port", str(port)],
-        cwd=REPO, stdout=subprocess.DEVNULL, stderr=subprocess.DEVNULL,
-    )  # fmt: skip
+        cwd=REPO,
+        stdout=subprocess.DEVNULL,
+        stderr=subprocess.DEVNULL,
+    )
     try:
         import time
         import urllib.error
@@ -165,12 +231,24 @@ def test_the_examples_readme_commands_run_as_written(tmp_path: Path) -> None:
         env = {k: v for k, v in os.environ.items() if not k.startswith(("OPENAI_", "JUDGE_"))}
         env["CHANNEL_BOTS_URL"] = f"http://127.0.0.1:{port}"
         proc = subprocess.run(
-            [sys.executable, "-m", "lamdis_http.cli", "run", "examples/channels/tests",
-             "--results-dir", str(tmp_path / "r")],
-            cwd=REPO, env=env, capture_output=True, text=True, timeout=120, check=False,
-        )  # fmt: skip
+            [
+                sys.executable,
+                "-m",
+                "lamdis_http.cli",
+                "run",
+                "examples/channels/tests",
+                "--results-dir",
+                str(tmp_path / "r"),
+            ],
+            cwd=REPO,
+            env=env,
+            capture_output=True,
+            text=True,
+            timeout=120,
+            check=False,
+        )
     finally:
         server.terminate()
         server.wait(timeout=10)
     assert proc.returncode == 0, proc.stdout + proc.stderr
-    assert "19 passed, 0 failed, 0 errors" in proc.stdout
+    assert "20 passed, 0 failed, 0 errors" in proc.stdout

@@ -10,7 +10,8 @@ One aiohttp app, one route family per shape:
                             /rest/conversations/{id}`` closes one
 ``/cookie/chat``            form-encoded ``message=...``; a ``sid`` cookie set on the first
                             call must come back; answers plain text
-``/sse/openai``             OpenAI chat-completion chunks (``data: {...}`` ... ``[DONE]``)
+``/sse/openai``             OpenAI chat-completion chunks (``data: {...}`` ... ``[DONE]``),
+                            also served as ``/v1/chat/completions``
 ``/sse/events``             named events: ``token`` ``{"text"}`` ... ``done``
 ``/ws``                     WebSocket: frames ``{"text", "persona"?}`` in; ``{"type": "token",
                             "content"}`` ... ``{"type": "done"}`` out; errors as
@@ -412,6 +413,7 @@ def make_bots_app(state: BotState | None = None) -> web.Application:
     app.router.add_delete("/rest/conversations/{id}", _rest_close)
     app.router.add_post("/cookie/chat", _cookie_chat)
     app.router.add_post("/sse/openai", _sse_openai)
+    app.router.add_post("/v1/chat/completions", _sse_openai)  # an OpenAI-compatible server
     app.router.add_post("/sse/events", _sse_events)
     app.router.add_get("/ws", _ws)
     app.router.add_post("/tools/chat", _tools_chat)

@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import time
 from collections.abc import Mapping, Sequence
 from typing import Any
 
@@ -15,6 +16,7 @@ from lamdis_core.llm import (
     is_retryable_status,
     retry_after_from_headers,
 )
+from lamdis_core.tool_calls import to_tool_call
 from openai import AsyncOpenAI
 from openai.types.chat import ChatCompletion
 
@@ -22,7 +24,7 @@ from openai.types.chat import ChatCompletion
 # their default temperature; some compatible servers have no JSON mode). When a model refuses
 # one, the call is repeated once without it and the model is remembered, so a judge
 # configured for temperature 0 still works on such a model instead of failing every check.
-_DROPPABLE = ("temperature", "response_format")
+_DROPPABLE = ("temperature", "response_format", "stream_options")
 
 logger = structlog.get_logger()
 
@@ -112,6 +114,125 @@ class OpenAIChatModel:
                 completion_tokens=response.usage.completion_tokens,
             )
         return Completion(text=text, model=response.model or model, usage=usage, raw=response)
+
+    async def stream(
+        self,
+        messages: Sequence[ChatMessage],
+        *,
+        model: str,
+        temperature: float | None,
+        request_timeout: float,
+        extra_headers: Mapping[str, str] | None = None,
+    ) -> Completion:
+        """One streamed Chat Completions call (``stream: true``), assembled: the text, streamed
+        tool calls, usage when the server reports it, time to the first content chunk and the
+        number of content chunks. ``raw`` is the assembled ``chat.completion``.
+
+        Raises:
+            ProviderError: as :meth:`complete`; also an answer that is not an event stream.
+        """
+        kwargs: dict[str, Any] = {
+            "model": model,
+            "messages": [{"role": m.role, "content": m.content} for m in messages],
+            "timeout": request_timeout + _SDK_TIMEOUT_MARGIN_S,
+            "stream": True,
+            # Usage comes in a last chunk only when asked; servers that refuse it get a retry
+            # without (see _DROPPABLE).
+            "stream_options": {"include_usage": True},
+        }
+        if temperature is not None:
+            kwargs["temperature"] = temperature
+        if extra_headers:
+            kwargs["extra_headers"] = dict(extra_headers)
+        refused = self.refused.setdefault(model, set())
+        for known in refused:
+            kwargs.pop(known, None)
+        started = time.perf_counter()
+        try:
+            stream = await self._client.chat.completions.create(**kwargs)
+        except openai.BadRequestError as exc:
+            param = _refused_param(exc, kwargs)
+            if param is None:
+                raise self._error(exc) from exc
+            logger.warning("llm_param_refused", model=model, param=param, base_url=self.base_url)
+            refused.add(param)
+            kwargs.pop(param)
+            stream = await self._create(kwargs)
+        except openai.OpenAIError as exc:
+            raise self._error(exc) from exc
+        response = getattr(stream, "response", None)
+        content_type = response.headers.get("content-type", "") if response is not None else ""
+        if "text/event-stream" not in content_type:
+            body = ""
+            if response is not None:
+                raw_body = await response.aread()
+                body = raw_body[:200].decode("utf-8", errors="replace")
+                await response.aclose()
+            raise ProviderError(
+                f"OpenAI at {self.base_url} answered {content_type or 'no content-type'}, not a "
+                f"stream of Chat Completions JSON chunks: {body!r}"
+            )
+        parts: list[str] = []
+        deltas: dict[int, dict[str, str]] = {}
+        ttft_ms: float | None = None
+        usage = Usage(calls=1)
+        reported = model
+        try:
+            async for chunk in stream:
+                reported = chunk.model or reported
+                if chunk.usage is not None:
+                    usage = Usage(
+                        calls=1,
+                        tokens=chunk.usage.total_tokens,
+                        prompt_tokens=chunk.usage.prompt_tokens,
+                        completion_tokens=chunk.usage.completion_tokens,
+                    )
+                for choice in chunk.choices:
+                    delta = choice.delta
+                    if delta.content:
+                        if ttft_ms is None:
+                            ttft_ms = (time.perf_counter() - started) * 1000
+                        parts.append(delta.content)
+                    for call in delta.tool_calls or []:
+                        held = deltas.setdefault(
+                            call.index, {"id": "", "name": "", "arguments": ""}
+                        )
+                        held["id"] = call.id or held["id"]
+                        if call.function is not None:
+                            held["name"] += call.function.name or ""
+                            held["arguments"] += call.function.arguments or ""
+        except openai.OpenAIError as exc:
+            raise self._error(exc) from exc
+        assembled = (
+            to_tool_call({"id": h["id"], "function": h}) for _, h in sorted(deltas.items())
+        )
+        tool_calls = [call for call in assembled if call is not None]
+        text = "".join(parts)
+        raw = {
+            "object": "chat.completion",
+            "model": reported,
+            "choices": [
+                {
+                    "index": 0,
+                    "message": {
+                        "role": "assistant",
+                        "content": text,
+                        **({"tool_calls": list(deltas.values())} if deltas else {}),
+                    },
+                }
+            ],
+            "usage": {"total_tokens": usage.tokens},
+            "chunks": len(parts),
+        }
+        return Completion(
+            text=text,
+            model=reported,
+            usage=usage,
+            raw=raw,
+            ttft_ms=ttft_ms,
+            chunks=len(parts),
+            tool_calls=tool_calls,
+        )
 
     async def _create(self, kwargs: dict[str, Any]) -> Any:
         try:

@@ -5,7 +5,9 @@ from __future__ import annotations
 from collections.abc import Mapping
 from typing import Any
 
+from lamdis_core.config.interpolation import interpolate_env
 from lamdis_core.domain.config import Assistant
+from lamdis_core.domain.errors import ConfigError, ConfigProblem, InterpolationError
 from lamdis_core.llm import Completion, assistant_headers, model_turn, turn_messages
 from lamdis_core.ports.target import AuthHeaders, TurnReply, TurnRequest
 
@@ -16,8 +18,9 @@ CHANNEL = "openai_chat"
 
 
 class OpenAIChatTarget:
-    """Sends each turn as a Chat Completions request: ``env.systemPrompt``, the transcript,
-    then the user's message. Never retries (the engine owns retries)."""
+    """Sends each turn as a streamed Chat Completions request: ``env.systemPrompt``, the
+    transcript, then the user's message; records the time to the first token, the chunk count
+    and any tool calls. Never retries (the engine owns retries)."""
 
     def __init__(
         self,
@@ -39,11 +42,10 @@ class OpenAIChatTarget:
         messages = turn_messages(turn, system_prompt=self.assistant.env.system_prompt)
         headers = {**self._headers, **(await self._auth_headers())}
         return await model_turn(
-            lambda: self._chat.complete(
+            lambda: self._chat.stream(
                 messages,
                 model=self.model,
                 temperature=self.assistant.env.temperature,
-                json_mode=False,
                 request_timeout=self._timeout,
                 extra_headers=headers,
             ),
@@ -80,7 +82,15 @@ class OpenAIChatTargetFactory:
         self, assistant: Assistant, auth_headers: AuthHeaders, env: Mapping[str, str]
     ) -> OpenAIChatTarget:
         merged = {**self._env, **env}
-        settings = _settings_for(merged, assistant.env.base_url)
+        base_url = assistant.env.base_url
+        if base_url:
+            try:
+                base_url = str(interpolate_env(base_url, merged, strict=True))
+            except InterpolationError as exc:
+                raise ConfigError(
+                    [ConfigProblem(file=assistant.id, json_path="$.env.baseUrl", message=str(exc))]
+                ) from exc
+        settings = _settings_for(merged, base_url)
         key = (settings.base_url, settings.api_key)
         chat = self._clients.get(key)
         if chat is None:

@@ -103,8 +103,14 @@ async def model_turn(
         raise target_error(exc, channel=channel, assistant=assistant) from exc
     latency_ms = (time.perf_counter() - started) * 1000
     text = completion.text.strip()
-    if not text:
+    if not text and not completion.tool_calls:
         raise TargetError(f"{channel} assistant {assistant!r}: the model returned an empty reply")
     return TurnReply(
-        text=text, latency_ms=latency_ms, raw=raw(completion), tokens=completion.usage.tokens
+        text=text,
+        latency_ms=latency_ms,
+        raw=raw(completion),
+        tokens=completion.usage.tokens,
+        tool_calls=list(completion.tool_calls),
+        ttft_ms=completion.ttft_ms,
+        chunks=completion.chunks,
     )

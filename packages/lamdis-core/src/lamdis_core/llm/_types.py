@@ -8,6 +8,7 @@ from typing import Protocol
 import attrs
 
 from lamdis_core.domain.results import Usage
+from lamdis_core.ports.target import ToolCall
 
 
 @attrs.frozen(kw_only=True)
@@ -20,12 +21,19 @@ class ChatMessage:
 
 @attrs.frozen(kw_only=True)
 class Completion:
-    """A model's answer: its text, the model id the provider reported, and the tokens used."""
+    """A model's answer: its text, the model id the provider reported, and the tokens used.
+
+    A streamed answer also has ``ttft_ms`` (time to its first content chunk) and ``chunks``;
+    ``tool_calls`` are the tools the model called.
+    """
 
     text: str
     model: str
     usage: Usage = attrs.Factory(Usage)
     raw: object = None
+    ttft_ms: float | None = None
+    chunks: int | None = None
+    tool_calls: list[ToolCall] = attrs.Factory(list)
 
 
 class ProviderError(Exception):

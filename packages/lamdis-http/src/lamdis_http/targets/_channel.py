@@ -9,7 +9,6 @@ differs.
 
 from __future__ import annotations
 
-import contextlib
 import json
 import re
 import secrets
@@ -38,6 +37,7 @@ from lamdis_core.ratelimit import THROTTLING_STATUSES, HostLimits
 from lamdis_core.retry import parse_retry_after
 from lamdis_core.sanitize import TooDeepError, loads_bounded
 from lamdis_core.template import TemplateError, render
+from lamdis_core.tool_calls import to_tool_call
 from yarl import URL
 
 from lamdis_http._session import LazySession, safe_url
@@ -137,30 +137,6 @@ def tool_calls_in(document: Any, path: JsonPath | None) -> list[ToolCall]:
         if call is not None:
             calls.append(call)
     return calls
-
-
-def to_tool_call(item: Any) -> ToolCall | None:
-    """One call from OpenAI's ``{function: {name, arguments}}``, or ``{name, arguments}``
-    (also ``args``/``input``/``parameters``). Arguments given as JSON text are decoded."""
-    if not isinstance(item, Mapping):
-        return None
-    function = item.get("function")
-    inner: Mapping[str, Any] = function if isinstance(function, Mapping) else item
-    name = inner.get("name")
-    if not isinstance(name, str):
-        return None
-    arguments: Any = None
-    for key in ("arguments", "args", "input", "parameters"):
-        if key in inner:
-            arguments = inner[key]
-            break
-    if isinstance(arguments, str):
-        with contextlib.suppress(ValueError):  # not JSON, or nested too deep: kept as text
-            arguments = loads_bounded(arguments) if arguments.strip() else {}
-    call_id = item.get("id")
-    return ToolCall(
-        name=name, arguments=arguments, id=call_id if isinstance(call_id, str) else None
-    )
 
 
 def default_body(turn: TurnRequest) -> dict[str, Any]:

@@ -24,6 +24,7 @@ from lamdis_core.domain.errors import TargetError
 from lamdis_core.jsonpath import JsonPath, compile_path
 from lamdis_core.ports.target import ToolCall, TurnReply, TurnRequest
 from lamdis_core.sanitize import loads_bounded
+from lamdis_core.tool_calls import to_tool_call
 
 from lamdis_http.targets._channel import (
     ChannelSetup,
@@ -31,7 +32,6 @@ from lamdis_http.targets._channel import (
     condition_holds,
     describe_condition,
     received,
-    to_tool_call,
     tool_calls_in,
 )
 
