@@ -19,6 +19,7 @@ from lamdis_core.ports.target import TurnReply, TurnRequest
 from lamdis_core.testing.fakes import (
     FakeClock,
     FakeRequester,
+    FakeTarget,
     FakeTargetFactory,
     ScriptedJudge,
 )
@@ -980,3 +981,28 @@ async def test_a_stop_during_retry_back_off_makes_no_further_call(kind: str) -> 
     assert calls == [kind]
     assert result.stopped
     assert result.items[0].status is ItemStatus.SKIPPED
+
+
+async def test_a_target_whose_end_conversation_raises_does_not_end_the_run() -> None:
+    class Forgetful(FakeTarget):
+        async def end_conversation(self, conversation_id: str) -> None:
+            raise RuntimeError("session store is down")
+
+    class Factory(FakeTargetFactory):
+        def create(self, assistant: Any, auth_headers: Any, env: Any) -> Any:
+            target = Forgetful(self.responder, timeout_s=assistant.env.timeout_ms / 1000)
+            self.targets[assistant.id] = target
+            return target
+
+    engine = Engine(
+        targets={"http_chat": Factory(echo)},
+        judge=ScriptedJudge([1.0]),
+        requester=FakeRequester(),
+        clock=FakeClock(),
+        env={},
+    )
+    tests = [make_test(id=f"t{i}", steps=[{"type": "message", "content": "hi"}]) for i in range(3)]
+    result = await engine.run(plan_of(*tests))
+    assert [item.status for item in result.items] == [ItemStatus.PASSED] * 3
+    log = result.items[0].artifacts.log
+    assert "could not end the conversation: RuntimeError: session store is down" in log

@@ -188,7 +188,7 @@ class TestExecution:
             )
         finally:
             if isinstance(self.target, ConversationalTarget):
-                await self.target.end_conversation(self.conversation_id)
+                await self._end_conversation(self.target)
         if error is None or not error.startswith("stopped"):
             # A check that could not be assessed is no pass either: the item is skipped.
             status, error = item_status(self.checks, error)
@@ -197,6 +197,19 @@ class TestExecution:
             elif status is ItemStatus.SKIPPED:
                 self.log.append(f"skipped: {error}")
         return self._item(status, error, started_at)
+
+    async def _end_conversation(self, target: ConversationalTarget) -> None:
+        # The port says this never raises; an adapter that does anyway must not end the run.
+        try:
+            await target.end_conversation(self.conversation_id)
+        except Exception as exc:
+            self.log.append(f"could not end the conversation: {type(exc).__name__}: {exc}")
+            logger.warning(
+                "end_conversation_failed",
+                test=self.test.id,
+                error_type=type(exc).__name__,
+                error=str(exc),
+            )
 
     def _item(self, status: ItemStatus, error: str | None, started_at: Any) -> Item:
         users = sum(1 for t in self.transcript if t.role == "user")
