@@ -116,3 +116,17 @@ def test_known_paths_round_trip(keys: list[str], leaf: Any) -> None:
     path = "var." + ".".join(keys)
     assert interpolate("${" + path + "}", context) == leaf
     assert lookup(context, path) == leaf
+
+
+@given(st.text(), st.text())
+def test_a_value_pasted_in_is_never_read_again(first: str, second: str) -> None:
+    """Whatever a value holds (``${SECRET}``, ``{b}``, ``$lastUser``), it arrives as written."""
+    env = {"SECRET": "never-sent"}
+    rendered = interpolate(
+        "/x/{a}/{b}?q=${lastUser}&k=${SECRET}",
+        {"lastUser": second},
+        env=env,
+        placeholders={"a": first, "b": second},
+        as_text=True,
+    )
+    assert rendered == f"/x/{first}/{second}?q={second}&k=never-sent"
