@@ -135,6 +135,12 @@ _RANGE_CASES: dict[tuple[type[Any], str], tuple[dict[str, Any], list[Any], list[
     (c.TestCase, "minTurns"): ({"id": "t", "objective": "o"}, [1], [0]),
     (c.RegexStep, "flags"): ({"type": "regex", "pattern": "a"}, ["", "imsx", "i"], ["g", "iq"]),
     (c.LatencyStep, "maxMs"): ({"type": "latency", "maxMs": 1}, [0.5, 3000], [0, -5]),
+    (c.UserObjectiveStep, "maxTurns"): (
+        {"type": "user_objective", "objective": "o"},
+        [1, 4],
+        [0, -2],
+    ),
+    (c.UserObjectiveStep, "minTurns"): ({"type": "user_objective", "objective": "o"}, [1], [0]),
 }
 
 
@@ -173,6 +179,41 @@ def test_range_rules_match_the_loader(rule: tuple[type[Any], str]) -> None:
         ("test", {"tests": [{"id": "t", "steps": [{"type": "includes", "includes": "x"}]}]}),
         ("test", {"tests": [{"id": "t", "steps": [{"type": "not_include", "terms": ["x"]}]}]}),
         ("test", {"tests": [{"id": "t", "steps": [{"type": "assistant_check"}]}]}),
+        (
+            "test",
+            {"tests": [{"id": "t", "steps": [{"type": "assistant_check", "mode": "includes"}]}]},
+        ),
+        (
+            "test",
+            {
+                "tests": [
+                    {
+                        "id": "t",
+                        "steps": [
+                            {"type": "assistant_check", "mode": "variable_check", "rubric": "r"}
+                        ],
+                    }
+                ]
+            },
+        ),
+        (
+            "test",
+            {
+                "tests": [
+                    {
+                        "id": "t",
+                        "steps": [
+                            {
+                                "type": "assistant_check",
+                                "mode": "variable_check",
+                                "variablePath": "var.x",
+                                "operator": "equals",
+                            }
+                        ],
+                    }
+                ]
+            },
+        ),
         ("test", {"tests": [{"id": "t", "objective": "o", "maxTurns": "8"}]}),
         ("test", {"tests": [{"id": "t", "steps": [{"content": "no type"}]}]}),
         ("assistant", {"env": {"timeoutMs": "fast"}}),

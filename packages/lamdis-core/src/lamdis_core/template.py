@@ -15,6 +15,7 @@ body template can put the conversation anywhere a bot wants it. Placeholders:
 ``conversationId``   an id lamdis makes per conversation (also the W3C trace id)
 ``session.NAME``     a value kept from the session request or an earlier reply
 ``var.PATH``         a run variable (``var.account.id``), set by request and extract steps
+``inputs.NAME``      a field a message step's ``assistantInputMappings`` gives this turn
 ==================== ==================================================================
 
 ``${NAME}`` environment references are separate: channels resolve them once, when the run
@@ -33,7 +34,7 @@ PLACEHOLDER = re.compile(r"\{\{\s*([^{}]*?)\s*\}\}")
 SIMPLE_NAMES = frozenset(
     {"message", "transcript", "messages", "persona", "personaId", "turn", "conversationId"}
 )
-PREFIXES = ("session.", "var.")
+PREFIXES = ("session.", "var.", "inputs.")
 _PATH = re.compile(r"[A-Za-z_][A-Za-z0-9_\-]*(?:\.[A-Za-z0-9_\-]+|\[\d+\])*")
 
 
@@ -48,7 +49,7 @@ def placeholder_problem(name: str) -> str | None:
     for prefix in PREFIXES:
         if name.startswith(prefix) and _PATH.fullmatch(name[len(prefix) :]):
             return None
-    known = ", ".join(sorted(SIMPLE_NAMES)) + ", session.NAME, var.PATH"
+    known = ", ".join(sorted(SIMPLE_NAMES)) + ", session.NAME, var.PATH, inputs.NAME"
     return f"unknown placeholder {{{{{name}}}}}; expected one of: {known}"
 
 

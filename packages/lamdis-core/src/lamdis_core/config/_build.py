@@ -148,16 +148,17 @@ def check_tests(
             )
 
 
-_SOURCE_ROOTS = ("var", "steps", "last", "lastAssistant", "lastUser")
+_SOURCE_ROOTS = ("var", "steps", "preSteps", "last", "lastAssistant", "lastUser")
 
 
 def check_json_sources(test: c.TestCase, report: Report, base: tuple[PathPart, ...]) -> None:
     """A ``json_path`` step's ``source`` must name something an earlier step sets: ``var.x``
     (a request's ``assign`` or an ``extract``), ``steps.<id>.output`` (a request step's
     ``id``, else its ``assign``), ``last.request`` (any earlier request step)."""
-    variables: list[str] = []
+    variables: list[str] = [v.key for v in test.variables]
+    variables += [s.variable for s in test.pre_steps if s.variable]
     step_keys: list[str] = []
-    requests = 0
+    requests = len(test.pre_steps)
     for k, step in enumerate(test.steps):
         if isinstance(step, c.RequestStep):
             requests += 1
@@ -221,8 +222,12 @@ def check_stepped_iterative_fields(
     """Iterative fields on a test with steps: ``maxTurns``/``minTurns`` bound the user turns
     it sends (checked here); ``continueAfterPass`` does nothing there (a warning); ``iterate``
     is accepted and documented as having no effect."""
-    sent = sum(1 for m in test.script.messages if m.role == "user") + sum(
-        1 for s in test.steps if isinstance(s, c.MessageStep) and s.role == "user"
+    objectives = [s for s in test.steps if isinstance(s, c.UserObjectiveStep)]
+    # A user_objective step sends at least its minTurns; how many more is the judge's call.
+    sent = (
+        sum(1 for m in test.script.messages if m.role == "user")
+        + sum(1 for s in test.steps if isinstance(s, c.MessageStep) and s.role == "user")
+        + sum(s.min_turns for s in objectives)
     )
     if "maxTurns" in written and sent > test.max_turns:
         report(
@@ -232,7 +237,7 @@ def check_stepped_iterative_fields(
             "(raise it, or drop it)",
             False,
         )
-    if "minTurns" in written and sent < test.min_turns:
+    if "minTurns" in written and sent < test.min_turns and not objectives:
         report(
             (*base, "minTurns"),
             f"minTurns is {test.min_turns}, but this test's script and message steps send only "
@@ -271,9 +276,12 @@ def check_test_refs(
         persona(test.persona_id, (*base, "personaId"))
         for j, message in enumerate(test.script.messages):
             persona(message.persona_id, (*base, "script", "messages", j, "personaId"))
-        for k, step in enumerate(test.steps):
-            where = (*base, "steps", k)
-            if isinstance(step, c.MessageStep):
+        located: list[tuple[tuple[str, int], c.Step]]
+        located = [(("preSteps", k), s) for k, s in enumerate(test.pre_steps)]
+        located += [(("steps", k), s) for k, s in enumerate(test.steps)]
+        for place, step in located:
+            where = (*base, *place)
+            if isinstance(step, c.MessageStep | c.UserObjectiveStep):
                 persona(step.persona_id, (*where, "personaId"))
             elif isinstance(step, c.RequestStep) and step.request_id not in requests:
                 report(

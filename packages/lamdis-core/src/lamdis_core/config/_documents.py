@@ -293,14 +293,18 @@ class DocumentSession:
             ok = result and ok
         for test in info.tests:
             wanted = {test.persona_id} | {m.persona_id for m in test.script.messages}
-            wanted |= {s.persona_id for s in test.steps if isinstance(s, c.MessageStep)}
+            wanted |= {
+                s.persona_id
+                for s in test.steps
+                if isinstance(s, c.MessageStep | c.UserObjectiveStep)
+            }
             for pid in sorted(p for p in wanted if p and p not in info.personas):
                 for persona in await self._personas(pid) or []:
                     info.personas.setdefault(persona.id, persona)
                 if pid in info.personas:
                     persona_sources.append(pid)
-            for step in test.steps:
-                if isinstance(step, c.RequestStep) and step.request_id not in info.requests:
+            for step in test.request_steps:
+                if step.request_id not in info.requests:
                     found = await self._requests(step.request_id, info)
                     if found is not None:
                         request_sources.append(step.request_id)

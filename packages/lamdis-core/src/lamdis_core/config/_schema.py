@@ -21,6 +21,7 @@ import attrs
 
 from lamdis_core.domain import config as c
 from lamdis_core.domain.convert import camel
+from lamdis_core.generators import expression_problems
 
 PathPart = str | int
 Path_ = tuple[PathPart, ...]
@@ -64,6 +65,8 @@ _STRICT: frozenset[type[Any]] = frozenset(
         c.WebSocketSpec,
     }
 )
+# Enum spellings other lamdis versions write: the newer lamdis says ``severity: warning``.
+_LITERAL_ALIASES = {"warning": "warn"}
 
 # Keys lamdis-runs files carry that lamdis has no use for: accepted without a warning.
 # The field's own default, read once: the warning about long scripts must use the same number.
@@ -110,6 +113,7 @@ _NAMES: dict[type[Any], str] = {
     c.SuiteAssistants: "suite assistants",
     c.SuiteTests: "suite tests",
     c.Suite: "suite",
+    c.TestVariable: "test variable",
 }
 for _type_name, _cls in c.STEP_TYPES.items():
     _NAMES[_cls] = f"{_type_name} step"
@@ -229,6 +233,8 @@ class Checker:
         origin = typing.get_origin(tp)
         args = typing.get_args(tp)
         if origin is Literal:
+            if isinstance(value, str) and _LITERAL_ALIASES.get(value.lower()) in args:
+                return _LITERAL_ALIASES[value.lower()]
             if isinstance(value, str) and value not in args and value.lower() in args:
                 return value.lower()
             if value in args and type(value) is type(args[0]):
@@ -477,6 +483,13 @@ class Checker:
                     re.compile(pattern, re.VERBOSE if "x" in str(flags) else 0)
                 except re.error as exc:
                     self.error((*path, "pattern"), f"invalid regular expression: {exc}")
+        if cls is c.AssistantCheckStep:
+            self._assistant_check(out, path)
+        if cls is c.UserObjectiveStep:
+            self._user_objective(out, path)
+        if cls is c.TestVariable:
+            for problem in expression_problems(out.get("value")):
+                self.error((*path, "value"), problem)
         if cls is c.LatencyStep:
             for key in ("maxMs", "ttftMs"):
                 bound = out.get(key)
@@ -487,6 +500,59 @@ class Checker:
                     path, "latency step: give maxMs (whole reply) and/or ttftMs (first token)"
                 )
         _channel_semantics(self, cls, out, path)
+
+    def _assistant_check(self, out: dict[str, Any], path: Path_) -> None:
+        """What each mode needs: judge a rubric, includes keywords, variable_check a path."""
+        mode = out.get("mode", "judge")
+        if mode == "judge" and not (isinstance(out.get("rubric"), str) and out["rubric"].strip()):
+            self.error((*path, "rubric"), "assistant_check (mode judge) needs a rubric")
+        elif mode == "includes":
+            raw = out.get("includes")
+            items = raw.split(",") if isinstance(raw, str) else raw if isinstance(raw, list) else []
+            if raw is not BAD and not any(isinstance(k, str) and k.strip() for k in items):
+                self.error(
+                    (*path, "includes"),
+                    "assistant_check (mode includes) needs includes: comma-separated keywords "
+                    "or a list of them",
+                )
+        elif mode == "variable_check":
+            variable = out.get("variablePath")
+            if not (isinstance(variable, str) and variable.strip()):
+                self.error(
+                    (*path, "variablePath"),
+                    "assistant_check (mode variable_check) needs variablePath "
+                    "(a path such as var.order.items[0].id)",
+                )
+            operator = out.get("operator", "eq")
+            right = out.get("rightValue", out.get("expectEquals"))
+            if operator == "regex" and isinstance(right, str) and "${" not in right:
+                try:
+                    re.compile(right)
+                except re.error as exc:
+                    self.error(
+                        (*path, "rightValue" if "rightValue" in out else "expectEquals"),
+                        f"invalid regular expression for operator regex: {exc}",
+                    )
+
+    def _user_objective(self, out: dict[str, Any], path: Path_) -> None:
+        goal = out.get("objective") or out.get("description")
+        if not (isinstance(goal, str) and goal.strip()):
+            self.error(
+                (*path, "objective"),
+                "user_objective needs an objective (or description): the goal the simulated "
+                "user pursues",
+            )
+        max_turns, min_turns = out.get("maxTurns"), out.get("minTurns")
+        if isinstance(max_turns, int) and max_turns < 1:
+            self.error((*path, "maxTurns"), f"maxTurns must be at least 1, got {max_turns}")
+        if isinstance(min_turns, int) and min_turns < 1:
+            self.error((*path, "minTurns"), f"minTurns must be at least 1, got {min_turns}")
+        if isinstance(max_turns, int) and isinstance(min_turns, int) and min_turns > max_turns >= 1:
+            self.error(
+                (*path, "minTurns"),
+                f"minTurns ({min_turns}) is larger than maxTurns ({max_turns}); expected "
+                "minTurns <= maxTurns",
+            )
 
 
 def _channel_semantics(checker: Checker, cls: type[Any], out: dict[str, Any], path: Path_) -> None:

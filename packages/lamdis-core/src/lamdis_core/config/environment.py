@@ -70,9 +70,7 @@ def needed_variables(entry: PlanEntry) -> dict[str, str]:
     env_fields = default_converter().unstructure(assistant.env)
     add(_through_auth(_refs(env_fields), auth), f"assistant {assistant.id}")
     add(_auth_needs(auth), f"auth {ref} of assistant {assistant.id}")
-    for step in entry.test.steps:
-        if not isinstance(step, c.RequestStep):
-            continue
+    for step in entry.test.request_steps:
         definition = entry.requests.get(step.request_id)
         if definition is None:
             continue

@@ -27,7 +27,7 @@ from typing import Any
 from lamdis_core.config.env_policy import RestrictedEnv
 from lamdis_core.domain.errors import InterpolationError
 
-CONTEXT_ROOTS = ("var", "steps", "last", "lastAssistant", "lastUser", "input")
+CONTEXT_ROOTS = ("var", "steps", "preSteps", "last", "lastAssistant", "lastUser", "input")
 
 _BRACED = re.compile(r"\$\{\s*([^{}]+?)\s*\}")
 _BARE = re.compile(

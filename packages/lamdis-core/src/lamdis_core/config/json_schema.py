@@ -37,6 +37,25 @@ RANGES: dict[tuple[type[Any], str], dict[str, Any]] = {
     (c.TestCase, "minTurns"): {"minimum": 1},
     (c.RegexStep, "flags"): {"pattern": "^[imsx]*$"},
     (c.LatencyStep, "maxMs"): {"exclusiveMinimum": 0},
+    (c.UserObjectiveStep, "maxTurns"): {"minimum": 1},
+    (c.UserObjectiveStep, "minTurns"): {"minimum": 1},
+}
+
+
+def _mode_needs(mode: str, key: str, *, default: bool = False) -> dict[str, Any]:
+    is_mode: dict[str, Any] = {"properties": {"mode": {"const": mode}}, "required": ["mode"]}
+    if default:  # the mode that applies when none is written
+        is_mode = {"anyOf": [is_mode, {"not": {"required": ["mode"]}}]}
+    return {"if": is_mode, "then": {"required": [key]}}
+
+
+# What each assistant_check mode needs (``Checker._assistant_check``), as schema conditions.
+CONDITIONS: dict[type[Any], list[dict[str, Any]]] = {
+    c.AssistantCheckStep: [
+        _mode_needs("judge", "rubric", default=True),
+        _mode_needs("includes", "includes"),
+        _mode_needs("variable_check", "variablePath"),
+    ],
 }
 
 # Ids the loader fills in when a file leaves them out (from the path, the file name, or
@@ -141,6 +160,8 @@ class _Generator:
         out["properties"] = properties
         if required:
             out["required"] = required
+        if cls in CONDITIONS:
+            out["allOf"] = CONDITIONS[cls]
         out["patternProperties"] = _EXTENSION_KEYS
         # Unknown keys are only warnings to the loader; an editor flags them, which is the
         # point (a misspelt key is silently ignored otherwise).

@@ -59,6 +59,7 @@ class AssistantEnv:
     model: str | None = None
     system_prompt: str | None = None
     temperature: float | None = None
+    response_field_path: str | None = None
 
 
 # --- configurable channels (request/response templates, sessions, streams) -----------------
@@ -217,6 +218,11 @@ class Assistant:
         return self.env.path or self.path or "/chat"
 
     @property
+    def effective_reply_path(self) -> str | None:
+        """``replyPath``, else the newer format's ``env.responseFieldPath``."""
+        return self.reply_path or self.env.response_field_path
+
+    @property
     def label(self) -> str:
         return self.name or self.id
 
@@ -335,13 +341,20 @@ class PersonasFile:
 
 @attrs.frozen(kw_only=True)
 class MessageStep:
-    """Send (user), inject (system) or add as context (assistant) a message."""
+    """Send (user), inject (system) or add as context (assistant) a message.
+
+    ``assistantInputMappings`` adds fields (interpolated) to what a user turn sends;
+    ``responseFieldPath`` says where this turn's reply is (a dotted path, ``data.reply``).
+    """
 
     type: Literal["message"] = "message"
     id: str | None = None
+    name: str | None = None
     role: Role = "user"
     content: str
     persona_id: str | None = None
+    assistant_input_mappings: dict[str, Any] | None = None
+    response_field_path: str | None = None
 
 
 @attrs.frozen(kw_only=True)
@@ -350,6 +363,7 @@ class RequestStep:
 
     type: Literal["request"] = "request"
     id: str | None = None
+    name: str | None = None
     request_id: str
     input: dict[str, Any] | None = None
     input_mappings: dict[str, Any] | None = None
@@ -361,19 +375,59 @@ class RequestStep:
         return self.assign or self.save_as
 
 
+Operator = Literal[
+    "eq", "neq", "gt", "gte", "lt", "lte", "contains", "not_contains", "regex", "exists",
+    "not_exists",
+]  # fmt: skip
+OPERATORS: tuple[str, ...] = Operator.__args__  # type: ignore[attr-defined]
+
+
 @attrs.frozen(kw_only=True)
 class AssistantCheckStep:
-    """An LLM-judged rubric on the last reply or the whole transcript."""
+    """A check in one of three modes.
+
+    - ``judge``: an LLM-judged ``rubric`` on the last reply or the transcript (``scope``,
+      default ``last``), passing at ``threshold``.
+    - ``includes``: every keyword of ``includes`` (a comma-separated string or a list) must
+      appear, case-insensitive, in ``scope`` (default ``transcript``).
+    - ``variable_check``: the value at ``variablePath`` (``var.order.items[0].id``) compared
+      with ``rightValue`` (or ``expectEquals``) by ``operator`` (default ``eq``).
+    """
 
     type: Literal["assistant_check"] = "assistant_check"
     id: str | None = None
-    mode: Literal["judge"] = "judge"
-    rubric: str
+    mode: Literal["judge", "includes", "variable_check"] = "judge"
+    rubric: str | None = None
     threshold: float = DEFAULT_CHECK_THRESHOLD
-    scope: Scope = "last"
+    scope: Scope | None = None
     severity: Severity = "error"
     name: str | None = None
     samples: int | None = None  # ask the judge this many times; the median score decides
+    includes: str | list[str] | None = None
+    variable_path: str | None = None
+    operator: Operator = "eq"
+    right_value: Any = UNSET
+    expect_equals: Any = UNSET
+
+    @property
+    def effective_scope(self) -> Scope:
+        if self.scope is not None:
+            return self.scope
+        return "transcript" if self.mode == "includes" else "last"
+
+    @property
+    def keywords(self) -> list[str]:
+        """The ``includes`` keywords, trimmed, empty ones dropped."""
+        raw = self.includes or []
+        items = raw.split(",") if isinstance(raw, str) else raw
+        return [k.strip() for k in items if k.strip()]
+
+    @property
+    def expected(self) -> Any:
+        """The right-hand side of a ``variable_check`` (``rightValue``, else ``expectEquals``)."""
+        if self.right_value is not UNSET:
+            return self.right_value
+        return "" if self.expect_equals is UNSET else self.expect_equals
 
 
 @attrs.frozen(kw_only=True)
@@ -492,10 +546,48 @@ class ExtractStep:
     scope: Scope = "transcript"
 
 
+@attrs.frozen(kw_only=True)
+class UserObjectiveStep:
+    """A goal-driven conversation inside one step (the newer lamdis format).
+
+    The judge opens with a message toward ``objective`` (``description`` in files the newer
+    lamdis web builder writes), then after each turn the ``attachedChecks`` run and the judge
+    proposes the next user message (a neutral follow-up when it proposes none). The loop ends
+    when a check passes after ``minTurns`` (``exitOnPass``), when one fails (``exitOnFail``),
+    or at ``maxTurns`` (capped by the test's ``maxTurns``).
+    """
+
+    type: Literal["user_objective"] = "user_objective"
+    id: str | None = None
+    name: str | None = None
+    objective: str | None = None
+    description: str | None = None
+    min_turns: int = 1
+    max_turns: int | None = None
+    iterative_conversation: bool = True
+    exit_on_pass: bool = True
+    exit_on_fail: bool = False
+    continue_after_pass: bool | None = None
+    attached_checks: list[AssistantCheckStep] = attrs.Factory(list)
+    persona_id: str | None = None
+    assistant_input_mappings: dict[str, Any] | None = None
+    response_field_path: str | None = None
+
+    @property
+    def goal(self) -> str:
+        return (self.objective or self.description or "").strip()
+
+    @property
+    def stops_on_pass(self) -> bool:
+        """``exitOnPass``; the older ``continueAfterPass: true`` means the opposite."""
+        return self.exit_on_pass and self.continue_after_pass is not True
+
+
 Step = (
     MessageStep
     | RequestStep
     | AssistantCheckStep
+    | UserObjectiveStep
     | IncludesStep
     | NotIncludesStep
     | RegexStep
@@ -517,6 +609,7 @@ STEP_TYPES: dict[str, type[Any]] = {
     "tool_called": ToolCalledStep,
     "no_tool_called": NoToolCalledStep,
     "extract": ExtractStep,
+    "user_objective": UserObjectiveStep,
 }
 
 
@@ -543,6 +636,16 @@ class JudgeConfig:
 
 
 @attrs.frozen(kw_only=True)
+class TestVariable:
+    """A test-level variable: ``value`` may hold generators (``${uuid}``, ``${randInt(6)}``);
+    it is resolved once per test, before ``preSteps``, into ``var.<key>``."""
+
+    key: str
+    value: Any = ""
+    description: str | None = None
+
+
+@attrs.frozen(kw_only=True)
 class TestCase:
     """One test. Without ``steps`` it is iterative (see the engine)."""
 
@@ -562,10 +665,17 @@ class TestCase:
     continue_after_pass: bool = False
     judge_config: JudgeConfig | None = None
     min_pass_rate: float | None = None  # with --repeat: the least share of runs that must pass
+    variables: list[TestVariable] = attrs.Factory(list)
+    pre_steps: list[RequestStep] = attrs.Factory(list)
 
     @property
     def label(self) -> str:
         return self.name or self.id
+
+    @property
+    def request_steps(self) -> list[RequestStep]:
+        """Every request the test makes: its ``preSteps``, then its request steps."""
+        return [*self.pre_steps, *(s for s in self.steps if isinstance(s, RequestStep))]
 
 
 @attrs.frozen(kw_only=True)

@@ -147,6 +147,8 @@ def make_converter(*, omit_none: bool = True) -> cattrs.Converter:
     converter.register_structure_hook(datetime, _structure_datetime)
     converter.register_unstructure_hook(datetime, _unstructure_datetime)
     converter.register_structure_hook(Any, _passthrough)
+    # Checked by the config schema before structuring; either form is kept as written.
+    converter.register_structure_hook(str | list[str] | None, _passthrough)
     return converter
 
 

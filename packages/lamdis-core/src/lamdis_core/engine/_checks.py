@@ -1,14 +1,18 @@
-"""Deterministic checks: includes, not_includes, regex, json_path, latency, tool calls."""
+"""Deterministic checks: includes, not_includes, regex, json_path, latency, tool calls,
+variable_check."""
 
 from __future__ import annotations
 
+import json
+import operator
 import re
-from collections.abc import Mapping
+from collections.abc import Callable, Mapping
 from typing import Any
 
-from lamdis_core.config.interpolation import MISSING, lookup, to_text
+from lamdis_core.config.interpolation import MISSING, interpolate_text, lookup, to_text
 from lamdis_core.domain.config import (
     UNSET,
+    AssistantCheckStep,
     IncludesStep,
     JsonPathStep,
     LatencyStep,
@@ -300,3 +304,107 @@ def no_tool_called(step: NoToolCalledStep, calls: list[dict[str, Any]], scope_la
 def _shown(value: Any, limit: int = 120) -> str:
     text = to_text(value)
     return text if len(text) <= limit else text[: limit - 1] + "…"
+
+
+def _number(value: Any) -> float | None:
+    if isinstance(value, bool):
+        return None
+    if isinstance(value, int | float):
+        return float(value)
+    try:
+        number = float(str(value).strip())
+    except ValueError:
+        return None
+    return number if number == number else None  # NaN compares with nothing
+
+
+def _equal(left: Any, right: Any) -> bool:
+    """``eq`` as the newer lamdis reads it: an object or list equals the JSON it is written
+    as, anything else equals by its text (``5`` and ``"5"``, ``true`` and ``"true"``)."""
+    if isinstance(left, Mapping | list):
+        if isinstance(right, str):
+            try:
+                right = json.loads(right)
+            except ValueError:
+                return False
+        return json_equal(left, right)
+    return to_text(left) == to_text(right)
+
+
+_COMPARE: dict[str, tuple[Callable[[float, float], bool], str]] = {
+    "gt": (operator.gt, ">"),
+    "gte": (operator.ge, ">="),
+    "lt": (operator.lt, "<"),
+    "lte": (operator.le, "<="),
+}
+
+
+def variable_check(step: AssistantCheckStep, context: Mapping[str, Any]) -> Check:
+    """``assistant_check`` in mode ``variable_check``: the value at ``variablePath`` against
+    ``rightValue`` (interpolated) by ``operator``.
+
+    A variable that is not set fails every operator but ``not_exists`` (it is not "equal to
+    the empty string"); numeric operators fail unless both sides are numbers.
+    """
+    path = (step.variable_path or "").strip()
+    op = step.operator
+    expected = step.expected
+    right = interpolate_text(expected, context) if isinstance(expected, str) else expected
+    left = lookup(context, path)
+    present = left is not MISSING and left is not None
+    details: dict[str, Any] = {
+        "variablePath": path,
+        "operator": op,
+        "leftValue": None if left is MISSING else left,
+        "rightValue": right,
+    }
+    error: str | None = None
+    passed: bool
+    if op == "exists":
+        passed = present
+        reason = f"{path} {'is set' if present else 'is not set'}"
+    elif op == "not_exists":
+        passed = not present
+        reason = f"{path} {'is set' if present else 'is not set'}"
+    elif left is MISSING:
+        passed, reason = False, f"{path} is not set (did an earlier step set it?)"
+    elif op in ("eq", "neq"):
+        same = _equal(left, right)
+        passed = same == (op == "eq")
+        reason = f"{to_text(left)!r} {'==' if same else '!='} {to_text(right)!r}"
+    elif op in _COMPARE:
+        compare, sign = _COMPARE[op]
+        a, b = _number(left), _number(right)
+        if a is None or b is None:
+            passed = False
+            which = to_text(left) if a is None else to_text(right)
+            reason = f"{op} compares numbers; {which!r} is not one"
+        else:
+            passed = compare(a, b)
+            reason = f"{a:g} {sign} {b:g} is {'true' if passed else 'false'}"
+    elif op in ("contains", "not_contains"):
+        found = to_text(right) in to_text(left)
+        passed = found == (op == "contains")
+        reason = (
+            f"{to_text(left)!r} {'contains' if found else 'does not contain'} {to_text(right)!r}"
+        )
+    else:  # regex
+        try:
+            match = re.search(to_text(right), to_text(left))
+        except re.error as exc:
+            passed, match = False, None
+            error = f"invalid regular expression {to_text(right)!r}: {exc}"
+        passed = match is not None
+        reason = error or (
+            f"{to_text(left)!r} {'matches' if passed else 'does not match'} /{to_text(right)}/"
+        )
+    details["reasoning"] = reason
+    return Check(
+        type="assistant_check",
+        subtype="variable_check",
+        name=step.name or path or "variable_check",
+        passed=passed,
+        severity=step.severity,
+        error=error,
+        details=details,
+    )

@@ -33,12 +33,14 @@ from lamdis_core.domain.results import (
 )
 from lamdis_core.engine import _checks
 from lamdis_core.engine._auth import AuthResolver
+from lamdis_core.engine._objective import run_user_objective
 from lamdis_core.engine.judging import (
     evaluate_sampled,
     item_status,
     judge_check,
     judge_error_check,
 )
+from lamdis_core.generators import execution_random, resolve_variables
 from lamdis_core.ports.clock import Clock
 from lamdis_core.ports.judge import (
     ConversationTurn,
@@ -98,8 +100,10 @@ class TestExecution:
         on_turn: Any,
         require_llm_judge: bool = False,
         judge_samples: int = 1,
+        seed: int = 0,
     ) -> None:
         self.entry = entry
+        self.seed = seed
         self.test = entry.test
         self.repeat = repeat
         self.target = target
@@ -118,6 +122,8 @@ class TestExecution:
         self.system: list[str] = []
         self.var: dict[str, Any] = {}
         self.steps: dict[str, Any] = {}
+        self.pre_steps: dict[str, Any] = {}
+        self.proposed: str | None = None
         self.last: dict[str, Any] = {"assistant": "", "user": "", "request": None}
         self.checks: list[Check] = []
         self.per_turn_ms: list[float] = []
@@ -138,6 +144,7 @@ class TestExecution:
         return {
             "var": self.var,
             "steps": self.steps,
+            "preSteps": self.pre_steps,
             "last": self.last,
             "lastAssistant": self.last["assistant"],
             "lastUser": self.last["user"],
@@ -162,6 +169,10 @@ class TestExecution:
         error: str | None = None
         status: ItemStatus
         try:
+            self._resolve_variables()
+            for index, pre_step in enumerate(self.test.pre_steps):
+                self._check_stop()
+                await self._request(index, pre_step, pre=True)
             if self.test.steps:
                 await self._run_steps()
             else:
@@ -253,6 +264,20 @@ class TestExecution:
             started_at=started_at,
             finished_at=self.clock.now(),
         )
+
+    def _resolve_variables(self) -> None:
+        """Test ``variables`` (generators drawn once), before anything else runs."""
+        if not self.test.variables:
+            return
+        rng = execution_random(self.seed, self.test.id, self.entry.assistant.id, self.repeat)
+        try:
+            resolved = resolve_variables(
+                ((v.key, v.value) for v in self.test.variables), rng, self.clock.now()
+            )
+        except ValueError as exc:
+            raise _Abort(f"test variables: {exc}") from exc
+        self.var.update(clean(resolved))
+        self.log.append(f"variables resolved (seed {self.seed}): {', '.join(resolved)}")
 
     def _check_stop(self) -> None:
         if self.stop.is_set():
@@ -369,7 +394,13 @@ class TestExecution:
     # --- turns ---------------------------------------------------------------------------
 
     async def turn(
-        self, raw_text: str, persona_id: str | None, *, template: bool = True
+        self,
+        raw_text: str,
+        persona_id: str | None,
+        *,
+        template: bool = True,
+        inputs: Mapping[str, Any] | None = None,
+        reply_path: str | None = None,
     ) -> TurnReply:
         """Send one user message; ``template`` says it came from the test file.
 
@@ -395,6 +426,8 @@ class TestExecution:
             conversation_id=self.conversation_id,
             turn=len(self.per_turn_ms) + 1,
             variables=dict(self.var),
+            extra=dict(interpolate(dict(inputs), self.context())) if inputs else {},
+            reply_path=reply_path,
         )
         self.transcript.append(TranscriptEntry(role="user", content=text, persona_id=persona_id))
         self.last["user"] = text
@@ -526,7 +559,19 @@ class TestExecution:
                 text = interpolate_text(step.content, self.context())
                 self.transcript.append(TranscriptEntry(role="assistant", content=text))
             else:
-                await self.turn(step.content, step.persona_id)
+                reply = await self.turn(
+                    step.content,
+                    step.persona_id,
+                    inputs=step.assistant_input_mappings,
+                    reply_path=step.response_field_path,
+                )
+                key = step.name or step.id
+                if key:
+                    output = reply.raw if reply.raw is not None else reply.text
+                    self.steps[key] = {"output": clean(output), "status": "success"}
+            return
+        if isinstance(step, c.UserObjectiveStep):
+            await run_user_objective(self, index, step)
             return
         if isinstance(step, c.RequestStep):
             await self._request(index, step)
@@ -536,16 +581,7 @@ class TestExecution:
             return
         check: Check | None
         if isinstance(step, c.AssistantCheckStep):
-            verdict = await self._evaluate(
-                step.rubric, step.threshold, step.scope, name=step.name, samples=step.samples
-            )
-            check = (
-                None
-                if verdict is None
-                else self._judge_check(
-                    "assistant_check", "judge", step.name, step.severity, verdict
-                )
-            )
+            check = await self.assistant_check(step)
         elif isinstance(step, c.IncludesStep):
             check = _checks.includes(step, *self._scope_text(step.scope))
         elif isinstance(step, c.NotIncludesStep):
@@ -565,6 +601,37 @@ class TestExecution:
         if check is not None:
             check.details.setdefault("step", index)
             self.checks.append(check)
+
+    async def assistant_check(
+        self, step: c.AssistantCheckStep, *, propose_next: bool = False
+    ) -> Check | None:
+        """One ``assistant_check`` in any mode; ``None`` when the judge failed (an error
+        check is recorded then). The verdict's proposed next message, if asked for, is in
+        ``self.proposed``."""
+        self.proposed = None
+        if step.mode == "includes":
+            terms = c.IncludesStep(
+                includes=step.keywords,
+                scope=step.effective_scope,
+                severity=step.severity,
+                name=step.name,
+            )
+            found = _checks.includes(terms, *self._scope_text(step.effective_scope))
+            return attrs.evolve(found, type="assistant_check", subtype="includes")
+        if step.mode == "variable_check":
+            return _checks.variable_check(step, self.context())
+        verdict = await self._evaluate(
+            step.rubric or "",
+            step.threshold,
+            step.effective_scope,
+            name=step.name,
+            propose_next=propose_next,
+            samples=step.samples,
+        )
+        if verdict is None:
+            return None
+        self.proposed = verdict.next_message if verdict.should_continue is not False else None
+        return self._judge_check("assistant_check", "judge", step.name, step.severity, verdict)
 
     async def _judge_call(self, awaitable: Any, what: str) -> Any:
         try:
@@ -661,7 +728,7 @@ class TestExecution:
             )
         )
 
-    async def _request(self, index: int, step: c.RequestStep) -> None:
+    async def _request(self, index: int, step: c.RequestStep, *, pre: bool = False) -> None:
         definition = self.entry.requests.get(step.request_id)
         if definition is None:
             raise _Abort(f"request {step.request_id!r} is not defined by the test file's imports")
@@ -734,12 +801,18 @@ class TestExecution:
         output = clean(result.body)
         if step.variable:
             self.var[step.variable] = output
-        key = step.id or step.variable or f"step{index}"
-        self.steps[key] = {
+        record = {
             "output": output,
             "status": result.status,
             "latencyMs": round(result.latency_ms, 1),
         }
+        if pre:
+            # preSteps.<name>.output, as the newer lamdis keys them (name, else id).
+            self.pre_steps[step.name or step.id or f"pre_step_{index}"] = record
+        else:
+            self.steps[step.id or step.variable or f"step{index}"] = record
+            if step.name and step.name != step.id:
+                self.steps[step.name] = record
         self.last["request"] = output
         self.log.append(
             f"request {definition.id}: {method} {_redact_url(str(url))} -> {result.status} in {result.latency_ms:.0f} ms"

@@ -4,6 +4,7 @@ from __future__ import annotations
 
 import asyncio
 import os
+import secrets
 from collections.abc import Awaitable, Mapping
 from datetime import datetime
 
@@ -55,6 +56,8 @@ class RunResult:
     finished_at: datetime
     stopped: bool = False
     gate: PassRateGate = attrs.Factory(PassRateGate)
+    seed: int | None = None
+    """What the data generators drew from; ``--seed`` with it reproduces them."""
 
 
 class Engine:
@@ -105,6 +108,7 @@ class Engine:
         observer: RunObserver | None = None,
         stop: asyncio.Event | None = None,
         min_pass_rate: float = 1.0,
+        seed: int | None = None,
     ) -> RunResult:
         """Run every entry ``repeat`` times, at most ``concurrency`` tests at once.
 
@@ -114,7 +118,11 @@ class Engine:
         A test whose target or judge keeps failing becomes an ``error`` item; the others go on.
         The status is gated per test (:mod:`lamdis_core.reports.stats`): a test fails the run
         when its pass rate is below its ``minPassRate``, else ``min_pass_rate``.
+        ``seed`` fixes what the data generators in test ``variables`` draw (one is picked, and
+        reported, when none is given).
         """
+        if seed is None:
+            seed = secrets.randbelow(2**31)
         observer = observer or NullObserver()
         stop = stop or asyncio.Event()
         started_at = self.clock.now()
@@ -139,7 +147,7 @@ class Engine:
                     item = _skipped(entry, rep, "disabled (enabled: false)", self.clock)
                 else:
                     await _notify(observer.item_started(entry, rep))
-                    item = await self._run_entry(entry, rep, targets, auth, stop, observer)
+                    item = await self._run_entry(entry, rep, targets, auth, stop, observer, seed)
                     masker.add(*auth.issued)
                     masker.mask_value(item)
                 results[index] = item
@@ -178,6 +186,7 @@ class Engine:
             started_at=started_at,
             finished_at=self.clock.now(),
             stopped=stopped,
+            seed=seed,
         )
 
     async def _run_entry(
@@ -188,6 +197,7 @@ class Engine:
         auth: AuthResolver,
         stop: asyncio.Event,
         observer: RunObserver,
+        seed: int,
     ) -> Item:
         try:
             target = await targets.get(entry)
@@ -219,6 +229,7 @@ class Engine:
             on_turn=on_turn,
             require_llm_judge=self.require_llm_judge,
             judge_samples=self.judge_samples,
+            seed=seed,
         )
         return await execution.run()
 

@@ -17,6 +17,10 @@ class TurnRequest:
     ``conversation_id`` is the same for every turn of one test execution (32 lowercase hex
     digits, also its W3C trace id); ``turn`` counts user turns from 1; ``variables`` are the
     run variables (``var``) at the time of the turn.
+
+    ``extra``: fields a test adds to what is sent (``assistantInputMappings``, already
+    interpolated); ``reply_path``: where this turn's reply is, overriding the assistant's.
+    Channels whose wire format has no room for them ignore both.
     """
 
     message: str
@@ -27,6 +31,8 @@ class TurnRequest:
     conversation_id: str = ""
     turn: int = 1
     variables: Mapping[str, Any] = attrs.Factory(dict)
+    extra: dict[str, Any] = attrs.Factory(dict)
+    reply_path: str | None = None
 
 
 @attrs.frozen(kw_only=True)

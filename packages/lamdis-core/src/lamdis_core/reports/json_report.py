@@ -121,6 +121,7 @@ def build_summary(
                 if row.gate_passed is False
             ],
         },
+        "seed": result.seed,
         "warnings": all_warnings,
         "tests": tests,
         "items": [converter.unstructure(item) for item in result.items],

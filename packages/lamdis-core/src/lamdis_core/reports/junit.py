@@ -178,6 +178,8 @@ def render_junit(
         suite = ET.SubElement(root, "testsuite", {"name": _safe(key), "timestamp": timestamp})
         _counts(suite, items, sum(_seconds(i) for i in items))
         props = ET.SubElement(suite, "properties")
+        if result.seed is not None:
+            ET.SubElement(props, "property", {"name": "seed", "value": str(result.seed)})
         if result.judge.provider:
             ET.SubElement(
                 props, "property", {"name": "judge", "value": _safe(result.judge.provider)}

@@ -110,9 +110,10 @@ def render_markdown(
         else ""
     )
     lines.append("")
+    seed = f" · **Seed:** {result.seed}" if result.seed is not None else ""
     lines.append(
         f"**Judge:** {judge}{avg} · "
-        f"**Usage:** {result.usage.tokens} tokens, {result.usage.calls} calls"
+        f"**Usage:** {result.usage.tokens} tokens, {result.usage.calls} calls{seed}"
     )
     throttling = Throttling.of(result.items)
     if throttling:

@@ -65,6 +65,7 @@ class RunOptions:
     min_pass_rate: float = 1.0
     judge_samples: int = 1
     require_llm_judge: bool = False
+    seed: int | None = None
 
 
 def register(subparsers: Any) -> None:
@@ -141,6 +142,12 @@ def register(subparsers: Any) -> None:
         help="fail rubric checks the judge cannot assess (the offline judge skips them with "
         '"needs an LLM judge")',
     )
+    parser.add_argument(
+        "--seed",
+        metavar="N",
+        help="seed for the data generators in test variables (${uuid}, ${randInt(6)}...); "
+        "the seed used is in every report, so a run can be repeated with the same data",
+    )
     parser.set_defaults(handler=handle)
 
 
@@ -172,6 +179,9 @@ def options_from_args(args: argparse.Namespace, env: Mapping[str, str]) -> RunOp
         min_pass_rate=1.0
         if args.min_pass_rate is None
         else fraction(args.min_pass_rate, what="--min-pass-rate"),
+        seed=None
+        if getattr(args, "seed", None) is None
+        else int_in_range(args.seed, what="--seed", low=0, high=2**63 - 1),
     )
 
 
@@ -343,6 +353,7 @@ async def _run_engine(
     Kubernetes send, so it must not lose the results either.
     """
     import asyncio
+    import secrets
     import signal
     from datetime import UTC, datetime
 
@@ -361,6 +372,8 @@ async def _run_engine(
     )
     started_at = datetime.now(UTC)
     loop = asyncio.get_running_loop()
+    # Picked here, not in the engine, so an interrupted run's reports carry it too.
+    seed = options.seed if options.seed is not None else secrets.randbelow(2**31)
     task = asyncio.ensure_future(
         engine.run(
             plan,
@@ -368,6 +381,7 @@ async def _run_engine(
             repeat=options.repeat,
             observer=console,
             min_pass_rate=options.min_pass_rate,
+            seed=seed,
         )
     )
     received: list[int] = []
@@ -394,7 +408,9 @@ async def _run_engine(
             except asyncio.CancelledError:
                 if not received:
                     raise  # cancelled from outside, not by a signal
-                return partial_result(plan, console.finished, judge, started_at), received[0]
+                partial = partial_result(plan, console.finished, judge, started_at)
+                partial.seed = seed
+                return partial, received[0]
     finally:
         for handled in installed:
             loop.remove_signal_handler(handled)

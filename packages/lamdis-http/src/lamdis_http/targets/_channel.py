@@ -216,7 +216,9 @@ class ChannelSetup:
 
     def reading(self, spec: c.ChannelResponse | None) -> Reading:
         spec = spec or c.ChannelResponse()
-        default = "$" if spec.format == "text" else (self.assistant.reply_path or "$.reply")
+        default = (
+            "$" if spec.format == "text" else (self.assistant.effective_reply_path or "$.reply")
+        )
         return Reading(
             format=spec.format,
             reply=compile_path(spec.reply or default),
@@ -326,6 +328,8 @@ class ChannelTarget:
             "conversationId": conversation.id,
             "session": conversation.session,
             "var": dict(turn.variables),
+            # assistantInputMappings of the newer lamdis format: {{inputs.conversationId}}.
+            "inputs": dict(turn.extra),
         }
 
     async def begin(self, turn: TurnRequest, conversation: Conversation) -> None:
@@ -548,13 +552,22 @@ class ChannelTarget:
             conversation.session[name] = value
 
     def reply_text(
-        self, document: Any, body: bytes, where: str, conversation: Conversation, status: int | None
+        self,
+        document: Any,
+        body: bytes,
+        where: str,
+        conversation: Conversation,
+        status: int | None,
+        reply_path: str | None = None,
     ) -> str:
-        found = self.reading.reply.find(document)
+        """The reply at ``response.reply``, or at ``reply_path`` (a turn's
+        ``responseFieldPath``, dotted or a JSONPath) when one is given."""
+        path = self.reading.reply if reply_path is None else turn_reply_path(reply_path)
+        found = path.find(document)
         shown = received(body, self.secrets_of(conversation))
         if not found:
             raise TargetError(
-                f"{where}: the reply path {self.reading.reply} found nothing (set response.reply "
+                f"{where}: the reply path {path} found nothing (set response.reply "
                 f"to where the reply is); received: {shown}",
                 status=status,
             )
@@ -565,7 +578,7 @@ class ChannelTarget:
             reply = "".join(reply)
         if not isinstance(reply, str):
             raise TargetError(
-                f"{where}: the reply path {self.reading.reply} found a "
+                f"{where}: the reply path {path} found a "
                 f"{type(reply).__name__}, expected a string; received: {shown}",
                 status=status,
             )
@@ -678,11 +691,17 @@ def _slash(path: str) -> str:
     return path if path.startswith(("/", "?")) else "/" + path
 
 
+def turn_reply_path(path: str) -> JsonPath:
+    """A turn's ``responseFieldPath``: a dotted path (``data.reply``) or a JSONPath."""
+    return compile_path(path if path.startswith("$") else f"$.{path}")
+
+
 def _turn_of(values: Mapping[str, Any]) -> TurnRequest:
     return TurnRequest(
         message=values["message"],
         transcript=values["transcript"],
         persona=values["persona"] or None,
+        extra=dict(values.get("inputs") or {}),
     )
 
 

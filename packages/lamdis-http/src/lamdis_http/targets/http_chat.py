@@ -148,7 +148,7 @@ class HttpChatTargetFactory:
             headers=headers,
             auth_headers=auth_headers,
             timeout_s=assistant.env.timeout_ms / 1000,
-            reply_path=assistant.reply_path or _DEFAULT_REPLY_PATH,
+            reply_path=assistant.effective_reply_path or _DEFAULT_REPLY_PATH,
             assistant_id=assistant.id,
             limits=self.limits,
         )
@@ -281,7 +281,8 @@ class HttpChatTarget:
                 f"{_redact(excerpt(raw), headers)}",
                 status=status,
             ) from exc
-        reply = lookup(payload, self.reply_path)
+        reply_path = turn.reply_path or self.reply_path
+        reply = lookup(payload, reply_path)
         if reply is MISSING:
             if isinstance(payload, dict):
                 names = sorted(str(key) for key in payload)
@@ -289,19 +290,20 @@ class HttpChatTarget:
             else:
                 keys = type(payload).__name__
             raise TargetError(
-                f"{where}: the JSON reply has no {self.reply_path!r} field (found: {keys or 'nothing'}); "
-                "set replyPath in the assistant file if the reply is elsewhere",
+                f"{where}: the JSON reply has no {reply_path!r} field (found: {keys or 'nothing'}); "
+                "set replyPath in the assistant file (or responseFieldPath) if the reply is "
+                "elsewhere",
                 status=status,
             )
         if not isinstance(reply, str):
             raise TargetError(
-                f"{where}: {self.reply_path!r} is a {type(reply).__name__}, expected a string: "
+                f"{where}: {reply_path!r} is a {type(reply).__name__}, expected a string: "
                 f"{excerpt(json.dumps(reply))}",
                 status=status,
             )
         if not reply.strip():
             raise TargetError(
-                f"{where}: {self.reply_path!r} is empty; an assistant that says nothing cannot "
+                f"{where}: {reply_path!r} is empty; an assistant that says nothing cannot "
                 "pass a test",
                 status=status,
             )
@@ -324,6 +326,9 @@ def _request_body(turn: TurnRequest) -> dict[str, Any]:
     body: dict[str, Any] = {"message": turn.message, "transcript": transcript}
     if turn.persona:
         body["persona"] = turn.persona
+    # assistantInputMappings (a conversation id...) go beside the contract's fields; they may
+    # replace them too, as in the newer lamdis.
+    body.update(turn.extra)
     return body
 
 

@@ -40,7 +40,7 @@ class TemplatedHttpTarget(ChannelTarget):
         document = self.decode(answer, where, conversation)
         self.check_error(self.reading.error, document, answer, where, conversation)
         self.keep(self.reading.keep, document, answer, where, conversation)
-        text = self.reply_text(document, body, where, conversation, answer.status)
+        text = self.reply_text(document, body, where, conversation, answer.status, turn.reply_path)
         calls = (
             tool_calls_in(document, self.reading.tool_calls)
             if self.reading.format == "json"
