@@ -367,3 +367,52 @@ def test_the_host_limit_can_be_turned_off_and_bad_values_are_refused() -> None:
     assert not factory.limits.enabled  # type: ignore[attr-defined]
     with pytest.raises(ConfigError, match="LAMDIS_HOST_LIMIT must be adaptive or off"):
         create_target_factory({"LAMDIS_HOST_LIMIT": "fast"})
+
+
+async def test_input_mappings_fill_templates_and_response_field_path_overrides_the_reply(
+    http_factory: TargetFactory,
+) -> None:
+    """The newer format on a configurable channel: ``{{inputs.NAME}}`` reads a turn's
+    assistantInputMappings, the default body carries them, and a turn's responseFieldPath
+    (dotted) replaces ``response.reply`` for that turn."""
+    from aiohttp import web
+
+    bodies: list[Any] = []
+
+    async def handler(request: web.Request) -> web.Response:
+        bodies.append(await request.json())
+        return web.json_response({"out": {"text": "templated"}, "alt": [{"text": "other"}]})
+
+    app = web.Application()
+    app.router.add_post("/chat", handler)
+    runner = web.AppRunner(app, shutdown_timeout=0.5)
+    await runner.setup()
+    site = web.TCPSite(runner, "127.0.0.1", 0)
+    await site.start()
+    port = next(a[1] for a in runner.addresses if isinstance(a, tuple))
+    url = f"http://127.0.0.1:{port}"
+    try:
+        templated = c.Assistant(
+            id="a",
+            env=c.AssistantEnv(base_url=url),
+            request=c.ChannelRequest(
+                path="/chat", body={"text": "{{message}}", "conv": "{{inputs.conversationId}}"}
+            ),
+            response=c.ChannelResponse(reply="$.out.text"),
+        )
+        target = http_factory.create(templated, _no_auth, {})
+        reply = await target.send(_turn("hi", CONV_A, extra={"conversationId": "c-9"}))
+        assert reply.text == "templated"
+        assert bodies[-1] == {"text": "hi", "conv": "c-9"}
+        other = await target.send(
+            _turn("hi", CONV_A, 2, extra={"conversationId": "c-9"}, reply_path="alt[0].text")
+        )
+        assert other.text == "other"
+        default_body = c.Assistant(
+            id="b", env=c.AssistantEnv(base_url=url), response=c.ChannelResponse(reply="$.out.text")
+        )
+        plain = http_factory.create(default_body, _no_auth, {})
+        await plain.send(_turn("yo", CONV_B, extra={"conversationId": "c-10"}))
+        assert bodies[-1]["conversationId"] == "c-10" and bodies[-1]["message"] == "yo"
+    finally:
+        await runner.cleanup()

@@ -374,3 +374,29 @@ async def test_a_reply_nested_within_the_limit_is_read(
     url = await serve(handler)
     reply = await factory.create(_assistant(url), _auth, {}).send(_turn())
     assert reply.text == "[[[[ not nesting"
+
+
+async def test_input_mappings_join_the_body_and_response_field_path_picks_the_reply(
+    factory: HttpChatTargetFactory, serve: Callable[[Handler], Awaitable[str]]
+) -> None:
+    """The newer format: assistantInputMappings travel beside message/transcript, and a
+    responseFieldPath (the turn's, else the environment's) points into nested JSON."""
+    bodies: list[dict[str, Any]] = []
+
+    async def handler(request: web.Request) -> web.Response:
+        bodies.append(await request.json())
+        return web.json_response(
+            {"data": {"response": "nested", "items": [{"text": "first"}]}, "reply": "top"}
+        )
+
+    url = await serve(handler)
+    env_level = factory.create(_assistant(url, response_field_path="data.response"), _auth, {})
+    turn = TurnRequest(message="hi", transcript=[], extra={"conversationId": "c-1"})
+    assert (await env_level.send(turn)).text == "nested"
+    assert bodies[0] == {"message": "hi", "transcript": [], "conversationId": "c-1"}
+    per_turn = TurnRequest(message="hi", transcript=[], reply_path="data.items[0].text")
+    assert (await env_level.send(per_turn)).text == "first"
+    plain = factory.create(_assistant(url), _auth, {})
+    assert (await plain.send(_turn())).text == "top"
+    with pytest.raises(TargetError, match=r"no 'data\.missing' field"):
+        await plain.send(TurnRequest(message="hi", transcript=[], reply_path="data.missing"))
