@@ -377,6 +377,8 @@ async def test_input_mappings_fill_templates_and_response_field_path_overrides_t
     (dotted) replaces ``response.reply`` for that turn."""
     from aiohttp import web
 
+    from tests.fixtures.servers import serve_loopback
+
     bodies: list[Any] = []
 
     async def handler(request: web.Request) -> web.Response:
@@ -385,13 +387,7 @@ async def test_input_mappings_fill_templates_and_response_field_path_overrides_t
 
     app = web.Application()
     app.router.add_post("/chat", handler)
-    runner = web.AppRunner(app, shutdown_timeout=0.5)
-    await runner.setup()
-    site = web.TCPSite(runner, "127.0.0.1", 0)
-    await site.start()
-    port = next(a[1] for a in runner.addresses if isinstance(a, tuple))
-    url = f"http://127.0.0.1:{port}"
-    try:
+    async with serve_loopback(app) as url:
         templated = c.Assistant(
             id="a",
             env=c.AssistantEnv(base_url=url),
@@ -414,5 +410,3 @@ async def test_input_mappings_fill_templates_and_response_field_path_overrides_t
         plain = http_factory.create(default_body, _no_auth, {})
         await plain.send(_turn("yo", CONV_B, extra={"conversationId": "c-10"}))
         assert bodies[-1]["conversationId"] == "c-10" and bodies[-1]["message"] == "yo"
-    finally:
-        await runner.cleanup()
