@@ -218,22 +218,29 @@ Check = Callable[[Any], str | None]
 """Returns an error message for a bad value, or ``None`` when the value is fine."""
 
 
-MAX_NAME_LENGTH = 1024
-"""Ids, names and paths in request bodies, paths and queries are at most this long."""
+MAX_NAME_LENGTH = 256
+"""Ids and names (in bodies, paths and queries) are at most this long: two of them in one
+request line, percent-encoded, stay within the server's 8 KiB line limit."""
+
+MAX_PATH_LENGTH = 1024
+"""File paths and suite names of run-file and JSON mode are at most this long."""
+
+
+MAX_URL_LENGTH = 4096
 
 
 def string(
     *,
     non_empty: bool = True,
     choices: Sequence[str] | None = None,
-    max_length: int = MAX_NAME_LENGTH,
+    max_length: int | None = None,
 ) -> Check:
     def check(value: Any) -> str | None:
         if not isinstance(value, str):
             return f"expected a string, got {_json_type(value)}"
         if non_empty and not value.strip():
             return "must not be empty"
-        if len(value) > max_length:
+        if max_length is not None and len(value) > max_length:
             return f"is {len(value)} characters long; at most {max_length}"
         if choices is not None and value not in choices:
             return f"expected one of {', '.join(choices)}; got {value!r}"
@@ -242,12 +249,24 @@ def string(
     return check
 
 
+def name(*, non_empty: bool = True) -> Check:
+    """An id or name: a string of at most :data:`MAX_NAME_LENGTH` characters."""
+    return string(non_empty=non_empty, max_length=MAX_NAME_LENGTH)
+
+
+def path(*, non_empty: bool = True) -> Check:
+    """A file path or suite name: a string of at most :data:`MAX_PATH_LENGTH` characters."""
+    return string(non_empty=non_empty, max_length=MAX_PATH_LENGTH)
+
+
 def url() -> Check:
     def check(value: Any) -> str | None:
         if not isinstance(value, str):
             return f"expected a URL string, got {_json_type(value)}"
         if not value.startswith(("http://", "https://")) or len(value) < 10:
-            return f"expected an http:// or https:// URL, got {value!r}"
+            return f"expected an http:// or https:// URL, got {value[:200]!r}"
+        if len(value) > MAX_URL_LENGTH:
+            return f"is {len(value)} characters long; at most {MAX_URL_LENGTH}"
         return None
 
     return check

@@ -58,8 +58,11 @@ async def request_context_middleware(request: web.Request, handler: Handler) -> 
         try:
             response = await _handle(request, handler)
         except web.HTTPException as exc:
-            # aiohttp's own errors (404 route, 405 method, 413 body) become problem bodies too.
+            # aiohttp's own errors (404 route, 405 method, 413 body) become problem bodies too,
+            # keeping the headers that belong to them (405's Allow).
             response = problem(exc.status, exc.reason or "error")
+            if "Allow" in exc.headers:
+                response.headers["Allow"] = exc.headers["Allow"]
         status = response.status
         logger.info(
             "http.request",

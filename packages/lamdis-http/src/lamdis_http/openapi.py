@@ -43,22 +43,44 @@ _COMMON_ERRORS = {
     "415": _problem("A compressed body (Content-Encoding) on a signed request"),
 }
 
+_NAME = {"type": "string", "minLength": 1, "maxLength": 256, "pattern": "\\S"}
+"""An id or name: not empty or blank, at most 256 characters."""
+
+_PATH = {**_NAME, "maxLength": 1024}
+"""A file path or suite name of run-file and JSON mode: at most 1,024 characters."""
+
+_NAME_OR_EMPTY = {"type": ["string", "null"], "maxLength": 256}
+
+_TRIGGER = {"type": "string", "enum": ["manual", "schedule", "ci"], "default": "ci"}
+
 _RUN_START_FIELDS = {
-    "trigger": {"type": "string", "enum": ["manual", "schedule", "ci"], "default": "ci"},
-    "gitContext": {"type": "object", "description": "Passed through to the run and the webhook"},
-    "webhookUrl": {"type": "string", "format": "uri"},
+    "gitContext": {
+        "type": ["object", "null"],
+        "description": "Passed through to the run and the webhook; at most 32 levels deep and "
+        "16 KiB as JSON",
+    },
+    "webhookUrl": {"type": ["string", "null"], "pattern": "^https?://.{3,}", "maxLength": 4096},
 }
+
+_CONTENT_NOTE = (
+    " Everywhere in a body: NaN, Infinity, numbers out of range, integers over 4,300 digits, "
+    "NUL characters, lone surrogates and nesting deeper than 64 levels are refused with 400."
+)
 
 
 def _param(
     name: str, where: str = "path", *, schema: dict[str, Any] | None = None
 ) -> dict[str, Any]:
-    return {
+    param: dict[str, Any] = {
         "name": name,
         "in": where,
         "required": where == "path",
-        "schema": schema or {"type": "string"},
+        "schema": schema or {"type": "string", "maxLength": 256},
     }
+    if where == "path" and schema is None:
+        param["schema"] = {"type": "string", "minLength": 1, "maxLength": 256}
+        param["description"] = "Not empty (an empty id matches no route: 404)"
+    return param
 
 
 def _operations() -> dict[str, dict[str, Any]]:
@@ -92,27 +114,31 @@ def _operations() -> dict[str, dict[str, Any]]:
                         "additionalProperties": False,
                         "required": ["suiteId"],
                         "properties": {
-                            "suiteId": {"type": "string"},
+                            "suiteId": _NAME,
                             "envId": {
-                                "type": "string",
-                                "description": "Default: the suite's environments",
+                                **_NAME_OR_EMPTY,
+                                "description": "Default (also when empty): the suite's "
+                                "environments",
                             },
                             "orgId": {
-                                "type": "string",
-                                "description": "Default: the suite's organization",
+                                **_NAME_OR_EMPTY,
+                                "description": "Default (also when empty): the suite's "
+                                "organization",
                             },
                             "tests": {
-                                "type": "array",
-                                "items": {"type": "string"},
-                                "description": "Only these test ids (or globs)",
+                                "type": ["array", "null"],
+                                "items": _NAME,
+                                "description": "Only these test ids or test document ids; an "
+                                "id the suite does not hold is a 404",
                             },
+                            "trigger": _TRIGGER,
                             **_RUN_START_FIELDS,
                         },
                     }
                 ),
                 "responses": {
                     "202": queued,
-                    "404": _problem("Unknown suite or environment"),
+                    "404": _problem("Unknown suite, environment or test id"),
                     **_COMMON_ERRORS,
                 },
             }
@@ -186,10 +212,11 @@ def _operations() -> dict[str, dict[str, Any]]:
                         "additionalProperties": False,
                         "required": ["filePath"],
                         "properties": {
-                            "filePath": {"type": "string"},
-                            "cwd": {"type": "string"},
-                            "orgId": {"type": "string"},
-                            "wait": {"type": "boolean", "default": True},
+                            "filePath": _PATH,
+                            "cwd": {**_PATH, "type": ["string", "null"]},
+                            "orgId": {**_NAME, "type": ["string", "null"]},
+                            "wait": {"type": ["boolean", "null"], "default": True},
+                            "trigger": {**_TRIGGER, "type": ["string", "null"]},
                             **_RUN_START_FIELDS,
                         },
                     }
@@ -214,10 +241,11 @@ def _operations() -> dict[str, dict[str, Any]]:
                         "additionalProperties": False,
                         "required": ["suites"],
                         "properties": {
-                            "mode": {"const": "json"},
-                            "suites": {"type": "array", "items": {"type": "string"}, "minItems": 1},
-                            "orgId": {"type": "string"},
-                            "wait": {"type": "boolean", "default": True},
+                            "mode": {"enum": ["json", None]},
+                            "suites": {"type": "array", "items": _PATH, "minItems": 1},
+                            "orgId": {**_NAME, "type": ["string", "null"]},
+                            "wait": {"type": ["boolean", "null"], "default": True},
+                            "trigger": {**_TRIGGER, "type": ["string", "null"]},
                             **_RUN_START_FIELDS,
                         },
                     }
@@ -243,9 +271,9 @@ def _operations() -> dict[str, dict[str, Any]]:
                         "additionalProperties": False,
                         "required": ["rubric"],
                         "properties": {
-                            "rubric": {"type": "string"},
+                            "rubric": {"type": "string", "minLength": 1, "pattern": "\\S"},
                             "threshold": {
-                                "type": "number",
+                                "type": ["number", "null"],
                                 "minimum": 0,
                                 "maximum": 1,
                                 "default": 0.75,
@@ -261,13 +289,12 @@ def _operations() -> dict[str, dict[str, Any]]:
                                     },
                                 },
                             },
-                            "lastAssistant": {"type": "string"},
-                            "requestNext": {"type": "boolean"},
-                            "persona": {"type": "string"},
-                            "objective": {"type": "string"},
+                            "lastAssistant": {"type": ["string", "null"]},
+                            "requestNext": {"type": ["boolean", "null"]},
+                            "persona": {"type": ["string", "null"]},
+                            "objective": {"type": ["string", "null"]},
                             "scope": {
-                                "type": "string",
-                                "enum": ["last", "transcript"],
+                                "enum": ["last", "transcript", None],
                                 "default": "last",
                             },
                         },
@@ -291,6 +318,7 @@ def _operations() -> dict[str, dict[str, Any]]:
                         },
                     ),
                     "502": _problem("The judge could not judge (never reported as a pass)"),
+                    "508": _problem("Forwarded by an external judge to an external judge (loop)"),
                     **_COMMON_ERRORS,
                 },
             }
@@ -298,12 +326,20 @@ def _operations() -> dict[str, dict[str, Any]]:
     }
     for kind in CATALOG_KINDS:
         doc = {"$ref": "#/components/schemas/Document"}
+        put_doc = {"$ref": "#/components/schemas/DocumentBody"}
         org = _param("orgId")
         doc_id = _param("docId")
         paths[f"/orgs/{{orgId}}/{kind}"] = {
             "get": {
                 "summary": f"List {kind}",
-                "parameters": [org, _param("limit", "query", schema={"type": "integer"})],
+                "parameters": [
+                    org,
+                    _param(
+                        "limit",
+                        "query",
+                        schema={"type": "integer", "minimum": 1, "maximum": 5000, "default": 500},
+                    ),
+                ],
                 "responses": {
                     "200": _json(
                         "Documents",
@@ -312,6 +348,7 @@ def _operations() -> dict[str, dict[str, Any]]:
                             "properties": {"items": {"type": "array", "items": doc}},
                         },
                     ),
+                    "400": _problem("Bad limit (an integer from 1 to 5000)"),
                     "401": _COMMON_ERRORS["401"],
                 },
             },
@@ -338,8 +375,10 @@ def _operations() -> dict[str, dict[str, Any]]:
             },
             "put": {
                 "summary": f"Create or replace one of {kind}",
+                "description": "The id comes from the path; an `id` in the body must match "
+                "it. A body with nothing but an id (`{}`) is refused with 400.",
                 "parameters": [org, doc_id],
-                "requestBody": _body(doc),
+                "requestBody": _body(put_doc),
                 "responses": {"200": _json("Stored", doc), **_COMMON_ERRORS},
             },
             "delete": {
@@ -352,6 +391,15 @@ def _operations() -> dict[str, dict[str, Any]]:
                 },
             },
         }
+    for operations in paths.values():
+        for operation in operations.values():
+            # Any parameter can be refused (NUL, over 256 characters, a request line over
+            # 8 KiB), and every route but /health needs the token.
+            operation["responses"].setdefault(
+                "400", _problem("Bad parameter or body; `field` names what to fix")
+            )
+            if operation.get("security") != []:
+                operation["responses"].setdefault("401", _COMMON_ERRORS["401"])
     return paths
 
 
@@ -362,7 +410,8 @@ def spec() -> dict[str, Any]:
         "info": {
             "title": "lamdis hosted API",
             "version": "1",
-            "description": "Runs conversational tests in the background; lamdis-runs compatible.",
+            "description": "Runs conversational tests in the background; lamdis-runs compatible."
+            + _CONTENT_NOTE,
         },
         "security": [{"apiToken": []}, {"bearer": []}],
         "components": {
@@ -418,8 +467,17 @@ def spec() -> dict[str, Any]:
                 "Document": {
                     "type": "object",
                     "required": ["id"],
-                    "description": "A config file of DESIGN §3 as JSON, with a string id",
-                    "properties": {"id": {"type": "string"}},
+                    "minProperties": 2,
+                    "description": "A config file's content as JSON, with a string id and at "
+                    "least one other field",
+                    "properties": {"id": _NAME},
+                },
+                "DocumentBody": {
+                    "type": "object",
+                    "description": "A config file's content as JSON; its id comes from the path",
+                    "minProperties": 1,
+                    "properties": {"id": _NAME},
+                    "not": {"required": ["id"], "maxProperties": 1},
                 },
             },
         },

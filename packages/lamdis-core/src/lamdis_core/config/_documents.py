@@ -455,6 +455,17 @@ class DocumentSession:
                             selected.setdefault((_doc_id(doc), test.id), (own, test))
         return list(selected.values())
 
+    async def test_ids(self, suite_doc: Mapping[str, Any]) -> set[str]:
+        """The test ids and test document ids ``suite_doc`` selects (see :meth:`plan`)."""
+        suite_id = _doc_id(suite_doc)
+        where = _label("suites", suite_id)
+        data = default_test_ids({"id": suite_id, **suite_doc}, suite_id)
+        suite: c.Suite | None = self.build(data, "suite", where)
+        if suite is None:
+            return set()
+        selected = await self.suite_tests(suite, data, where)
+        return {t.id for _, t in selected} | {i.file_id for i, _ in selected if i.file_id}
+
     async def plan(
         self, suite_doc: Mapping[str, Any], env_id: str | None, test_ids: Sequence[str] | None
     ) -> tuple[list[Pending], str | None]:

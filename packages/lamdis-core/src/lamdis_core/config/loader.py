@@ -268,6 +268,16 @@ async def plan_from_documents(
     )
 
 
+async def suite_test_ids(suite: Mapping[str, Any], source: DocumentSource) -> set[str]:
+    """The ids a start request's ``tests`` may name for ``suite``: its tests' ids and the ids
+    of the test documents holding them (empty when the suite cannot be read).
+
+    For refusing unknown ids up front, as an unknown suite is, instead of queueing a run that
+    then selects nothing.
+    """
+    return await DocumentSession(source, {}).test_ids(suite)
+
+
 @attrs.frozen(kw_only=True)
 class ConfigDocument:
     """One configuration file of a tree, as :func:`read_config_tree` found it.

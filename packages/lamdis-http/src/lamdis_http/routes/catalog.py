@@ -44,7 +44,14 @@ def validate_document(kind: CatalogKind, doc: dict[str, Any]) -> None:
     issues: list[p.FieldIssue] = []
     if not isinstance(doc.get("id"), str) or not doc["id"].strip():
         issues.append(p.FieldIssue("id", "a non-empty string id is required"))
+    elif len(doc["id"]) > p.MAX_NAME_LENGTH:
+        issues.append(p.FieldIssue("id", f"is longer than {p.MAX_NAME_LENGTH} characters"))
     content = {k: v for k, v in doc.items() if k not in _SYSTEM_FIELDS}
+    if not set(content) - {"id"}:
+        # An empty document would be stored and then fail every run that names it.
+        issues.append(
+            p.FieldIssue("$", f"the document has no content; send the {kind.value[:-1]}'s fields")
+        )
     cls = document_type(kind, content)
     try:
         default_converter().structure(content, cls)

@@ -55,7 +55,7 @@ def _common_fields() -> dict[str, p.Check]:
         "trigger": p.string(choices=TRIGGERS),
         "gitContext": p.free_object(),
         "webhookUrl": p.url(),
-        "orgId": p.string(),
+        "orgId": p.name(),
         "wait": p.boolean(),
     }
 
@@ -65,8 +65,8 @@ async def run_file(request: web.Request) -> web.Response:
     body = await p.json_object(request, free_form=("gitContext",))
     p.validate(
         body,
-        required={"filePath": p.string()},
-        optional={"cwd": p.string(), **_common_fields()},
+        required={"filePath": p.path()},
+        optional={"cwd": p.path(), **_common_fields()},
         nullable=("cwd", "gitContext", "webhookUrl", "orgId", "trigger", "wait"),
     )
     root = config_root(request)
@@ -88,7 +88,7 @@ async def run_json_suites(request: web.Request) -> web.Response:
     body = await p.json_object(request, free_form=("gitContext",))
     p.validate(
         body,
-        required={"suites": p.array(p.string(), min_items=1)},
+        required={"suites": p.array(p.path(), min_items=1)},
         optional={"mode": p.string(choices=["json"]), **_common_fields()},
         nullable=("gitContext", "webhookUrl", "orgId", "trigger", "wait", "mode"),
     )

@@ -6,6 +6,7 @@ from typing import Any
 
 import structlog
 from aiohttp import web
+from lamdis_core.config.loader import CatalogDocuments, suite_test_ids
 from lamdis_core.domain.convert import default_converter
 from lamdis_core.domain.results import Run, RunStatus, Trigger
 from lamdis_core.ports.catalog import CatalogKind
@@ -73,16 +74,16 @@ async def start_run(request: web.Request) -> web.Response:
     body = await p.json_object(request, free_form=("gitContext",))
     p.validate(
         body,
-        required={"suiteId": p.string()},
+        required={"suiteId": p.name()},
         optional={
             # The seed's CI example sends "envId": "" when its ENV_ID variable is unset:
             # an empty id means "not given", as it did in lamdis-runs.
-            "envId": p.string(non_empty=False),
-            "orgId": p.string(non_empty=False),
+            "envId": p.name(non_empty=False),
+            "orgId": p.name(non_empty=False),
             "trigger": p.string(choices=TRIGGERS),
             "gitContext": p.free_object(),
             "webhookUrl": p.url(),
-            "tests": p.array(p.string()),
+            "tests": p.array(p.name()),
         },
         nullable=("envId", "orgId", "gitContext", "webhookUrl", "tests"),
     )
@@ -99,6 +100,19 @@ async def start_run(request: web.Request) -> web.Response:
         raise ProblemError(
             404, f"unknown environment {env_id!r} in organization {org_id!r}", field="envId"
         )
+    tests: list[str] = body.get("tests") or []
+    if tests:
+        source = CatalogDocuments(catalog, org_id)
+        known = await suite_test_ids(suite, source)
+        unknown = [t for t in dict.fromkeys(tests) if t not in known]
+        if unknown:
+            listed = ", ".join(sorted(known)[:20]) or "none"
+            raise ProblemError(
+                404,
+                f"unknown test id(s) {', '.join(map(repr, unknown))} in suite {suite_id!r}; "
+                f"the suite's tests: {listed}",
+                field="tests",
+            )
     run = Run(
         org_id=org_id,
         suite_id=suite_id,
@@ -107,7 +121,7 @@ async def start_run(request: web.Request) -> web.Response:
         git_context=body.get("gitContext") or {},
         status=RunStatus.QUEUED,
         webhook_url=body.get("webhookUrl"),
-        request={"kind": "suite", "tests": body.get("tests") or []},
+        request={"kind": "suite", "tests": tests},
     )
     created = await request.app[STORE_KEY].create_run(run)
     worker = request.app.get(WORKER_KEY)
