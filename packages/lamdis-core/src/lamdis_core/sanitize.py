@@ -32,9 +32,10 @@ _DEPTH_TOKEN = re.compile(r'"[^"\\]*(?:\\.[^"\\]*)*"|[\[\]{}]', re.DOTALL)
 class TooDeepError(ValueError):
     """JSON nested deeper than :data:`MAX_JSON_DEPTH` (or the limit given)."""
 
-    def __init__(self, limit: int) -> None:
+    def __init__(self, limit: int, offset: int | None = None) -> None:
         super().__init__(f"JSON nested deeper than {limit} levels")
         self.limit = limit
+        self.offset = offset  # where in the text the limit was crossed
 
 
 def clean_text(text: str, *, nul: bool = False) -> str:
@@ -83,7 +84,7 @@ def check_depth(text: str, *, max_depth: int = MAX_JSON_DEPTH) -> None:
         if token == "[" or token == "{":
             depth += 1
             if depth > max_depth:
-                raise TooDeepError(max_depth)
+                raise TooDeepError(max_depth, match.start())
         elif token == "]" or token == "}":
             depth -= 1
 

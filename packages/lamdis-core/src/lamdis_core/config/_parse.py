@@ -10,6 +10,7 @@ for the line of every path.
 from __future__ import annotations
 
 import bisect
+import contextlib
 import json
 import re
 from collections.abc import Sequence
@@ -17,6 +18,8 @@ from pathlib import Path
 from typing import Any, Literal
 
 import attrs
+
+from lamdis_core.sanitize import MAX_JSON_DEPTH, TooDeepError, check_depth
 
 PathPart = str | int
 Format = Literal["json", "yaml"]
@@ -111,7 +114,8 @@ class Parsed:
         line: int = node.start_mark.line + 1
         for part in path:
             if isinstance(node, yaml.MappingNode):
-                for key_node, value_node in node.value:
+                # The last occurrence of a duplicated key is the one whose value is used.
+                for key_node, value_node in reversed(node.value):
                     if isinstance(key_node, yaml.ScalarNode) and key_node.value == str(part):
                         line = key_node.start_mark.line + 1
                         node = value_node
@@ -134,11 +138,21 @@ _JSON_SCALAR = re.compile(r"-?\d+(?:\.\d+)?(?:[eE][+-]?\d+)?|true|false|null")
 _JSON_SPACE = " \t\r\n"
 
 
-def _json_lines(text: str) -> dict[tuple[PathPart, ...], int] | None:
+def _json_lines(
+    text: str, duplicates: list[tuple[str, int]] | None = None
+) -> dict[tuple[PathPart, ...], int] | None:
     """Line of every path in a JSON text that :func:`json.loads` accepted (a key's line for
-    an object member, the value's line for a list item); ``None`` if the scan fails."""
+    an object member, the value's line for a list item); ``None`` if the scan fails.
+
+    A key repeated in one object maps to its last occurrence (the value ``json.loads``
+    keeps); each repetition is appended to ``duplicates`` as (key, line).
+    """
     newlines = [i for i, ch in enumerate(text) if ch == "\n"]
     lines: dict[tuple[PathPart, ...], int] = {}
+
+    def forget(prefix: tuple[PathPart, ...]) -> None:
+        for known in [k for k in lines if k[: len(prefix)] == prefix]:
+            del lines[known]
 
     def line_at(i: int) -> int:
         return bisect.bisect_right(newlines, i) + 1
@@ -156,10 +170,16 @@ def _json_lines(text: str) -> dict[tuple[PathPart, ...], int] | None:
             i = space(i + 1)
             if text[i] == "}":
                 return i + 1
+            keys: set[str] = set()
             while True:
                 i = space(i)
                 key, end = scanstring(text, i + 1)
                 child = (*path, key)
+                if key in keys:
+                    forget(child)
+                    if duplicates is not None:
+                        duplicates.append((key, line_at(i)))
+                keys.add(key)
                 lines.setdefault(child, line_at(i))
                 i = space(end) + 1  # past the colon
                 i = space(value(i, child))
@@ -240,13 +260,82 @@ def _parse_json(parsed: Parsed) -> None:
         )
         return
     except ValueError as exc:
-        parsed.issues.append(ParseIssue(f"invalid JSON: {exc}"))
+        line, column = _position(parsed.text, _constant_offset(parsed.text))
+        parsed.issues.append(
+            ParseIssue(
+                f"invalid JSON: {exc}{_at(line, column, lead=' at')}", line=line, column=column
+            )
+        )
         return
     except RecursionError:
-        parsed.issues.append(ParseIssue("invalid JSON: nested too deeply"))
+        line, column = _position(parsed.text, _too_deep_offset(parsed.text))
+        parsed.issues.append(
+            ParseIssue(
+                f"invalid JSON: nested too deeply (more than {MAX_JSON_DEPTH} levels"
+                f"{_at(line, column, lead=' from')})",
+                line=line,
+                column=column,
+            )
+        )
         return
-    for key in dict.fromkeys(duplicates):
-        parsed.issues.append(ParseIssue(f"duplicate key {key!r}; the last one wins", warning=True))
+    if duplicates:
+        found: list[tuple[str, int]] = []
+        parsed._nodes, parsed._composed = _json_lines(parsed.text, found), True
+        for key, line in found:
+            parsed.issues.append(
+                ParseIssue(f"duplicate key {key!r}; the last one wins", line=line, warning=True)
+            )
+
+
+def _position(text: str, offset: int | None) -> tuple[int | None, int | None]:
+    """1-based (line, column) of ``offset`` in ``text``; (None, None) when unknown."""
+    if offset is None:
+        return None, None
+    line = text.count("\n", 0, offset) + 1
+    return line, offset - (text.rfind("\n", 0, offset) + 1) + 1
+
+
+def _at(line: int | None, column: int | None, *, lead: str = "") -> str:
+    return f"{lead} line {line}, column {column}" if line is not None else ""
+
+
+_CONSTANT = re.compile(r'"[^"\\]*(?:\\.[^"\\]*)*"|(-?Infinity|NaN)', re.DOTALL)
+
+
+def _constant_offset(text: str) -> int | None:
+    """Where the first bare ``NaN``/``Infinity`` (outside strings) is."""
+    for match in _CONSTANT.finditer(text):
+        if match.group(1):
+            return match.start(1)
+    return None
+
+
+def _too_deep_offset(text: str) -> int | None:
+    try:
+        check_depth(text, max_depth=MAX_JSON_DEPTH)
+    except TooDeepError as exc:
+        return exc.offset
+    return None
+
+
+def _yaml_too_deep_line(text: str) -> int | None:
+    """The line where a YAML text nests deeper than :data:`MAX_JSON_DEPTH` (read as events:
+    no recursion, so safe where composing the document is not)."""
+    import yaml
+
+    base: Any = getattr(yaml, "CSafeLoader", yaml.SafeLoader)
+    depth = 0
+    try:
+        for event in yaml.parse(text, Loader=base):
+            if isinstance(event, yaml.CollectionStartEvent):
+                depth += 1
+                if depth > MAX_JSON_DEPTH and event.start_mark is not None:
+                    return int(event.start_mark.line) + 1
+            elif isinstance(event, yaml.CollectionEndEvent):
+                depth -= 1
+    except yaml.YAMLError:
+        return None
+    return None
 
 
 def _parse_yaml(parsed: Parsed) -> None:
@@ -269,7 +358,14 @@ def _parse_yaml(parsed: Parsed) -> None:
         parsed.data = None
         return
     except RecursionError:
-        parsed.issues.append(ParseIssue("invalid YAML: nested too deeply"))
+        line = _yaml_too_deep_line(parsed.text)
+        where = f" from line {line}" if line is not None else ""
+        parsed.issues.append(
+            ParseIssue(
+                f"invalid YAML: nested too deeply (more than {MAX_JSON_DEPTH} levels{where})",
+                line=line,
+            )
+        )
         parsed.data = None
         return
     finally:
@@ -277,7 +373,9 @@ def _parse_yaml(parsed: Parsed) -> None:
     if parsed.data is None:
         parsed.issues.append(ParseIssue("the file holds no document; expected an object", line=1))
     elif problem := _alias_problem(parsed.data):
-        parsed.issues.append(ParseIssue(f"invalid YAML: {problem}"))
+        line = _alias_problem_line(parsed.text)
+        where = f" (the value at line {line})" if line is not None else ""
+        parsed.issues.append(ParseIssue(f"invalid YAML: {problem}{where}", line=line))
         parsed.data = None
         return
     for key, line in loader.duplicates:
@@ -330,6 +428,47 @@ class _Recursive(Exception):
     pass
 
 
+def _alias_problem_line(text: str) -> int | None:
+    """The line of the innermost value that is recursive or expands beyond
+    :data:`MAX_VALUES` — where an alias bomb is built, not the top of the document. Works on
+    the composed nodes, which share aliased nodes instead of expanding them."""
+    import yaml
+
+    try:
+        root = yaml.compose(text, Loader=_yaml_loader())
+    except (yaml.YAMLError, RecursionError, ValueError):
+        return None
+    sizes: dict[int, int] = {}
+    open_: set[int] = set()
+    culprit: list[Any] = []
+
+    def size(node: Any) -> int:
+        if isinstance(node, yaml.ScalarNode):
+            return 1
+        key = id(node)
+        if key in sizes:
+            return sizes[key]
+        if key in open_:
+            culprit.append(node)
+            raise _Recursive
+        open_.add(key)
+        children = [v for _, v in node.value] if isinstance(node, yaml.MappingNode) else node.value
+        total = 1
+        for child in children:
+            total += size(child)
+            if total > MAX_VALUES:
+                break
+        open_.discard(key)
+        sizes[key] = total
+        if total > MAX_VALUES and not culprit:
+            culprit.append(node)
+        return total
+
+    with contextlib.suppress(_Recursive, RecursionError):
+        size(root)
+    return int(culprit[0].start_mark.line) + 1 if culprit else None
+
+
 def parse_file(path: Path) -> Parsed:
     """Read and parse ``path`` (UTF-8). Unreadable files become issues too."""
     fmt = format_for(path)
@@ -343,8 +482,15 @@ def parse_file(path: Path) -> Parsed:
         text = raw.decode("utf-8")
     except UnicodeDecodeError as exc:
         parsed = Parsed(data=None, format=fmt, text="")
+        line = raw.count(b"\n", 0, exc.start) + 1
+        column = exc.start - (raw.rfind(b"\n", 0, exc.start) + 1) + 1
         parsed.issues.append(
-            ParseIssue(f"the file is not UTF-8 text (bad byte at offset {exc.start})")
+            ParseIssue(
+                f"the file is not UTF-8 text: byte 0x{raw[exc.start]:02X} at line {line}, "
+                f"column {column} (offset {exc.start}); save it as UTF-8",
+                line=line,
+                column=column,
+            )
         )
         return parsed
     return parse_text(text, fmt)
