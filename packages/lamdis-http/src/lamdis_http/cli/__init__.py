@@ -94,12 +94,15 @@ def configure_logging(verbosity: int = 0) -> None:
     import structlog
     from lamdis_core.sanitize import clean_log_event
 
+    from lamdis_http.cli._serve import RepeatThrottle
+
     names = {0: "WARNING", 1: "INFO"}
     level_name = os.environ.get("LAMDIS_LOG_LEVEL", "").upper() or names.get(verbosity, "DEBUG")
     level = logging.getLevelNamesMapping().get(level_name, logging.WARNING)
     structlog.configure(
         processors=[
             structlog.processors.add_log_level,
+            RepeatThrottle(),
             structlog.processors.TimeStamper(fmt="iso", utc=True),
             clean_log_event,
             structlog.dev.ConsoleRenderer(colors=sys.stderr.isatty()),

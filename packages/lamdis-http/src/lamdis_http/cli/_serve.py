@@ -9,7 +9,7 @@ Logs are JSON lines on stderr, one per event, with a request id.
 from __future__ import annotations
 
 import argparse
-from collections.abc import MutableMapping
+from collections.abc import Callable, MutableMapping
 from typing import Any
 
 from lamdis_http.cli._common import EXIT_OK, EXIT_USAGE
@@ -42,6 +42,43 @@ def redact_secrets(_: Any, __: str, event: MutableMapping[str, Any]) -> MutableM
     return event
 
 
+class RepeatThrottle:
+    """A structlog processor that rate-limits repeated warnings and errors.
+
+    While PostgreSQL was down the service logged about 100 retry warnings a second. The same
+    warning — same level, event, ``operation`` and ``run_id`` — is now written at most once
+    every ``seconds``; the next one written says how many were dropped (``repeated``).
+    Info and debug lines (the access log) pass untouched.
+    """
+
+    LEVELS = frozenset({"warning", "warn", "error", "exception", "critical"})
+
+    def __init__(self, seconds: float = 10.0, clock: Callable[[], float] | None = None) -> None:
+        import time
+
+        self.seconds = seconds
+        self._clock = clock or time.monotonic
+        self._last: dict[tuple[Any, ...], tuple[float, int]] = {}
+
+    def __call__(self, _: Any, method: str, event: MutableMapping[str, Any]) -> Any:
+        if method not in self.LEVELS:
+            return event
+        import structlog
+
+        key = (method, event.get("event"), event.get("operation"), event.get("run_id"))
+        now = self._clock()
+        last = self._last.get(key)
+        if last is not None and now - last[0] < self.seconds:
+            self._last[key] = (last[0], last[1] + 1)
+            raise structlog.DropEvent
+        if last is not None and last[1]:
+            event["repeated"] = last[1]
+        self._last[key] = (now, 0)
+        if len(self._last) > 10_000:  # many distinct runs: forget the quiet ones
+            self._last = {k: v for k, v in self._last.items() if now - v[0] < self.seconds or v[1]}
+        return event
+
+
 def configure_json_logging() -> None:
     """JSON lines on stderr with level, timestamp and the bound request id."""
     import logging
@@ -57,6 +94,7 @@ def configure_json_logging() -> None:
         processors=[
             structlog.contextvars.merge_contextvars,
             structlog.processors.add_log_level,
+            RepeatThrottle(),
             structlog.processors.TimeStamper(fmt="iso", utc=True),
             redact_secrets,
             clean_log_event,

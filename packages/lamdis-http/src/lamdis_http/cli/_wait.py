@@ -2,7 +2,9 @@
 
 The Python counterpart of lamdis-runs' ``npm run wait -- <runId>``: prints each status change
 (``status: running``), then exits 0 for ``passed`` and 1 for ``failed``, ``partial`` or
-``stopped`` and on timeout; 2 when the run is unknown or the server refuses the credentials.
+``stopped`` and on timeout; 2 when the run is unknown, the server refuses the credentials, or
+the server is not a lamdis service (it then says what answered: status, content type and the
+first bytes).
 
 Where it reads the run: ``--server`` or ``LAMDIS_SERVER`` (the hosted API); else, like the
 seed's wait script, the database named by ``MONGO_URL`` / ``DATABASE_URL`` (``DB_PROVIDER``);
@@ -128,14 +130,18 @@ async def _poll(
     client: Any, args: argparse.Namespace, interval: float, deadline: float, last: str
 ) -> int:
     import asyncio
+    import json
     import sys
     import time
 
-    from lamdis_http.cli._client import ApiError
+    from lamdis_http.cli._client import ApiError, NotLamdisError
 
     while True:
         try:
             run = await client.request("GET", f"/internal/runs/{args.run_id}")
+        except NotLamdisError as exc:
+            print(f"lamdis wait: {exc}", file=sys.stderr)
+            return EXIT_USAGE
         except ApiError as exc:
             if exc.status in (401, 403, 404):
                 print(f"lamdis wait: {exc}", file=sys.stderr)
@@ -143,6 +149,16 @@ async def _poll(
             print(f"lamdis wait: {exc} (retrying)", file=sys.stderr)
             run = None
         status = str(run.get("status", "")) if isinstance(run, dict) else ""
+        if run is not None and not status:
+            # JSON, but not a run: another API at this address.
+            body = json.dumps(run)
+            more = "..." if len(body) > 80 else ""
+            print(
+                f"lamdis wait: the answer to GET /internal/runs/{args.run_id} is JSON but not a "
+                f"lamdis run (it has no status): body starts {body[:80]!r}{more}",
+                file=sys.stderr,
+            )
+            return EXIT_USAGE
         if status and status != last:
             print(f"status: {status}", flush=True)
             last = status
