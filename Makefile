@@ -6,7 +6,7 @@ UV := $(shell command -v uv 2>/dev/null || echo $(HOME)/.local/bin/uv)
 VENV := .venv
 RUN := $(UV) run --no-sync
 
-.PHONY: install demo test test-fast lint typecheck bench services clean dist
+.PHONY: install demo test test-fast lint typecheck bench services clean dist image image-test
 
 # Bootstrap uv when it is missing. Debian/Ubuntu system Pythons refuse `pip install --user`
 # (PEP 668), so fall back to --break-system-packages (a user-site install touches no system
@@ -49,6 +49,19 @@ bench: install
 DIST ?= dist
 dist: install
 	UV=$(UV) bash scripts/build-dist.sh $(DIST)
+
+# The container image (Dockerfile), built here without any image registry: the
+# debian:bookworm-slim base made by mmdebstrap, a wheelhouse from the host, podman build
+# --isolation=chroot. EXTRAS=postgres leaves the other adapters out.
+IMAGE ?= lamdis:latest
+EXTRAS ?= postgres,mongo,openai,bedrock
+image: install
+	IMAGE=$(IMAGE) EXTRAS=$(EXTRAS) UV=$(UV) bash scripts/build-image.sh
+
+# The image's lamdis serve against the test PostgreSQL, driven like the seed's CI job.
+image-test: image
+	bash scripts/ensure-postgres.sh
+	LAMDIS_IMAGE=localhost/$(IMAGE) $(RUN) pytest -q -p no:cacheprovider tests/image
 
 clean:
 	rm -rf $(VENV) .pytest_cache .mypy_cache .ruff_cache lamdis-results dist
