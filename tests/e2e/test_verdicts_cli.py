@@ -5,7 +5,9 @@ the CLI runs as a subprocess."""
 from __future__ import annotations
 
 import asyncio
+import json
 import random
+import threading
 import xml.etree.ElementTree as ET
 from collections.abc import Iterator
 from pathlib import Path
@@ -230,3 +232,160 @@ def test_a_min_pass_rate_outside_0_1_in_a_test_file_exits_2(tmp_path: Path, demo
     proc = _run(["run", "tests/flaky.json"], cwd=tmp_path, demo_url=demo_url)
     assert proc.returncode == 2
     assert "$.tests[0].minPassRate: minPassRate must be between 0 and 1" in proc.stderr
+
+
+# --- lamdis rejudge -------------------------------------------------------------------------
+
+RISK_RUBRIC = "Explains risk, potential loss and diversification as general information."
+
+
+def _risk_tree(root: Path) -> None:
+    _tree(root)
+    _write(
+        root,
+        "tests/risk.json",
+        {
+            "assistantRef": "assistants/demo",
+            "tests": [
+                {
+                    "id": "risky",
+                    "steps": [
+                        _message("I want to move everything into a very risky biotech stock."),
+                        {"type": "includes", "includes": ["risk"]},
+                        {
+                            "type": "assistant_check",
+                            "name": "risk explained",
+                            "rubric": RISK_RUBRIC,
+                            "threshold": 0.6,
+                        },
+                    ],
+                }
+            ],
+        },
+    )
+
+
+def test_rejudge_with_an_llm_judge_gives_a_new_verdict_without_calling_the_assistant(
+    tmp_path: Path,
+) -> None:
+    """Recorded with the offline judge (keywords pass); the assistant is then shut down and
+    the run re-judged through the real OpenAI SDK against the wire-format fake, which fails
+    the rubric: the new report fails, and nothing but the judge was asked."""
+    from tests.fakes._scripted import verdict
+    from tests.fakes.openai_server import FakeOpenAIServer
+
+    _risk_tree(tmp_path)
+    demo = DemoServer()
+    demo.start()
+    try:
+        first = _run(
+            ["run", "tests/risk.json", "--json", "run.json"], cwd=tmp_path, demo_url=demo.url
+        )
+    finally:
+        demo.stop()  # re-judging must not need it
+    assert first.returncode == 0, first.stdout + first.stderr
+    recorded = _json(tmp_path / "run.json")
+    assert recorded["status"] == "passed" and recorded["configHashes"]["risky@demo"]["test"]
+    reply = recorded["items"][0]["transcript"][1]["content"]
+
+    openai = FakeOpenAIServer()
+    loop = asyncio.new_event_loop()
+    thread = threading.Thread(target=loop.run_forever, daemon=True)
+    thread.start()
+    asyncio.run_coroutine_threadsafe(openai.start(), loop).result(timeout=10)
+    openai.script(verdict(0.2, reasoning="It never says this is general information."))
+    try:
+        again = _run(
+            ["rejudge", "run.json", "--judge", "openai", "--json", "again.json"],
+            cwd=tmp_path,
+            demo_url="http://127.0.0.1:9",
+            extra_env={"OPENAI_API_KEY": "sk-test", "OPENAI_BASE": openai.api_base},
+        )
+    finally:
+        asyncio.run_coroutine_threadsafe(openai.stop(), loop).result(timeout=10)
+        loop.call_soon_threadsafe(loop.stop)
+        thread.join(timeout=10)
+    assert again.returncode == 1, again.stdout + again.stderr
+    (request,) = openai.requests
+    assert RISK_RUBRIC in request.prompt and json.dumps(reply)[1:40] in request.prompt
+    rejudged = _json(tmp_path / "again.json")
+    assert rejudged["status"] == "failed" and rejudged["judge"]["provider"].startswith("openai")
+    checks = {c.get("name") or c["type"]: c for c in rejudged["items"][0]["assertions"]}
+    assert checks["risk explained"]["pass"] is False
+    assert checks["risk explained"]["details"]["score"] == 0.2
+    assert checks["risk explained"]["details"]["previous"]["pass"] is True
+    assert checks["includes"]["pass"] is True  # deterministic checks keep their result
+    assert rejudged["rejudgedFrom"]["status"] == "passed"
+    assert rejudged["items"][0]["transcript"] == recorded["items"][0]["transcript"]
+    assert "1 changed status" in again.stdout and "the assistant was not called" in again.stdout
+
+
+def test_rejudge_with_a_rubric_override_changes_the_verdict(tmp_path: Path, demo_url: str) -> None:
+    _risk_tree(tmp_path)
+    first = _run(["run", "tests/risk.json", "--json", "run.json"], cwd=tmp_path, demo_url=demo_url)
+    assert first.returncode == 0, first.stdout + first.stderr
+    _write(
+        tmp_path,
+        "override.json",
+        {"risky": {"risk explained": {"rubric": "Mentions bonds and ETFs", "threshold": 0.9}}},
+    )
+    proc = _run(
+        [
+            "rejudge",
+            "run.json",
+            "--judge",
+            "offline",
+            "--rubric-override",
+            "override.json",
+            "--json",
+            "o.json",
+        ],
+        cwd=tmp_path,
+        demo_url=demo_url,
+    )
+    assert proc.returncode == 1, proc.stdout + proc.stderr
+    summary = _json(tmp_path / "o.json")
+    check = summary["items"][0]["assertions"][1]
+    assert check["details"]["rubric"] == "Mentions bonds and ETFs"
+    assert check["details"]["previous"]["rubric"] == RISK_RUBRIC
+    assert summary["rubricOverrides"] == {
+        "risky": {"risk explained": {"rubric": "Mentions bonds and ETFs", "threshold": 0.9}}
+    }
+
+
+@pytest.mark.parametrize(
+    ("content", "expected"),
+    [
+        ({"results": []}, "is not a lamdis summary (no schemaVersion and items[])"),
+        ({"schemaVersion": 99, "items": []}, "has schemaVersion 99, newer than this lamdis reads"),
+        ([1, 2], "is not a JSON object"),
+        (
+            {"schemaVersion": 1, "items": [], "generator": {"name": "promptfoo"}},
+            "written by 'promptfoo', not lamdis",
+        ),
+    ],
+)
+def test_rejudge_of_a_foreign_or_newer_file_exits_2(
+    tmp_path: Path, content: Any, expected: str
+) -> None:
+    _write(tmp_path, "other.json", content)
+    proc = _run(
+        ["rejudge", "other.json", "--judge", "offline"], cwd=tmp_path, demo_url="http://127.0.0.1:9"
+    )
+    assert proc.returncode == 2
+    assert expected in proc.stderr, proc.stderr
+
+
+def test_rejudge_with_an_override_naming_an_unknown_check_exits_2(
+    tmp_path: Path, demo_url: str
+) -> None:
+    _risk_tree(tmp_path)
+    _run(["run", "tests/risk.json", "--json", "run.json"], cwd=tmp_path, demo_url=demo_url)
+    _write(tmp_path, "override.json", {"risky": {"tone": "polite"}})
+    proc = _run(
+        ["rejudge", "run.json", "--judge", "offline", "--rubric-override", "override.json"],
+        cwd=tmp_path,
+        demo_url=demo_url,
+    )
+    assert proc.returncode == 2
+    assert "risky: no rubric check 'tone' (rubric checks: risk explained)" in proc.stderr

@@ -171,7 +171,12 @@ class Usage:
 
 @attrs.define(kw_only=True)
 class Artifacts:
+    """What a test left behind: its log, and the results of its request steps by step key
+    (``{output, status, latencyMs}``, what ``steps.<key>`` read), kept so a recorded run can
+    be re-judged without calling anything again."""
+
     log: list[str] = attrs.Factory(list)
+    requests: dict[str, Any] = attrs.Factory(dict)
 
 
 @attrs.define(kw_only=True)

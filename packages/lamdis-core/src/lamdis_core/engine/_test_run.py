@@ -260,7 +260,9 @@ class TestExecution:
             usage=self.usage,
             throttling=self.throttling if self.throttling else None,
             error=clean_text(error) if error else error,
-            artifacts=Artifacts(log=[clean_text(line) for line in self.log]),
+            artifacts=Artifacts(
+                log=[clean_text(line) for line in self.log], requests=dict(self.steps)
+            ),
             started_at=started_at,
             finished_at=self.clock.now(),
         )

@@ -14,7 +14,7 @@ minimum pass rates, the flaky tests and those below their minimum).
 from __future__ import annotations
 
 import json
-from collections.abc import Sequence
+from collections.abc import Mapping, Sequence
 from typing import TYPE_CHECKING, Any
 
 from lamdis_core.domain.convert import default_converter
@@ -35,6 +35,8 @@ def build_summary(
     warnings: Sequence[str] = (),
     repeat: int = 1,
     suite_id: str | None = None,
+    config_hashes: Mapping[str, Any] | None = None,
+    extra: Mapping[str, Any] | None = None,
 ) -> dict[str, Any]:
     """The summary as a JSON-ready dict (camelCase keys).
 
@@ -44,6 +46,9 @@ def build_summary(
         warnings: configuration warnings to carry (the offline-judge warning is added here).
         repeat: how many times each test ran.
         suite_id: the suite, when one was run.
+        config_hashes: per ``test@assistant``, hashes of the test and assistant configuration
+            the run used (``lamdis diff`` and ``lamdis rejudge`` compare them).
+        extra: more top-level keys (``rejudgedFrom``...).
     """
     converter = default_converter()
     totals = result.totals
@@ -84,6 +89,7 @@ def build_summary(
     ]
     summary: dict[str, Any] = {
         "schemaVersion": SCHEMA_VERSION,
+        "generator": {"name": "lamdis", "version": _version()},
         "file": files[0] if len(files) == 1 else ", ".join(files),
         "files": list(files),
         "suiteId": suite_id,
@@ -124,6 +130,8 @@ def build_summary(
         "seed": result.seed,
         "warnings": all_warnings,
         "tests": tests,
+        "configHashes": dict(config_hashes or {}),
+        **dict(extra or {}),
         "items": [converter.unstructure(item) for item in result.items],
     }
     if suite_id is None:
@@ -139,6 +147,8 @@ def render_json(
     repeat: int = 1,
     suite_id: str | None = None,
     indent: int | None = 2,
+    config_hashes: Mapping[str, Any] | None = None,
+    extra: Mapping[str, Any] | None = None,
 ) -> str:
     """:func:`build_summary` as strict JSON text, newline-terminated.
 
@@ -146,7 +156,13 @@ def render_json(
     U+FFFD and a non-finite number (``NaN`` from a lenient API) reads ``null``.
     """
     summary = build_summary(
-        result, files=files, warnings=warnings, repeat=repeat, suite_id=suite_id
+        result,
+        files=files,
+        warnings=warnings,
+        repeat=repeat,
+        suite_id=suite_id,
+        config_hashes=config_hashes,
+        extra=extra,
     )
     text = json.dumps(
         clean(summary), indent=indent, ensure_ascii=False, allow_nan=False, default=str
@@ -160,4 +176,32 @@ def _throttling(items: list[Item]) -> dict[str, Any]:
         "rateLimited": total.rate_limited,
         "backoffMs": round(total.backoff_ms, 1),
         "queuedMs": round(total.queued_ms, 1),
+    }
+
+
+def _version() -> str:
+    from importlib.metadata import PackageNotFoundError, version
+
+    try:
+        return version("lamdis-core")
+    except PackageNotFoundError:  # a source tree without metadata
+        return "unknown"
+
+
+def config_hashes(entries: Sequence[Any]) -> dict[str, dict[str, str]]:
+    """Per ``test@assistant`` of plan entries: sha256 of the test's and the assistant's
+    configuration as loaded (canonical JSON), so two runs can tell whether a test changed."""
+    import hashlib
+
+    converter = default_converter()
+
+    def digest(value: Any) -> str:
+        text = json.dumps(
+            converter.unstructure(value), sort_keys=True, ensure_ascii=False, default=str
+        )
+        return hashlib.sha256(text.encode("utf-8")).hexdigest()
+
+    return {
+        entry.key: {"test": digest(entry.test), "assistant": digest(entry.assistant)}
+        for entry in entries
     }

@@ -26,6 +26,7 @@ COMMAND_MODULES: list[str] = [
     "_schema",
     "_init",
     "_start",
+    "_rejudge",
 ]
 """Modules under ``lamdis_http.cli`` that add a command; each exposes ``register(subparsers)``."""
 

@@ -263,6 +263,7 @@ async def execute_async(options: RunOptions, env: dict[str, str]) -> int:
     import attrs
     from lamdis_core.domain.errors import AdapterNotInstalledError, ConfigError
     from lamdis_core.domain.results import RunStatus
+    from lamdis_core.reports.json_report import config_hashes
 
     from lamdis_http import registry
 
@@ -309,7 +310,14 @@ async def execute_async(options: RunOptions, env: dict[str, str]) -> int:
 
     warnings = [str(w) for w in plan.warnings]
     try:
-        written = write_reports(result, options, warnings=warnings, suite_id=plan.suite_id, env=env)
+        written = write_reports(
+            result,
+            options,
+            warnings=warnings,
+            suite_id=plan.suite_id,
+            env=env,
+            config_hashes=config_hashes(plan.entries),
+        )
     except OSError as exc:
         # The run happened, so this is not a usage error; but CI would miss the report,
         # so the run must not look green either.
@@ -472,6 +480,8 @@ def write_reports(
     warnings: Sequence[str] = (),
     suite_id: str | None = None,
     env: Mapping[str, str] | None = None,
+    config_hashes: Mapping[str, Any] | None = None,
+    extra: Mapping[str, Any] | None = None,
 ) -> list[str]:
     """Write the JSON, JUnit and Markdown reports; append to ``GITHUB_STEP_SUMMARY``.
 
@@ -492,6 +502,8 @@ def write_reports(
                 warnings=warnings,
                 repeat=options.repeat,
                 suite_id=suite_id,
+                config_hashes=config_hashes,
+                extra=extra,
             ),
         ),
         (options.junit_path, JUNIT_NAME, lambda: render_junit(result, warnings=warnings)),
