@@ -200,3 +200,21 @@ async def test_disk_cache_rejects_keys_that_are_not_digests(tmp_path: Path) -> N
     """Keys are hex digests; anything else (a path, say) is refused rather than written."""
     with pytest.raises(ValueError, match="sha256"):
         await DiskResponseCache(tmp_path).get("../../etc/passwd")
+
+
+async def test_a_throttled_provider_shrinks_the_calls_in_flight_and_is_counted() -> None:
+    """A 429 halves the adaptive limit and its Retry-After holds the other calls too."""
+    limited = policy(concurrency=4)
+    answers = iter([ProviderError("429", retryable=True, retry_after=0.05, status=429)])
+
+    async def attempt() -> str:
+        failure = next(answers, None)
+        if failure is not None:
+            raise failure
+        await asyncio.sleep(0.01)
+        return "ok"
+
+    assert await limited.call("x", attempt) == "ok"
+    assert limited.throttled == 1
+    assert limited.adaptive.limit == 2.0 + 1 / 2  # halved, then one success at 1/limit
+    assert limited.backoff_s >= 0.05

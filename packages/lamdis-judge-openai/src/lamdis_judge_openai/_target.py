@@ -7,9 +7,10 @@ from typing import Any
 
 from lamdis_core.config.interpolation import interpolate_env
 from lamdis_core.domain.config import Assistant
-from lamdis_core.domain.errors import ConfigError, ConfigProblem, InterpolationError
+from lamdis_core.domain.errors import ConfigError, ConfigProblem, InterpolationError, TargetError
 from lamdis_core.llm import Completion, assistant_headers, model_turn, turn_messages
 from lamdis_core.ports.target import AuthHeaders, TurnReply, TurnRequest
+from lamdis_core.ratelimit import THROTTLING_STATUSES, AdaptiveLimit, HostLimits
 
 from lamdis_judge_openai._chat import OpenAIChatModel
 from lamdis_judge_openai._settings import OpenAISettings, normalise_base_url
@@ -30,8 +31,10 @@ class OpenAIChatTarget:
         model: str,
         auth_headers: AuthHeaders,
         headers: Mapping[str, str],
+        limit: AdaptiveLimit | None = None,
     ) -> None:
         self.assistant = assistant
+        self._limit = limit or AdaptiveLimit()
         self.model = model
         self._chat = chat
         self._auth_headers = auth_headers
@@ -41,6 +44,17 @@ class OpenAIChatTarget:
     async def send(self, turn: TurnRequest) -> TurnReply:
         messages = turn_messages(turn, system_prompt=self.assistant.env.system_prompt)
         headers = {**self._headers, **(await self._auth_headers())}
+        # The server's adaptive limit, shared by the targets of this base URL; the engine
+        # keeps the wait off the turn's clock.
+        async with self._limit.slot() as slot:
+            try:
+                return await self._turn(messages, headers)
+            except TargetError as exc:
+                if exc.status in THROTTLING_STATUSES:
+                    slot.throttled(exc.retry_after)
+                raise
+
+    async def _turn(self, messages: Any, headers: Mapping[str, str]) -> TurnReply:
         return await model_turn(
             lambda: self._chat.stream(
                 messages,
@@ -77,6 +91,7 @@ class OpenAIChatTargetFactory:
     def __init__(self, env: Mapping[str, str]) -> None:
         self._env = dict(env)
         self._clients: dict[tuple[str, str | None], OpenAIChatModel] = {}
+        self._limits = HostLimits()
 
     def create(
         self, assistant: Assistant, auth_headers: AuthHeaders, env: Mapping[str, str]
@@ -103,6 +118,7 @@ class OpenAIChatTargetFactory:
             model=assistant.env.model or settings.model,
             auth_headers=auth_headers,
             headers=assistant_headers(assistant, merged),
+            limit=self._limits.for_host(settings.base_url),
         )
 
     async def aclose(self) -> None:

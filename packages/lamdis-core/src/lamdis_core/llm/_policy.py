@@ -15,6 +15,7 @@ import structlog
 
 from lamdis_core.domain.errors import JudgeError
 from lamdis_core.llm._types import ProviderError
+from lamdis_core.ratelimit import THROTTLING_STATUSES, AdaptiveLimit
 from lamdis_core.retry import RetryPolicy, parse_retry_after
 from lamdis_core.settings import env_float, env_int
 
@@ -40,6 +41,10 @@ def _llm_retry(retries: int) -> RetryPolicy:
 class CallPolicy:
     """Runs provider calls under a concurrency limit, a timeout and the retry policy.
 
+    The limit adapts: a 429 or 503 halves the calls in flight (once per round of answers) and
+    its ``Retry-After`` holds every call of this policy for that long; successes grow it back
+    up to ``concurrency``. ``throttled`` and ``backoff_s`` count what that cost.
+
     Args:
         concurrency: calls in flight at once through this policy (``LAMDIS_JUDGE_CONCURRENCY``).
         timeout: seconds one attempt may take before it is abandoned and counted as failed.
@@ -63,6 +68,11 @@ class CallPolicy:
         self.timeout = timeout
         self.retry = retry or _llm_retry(DEFAULT_MAX_RETRIES)
         self._limit = asyncio.Semaphore(concurrency)
+        # The provider's host pushes back with 429/503: the calls in flight shrink to half and
+        # grow back one per round of answers, up to ``concurrency`` (as targets' hosts do).
+        self.adaptive = AdaptiveLimit(initial=concurrency, maximum=concurrency)
+        self.throttled = 0
+        self.backoff_s = 0.0
         self._rng = rng or random.Random()
         self.in_flight = 0
         self.peak_in_flight = 0
@@ -92,12 +102,17 @@ class CallPolicy:
         retries = 0
         while True:
             try:
-                async with self._limit:
+                async with self._limit, self.adaptive.slot() as slot:
                     self.in_flight += 1
                     self.peak_in_flight = max(self.peak_in_flight, self.in_flight)
                     try:
                         async with asyncio.timeout(self.timeout):
                             return await attempt()
+                    except ProviderError as exc:
+                        if exc.status in THROTTLING_STATUSES:
+                            self.throttled += 1
+                            slot.throttled(exc.retry_after)
+                        raise
                     finally:
                         self.in_flight -= 1
             except TimeoutError:
@@ -130,6 +145,8 @@ class CallPolicy:
                 delay_s=round(delay, 3),
                 error=str(error),
             )
+            if error.status in THROTTLING_STATUSES:
+                self.backoff_s += delay
             # Sleep outside the semaphore so a throttled call does not starve the others.
             await asyncio.sleep(delay)
 
