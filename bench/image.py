@@ -84,6 +84,19 @@ def one_start(ctr: str) -> float:
                 time.sleep(0.02)
         raise RuntimeError("never healthy")
     finally:
+        stop(proc)
+
+
+def stop(proc: subprocess.Popen[bytes]) -> None:
+    """SIGTERM to the server inside: killing `buildah run` would orphan it."""
+    import psutil
+
+    for child in psutil.Process(proc.pid).children(recursive=True):
+        if child.cmdline()[1:3] == ["/opt/lamdis/bin/lamdis", "serve"]:
+            child.terminate()
+    try:
+        proc.wait(timeout=30)
+    except subprocess.TimeoutExpired:
         proc.kill()
         proc.wait(timeout=10)
 

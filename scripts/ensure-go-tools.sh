@@ -7,7 +7,7 @@ set -euo pipefail
 
 ACTIONLINT_VERSION=v1.7.12
 HELM_VERSION=v3.22.0
-BIN="${LAMDIS_CACHE:-$HOME/.cache/lamdis}/bin"
+BIN="${LAMDIS_CACHE_DIR:-$HOME/.cache/lamdis}/bin"
 mkdir -p "$BIN"
 
 need_go() {

@@ -25,27 +25,18 @@ import pytest
 import yaml
 
 from tests.e2e.test_serve import TOKEN, Server, ThreadedDemo, base_env, launch
+from tests.fixtures.go_tools import go_tool
 from tests.http._configs import write_config_tree
 
 pytestmark = pytest.mark.e2e
 
 REPO = Path(__file__).resolve().parents[2]
 BIN = Path(sys.executable).parent
-CACHE_BIN = Path(os.environ.get("LAMDIS_CACHE", Path.home() / ".cache" / "lamdis")) / "bin"
 
 
 @pytest.fixture(scope="session")
 def actionlint() -> Path:
-    """The actionlint binary; the script builds it once (`make test` runs it beforehand)."""
-    done = subprocess.run(
-        ["bash", str(REPO / "scripts" / "ensure-go-tools.sh")],
-        capture_output=True,
-        text=True,
-        timeout=1500,
-        check=False,
-    )
-    assert done.returncode == 0, done.stderr
-    return CACHE_BIN / "actionlint"
+    return go_tool("actionlint")
 
 
 def _lint(actionlint: Path, cwd: Path, *files: str) -> None:

@@ -215,7 +215,9 @@ def test_serve_against_postgres_drives_the_seed_ci_job(
             code = serve.wait(timeout=30)
             stopped_in = time.monotonic() - started
         finally:
-            if serve.poll() is None:
+            if serve.poll() is None:  # a failure above: stop the server inside, then buildah
+                for child in psutil.Process(serve.pid).children(recursive=True):
+                    child.kill()
                 serve.kill()
                 serve.wait(timeout=10)
             log.close()
