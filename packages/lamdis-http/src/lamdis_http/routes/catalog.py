@@ -11,6 +11,7 @@ from typing import Any
 
 import cattrs
 from aiohttp import web
+from lamdis_core.config.checks import check_document
 from lamdis_core.domain import config as c
 from lamdis_core.domain.convert import camel, default_converter
 from lamdis_core.ports.catalog import CatalogKind
@@ -53,18 +54,32 @@ def validate_document(kind: CatalogKind, doc: dict[str, Any]) -> None:
             p.FieldIssue("$", f"the document has no content; send the {kind.value[:-1]}'s fields")
         )
     cls = document_type(kind, content)
+    # The loader's own checks first: the rules types cannot say (ranges, what an
+    # assistant_check mode needs, generator arguments, minTurns <= maxTurns), and the
+    # spellings it accepts (severity: warning).
+    normalised, errors = check_document(content, cls)
+    for where, message in errors:
+        issues.append(p.FieldIssue(where.removeprefix("$.") or "$", message))
+    if not errors:  # structuring what the checks refused would only repeat them
+        issues.extend(_structure_issues(normalised, cls))
+    if issues:
+        p.invalid(issues)
+
+
+def _structure_issues(content: Any, cls: type[Any]) -> list[p.FieldIssue]:
     try:
         default_converter().structure(content, cls)
     except cattrs.BaseValidationError as exc:
+        issues = []
         for message in cattrs.transform_error(exc, path="$"):
             text, _, where = message.rpartition(" @ ")
             issues.append(
                 p.FieldIssue(_camel_path(where.removeprefix("$.")) or "$", text or message)
             )
+        return issues
     except (ValueError, TypeError, RecursionError) as exc:
-        issues.append(p.FieldIssue("$", str(exc) or type(exc).__name__))
-    if issues:
-        p.invalid(issues)
+        return [p.FieldIssue("$", str(exc) or type(exc).__name__)]
+    return []
 
 
 def _camel_path(path: str) -> str:
