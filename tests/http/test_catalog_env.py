@@ -299,3 +299,86 @@ def test_secret_bindings_match_hosts_and_subdomains() -> None:
     assert refusal is not None and "K" in refusal and "api.example.com.evil.io" in refusal
     assert policy.destination_refusal(env, "https://evil.io/", ["no secret here"]) is None
     assert policy.destination_refusal(env, "https://evil.io/?k=s3cret", []) is not None
+
+
+# --- configurable channels: the wire check -----------------------------------------------------
+
+
+async def _templated_service(aiohttp_client: Any, env: dict[str, str], config_dir: Any) -> Any:
+    """A service whose http_chat targets are the configurable ones (request templates)."""
+    from lamdis_core.offline_judge import OfflineJudge
+    from lamdis_core.testing.memory import InMemoryCatalog, InMemoryRunStore
+    from lamdis_http.bootstrap import build_app
+    from lamdis_http.targets._factory import HttpTargetFactory
+
+    factory = HttpTargetFactory()
+    app = build_app(
+        Settings.from_env({**env, "LAMDIS_API_TOKEN": TOKEN, "LAMDIS_DRAIN_SECONDS": "0"}),
+        store=InMemoryRunStore(),
+        catalog=InMemoryCatalog(),
+        judge=OfflineJudge(),
+        targets={"http_chat": factory},
+        poll_seconds=0.05,
+    )
+    client = await aiohttp_client(app)
+    return client, factory
+
+
+@pytest.mark.parametrize(
+    "request_spec",
+    [
+        # The secret in a header, the URL of the document's choosing (no baseUrl at all).
+        {
+            "url": "{capture}/chat",
+            "headers": {"x-key": "${BOT_TOKEN}"},
+            "body": {"m": "{{message}}"},
+        },
+        # The secret in the body only.
+        {"url": "{capture}/chat", "body": {"m": "{{message}}", "key": "${BOT_TOKEN}"}},
+    ],
+)
+async def test_a_templated_channel_cannot_send_a_secret_to_another_host(
+    aiohttp_client: Any, capture: Capture, tmp_path: Any, request_spec: dict[str, Any]
+) -> None:
+    env = {"BOT_TOKEN": BOT_TOKEN, "LAMDIS_SECRET_HOSTS": "BOT_TOKEN=bot.example.com"}
+    client, factory = await _templated_service(aiohttp_client, env, tmp_path)
+    try:
+        spec = {**request_spec, "url": request_spec["url"].replace("{capture}", capture.url)}
+        doc = {
+            "id": "templated",
+            # The base URL names the bound host; request.url replaces it.
+            "env": {"channel": "http_chat", "baseUrl": "https://bot.example.com"},
+            "request": spec,
+            "response": {"reply": "$.reply"},
+        }
+        await _catalog_suite(client, doc)
+        run = await _run(client, "templated")
+        [item] = run["items"]
+        assert item["status"] == "error", item
+        assert "BOT_TOKEN" in item["error"] and "127.0.0.1" in item["error"]
+        assert capture.requests == []
+    finally:
+        await factory.aclose()
+
+
+async def test_a_templated_channel_sends_a_secret_to_its_bound_host(
+    aiohttp_client: Any, capture: Capture, tmp_path: Any
+) -> None:
+    env = {"BOT_TOKEN": BOT_TOKEN, "LAMDIS_SECRET_HOSTS": "BOT_TOKEN=127.0.0.1"}
+    client, factory = await _templated_service(aiohttp_client, env, tmp_path)
+    try:
+        doc = {
+            "id": "templated",
+            "env": {"channel": "http_chat", "baseUrl": capture.url},
+            "request": {
+                "url": capture.url + "/chat",
+                "body": {"message": "{{message}}", "key": "${BOT_TOKEN}"},
+            },
+            "response": {"reply": "$.reply"},
+        }
+        await _catalog_suite(client, doc)
+        run = await _run(client, "templated")
+        assert run["status"] == "passed", run
+        assert BOT_TOKEN in capture.requests[0]["body"]
+    finally:
+        await factory.aclose()

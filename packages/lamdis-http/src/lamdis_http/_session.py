@@ -14,6 +14,8 @@ import aiohttp
 import structlog
 from yarl import URL
 
+from lamdis_http._secret_guard import request_trace
+
 logger = structlog.get_logger()
 
 DEFAULT_POOL_LIMIT = 100
@@ -46,7 +48,11 @@ class LazySession:
         connector = aiohttp.TCPConnector(limit=self._limit, limit_per_host=self._limit_per_host)
         # Transcripts and request bodies are ours to encode; no cookies leak between tests.
         self._session = aiohttp.ClientSession(
-            connector=connector, cookie_jar=aiohttp.DummyCookieJar(), raise_for_status=False
+            connector=connector,
+            cookie_jar=aiohttp.DummyCookieJar(),
+            raise_for_status=False,
+            # Catalog runs: a secret goes only to the hosts it is bound to (a no-op elsewhere).
+            trace_configs=[request_trace()],
         )
         self._loop = loop
         return self._session

@@ -155,6 +155,11 @@ class EnvPolicy:
             f"exposes variables with {CATALOG_VARS}, {CATALOG_VAR_PREFIX} or {SECRET_HOSTS}"
         )
 
+    def host_allowed(self, name: str, host: str) -> bool:
+        """Whether the secret ``name`` may be sent to ``host`` (any host if it is not bound)."""
+        hosts = self.secret_hosts.get(name)
+        return hosts is None or any(_host_matches(host, pattern) for pattern in hosts)
+
     def destination_refusal(self, env: Mapping[str, str], url: str, texts: list[str]) -> str | None:
         """Why a request to ``url`` carrying ``texts`` may not be sent (``None``: it may).
 
@@ -166,7 +171,7 @@ class EnvPolicy:
             value = env.get(name, "")
             if not value or not (value in url or any(value in text for text in texts)):
                 continue
-            if not any(_host_matches(host, pattern) for pattern in hosts):
+            if not self.host_allowed(name, host):
                 return (
                     f"environment variable {name} may be sent only to {', '.join(hosts)} "
                     f"({SECRET_HOSTS}); this request goes to host {host or url!r}: not sent"
