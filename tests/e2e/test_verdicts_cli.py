@@ -389,3 +389,149 @@ def test_rejudge_with_an_override_naming_an_unknown_check_exits_2(
     )
     assert proc.returncode == 2
     assert "risky: no rubric check 'tone' (rubric checks: risk explained)" in proc.stderr
+
+
+# --- lamdis diff ------------------------------------------------------------------------------
+
+
+class ConfiguredDemo(DemoServer):
+    def __init__(self, *, latency_ms: float = 0, rate: float = 1.0) -> None:
+        super().__init__()
+        self.latency_ms, self.rate = latency_ms, rate
+
+    def start(self) -> None:
+        self.thread.start()
+        future = asyncio.run_coroutine_threadsafe(
+            start_demo_server("127.0.0.1", 0, self.latency_ms, correct_rate=self.rate, seed=1),
+            self.loop,
+        )
+        self._runner, self.url = future.result(timeout=10)
+
+
+def _diff_tree(root: Path) -> None:
+    _tree(root)
+    _write(
+        root,
+        "tests/diff.json",
+        {
+            "assistantRef": "assistants/demo",
+            "tests": [
+                {
+                    "id": "warns",
+                    "steps": [
+                        _message("Should I put everything in one stock?"),
+                        {"type": "includes", "includes": ["risk"]},
+                    ],
+                },
+                {
+                    "id": "judged",
+                    "steps": [
+                        _message("Should I put everything in one stock?"),
+                        {
+                            "type": "assistant_check",
+                            "name": "mentions risk",
+                            "rubric": "Mentions risk and diversification.",
+                            "severity": "warn",
+                        },
+                    ],
+                },
+            ],
+        },
+    )
+
+
+def _record(root: Path, name: str, **demo: Any) -> None:
+    server = ConfiguredDemo(**demo)
+    server.start()
+    try:
+        proc = _run(["run", "tests/diff.json", "--json", name], cwd=root, demo_url=server.url)
+    finally:
+        server.stop()
+    assert proc.returncode in (0, 1), proc.stdout + proc.stderr
+
+
+def test_diff_reports_a_new_failure_a_score_drop_a_latency_regression_and_the_divergence(
+    tmp_path: Path,
+) -> None:
+    _diff_tree(tmp_path)
+    _record(tmp_path, "base.json")
+    # The same tests against a slow assistant that always answers carelessly.
+    _record(tmp_path, "new.json", latency_ms=150, rate=0.0)
+    proc = _run(
+        ["diff", "base.json", "new.json", "--markdown", "diff.md", "--json", "diff.json"],
+        cwd=tmp_path,
+        demo_url="http://127.0.0.1:9",
+    )
+    assert proc.returncode == 0, proc.stdout + proc.stderr  # no --fail-on-regression
+    report = _json(tmp_path / "diff.json")
+    assert report["regression"] is True
+    assert report["counts"]["newlyFailing"] == 1 and report["counts"]["scoreDrops"] == 1
+    tests = {t["testId"]: t for t in report["tests"]}
+    warns, judged = tests["warns"], tests["judged"]
+    assert warns["newlyFailing"] and warns["base"]["status"] == "passed"
+    assert warns["new"]["status"] == "failed"
+    assert judged["scoreDrop"] == pytest.approx(
+        judged["base"]["judgeScore"] - judged["new"]["judgeScore"]
+    )
+    assert judged["scoreDrop"] > 0.1 and not judged["newlyFailing"]  # a warn check: still passes
+    assert warns["latencyGrowth"] > 0.2 and judged["latencyGrowth"] > 0.2
+    divergence = warns["firstDivergence"]
+    assert divergence["turn"] == 1 and divergence["index"] == 1
+    assert (
+        divergence["base"]["role"] == "assistant"
+        and "risk" in divergence["base"]["content"].lower()
+    )
+    assert divergence["new"]["content"].startswith("Sure, go for it!")
+    markdown = (tmp_path / "diff.md").read_text(encoding="utf-8")
+    assert "## lamdis diff: regressions" in markdown and "❌ passed → failed" in markdown
+    assert "NEWLY FAILING" in proc.stdout and "diverged at turn 1" in proc.stdout
+
+    gated = _run(
+        ["diff", "base.json", "new.json", "--fail-on-regression"],
+        cwd=tmp_path,
+        demo_url="http://127.0.0.1:9",
+    )
+    assert gated.returncode == 1
+    back = _run(
+        ["diff", "new.json", "base.json", "--fail-on-regression", "--json", "back.json"],
+        cwd=tmp_path,
+        demo_url="http://127.0.0.1:9",
+    )
+    assert back.returncode == 0, back.stdout  # everything got better
+    assert _json(tmp_path / "back.json")["counts"]["newlyPassing"] == 1
+
+
+def test_diff_of_runs_of_different_suites_says_so_and_compares_the_shared_tests(
+    tmp_path: Path, demo_url: str
+) -> None:
+    _diff_tree(tmp_path)
+    proc = _run(["run", "tests/diff.json", "--json", "a.json"], cwd=tmp_path, demo_url=demo_url)
+    assert proc.returncode == 0, proc.stdout + proc.stderr
+    other = _json(tmp_path / "a.json")
+    other["suiteId"] = "another-suite"
+    other["items"] = [i for i in other["items"] if i["testId"] == "warns"]
+    _write(tmp_path, "b.json", other)
+    proc = _run(["diff", "a.json", "b.json", "--json", "d.json"], cwd=tmp_path, demo_url=demo_url)
+    assert proc.returncode == 0, proc.stderr
+    report = _json(tmp_path / "d.json")
+    assert report["notes"] == [
+        "the runs are of different suites (no suite and another-suite); comparing the 1 tests they share"
+    ]
+    assert report["removed"] == ["judged@demo"] and report["counts"]["shared"] == 1
+
+
+@pytest.mark.parametrize(
+    ("args", "expected"),
+    [
+        (["other.json", "other.json"], "is not a lamdis summary"),
+        (["missing.json", "other.json"], "cannot read the summary missing.json"),
+        (
+            ["other.json", "other.json", "--score-margin", "2"],
+            "--score-margin must be between 0 and 1",
+        ),
+    ],
+)
+def test_diff_of_bad_input_exits_2(tmp_path: Path, args: list[str], expected: str) -> None:
+    _write(tmp_path, "other.json", {"results": []})
+    proc = _run(["diff", *args], cwd=tmp_path, demo_url="http://127.0.0.1:9")
+    assert proc.returncode == 2 and expected in proc.stderr, proc.stderr

@@ -27,6 +27,7 @@ COMMAND_MODULES: list[str] = [
     "_init",
     "_start",
     "_rejudge",
+    "_diff",
 ]
 """Modules under ``lamdis_http.cli`` that add a command; each exposes ``register(subparsers)``."""
 

@@ -108,7 +108,6 @@ async def rejudge_command(args: argparse.Namespace, env: dict[str, str]) -> int:
         rejudge,
         unknown_override_targets,
     )
-    from lamdis_core.reports.stats import PassRateGate
 
     from lamdis_http.cli._console import Console
     from lamdis_http.cli._run import RunOptions, _close, _make_judge, write_reports
@@ -161,7 +160,7 @@ async def rejudge_command(args: argparse.Namespace, env: dict[str, str]) -> int:
             overrides=overrides,
             samples=samples,
             require_llm_judge=args.require_llm_judge,
-            gate=gate if gate is not None else PassRateGate(),
+            gate=gate,
         )
     finally:
         await _close(judge, {})
@@ -199,10 +198,11 @@ async def rejudge_command(args: argparse.Namespace, env: dict[str, str]) -> int:
 
 
 def _gate(raw: Any) -> Any:
+    """The pass-rate gate a summary recorded (the default one for older summaries)."""
     from lamdis_core.reports.stats import PassRateGate
 
     if not isinstance(raw, dict):
-        return None
+        return PassRateGate()
     default = raw.get("minPassRate")
     per_test = raw.get("perTest")
     return PassRateGate(
