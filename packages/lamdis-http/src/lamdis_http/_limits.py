@@ -242,4 +242,7 @@ async def start_guarded_server(
         host,
         port,
         reuse_address=True,
+        # A burst of CI jobs connects at once: a short accept queue drops their SYNs, and
+        # each retry costs the client a second. The kernel caps it at somaxconn.
+        backlog=guard.max_connections,
     )
