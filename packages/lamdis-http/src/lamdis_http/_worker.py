@@ -568,11 +568,17 @@ class WorkerPool:
         """Renew the lease every ``lease_seconds / 3``; give the run up when a renewal is
         refused, fails, or does not answer within ``lease_seconds / 3``.
 
-        Its own task, so a slow progress write or stop poll never delays a renewal.
+        Its own task, so a slow progress write or stop poll never delays a renewal. Renewals
+        start every ``lease_seconds / 3`` counted from the previous one's start (not its
+        end), so the worker gives up at most two thirds of a lease after the last renewal
+        that held: before the lease can expire and another instance take the run.
         """
+        loop = asyncio.get_running_loop()
         every = self.renew_seconds
+        started = loop.time()  # the claim's lease runs from (slightly before) here
         while True:
-            await asyncio.sleep(every)
+            started += every
+            await asyncio.sleep(max(0.0, started - loop.time()))
             try:
                 async with asyncio.timeout(every):
                     held = await self.store.renew_lease(
