@@ -8,6 +8,7 @@ the wheelhouse and their dependencies from PyPI, through pip's cache after the f
 from __future__ import annotations
 
 import email.parser
+import json
 import os
 import re
 import subprocess
@@ -90,6 +91,20 @@ def test_wheel_metadata_is_complete(wheelhouse: Path) -> None:
         assert "Programming Language :: Python :: 3.11" in classifiers, wheel.name
         assert meta["Description-Content-Type"] == "text/markdown", wheel.name
         assert meta.get_payload().lstrip().startswith("# lamdis"), wheel.name
+
+
+def test_the_core_wheel_carries_the_generated_schemas(wheelhouse: Path) -> None:
+    """lamdis_core/schemas/ in the wheel: generated from the model at build time."""
+    from lamdis_core.config.json_schema import all_schemas
+
+    (wheel,) = wheelhouse.glob("lamdis_core-*.whl")
+    with zipfile.ZipFile(wheel) as archive:
+        shipped = {
+            Path(name).name: json.loads(archive.read(name))
+            for name in archive.namelist()
+            if name.startswith("lamdis_core/schemas/")
+        }
+    assert shipped == all_schemas()
 
 
 def test_package_licence_copies_match_the_repository_licence() -> None:
