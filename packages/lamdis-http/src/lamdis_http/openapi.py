@@ -6,6 +6,7 @@ from it, or when it documents a route that does not exist).
 
 from __future__ import annotations
 
+import copy
 import re
 from collections.abc import Iterator
 from typing import Any
@@ -391,6 +392,10 @@ def _operations() -> dict[str, dict[str, Any]]:
                 },
             },
         }
+    # Routes that live in their own module describe themselves there.
+    from lamdis_http.routes import diff
+
+    paths.update(copy.deepcopy(diff.OPENAPI_PATHS))
     for operations in paths.values():
         for operation in operations.values():
             # Any parameter can be refused (NUL, over 256 characters, a request line over
