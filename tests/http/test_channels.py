@@ -410,3 +410,42 @@ async def test_input_mappings_fill_templates_and_response_field_path_overrides_t
         plain = http_factory.create(default_body, _no_auth, {})
         await plain.send(_turn("yo", CONV_B, extra={"conversationId": "c-10"}))
         assert bodies[-1]["conversationId"] == "c-10" and bodies[-1]["message"] == "yo"
+
+
+async def test_sse_events_split_across_network_reads_are_joined(sse_factory: TargetFactory) -> None:
+    """Lines cut mid-way between two writes (and CRLF line ends) still parse as events."""
+    import asyncio
+
+    from aiohttp import web
+
+    async def stream(request: web.Request) -> web.StreamResponse:
+        response = web.StreamResponse(headers={"Content-Type": "text/event-stream"})
+        await response.prepare(request)
+        wire = (
+            'data: {"choices": [{"delta": {"content": "Hel"}}]}\r\n\r\n'
+            'data: {"choices": [{"delta": {"content": "lo"}}]}\n\ndata: [DONE]\n\n'
+        )
+        for piece in (wire[:17], wire[17:60], wire[60:61], wire[61:]):
+            await response.write(piece.encode())
+            await asyncio.sleep(0.01)
+        await response.write_eof()
+        return response
+
+    app = web.Application()
+    app.router.add_post("/s", stream)
+    runner = web.AppRunner(app)
+    await runner.setup()
+    site = web.TCPSite(runner, "127.0.0.1", 0)
+    await site.start()
+    port = next(a[1] for a in runner.addresses if isinstance(a, tuple))
+    try:
+        assistant = c.Assistant(
+            id="s",
+            env=c.AssistantEnv(channel="sse", base_url=f"http://127.0.0.1:{port}"),
+            request=c.ChannelRequest(path="/s", body={"q": "{{message}}"}),
+        )
+        target = sse_factory.create(assistant, _no_auth, {})
+        reply = await target.send(_turn("hi", CONV_A))
+    finally:
+        await runner.cleanup()
+    assert (reply.text, reply.chunks) == ("Hello", 2)

@@ -45,7 +45,10 @@ class _Step:
     value: Any = None
 
 
-@attrs.frozen
+_NOTHING: Any = object()
+
+
+@attrs.frozen(cache_hash=True)
 class JsonPath:
     """A compiled path. ``find`` returns every match in document order (empty: no match)."""
 
@@ -53,6 +56,9 @@ class JsonPath:
     steps: tuple[_Step, ...]
 
     def find(self, document: Any) -> list[Any]:
+        if self._simple:
+            found = self._walk(document)
+            return [] if found is _NOTHING else [found]
         current = [document]
         for step in self.steps:
             following: list[Any] = []
@@ -65,8 +71,29 @@ class JsonPath:
 
     def first(self, document: Any, default: Any = None) -> Any:
         """The first match, or ``default``."""
-        found = self.find(document)
-        return found[0] if found else default
+        if self._simple:
+            found = self._walk(document)
+            return default if found is _NOTHING else found
+        matches = self.find(document)
+        return matches[0] if matches else default
+
+    @functools.cached_property
+    def _simple(self) -> bool:
+        # Only names and indexes (what almost every reply path is): one value or none, found
+        # by walking, without building a list per step (this runs once per streamed chunk).
+        return all(step.kind in ("name", "index") for step in self.steps)
+
+    def _walk(self, value: Any) -> Any:
+        for step in self.steps:
+            if step.kind == "name":
+                if not isinstance(value, Mapping) or step.value not in value:
+                    return _NOTHING
+                value = value[step.value]
+            else:
+                if not isinstance(value, list) or not -len(value) <= step.value < len(value):
+                    return _NOTHING
+                value = value[step.value]
+        return value
 
     def __str__(self) -> str:
         return self.text

@@ -272,6 +272,7 @@ class ChannelTarget:
         self._limits = limits
         self._auth_headers = auth_headers
         self.base_url = setup.base_url(required=self._needs_base_url(assistant))
+        self._shown_base = safe_url(self.base_url) if self.base_url else ""
         self.env_headers: dict[str, str] = setup.resolve(
             dict(assistant.env.headers), "$.env.headers", secret=True
         )
@@ -382,7 +383,7 @@ class ChannelTarget:
         self, spec: c.ChannelRequest, values: Mapping[str, Any], conversation: Conversation
     ) -> tuple[str, str, str, dict[str, Any]]:
         """Render ``spec``: method, URL, a secret-free description, and aiohttp arguments."""
-        shown_target = spec.url or f"{safe_url(self.base_url)}{_slash(spec.path or '')}"
+        shown_target = spec.url or f"{self._shown_base}{_slash(spec.path or '')}"
         where = f"{spec.method.upper()} {shown_target}"
         try:
             if spec.url:
@@ -508,7 +509,7 @@ class ChannelTarget:
         self,
         condition: c.Condition | None,
         document: Any,
-        answer: Answer | bytes,
+        answer: Answer | bytes | bytearray,
         where: str,
         conversation: Conversation,
     ) -> None:
@@ -516,7 +517,7 @@ class ChannelTarget:
             return
         holds, value = condition_holds(condition, document)
         if holds:
-            body = answer.body if isinstance(answer, Answer) else answer
+            body = answer.body if isinstance(answer, Answer) else bytes(answer)
             raise TargetError(
                 f"{where}: the answer is an error ({describe_condition(condition)}: "
                 f"{mask(to_text(value), self.secrets_of(conversation))}); received: "
@@ -564,11 +565,14 @@ class ChannelTarget:
         ``responseFieldPath``, dotted or a JSONPath) when one is given."""
         path = self.reading.reply if reply_path is None else turn_reply_path(reply_path)
         found = path.find(document)
-        shown = received(body, self.secrets_of(conversation))
+
+        def shown() -> str:  # only on failure: masking the body costs on every turn
+            return received(body, self.secrets_of(conversation))
+
         if not found:
             raise TargetError(
                 f"{where}: the reply path {path} found nothing (set response.reply "
-                f"to where the reply is); received: {shown}",
+                f"to where the reply is); received: {shown()}",
                 status=status,
             )
         reply = found[0]
@@ -579,7 +583,7 @@ class ChannelTarget:
         if not isinstance(reply, str):
             raise TargetError(
                 f"{where}: the reply path {path} found a "
-                f"{type(reply).__name__}, expected a string; received: {shown}",
+                f"{type(reply).__name__}, expected a string; received: {shown()}",
                 status=status,
             )
         return reply

@@ -103,19 +103,27 @@ class SseTarget(ChannelTarget):
             self.answered(response, b"", where, conversation, "turn")  # keeps cookies
             event = _Event()
             try:
-                async for raw_line in response.content:
-                    state.raw.extend(raw_line)
-                    line = raw_line.decode("utf-8", errors="replace").rstrip("\r\n")
-                    if line:
-                        _field(event, line)
-                        continue
-                    if event.data and state.dispatch(event, conversation):
+                # Read what arrived, not line by line: one await per network read.
+                pending = b""
+                ended = False
+                async for data in response.content.iter_any():
+                    state.raw.extend(data)
+                    *lines, pending = (pending + data).split(b"\n")
+                    for raw_line in lines:
+                        line = raw_line.decode("utf-8", errors="replace").rstrip("\r")
+                        if line:
+                            _field(event, line)
+                        elif event.data and state.dispatch(event, conversation):
+                            ended = True
+                            break
+                        else:
+                            event = _Event()
+                    if ended:
                         break
-                    event = _Event()
-                else:
-                    if event.data and state.dispatch(event, conversation):
-                        pass
-                    elif self.terminal:
+                if not ended:
+                    if pending.strip():
+                        _field(event, pending.decode("utf-8", errors="replace").rstrip("\r"))
+                    if not (event.data and state.dispatch(event, conversation)) and self.terminal:
                         raise TargetError(
                             f"{where}: the stream closed before its end ({self.terminal}); "
                             f"received: {received(bytes(state.raw), self.secrets_of(conversation))}",
@@ -192,9 +200,7 @@ class _Stream:
                 return True
             document = self._json(data, conversation)
             self.events.append(document)
-            target.check_error(
-                target.reading.error, document, bytes(self.raw), self.where, conversation
-            )
+            target.check_error(target.reading.error, document, self.raw, self.where, conversation)
             found = target.content.find(document)
             self.content(found[0] if found else None)
             self._openai_tool_deltas(document)
@@ -214,9 +220,7 @@ class _Stream:
         self.events.append({"event": event.name, "data": document})
         if spec.done_event and event.name == spec.done_event:
             return True
-        target.check_error(
-            target.reading.error, document, bytes(self.raw), self.where, conversation
-        )
+        target.check_error(target.reading.error, document, self.raw, self.where, conversation)
         if path is not None:
             found = path.find(document)
             self.content(found[0] if found else None)
