@@ -1,9 +1,10 @@
 """Report writers: pure functions from a run result to text (JSON, JUnit XML, Markdown).
 
-They do no I/O; the CLI decides where the text goes.
+They do no I/O of their own; the CLI decides where the text goes (``write_json`` writes the
+JSON summary item by item to a text stream the caller opened).
 """
 
-from lamdis_core.reports.json_report import build_summary, render_json
+from lamdis_core.reports.json_report import build_summary, render_json, write_json
 from lamdis_core.reports.junit import render_junit
 from lamdis_core.reports.markdown import render_markdown
 from lamdis_core.reports.summary import OFFLINE_JUDGE_WARNING, SummaryRow, summary_rows
@@ -16,4 +17,5 @@ __all__ = [
     "render_junit",
     "render_markdown",
     "summary_rows",
+    "write_json",
 ]

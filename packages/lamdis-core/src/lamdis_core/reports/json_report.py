@@ -13,9 +13,10 @@ minimum pass rates, the flaky tests and those below their minimum).
 
 from __future__ import annotations
 
+import io
 import json
 from collections.abc import Mapping, Sequence
-from typing import TYPE_CHECKING, Any
+from typing import TYPE_CHECKING, Any, TextIO
 
 from lamdis_core.domain.convert import default_converter
 from lamdis_core.domain.results import Item, Throttling
@@ -37,6 +38,7 @@ def build_summary(
     suite_id: str | None = None,
     config_hashes: Mapping[str, Any] | None = None,
     extra: Mapping[str, Any] | None = None,
+    include_items: bool = True,
 ) -> dict[str, Any]:
     """The summary as a JSON-ready dict (camelCase keys).
 
@@ -49,6 +51,7 @@ def build_summary(
         config_hashes: per ``test@assistant``, hashes of the test and assistant configuration
             the run used (``lamdis diff`` and ``lamdis rejudge`` compare them).
         extra: more top-level keys (``rejudgedFrom``...).
+        include_items: ``False`` leaves ``items`` empty (:func:`write_json` streams them).
     """
     converter = default_converter()
     totals = result.totals
@@ -132,7 +135,7 @@ def build_summary(
         "tests": tests,
         "configHashes": dict(config_hashes or {}),
         **dict(extra or {}),
-        "items": [converter.unstructure(item) for item in result.items],
+        "items": [converter.unstructure(item) for item in result.items] if include_items else [],
     }
     if suite_id is None:
         del summary["suiteId"]
@@ -155,6 +158,38 @@ def render_json(
     Strict means any JSON parser reads it and it encodes as UTF-8: a lone surrogate reads
     U+FFFD and a non-finite number (``NaN`` from a lenient API) reads ``null``.
     """
+    out = io.StringIO()
+    write_json(
+        out,
+        result,
+        files=files,
+        warnings=warnings,
+        repeat=repeat,
+        suite_id=suite_id,
+        indent=indent,
+        config_hashes=config_hashes,
+        extra=extra,
+    )
+    return out.getvalue()
+
+
+def write_json(
+    out: TextIO,
+    result: RunResult,
+    *,
+    files: Sequence[str] = (),
+    warnings: Sequence[str] = (),
+    repeat: int = 1,
+    suite_id: str | None = None,
+    indent: int | None = 2,
+    config_hashes: Mapping[str, Any] | None = None,
+    extra: Mapping[str, Any] | None = None,
+) -> None:
+    """Write :func:`render_json`'s text to ``out``, one item at a time.
+
+    The text is the same; but a run of thousands of items (``--repeat``) is never held as
+    one tree of dicts plus one string, which took six times the items' own memory.
+    """
     summary = build_summary(
         result,
         files=files,
@@ -163,11 +198,30 @@ def render_json(
         suite_id=suite_id,
         config_hashes=config_hashes,
         extra=extra,
+        include_items=False,
     )
-    text = json.dumps(
-        clean(summary), indent=indent, ensure_ascii=False, allow_nan=False, default=str
-    )
-    return text + "\n"
+    head = _dumps(clean(summary), indent)
+    # ``items`` is the last key and holds []: the items go in its place.
+    closing = "[]}" if indent is None else "[]\n}"
+    if not head.endswith(closing):  # pragma: no cover - build_summary puts items last
+        raise AssertionError("the summary's last key must be items")
+    if not result.items:
+        out.write(head + "\n")
+        return
+    out.write(head[: -len(closing)] + "[")
+    converter = default_converter()
+    pad = "" if indent is None else "\n" + " " * (2 * indent)
+    for n, item in enumerate(result.items):
+        text = _dumps(clean(converter.unstructure(item)), indent)
+        if indent is None:
+            out.write((", " if n else "") + text)
+        else:  # JSON strings hold no raw newline: every newline is the layout's
+            out.write(("," if n else "") + pad + text.replace("\n", pad))
+    out.write("]}\n" if indent is None else "\n" + " " * indent + "]\n}\n")
+
+
+def _dumps(value: Any, indent: int | None) -> str:
+    return json.dumps(value, indent=indent, ensure_ascii=False, allow_nan=False, default=str)
 
 
 def _throttling(items: list[Item]) -> dict[str, Any]:

@@ -11,7 +11,7 @@ import sys
 from collections.abc import Callable, Mapping, Sequence
 from dataclasses import dataclass, field
 from pathlib import Path
-from typing import TYPE_CHECKING, Any
+from typing import TYPE_CHECKING, Any, TextIO
 
 from lamdis_http.cli._common import (
     EXIT_FAILED,
@@ -488,32 +488,39 @@ def write_reports(
     A report given explicitly goes where it was asked; the others go in the results folder.
     Returns the paths written.
     """
-    from lamdis_core.reports import render_json, render_junit, render_markdown
+    from lamdis_core.reports import render_junit, render_markdown, write_json
 
     results_dir = Path(options.results_dir)
     markdown = render_markdown(result, title=options.title, warnings=warnings)
-    outputs: list[tuple[str | None, str, Callable[[], str]]] = [
+
+    def json_report(out: TextIO) -> None:
+        # Streamed item by item: a large --repeat run is never one string in memory.
+        write_json(
+            out,
+            result,
+            files=options.paths,
+            warnings=warnings,
+            repeat=options.repeat,
+            suite_id=suite_id,
+            config_hashes=config_hashes,
+            extra=extra,
+        )
+
+    outputs: list[tuple[str | None, str, Callable[[TextIO], Any]]] = [
+        (options.json_path, JSON_NAME, json_report),
         (
-            options.json_path,
-            JSON_NAME,
-            lambda: render_json(
-                result,
-                files=options.paths,
-                warnings=warnings,
-                repeat=options.repeat,
-                suite_id=suite_id,
-                config_hashes=config_hashes,
-                extra=extra,
-            ),
+            options.junit_path,
+            JUNIT_NAME,
+            lambda out: out.write(render_junit(result, warnings=warnings)),
         ),
-        (options.junit_path, JUNIT_NAME, lambda: render_junit(result, warnings=warnings)),
-        (options.markdown_path, MARKDOWN_NAME, lambda: markdown),
+        (options.markdown_path, MARKDOWN_NAME, lambda out: out.write(markdown)),
     ]
     written: list[str] = []
-    for explicit, default_name, render in outputs:
+    for explicit, default_name, write in outputs:
         path = Path(explicit) if explicit else results_dir / default_name
         path.parent.mkdir(parents=True, exist_ok=True)
-        path.write_text(render(), encoding="utf-8")
+        with path.open("w", encoding="utf-8") as out:
+            write(out)
         written.append(str(path))
     step_summary = (env if env is not None else os.environ).get("GITHUB_STEP_SUMMARY")
     if step_summary:
