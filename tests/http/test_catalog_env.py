@@ -382,3 +382,40 @@ async def test_a_templated_channel_sends_a_secret_to_its_bound_host(
         assert BOT_TOKEN in capture.requests[0]["body"]
     finally:
         await factory.aclose()
+
+
+async def test_import_warns_about_references_a_catalog_run_will_refuse(tmp_path: Any) -> None:
+    """``lamdis import`` into a shared catalog says now what a run would fail on later."""
+    import json as _json
+
+    from lamdis_core.testing.memory import InMemoryCatalog
+    from lamdis_http._plans import import_config_tree
+    from structlog.testing import capture_logs
+
+    (tmp_path / "assistants").mkdir()
+    (tmp_path / "assistants" / "bot.json").write_text(
+        _json.dumps(
+            {
+                "id": "bot",
+                "env": {
+                    "channel": "http_chat",
+                    "baseUrl": "${BOT_URL}",
+                    "headers": {"x-db": "${DATABASE_URL}", "x-key": "${BOT_TOKEN}"},
+                },
+            }
+        )
+    )
+    env = {
+        "BOT_URL": "http://bot",
+        "BOT_TOKEN": "t",
+        "DATABASE_URL": DB_URL,
+        "LAMDIS_CATALOG_VARS": "BOT_URL",
+    }
+    with capture_logs() as logs:
+        await import_config_tree(InMemoryCatalog(), tmp_path, org_id="o", env=env)
+    warned = {
+        e["variable"]: e["reason"] for e in logs if e["event"] == "catalog.variable_not_exposed"
+    }
+    assert set(warned) == {"DATABASE_URL", "BOT_TOKEN"}
+    assert "never exposed" in warned["DATABASE_URL"]
+    assert all(e.get("file") == "assistants/bot.json" for e in logs if "variable" in e)

@@ -24,6 +24,7 @@ from typing import Any
 import attrs
 import structlog
 from lamdis_core.config.env_policy import EnvPolicy
+from lamdis_core.config.interpolation import env_references
 from lamdis_core.config.loader import (
     CatalogDocuments,
     load_plan,
@@ -266,6 +267,26 @@ def _documents(tree: _Tree) -> dict[CatalogKind, dict[str, dict[str, Any]]]:
     return docs
 
 
+def _warn_unexposed(tree: _Tree, env: Mapping[str, str]) -> None:
+    """Warn about ``${NAME}`` references a catalog run will refuse under ``env``'s policy
+    (the server's own settings always; others unless ``LAMDIS_CATALOG_VARS`` & co. expose
+    them), so the import says now what a run would fail on later."""
+    try:
+        policy = EnvPolicy.from_env(env)
+    except ConfigError:
+        policy = EnvPolicy()
+    for path, data in tree.data.items():
+        for name in sorted(env_references(data)):
+            refusal = policy.refusal(name)
+            if refusal is not None:
+                logger.warning(
+                    "catalog.variable_not_exposed",
+                    file=str(path.relative_to(tree.root)),
+                    variable=name,
+                    reason=refusal,
+                )
+
+
 async def import_config_tree(
     catalog: Catalog, root: Path, *, org_id: str, env: Mapping[str, str] | None = None
 ) -> dict[str, int]:
@@ -288,6 +309,8 @@ async def import_config_tree(
     )
     tree = await asyncio.to_thread(_Tree, root)
     docs = _documents(tree)
+    if env is not None:
+        _warn_unexposed(tree, env)
     counts: dict[str, int] = {}
     await catalog.upsert(CatalogKind.ORGANIZATIONS, org_id, {"id": org_id, "name": org_id})
     for kind, by_id in docs.items():
