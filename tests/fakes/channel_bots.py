@@ -234,6 +234,12 @@ async def _sse_openai(request: web.Request) -> web.StreamResponse:
         return await _stream(request, [b"data: <html>oops</html>\n\n"])
     if special == "cut":
         return await _stream(request, [_chunk("partial ")])
+    if special == "stall":  # one chunk, then nothing until the server stops
+        response = web.StreamResponse(headers={"Content-Type": "text/event-stream"})
+        await response.prepare(request)
+        await response.write(_chunk("partial "))
+        await _pause(state, HANG_LIMIT_S)
+        return response
     persona = (body.get("metadata") or {}).get("persona")
     text = "" if special == "empty" else reply_for(message, messages[:-1], persona)
     pieces = [_chunk(word) for word in _words(text)] if text else [_chunk("")]

@@ -449,3 +449,21 @@ async def test_sse_events_split_across_network_reads_are_joined(sse_factory: Tar
     finally:
         await runner.cleanup()
     assert (reply.text, reply.chunks) == ("Hello", 2)
+
+
+async def test_a_stream_that_never_ends_times_out_naming_its_end_and_what_came(
+    bots: tuple[str, BotState],
+) -> None:
+    url, _ = bots
+    factory = create_sse_factory({})
+    assistant = example_assistant("sse-openai", url, timeout_ms=300)
+    target = factory.create(assistant, _no_auth, {})
+    try:
+        with pytest.raises(TargetError) as caught:
+            await target.send(_turn("#fail:stall", CONV_A))
+    finally:
+        await factory.aclose()
+    message = str(caught.value)
+    assert "did not reach its end (data: [DONE]) within 0.3 s" in message
+    assert "partial" in message
+    assert caught.value.retryable

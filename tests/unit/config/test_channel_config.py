@@ -141,3 +141,16 @@ def test_text_filled_into_a_template_is_not_scanned_again() -> None:
 def test_a_session_value_never_kept_is_a_template_error() -> None:
     with pytest.raises(TemplateError, match="known session values: none"):
         render("{{session.id}}", {"session": {}})
+
+
+def test_a_session_value_no_keep_stores_is_an_error_at_the_reading_string(tmp_path: Path) -> None:
+    problems = _problems(
+        tmp_path,
+        'id: assistants/bot\nenv: {channel: http_chat, baseUrl: "http://x"}\n'
+        "session:\n  start:\n    request: {path: /start}\n    keep:\n      sid: {header: X-Id}\n"
+        "request:\n  path: /chat\n  headers: {X-Session: '{{session.sessionId}}'}\n",
+    )
+    (problem,) = problems
+    assert problem.json_path == '$.request.headers["X-Session"]'
+    assert problem.line == 10
+    assert "{{session.sessionId}} is never kept (kept: sid)" in problem.message

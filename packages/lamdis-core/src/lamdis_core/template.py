@@ -72,20 +72,23 @@ def template_problems(
     return problems
 
 
-def session_names(value: Any) -> set[str]:
-    """The ``session.NAME`` values a template reads (to check they are kept somewhere)."""
-    names: set[str] = set()
+def session_references(
+    value: Any, path: tuple[str | int, ...] = ()
+) -> list[tuple[tuple[str | int, ...], str]]:
+    """Every ``session.NAME`` a template reads, with the path of the string that reads it."""
+    found: list[tuple[tuple[str | int, ...], str]] = []
     if isinstance(value, str):
         for match in PLACEHOLDER.finditer(value):
             if match.group(1).startswith("session."):
-                names.add(match.group(1)[len("session.") :].split(".")[0].split("[")[0])
+                name = match.group(1)[len("session.") :].split(".")[0].split("[")[0]
+                found.append((path, name))
     elif isinstance(value, Mapping):
-        for item in value.values():
-            names |= session_names(item)
+        for key, item in value.items():
+            found.extend(session_references(item, (*path, str(key))))
     elif isinstance(value, list):
-        for item in value:
-            names |= session_names(item)
-    return names
+        for index, item in enumerate(value):
+            found.extend(session_references(item, (*path, index)))
+    return found
 
 
 def render(value: Any, values: Mapping[str, Any]) -> Any:

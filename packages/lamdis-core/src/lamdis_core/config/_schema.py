@@ -607,6 +607,7 @@ def _channel_semantics(checker: Checker, cls: type[Any], out: dict[str, Any], pa
         if isinstance(out.get("idleMs"), int) and out["idleMs"] <= 0:
             checker.error((*path, "idleMs"), f"idleMs must be greater than 0, got {out['idleMs']}")
     if cls is c.Assistant:
+        _session_values_are_kept(checker, out, path)
         env = out.get("env")
         channel = env.get("channel", "http_chat") if isinstance(env, dict) else "http_chat"
         for key, wanted in (("sse", "sse"), ("websocket", "websocket")):
@@ -618,6 +619,39 @@ def _channel_semantics(checker: Checker, cls: type[Any], out: dict[str, Any], pa
                 )
     if cls is c.ToolCalledStep and isinstance(out.get("times"), int) and out["times"] < 0:
         checker.error((*path, "times"), f"times must be 0 or more, got {out['times']}")
+
+
+def _session_values_are_kept(checker: Checker, out: dict[str, Any], path: Path_) -> None:
+    """``{{session.NAME}}`` must name a value some ``keep`` stores; the session start request
+    runs before anything is kept, so it may read none."""
+    from lamdis_core.template import session_references
+
+    def keys(value: Any) -> set[str]:
+        return set(value) if isinstance(value, dict) else set()
+
+    def mapping(value: Any) -> dict[str, Any]:
+        return value if isinstance(value, dict) else {}
+
+    session = mapping(out.get("session"))
+    start = mapping(session.get("start"))
+    response = mapping(out.get("response"))
+    kept = keys(start.get("keep")) | keys(response.get("keep"))
+    where = [
+        (out.get("request"), ("request",), kept),
+        (session.get("close"), ("session", "close"), kept),
+        (out.get("websocket"), ("websocket",), kept),
+        (start.get("request"), ("session", "start", "request"), set()),
+    ]
+    for value, prefix, known in where:
+        for at, name in session_references(value, (*path, *prefix)):
+            if name not in known:
+                shown = ", ".join(sorted(known)) or "none"
+                checker.error(
+                    at,
+                    f"{{{{session.{name}}}}} is never kept (kept: {shown}); add it to "
+                    "session.start.keep or response.keep, e.g. "
+                    f"{name}: {{path: $.{name}}}",
+                )
 
 
 _METHODS = frozenset({"GET", "POST", "PUT", "PATCH", "DELETE", "HEAD", "OPTIONS"})
