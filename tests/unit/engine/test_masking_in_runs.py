@@ -59,3 +59,18 @@ async def test_items_reach_the_observer_with_credentials_masked() -> None:
     assert "oauth-tok-777xyz" not in text.lower() and "my-api-key-123456" not in text.lower()
     assert result.items[0].transcript[-1].content == "YOUR KEY IS ***"
     assert result.items[0].status is ItemStatus.FAILED
+
+
+async def test_credential_headers_of_channel_requests_are_masked_too() -> None:
+    """A literal credential in an assistant's request/websocket headers (issue 10 channels),
+    echoed back in a reply, is masked in the item."""
+    engine, _, _ = engine_with(lambda turn: "I saw lit-token-98765 and ws-token-4321")
+    assistant = c.Assistant(
+        id="bot",
+        env=c.AssistantEnv(base_url="http://bot.invalid"),
+        request=c.ChannelRequest(headers={"X-Api-Key": "lit-token-98765"}),
+        websocket=c.WebSocketSpec(headers={"Authorization": "Bearer ws-token-4321"}),
+    )
+    test = make_test(steps=[{"type": "message", "content": "hi"}])
+    result = await engine.run(plan_of(test, assistant=assistant))
+    assert result.items[0].transcript[-1].content == "I saw *** and ***"

@@ -305,7 +305,19 @@ def _credential_headers(plan: RunPlan, env: Mapping[str, str]) -> list[str]:
         if assistant.id in seen:
             continue
         seen.add(assistant.id)
-        for name, raw in assistant.env.headers.items():
+        # Channel requests carry headers of their own (issue 10): credentials there too.
+        headers = dict(assistant.env.headers)
+        for spec in (
+            assistant.request,
+            assistant.session.start.request
+            if assistant.session and assistant.session.start
+            else None,
+            assistant.session.close if assistant.session else None,
+            assistant.websocket,
+        ):
+            if spec is not None:
+                headers.update(spec.headers)
+        for name, raw in headers.items():
             if not looks_secret(name):
                 continue
             try:
