@@ -63,10 +63,10 @@ class RubricOverride:
 def check_key(check: Check) -> str:
     """How a rubric override names a check: its ``name``; ``judgeConfig`` for a test's
     ``judgeConfig`` (scripted or iterative); else ``steps[<index>]``."""
-    if check.name and check.name != "judgeConfig":
-        return check.name
-    if check.type == "judge":
+    if check.type == "judge" or check.name == "judgeConfig":
         return "judgeConfig"
+    if check.name:
+        return check.name
     return f"steps[{check.details.get('step', '?')}]"
 
 
@@ -178,7 +178,7 @@ async def rejudge_item(
         try:
             verdict = await evaluate_sampled(judge, request, k)
         except JudgeError as exc:
-            checks.append(judge_error_check(check.name, rubric, threshold, str(exc)))
+            checks.append(judge_error_check(check.name, request, str(exc)))
             continue
         usage.add(verdict.usage)
         if verdict.unassessed is None:

@@ -370,6 +370,7 @@ class TestExecution:
                 config.threshold,
                 "transcript",
                 propose_next=want_next,
+                name="judgeConfig",
                 samples=config.samples,
             )
             if verdict is None:
@@ -668,7 +669,7 @@ class TestExecution:
         try:
             verdict = await evaluate_sampled(self.judge, request, samples or self.judge_samples)
         except JudgeError as exc:
-            self.checks.append(judge_error_check(name, rubric, threshold, str(exc)))
+            self.checks.append(judge_error_check(name, request, str(exc)))
             return None
         self._judged = (request, rubric)
         self.usage.add(verdict.usage)

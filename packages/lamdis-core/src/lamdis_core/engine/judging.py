@@ -122,15 +122,27 @@ def judge_check(
     )
 
 
-def judge_error_check(name: str | None, rubric: str, threshold: float, error: str) -> Check:
-    """The check recording a judge that could not judge: an error, never a pass."""
+def judge_error_check(name: str | None, request: JudgeRequest, error: str) -> Check:
+    """The check recording a judge that could not judge: an error, never a pass. It keeps
+    what the judge was asked, so the run can be re-judged."""
+    details: dict[str, Any] = {
+        "rubric": request.rubric,
+        "threshold": request.threshold,
+        "reasoning": f"judge error: {error}",
+        "scope": request.scope,
+        "transcriptLength": len(request.transcript),
+    }
+    if request.persona:
+        details["persona"] = request.persona
+    if request.objective:
+        details["objective"] = request.objective
     return Check(
         type="assistant_check",
         subtype="judge",
         name=name,
         passed=False,
         error=error,
-        details={"rubric": rubric, "threshold": threshold, "reasoning": f"judge error: {error}"},
+        details=details,
     )
 
 
