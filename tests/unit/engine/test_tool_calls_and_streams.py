@@ -129,3 +129,45 @@ async def test_answers_that_say_when_to_come_back_have_their_own_retry_budget() 
         responder=lambda t: TargetError("503", retryable=True, status=503),
     )
     assert item.status == ItemStatus.ERROR and "after 3 attempts" in (item.error or "")
+
+
+async def test_the_judge_providers_429s_and_backoff_reach_the_run_summary() -> None:
+    """An LLM judge whose provider answers 429 once: the run's judge summary counts it."""
+    import json
+
+    from lamdis_core.domain.results import Usage
+    from lamdis_core.engine import Engine, RetryPolicy
+    from lamdis_core.llm import CallPolicy, ChatMessage, Completion, LLMJudge, ProviderError
+    from lamdis_core.testing.fakes import FakeClock, FakeRequester, FakeTargetFactory
+
+    class Provider:
+        provider = "fake"
+        calls = 0
+
+        async def complete(self, messages: list[ChatMessage], **kwargs: Any) -> Completion:
+            Provider.calls += 1
+            if Provider.calls == 1:
+                raise ProviderError("busy", retryable=True, retry_after=0.01, status=429)
+            verdict = {"score": 0.9, "pass": True, "reasoning": "fine"}
+            return Completion(text=json.dumps(verdict), model="m", usage=Usage(calls=1))
+
+        async def aclose(self) -> None: ...
+
+    judge = LLMJudge(Provider(), model="m", policy=CallPolicy(retry=RetryPolicy(retries=2)))
+    engine = Engine(
+        targets={"http_chat": FakeTargetFactory(lambda turn: "ok")},
+        judge=judge,
+        requester=FakeRequester(),
+        clock=FakeClock(),
+        env={},
+    )
+    test = make_test(
+        steps=[
+            {"type": "message", "content": "hi"},
+            {"type": "assistant_check", "rubric": "Is polite."},
+        ]
+    )
+    result = await engine.run(plan_of(test))
+    assert result.items[0].status == ItemStatus.PASSED
+    assert result.judge.rate_limited == 1
+    assert result.judge.backoff_ms >= 10

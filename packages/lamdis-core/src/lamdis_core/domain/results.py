@@ -246,20 +246,34 @@ class Totals:
 @attrs.define(kw_only=True)
 class JudgeSummary:
     """The judge's part of a run: who judged, the mean score, and ``unassessed``, the number
-    of checks skipped because the judge could not assess them ("needs an LLM judge")."""
+    of checks skipped because the judge could not assess them ("needs an LLM judge");
+    ``rate_limited`` and ``backoff_ms``: the provider's 429/503 answers and the time spent
+    backing off before retrying them."""
 
     avg_score: float | None = None
     provider: str | None = None
     offline: bool = False
     unassessed: int = 0
+    rate_limited: int = 0
+    backoff_ms: float = 0.0
 
     @classmethod
-    def of(cls, items: list[Item], *, provider: str | None, offline: bool) -> JudgeSummary:
+    def of(
+        cls,
+        items: list[Item],
+        *,
+        provider: str | None,
+        offline: bool,
+        rate_limited: int = 0,
+        backoff_ms: float = 0.0,
+    ) -> JudgeSummary:
         return cls(
             avg_score=average_score(items),
             provider=provider,
             offline=offline,
             unassessed=unassessed_checks(items),
+            rate_limited=rate_limited,
+            backoff_ms=round(backoff_ms, 1),
         )
 
 

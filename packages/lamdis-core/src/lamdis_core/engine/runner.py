@@ -181,7 +181,14 @@ class Engine:
             totals=totals,
             status=gated_status(RepeatStats.of(items), gate, stopped=stopped),
             gate=gate,
-            judge=JudgeSummary.of(items, provider=self.judge.name, offline=self.judge.offline),
+            judge=JudgeSummary.of(
+                items,
+                provider=self.judge.name,
+                offline=self.judge.offline,
+                # LLM judges run their calls through a CallPolicy, which counts push-backs.
+                rate_limited=getattr(getattr(self.judge, "policy", None), "throttled", 0),
+                backoff_ms=getattr(getattr(self.judge, "policy", None), "backoff_s", 0.0) * 1000,
+            ),
             usage=usage,
             started_at=started_at,
             finished_at=self.clock.now(),

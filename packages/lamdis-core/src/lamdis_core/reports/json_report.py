@@ -113,6 +113,8 @@ def build_summary(
             "provider": result.judge.provider,
             "offline": result.judge.offline,
             "unassessed": result.judge.unassessed,
+            "rateLimited": result.judge.rate_limited,
+            "backoffMs": result.judge.backoff_ms,
         },
         "usage": converter.unstructure(result.usage),
         "throttling": _throttling(result.items),
