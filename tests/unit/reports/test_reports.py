@@ -150,6 +150,8 @@ def test_json_summary_adds_status_usage_timings_judge_and_warnings(mixed: RunRes
         "provider": "offline",
         "offline": True,
         "unassessed": 0,
+        "rateLimited": 0,
+        "backoffMs": 0.0,
     }
     assert data["warnings"] == ["env var X missing", OFFLINE_JUDGE_WARNING]
     assert data["startedAt"] == "2026-01-02T03:04:05Z"
