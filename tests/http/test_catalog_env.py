@@ -419,3 +419,22 @@ async def test_import_warns_about_references_a_catalog_run_will_refuse(tmp_path:
     assert set(warned) == {"DATABASE_URL", "BOT_TOKEN"}
     assert "never exposed" in warned["DATABASE_URL"]
     assert all(e.get("file") == "assistants/bot.json" for e in logs if "variable" in e)
+
+
+@pytest.mark.e2e
+def test_lamdis_serve_refuses_to_expose_a_server_setting(tmp_path: Any) -> None:
+    import os
+    import subprocess
+    import sys
+
+    env = {**os.environ, "LAMDIS_CATALOG_VARS": "TENANT,LAMDIS_API_TOKEN", "PORT": "0"}
+    proc = subprocess.run(
+        [sys.executable, "-m", "lamdis_http.cli", "serve"],
+        env=env,
+        cwd=tmp_path,
+        capture_output=True,
+        text=True,
+        timeout=60,
+    )
+    assert proc.returncode == 2, proc.stderr
+    assert "LAMDIS_CATALOG_VARS" in proc.stderr and "LAMDIS_API_TOKEN" in proc.stderr
