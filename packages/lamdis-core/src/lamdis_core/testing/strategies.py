@@ -191,7 +191,12 @@ def steps() -> st.SearchStrategy[c.Step]:
             save_as=_opt(identifiers()),
         ),
         st.builds(
-            c.AssistantCheckStep, **checks, rubric=_text(), threshold=_thresholds(), scope=_SCOPES
+            c.AssistantCheckStep,
+            **checks,
+            # the loader refuses a judge check whose rubric is blank
+            rubric=_text().filter(str.strip),
+            threshold=_thresholds(),
+            scope=_SCOPES,
         ),
         st.builds(
             c.IncludesStep,
