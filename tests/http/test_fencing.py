@@ -372,3 +372,62 @@ async def test_the_same_test_in_two_suites_of_one_run_is_recorded_for_each() -> 
     assert len(flaky.failed_keys) == 2 * len(TESTS), "each suite's item has its own key"
     assert sorted(i.test_id for i in done.items) == sorted(TESTS * 2)
     assert done.totals.total == 2 * len(TESTS)
+
+
+async def test_a_failing_renewal_gives_the_run_up_instead_of_being_swallowed() -> None:
+    """A renewal that raises (after the store's own retries) is not a blip to log and ignore:
+    the worker stops executing the run and finishes nothing; recovery then does its job."""
+    from lamdis_core.testing.memory import InMemoryRunStore
+    from structlog.testing import capture_logs
+
+    class BrokenRenewals:
+        def __init__(self, inner: RunStore) -> None:
+            self.inner = inner
+            self.finishes = 0
+
+        def __getattr__(self, name: str) -> Any:
+            return getattr(self.inner, name)
+
+        async def renew_lease(self, *args: Any, **kwargs: Any) -> bool:
+            raise RuntimeError("database unavailable (injected)")
+
+        async def finish_run(self, *args: Any, **kwargs: Any) -> None:
+            self.finishes += 1
+            await self.inner.finish_run(*args, **kwargs)
+
+    gate = asyncio.Event()  # never set: the tests would run forever without the give-up
+
+    async def blocked(turn: TurnRequest) -> str:
+        await gate.wait()
+        return "ok"
+
+    store = BrokenRenewals(InMemoryRunStore())
+    pool = WorkerPool(
+        store=store,  # type: ignore[arg-type]
+        engines=_engines(blocked),
+        plans=_OnePlan(),
+        notifier=_Notifier(),
+        clock=SystemClock(),
+        lease_seconds=LEASE_S,
+        poll_seconds=0.05,
+    )
+    queued = await store.create_run(Run(org_id="acme", suite_id="suite"))
+    assert queued.id is not None
+    run_id = queued.id
+    with capture_logs() as logs:
+        await pool.start()
+        try:
+
+            async def final() -> bool:
+                run = await store.get_run(run_id, include_items=False)
+                return run is not None and run.status.is_final
+
+            await _wait_until(final, within=15, what="recovery failed the run")
+        finally:
+            await pool.close()
+    given_up = [e for e in logs if e["event"] == "run.given_up"]
+    assert len(given_up) == 2  # the first claim and the one retry
+    assert all("lease renewal failed" in e["reason"] for e in given_up)
+    assert store.finishes == 0  # only recovery ended it
+    done = await store.get_run(run_id)
+    assert done is not None and done.status is RunStatus.FAILED and done.error == "interrupted"
