@@ -335,6 +335,31 @@ tests:
         "tests/bad.yaml:10 at $.tests[0].steps[2].minTurns: minTurns (4) is larger than "
         "maxTurns (2)" in said
     )
+    (tmp_path / "suites").mkdir()
+    (tmp_path / "suites/nightly.yaml").write_text(
+        """\
+assistants: {include: [assistants/demo]}
+tests: {includeIds: [reached]}
+schedule: {periodMinutes: 0.5}
+""",
+        encoding="utf-8",
+    )
+    (tmp_path / "suites/weekly.yaml").write_text(
+        """\
+assistants: {include: [assistants/demo]}
+tests: {includeIds: [reached]}
+schedule: {cron: "0 25 * * 1"}
+""",
+        encoding="utf-8",
+    )
+    proc = _run(["validate", "suites"], cwd=tmp_path, demo_url=demo_url)
+    said = proc.stdout + proc.stderr
+    assert proc.returncode == 2, said
+    assert (
+        "suites/nightly.yaml:3 at $.schedule.periodMinutes: periodMinutes must be at least 1 "
+        "(one minute), got 0.5" in said
+    )
+    assert "suites/weekly.yaml:3 at $.schedule.cron: invalid cron expression: hour: '25'" in said
     good = _run(
         ["validate", "tests/objectives.yaml", "tests/operators.yaml", "tests/generators.yaml"],
         cwd=tmp_path,

@@ -141,11 +141,12 @@ _RANGE_CASES: dict[tuple[type[Any], str], tuple[dict[str, Any], list[Any], list[
         [0, -2],
     ),
     (c.UserObjectiveStep, "minTurns"): ({"type": "user_objective", "objective": "o"}, [1], [0]),
+    (c.Schedule, "periodMinutes"): ({}, [1, 1440, 2.5], [0.5, 0, -1]),
 }
 
 
 def _def_schema(cls: type[Any]) -> jsonschema.Draft202012Validator:
-    defs = schema_for("test")["$defs"]
+    defs = schema_for("suite" if cls is c.Schedule else "test")["$defs"]
     return jsonschema.Draft202012Validator({"$ref": f"#/$defs/{cls.__name__}", "$defs": defs})
 
 

@@ -14,7 +14,7 @@ import inspect
 import os
 from collections.abc import AsyncIterator, Mapping
 from pathlib import Path
-from typing import Any
+from typing import TYPE_CHECKING, Any, cast
 
 import attrs
 import structlog
@@ -28,6 +28,9 @@ from lamdis_core.ports.notifier import Notifier
 from lamdis_core.ports.requester import Requester
 from lamdis_core.ports.store import RunStore
 from lamdis_core.ports.target import TargetFactory
+
+if TYPE_CHECKING:
+    from lamdis_core.ports.schedule import ScheduleClaims
 from lamdis_core.settings import env_float, env_int
 
 from lamdis_http import app as app_module
@@ -87,6 +90,8 @@ class Settings:
             beyond it a new connection is answered 503 and closed.
         judge_provider / judge_base_url / openai_* / aws_region: read by the judge adapters
             from ``env``; kept here so startup can log what is in use.
+        schedule_seconds: ``LAMDIS_SCHEDULE_SECONDS`` (30): how often this instance looks for
+            due scheduled suites (0: never; another instance may still start them).
         env: the whole environment, handed to adapters (they read their own variables).
     """
 
@@ -110,6 +115,7 @@ class Settings:
     openai_base: str | None = None
     openai_model: str | None = None
     aws_region: str | None = None
+    schedule_seconds: float = 30.0
     env: Mapping[str, str] = attrs.field(factory=dict, repr=False)
 
     @classmethod
@@ -146,6 +152,7 @@ class Settings:
             openai_base=text("OPENAI_BASE"),
             openai_model=text("OPENAI_MODEL"),
             aws_region=text("AWS_REGION"),
+            schedule_seconds=env_float(env, "LAMDIS_SCHEDULE_SECONDS", 30.0, minimum=0),
             env=env,
         )
 
@@ -342,9 +349,30 @@ def build_app(
             except Exception as exc:
                 await _close_all(closers)
                 raise StartupError(f"cannot recover or claim runs from the store: {exc}") from exc
+        scheduler = None
+        if start_worker and settings.schedule_seconds > 0:
+            if hasattr(the_catalog, "claim_schedule"):
+                from lamdis_http._scheduler import Scheduler
+
+                scheduler = Scheduler(
+                    claims=cast("ScheduleClaims", the_catalog),
+                    store=the_store,
+                    clock=clock,
+                    wake=pool.wake,
+                    interval_seconds=settings.schedule_seconds,
+                )
+                scheduler.start()
+            else:
+                logger.warning(
+                    "schedule.unsupported",
+                    catalog=type(the_catalog).__name__,
+                    hint="this catalog cannot claim schedules; scheduled suites will not run",
+                )
         try:
             yield
         finally:
+            if scheduler is not None:
+                await scheduler.close()
             await pool.close(drain_seconds=settings.drain_seconds)
             await _close_all(closers)
 

@@ -382,6 +382,21 @@ def _operations() -> dict[str, dict[str, Any]]:
                 "requestBody": _body(put_doc),
                 "responses": {"200": _json("Stored", doc), **_COMMON_ERRORS},
             },
+            "patch": {
+                "summary": f"Change fields of one of {kind} (JSON merge patch)",
+                "description": "Objects merge key by key and `null` removes a key; the result "
+                "is checked like a PUT body. On a suite, setting `schedule` "
+                "(`{enabled, periodMinutes | cron, envId?, webhookUrl?}`) makes the service "
+                "start the suite when due, with trigger `schedule`; its `nextRunAt` is set from "
+                "now unless the patch gives one.",
+                "parameters": [org, doc_id],
+                "requestBody": _body({"type": "object"}),
+                "responses": {
+                    "200": _json("Stored", doc),
+                    "404": _problem("Unknown id"),
+                    **_COMMON_ERRORS,
+                },
+            },
             "delete": {
                 "summary": f"Delete one of {kind}",
                 "parameters": [org, doc_id],

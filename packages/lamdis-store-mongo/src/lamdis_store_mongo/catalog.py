@@ -16,6 +16,7 @@ from pymongo.errors import DuplicateKeyError
 from lamdis_store_mongo._convert import micro_remainders
 from lamdis_store_mongo._keys import escape_keys, unescape_keys
 from lamdis_store_mongo._retry import once_more
+from lamdis_store_mongo._schedule import MongoScheduleClaims
 
 logger = structlog.get_logger()
 
@@ -41,7 +42,7 @@ def _iso(value: Any) -> Any:
     return value.isoformat().replace("+00:00", "Z")
 
 
-class MongoCatalog:
+class MongoCatalog(MongoScheduleClaims):
     """Catalog on MongoDB: collections ``organizations, testsuites, tests, environments,
     personas, requests``; each document keeps its own ``id`` beside an ObjectId ``_id``, with
     ``orgId`` and BSON-date ``createdAt``/``updatedAt``. A unique index on ``(orgId, id)``

@@ -17,6 +17,7 @@ key, claims a claim token). When the budget runs out, ``StoreUnavailableError`` 
 from __future__ import annotations
 
 import asyncio
+import builtins
 import json
 import os
 import secrets
@@ -45,6 +46,7 @@ from lamdis_core.ports.clock import Clock, SystemClock
 from lamdis_core.ports.store import INTERRUPTED, Claim, LostClaimError, RunFilter
 from lamdis_core.sanitize import clean, clean_text
 
+from lamdis_store_postgres import _schedule
 from lamdis_store_postgres._dsn import connect_options, redact
 from lamdis_store_postgres._migrate import check_migrated
 from lamdis_store_postgres.errors import StoreConfigError, StoreUnavailableError
@@ -881,6 +883,31 @@ class PostgresCatalog:
             return bool(status == "DELETE 1")
 
         return await self._db.run("catalog.delete", body)
+
+    # ScheduleClaims (the SQL is in _schedule.py)
+
+    async def scheduled_suites(self) -> builtins.list[dict[str, Any]]:
+        return await _schedule.scheduled_suites(self._db, _doc_from_row)
+
+    async def claim_schedule(
+        self,
+        org_id: str,
+        suite_id: str,
+        *,
+        expected_next_run_at: str | None,
+        last_run_at: str | None,
+        next_run_at: str,
+    ) -> bool:
+        if not (_usable_id(org_id) and _usable_id(suite_id)):
+            return False
+        return await _schedule.claim_schedule(
+            self._db,
+            org_id,
+            suite_id,
+            expected_next_run_at=expected_next_run_at,
+            last_run_at=last_run_at,
+            next_run_at=next_run_at,
+        )
 
 
 # -- composition ----------------------------------------------------------------------------

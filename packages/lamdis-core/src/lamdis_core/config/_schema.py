@@ -114,6 +114,7 @@ _NAMES: dict[type[Any], str] = {
     c.SuiteTests: "suite tests",
     c.Suite: "suite",
     c.TestVariable: "test variable",
+    c.Schedule: "schedule",
 }
 for _type_name, _cls in c.STEP_TYPES.items():
     _NAMES[_cls] = f"{_type_name} step"
@@ -487,6 +488,11 @@ class Checker:
             self._assistant_check(out, path)
         if cls is c.UserObjectiveStep:
             self._user_objective(out, path)
+        if cls is c.Schedule:
+            from lamdis_core.schedule import schedule_problems
+
+            for key, problem in schedule_problems(out):
+                self.error((*path, key), problem)
         if cls is c.TestVariable:
             for problem in expression_problems(out.get("value")):
                 self.error((*path, "value"), problem)

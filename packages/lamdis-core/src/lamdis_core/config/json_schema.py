@@ -39,6 +39,7 @@ RANGES: dict[tuple[type[Any], str], dict[str, Any]] = {
     (c.LatencyStep, "maxMs"): {"exclusiveMinimum": 0},
     (c.UserObjectiveStep, "maxTurns"): {"minimum": 1},
     (c.UserObjectiveStep, "minTurns"): {"minimum": 1},
+    (c.Schedule, "periodMinutes"): {"minimum": 1},
 }
 
 

@@ -710,6 +710,21 @@ class SuiteTests:
 
 
 @attrs.frozen(kw_only=True)
+class Schedule:
+    """When the hosted service runs a suite by itself: every ``periodMinutes`` or on a
+    five-field ``cron`` expression (UTC), one of the two. ``envId`` and ``webhookUrl`` are
+    what a manual start would pass. ``lastRunAt``/``nextRunAt`` are kept by the service."""
+
+    enabled: bool = True
+    period_minutes: float | None = None
+    cron: str | None = None
+    env_id: str | None = None
+    webhook_url: str | None = None
+    last_run_at: str | None = None
+    next_run_at: str | None = None
+
+
+@attrs.frozen(kw_only=True)
 class Suite:
     """A set of tests run against one or more assistants (a matrix when several)."""
 
@@ -718,3 +733,4 @@ class Suite:
     assistants: SuiteAssistants = attrs.Factory(SuiteAssistants)
     tests: SuiteTests | list[TestCase] = attrs.Factory(SuiteTests)
     imports: Imports = attrs.Factory(Imports)
+    schedule: Schedule | None = None

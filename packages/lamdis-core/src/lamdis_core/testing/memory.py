@@ -14,6 +14,7 @@ document it passed in, or got back, never changes what is stored.
 
 from __future__ import annotations
 
+import builtins
 import copy
 import enum
 import itertools
@@ -408,6 +409,34 @@ class InMemoryCatalog:
     async def delete(self, kind: CatalogKind, org_id: str, doc_id: str) -> bool:
         kind = CatalogKind(kind)
         return self._docs.pop((kind, org_id, doc_id), None) is not None
+
+    # --- ScheduleClaims ------------------------------------------------------------------
+
+    async def scheduled_suites(self) -> builtins.list[dict[str, Any]]:
+        return [
+            copy.deepcopy(doc)
+            for (kind, _, _), doc in sorted(self._docs.items(), key=lambda kv: kv[0][1:])
+            if kind is CatalogKind.SUITES and isinstance(doc.get("schedule"), dict)
+        ]
+
+    async def claim_schedule(
+        self,
+        org_id: str,
+        suite_id: str,
+        *,
+        expected_next_run_at: str | None,
+        last_run_at: str | None,
+        next_run_at: str,
+    ) -> bool:
+        # No await between the read and the write: atomic on the event loop.
+        doc = self._docs.get((CatalogKind.SUITES, org_id, suite_id))
+        schedule = doc.get("schedule") if doc is not None else None
+        if not isinstance(schedule, dict) or schedule.get("nextRunAt") != expected_next_run_at:
+            return False
+        schedule["nextRunAt"] = next_run_at
+        if last_run_at is not None:
+            schedule["lastRunAt"] = last_run_at
+        return True
 
 
 async def open_memory_store(env: Mapping[str, str]) -> tuple[InMemoryRunStore, InMemoryCatalog]:

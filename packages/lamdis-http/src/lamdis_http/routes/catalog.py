@@ -15,10 +15,11 @@ from lamdis_core.config.checks import check_document
 from lamdis_core.domain import config as c
 from lamdis_core.domain.convert import camel, default_converter
 from lamdis_core.ports.catalog import CatalogKind
+from lamdis_core.schedule import iso_time, next_run_after, read_schedule
 
 from lamdis_http import _problems as p
 from lamdis_http._problems import ProblemError
-from lamdis_http.app import CATALOG_KEY, json_response
+from lamdis_http.app import CATALOG_KEY, CLOCK_KEY, json_response
 
 routes = web.RouteTableDef()
 
@@ -149,6 +150,47 @@ async def put_document(request: web.Request) -> web.Response:
     validate_document(kind, doc)
     stored = await request.app[CATALOG_KEY].upsert(kind, org_id, _strip(doc))
     return json_response(stored)
+
+
+@routes.patch(f"/orgs/{{orgId}}/{_KIND}/{{docId:.+}}")
+async def patch_document(request: web.Request) -> web.Response:
+    """A JSON merge patch (RFC 7386): objects merge key by key, ``null`` removes a key.
+
+    On a suite, a patch that sets ``schedule`` restarts its clock: ``nextRunAt`` becomes the
+    next due time from now (unless the patch gives one); ``lastRunAt`` is kept.
+    """
+    kind = _kind(request)
+    org_id, doc_id = request.match_info["orgId"], request.match_info["docId"]
+    patch = await p.json_object(request)
+    if "id" in patch and patch["id"] != doc_id:
+        p.invalid([p.FieldIssue("id", f"cannot be changed (the document is {doc_id!r})")])
+    catalog = request.app[CATALOG_KEY]
+    current = await catalog.get(kind, org_id, doc_id)
+    if current is None:
+        raise ProblemError(404, f"unknown {kind.value} {doc_id!r} in organization {org_id!r}")
+    doc = _merge(_strip(current), patch)
+    doc["id"] = doc_id
+    validate_document(kind, doc)
+    schedule = patch.get("schedule")
+    if kind is CatalogKind.SUITES and isinstance(schedule, dict):
+        read = read_schedule(doc)
+        if read is not None and "nextRunAt" not in schedule:
+            now = request.app[CLOCK_KEY].now()
+            doc["schedule"]["nextRunAt"] = iso_time(next_run_after(read, now))
+    stored = await catalog.upsert(kind, org_id, doc)
+    return json_response(stored)
+
+
+def _merge(target: Any, patch: Any) -> Any:
+    if not isinstance(patch, dict):
+        return patch
+    merged = dict(target) if isinstance(target, dict) else {}
+    for key, value in patch.items():
+        if value is None:
+            merged.pop(key, None)
+        else:
+            merged[key] = _merge(merged.get(key), value)
+    return merged
 
 
 @routes.delete(f"/orgs/{{orgId}}/{_KIND}/{{docId:.+}}")
