@@ -438,3 +438,24 @@ def test_lamdis_serve_refuses_to_expose_a_server_setting(tmp_path: Any) -> None:
     )
     assert proc.returncode == 2, proc.stderr
     assert "LAMDIS_CATALOG_VARS" in proc.stderr and "LAMDIS_API_TOKEN" in proc.stderr
+
+
+async def test_serve_with_the_local_store_warns_about_unexposed_references(
+    aiohttp_client: Any, tmp_path: Any
+) -> None:
+    import json as _json
+
+    from lamdis_http.bootstrap import build_app
+    from structlog.testing import capture_logs
+
+    (tmp_path / "assistants").mkdir()
+    (tmp_path / "assistants" / "bot.json").write_text(
+        _json.dumps({"id": "bot", "env": {"channel": "http_chat", "baseUrl": "${BOT_URL}"}})
+    )
+    settings = Settings.from_env(
+        {"DB_PROVIDER": "local", "LAMDIS_CONFIG_DIR": str(tmp_path), "BOT_URL": "http://b"}
+    )
+    with capture_logs() as logs:
+        await aiohttp_client(build_app(settings, start_worker=False))
+    [warning] = [e for e in logs if e["event"] == "catalog.variable_not_exposed"]
+    assert warning["variable"] == "BOT_URL" and "LAMDIS_CATALOG_VARS" in warning["reason"]

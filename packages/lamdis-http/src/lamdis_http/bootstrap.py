@@ -281,8 +281,10 @@ def build_app(
         if store is None and provider == "local":
             if settings.config_dir.is_dir():
                 try:
+                    # With the environment, so startup warns about references a catalog
+                    # run will refuse (LAMDIS_CATALOG_VARS & co.).
                     count = await import_config_tree(
-                        the_catalog, settings.config_dir, org_id=settings.local_org
+                        the_catalog, settings.config_dir, org_id=settings.local_org, env=env
                     )
                 except LamdisError as exc:
                     await _close_all(closers)
