@@ -38,6 +38,19 @@ def test_the_credential_of_an_authorization_header_is_a_secret_on_its_own() -> N
     assert masker.mask(f"token: {TOKEN.lower()}") == f"token: {MASK}"
 
 
+def test_credential_named_variables_are_secrets_unless_they_hold_a_plain_word() -> None:
+    masker = SecretMasker.from_env(
+        {
+            "BOT_TOKEN": "tok_8f2Kq9",
+            "SESSION_STORE": "postgres",
+            "AUTH_PASSPHRASE": "correcthorsebatterystaple",
+            "LAMDIS_DEMO_URL": "http://127.0.0.1:3000",
+        }
+    )
+    text = "tok_8f2kq9 postgres correcthorsebatterystaple http://127.0.0.1:3000"
+    assert masker.mask(text) == f"{MASK} postgres {MASK} http://127.0.0.1:3000"
+
+
 def test_short_values_are_not_secrets() -> None:
     masker = SecretMasker(["qa", "1234567"])
     assert not masker

@@ -72,6 +72,11 @@ def _encodings(value: str) -> set[str]:
     return {form for form in forms if len(form) >= MIN_SECRET_LENGTH}
 
 
+def _plain_word(value: str) -> bool:
+    word = value.strip()
+    return word.isalpha() and len(word) < 16
+
+
 class SecretMasker:
     """Replaces known secret values, and their encodings, with ``***``.
 
@@ -88,8 +93,14 @@ class SecretMasker:
 
     @classmethod
     def from_env(cls, env: Mapping[str, str], extra: Iterable[str] = ()) -> SecretMasker:
-        """A masker for the values of ``env``'s credential-named variables, plus ``extra``."""
-        return cls([*(v for k, v in env.items() if looks_secret(k)), *extra])
+        """A masker for the values of ``env``'s credential-named variables, plus ``extra``.
+
+        A variable's value that is one plain word (letters only, under 16 characters:
+        ``SESSION_STORE=postgres``, ``AUTH_PROVIDER=internal``) is a setting, not a
+        credential; masking it would blank that word in every reply.
+        """
+        values = [v for k, v in env.items() if looks_secret(k) and not _plain_word(v)]
+        return cls([*values, *extra])
 
     def add(self, *values: str) -> None:
         """Treat more values as secrets (an OAuth token fetched mid-run, say)."""
