@@ -357,3 +357,32 @@ async def test_without_attached_checks_the_objective_itself_is_judged_on_the_tra
     )
     assert judge.requests[0].rubric == "learn" and judge.requests[0].scope == "transcript"
     assert result.items[0].status is ItemStatus.PASSED
+
+
+async def test_a_flat_catalog_environment_keeps_its_response_field_path() -> None:
+    """The newer engine's environments are flat ``{channel, baseUrl, responseFieldPath}``;
+    the path reaches the assistant, where http_chat reads the reply."""
+    from lamdis_core.config.loader import CatalogDocuments, plan_from_documents
+    from lamdis_core.ports.catalog import CatalogKind
+    from lamdis_core.testing.memory import InMemoryCatalog
+
+    catalog = InMemoryCatalog()
+    await catalog.upsert(
+        CatalogKind.ENVIRONMENTS,
+        "org",
+        {
+            "id": "env",
+            "channel": "http_chat",
+            "baseUrl": "http://127.0.0.1:9",
+            "responseFieldPath": "data.response",
+        },
+    )
+    await catalog.upsert(
+        CatalogKind.TESTS,
+        "org",
+        {"id": "t", "suiteId": "s", "steps": [{"type": "message", "content": "hi"}]},
+    )
+    suite = await catalog.upsert(CatalogKind.SUITES, "org", {"id": "s", "defaultEnvId": "env"})
+    plan = await plan_from_documents(suite, CatalogDocuments(catalog, "org"), env={})
+    assistant = plan.entries[0].assistant
+    assert assistant.effective_reply_path == "data.response"

@@ -52,6 +52,7 @@ _FLAT_ENV_KEYS = (
     "model",
     "systemPrompt",
     "temperature",
+    "responseFieldPath",  # the newer lamdis engine's flat environments carry it
 )
 _FILE_KEYS = ("imports", "assistantRef", "env")
 
