@@ -175,6 +175,48 @@ def _cases(path: Path) -> dict[str, ET.Element]:
     return {case.get("name", ""): case for case in root.iter("testcase")}
 
 
+def _signal_after_passes(
+    args: list[str],
+    cwd: Path,
+    demo_url: str,
+    *,
+    passes: int,
+    signum: int,
+    settle: float = 0.0,
+) -> tuple[subprocess.Popen[str], str, str, float]:
+    """Run ``lamdis`` with ``args``; once ``passes`` tests have passed (and ``settle``
+    seconds more), send ``signum``. Returns the process, its output and the seconds it took
+    to exit after the signal."""
+    proc = subprocess.Popen(
+        [*LAMDIS, *args],
+        cwd=cwd,
+        env=_env(demo_url),
+        stdout=subprocess.PIPE,
+        stderr=subprocess.PIPE,
+        text=True,
+    )
+    try:
+        assert proc.stdout is not None
+        passed = 0
+        deadline = time.monotonic() + 30
+        while passed < passes and time.monotonic() < deadline:
+            line = proc.stdout.readline()
+            if not line:
+                break
+            passed += "PASS " in line
+        assert passed == passes, "the run never got going"
+        time.sleep(settle)
+        interrupted_at = time.monotonic()
+        proc.send_signal(signum)
+        out, err = proc.communicate(timeout=30)
+        elapsed = time.monotonic() - interrupted_at
+    finally:
+        if proc.poll() is None:
+            proc.kill()
+            proc.wait()
+    return proc, out, err, elapsed
+
+
 # --- exit codes and reports -------------------------------------------------------------------
 
 
@@ -578,45 +620,14 @@ def test_a_signal_cancels_the_run_and_reports_the_finished_items(
         for n in range(4)
     ]
     _write(tmp_path, "tests/mixed.json", {"assistantRef": "assistants/demo", "tests": fast + slow})
-    proc = subprocess.Popen(
-        [
-            sys.executable,
-            "-m",
-            "lamdis_http.cli",
-            "run",
-            "tests/mixed.json",
-            "--concurrency",
-            "4",
-            "--json",
-            "s.json",
-            "--junit",
-            "j.xml",
-        ],
-        cwd=tmp_path,
-        env=_env(demo_url),
-        stdout=subprocess.PIPE,
-        stderr=subprocess.PIPE,
-        text=True,
+    proc, out, err, elapsed = _signal_after_passes(
+        ["run", "tests/mixed.json", "--concurrency", "4", "--json", "s.json", "--junit", "j.xml"],
+        tmp_path,
+        demo_url,
+        passes=2,
+        signum=signum,
+        settle=0.3,  # the slow ones are then waiting on the assistant
     )
-    try:
-        assert proc.stdout is not None
-        passed = 0
-        deadline = time.monotonic() + 30
-        while passed < 2 and time.monotonic() < deadline:
-            line = proc.stdout.readline()
-            if not line:
-                break
-            passed += "PASS " in line
-        assert passed == 2, "the fast tests never finished"
-        time.sleep(0.3)  # the slow ones are now waiting on the assistant
-        interrupted_at = time.monotonic()
-        proc.send_signal(signum)
-        out, err = proc.communicate(timeout=15)
-        elapsed = time.monotonic() - interrupted_at
-    finally:
-        if proc.poll() is None:
-            proc.kill()
-            proc.wait()
     assert proc.returncode == code, out + err
     assert elapsed < 10, f"took {elapsed:.1f} s to stop: in-flight turns were not cancelled"
     summary = _json(tmp_path / "s.json")
@@ -660,32 +671,13 @@ def test_ctrl_c_during_the_largest_repeat_exits_promptly_with_reports(
         for n in range(20)
     ]
     _write(tmp_path, "tests/many.json", {"assistantRef": "assistants/demo", "tests": many})
-    proc = subprocess.Popen(
-        [*LAMDIS, "run", "tests/many.json", "--repeat", "10000", "--json", "s.json"],
-        cwd=tmp_path,
-        env=_env(demo_url),
-        stdout=subprocess.PIPE,
-        stderr=subprocess.PIPE,
-        text=True,
+    proc, _, err, elapsed = _signal_after_passes(
+        ["run", "tests/many.json", "--repeat", "10000", "--json", "s.json"],
+        tmp_path,
+        demo_url,
+        passes=5,
+        signum=signal.SIGINT,
     )
-    try:
-        assert proc.stdout is not None
-        passed = 0
-        deadline = time.monotonic() + 30
-        while passed < 5 and time.monotonic() < deadline:
-            line = proc.stdout.readline()
-            if not line:
-                break
-            passed += "PASS " in line
-        assert passed == 5, "the run never got going"
-        interrupted_at = time.monotonic()
-        proc.send_signal(signal.SIGINT)
-        _, err = proc.communicate(timeout=30)
-        elapsed = time.monotonic() - interrupted_at
-    finally:
-        if proc.poll() is None:
-            proc.kill()
-            proc.wait()
     assert proc.returncode == 130, err
     # A generous bound: the point is "not minutes", not a timing measurement.
     assert elapsed < 10, f"took {elapsed:.1f} s to stop after SIGINT"

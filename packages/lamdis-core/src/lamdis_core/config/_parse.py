@@ -10,10 +10,9 @@ for the line of every path.
 from __future__ import annotations
 
 import bisect
-import contextlib
 import json
 import re
-from collections.abc import Sequence
+from collections.abc import Callable, Iterable, Sequence
 from pathlib import Path
 from typing import Any, Literal
 
@@ -389,32 +388,15 @@ MAX_VALUES = 1_000_000
 
 def _alias_problem(data: Any) -> str | None:
     """YAML aliases can make a document recursive, or exponentially large once expanded
-    ("billion laughs"); both would hang whoever walks it. Sizes are memoised per object, so
-    this costs one pass over the distinct values."""
-    sizes: dict[int, int] = {}
-    open_: set[int] = set()
+    ("billion laughs"); both would hang whoever walks it."""
 
-    def size(value: Any) -> int:
-        if not isinstance(value, dict | list):
-            return 1
-        key = id(value)
-        if key in sizes:
-            return sizes[key]
-        if key in open_:
-            raise _Recursive
-        open_.add(key)
-        children = value.values() if isinstance(value, dict) else value
-        total = 1
-        for child in children:
-            total += size(child)
-            if total > MAX_VALUES:
-                break
-        open_.discard(key)
-        sizes[key] = total
-        return total
+    def children(value: Any) -> Iterable[Any] | None:
+        if isinstance(value, dict):
+            return value.values()
+        return value if isinstance(value, list) else None
 
     try:
-        total = size(data)
+        total, _ = _expanded_size(data, children)
     except _Recursive:
         return "a value contains itself through an alias (*name); recursive documents are not supported"
     except RecursionError:
@@ -425,7 +407,46 @@ def _alias_problem(data: Any) -> str | None:
 
 
 class _Recursive(Exception):
-    pass
+    def __init__(self, culprit: Any) -> None:
+        super().__init__()
+        self.culprit = culprit
+
+
+def _expanded_size(root: Any, children: Callable[[Any], Iterable[Any] | None]) -> tuple[int, Any]:
+    """How many values ``root`` holds once every alias is expanded (counting stops past
+    :data:`MAX_VALUES`), and the innermost value that went past it (``None`` if none did).
+    Sizes are memoised per object, so this costs one pass over the distinct values.
+
+    Raises:
+        _Recursive: a value contains itself; ``culprit`` is that value.
+    """
+    sizes: dict[int, int] = {}
+    open_: set[int] = set()
+    culprit: list[Any] = []
+
+    def size(value: Any) -> int:
+        kids = children(value)
+        if kids is None:
+            return 1
+        key = id(value)
+        if key in sizes:
+            return sizes[key]
+        if key in open_:
+            raise _Recursive(value)
+        open_.add(key)
+        total = 1
+        for child in kids:
+            total += size(child)
+            if total > MAX_VALUES:
+                break
+        open_.discard(key)
+        sizes[key] = total
+        if total > MAX_VALUES and not culprit:
+            culprit.append(value)
+        return total
+
+    total = size(root)
+    return total, culprit[0] if culprit else None
 
 
 def _alias_problem_line(text: str) -> int | None:
@@ -438,35 +459,19 @@ def _alias_problem_line(text: str) -> int | None:
         root = yaml.compose(text, Loader=_yaml_loader())
     except (yaml.YAMLError, RecursionError, ValueError):
         return None
-    sizes: dict[int, int] = {}
-    open_: set[int] = set()
-    culprit: list[Any] = []
 
-    def size(node: Any) -> int:
-        if isinstance(node, yaml.ScalarNode):
-            return 1
-        key = id(node)
-        if key in sizes:
-            return sizes[key]
-        if key in open_:
-            culprit.append(node)
-            raise _Recursive
-        open_.add(key)
-        children = [v for _, v in node.value] if isinstance(node, yaml.MappingNode) else node.value
-        total = 1
-        for child in children:
-            total += size(child)
-            if total > MAX_VALUES:
-                break
-        open_.discard(key)
-        sizes[key] = total
-        if total > MAX_VALUES and not culprit:
-            culprit.append(node)
-        return total
+    def children(node: Any) -> Iterable[Any] | None:
+        if isinstance(node, yaml.MappingNode):
+            return [value for _, value in node.value]
+        return node.value if isinstance(node, yaml.SequenceNode) else None
 
-    with contextlib.suppress(_Recursive, RecursionError):
-        size(root)
-    return int(culprit[0].start_mark.line) + 1 if culprit else None
+    try:
+        _, culprit = _expanded_size(root, children)
+    except _Recursive as exc:
+        culprit = exc.culprit
+    except RecursionError:
+        return None
+    return int(culprit.start_mark.line) + 1 if culprit is not None else None
 
 
 def parse_file(path: Path) -> Parsed:
