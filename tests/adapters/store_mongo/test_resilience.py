@@ -16,7 +16,6 @@ from lamdis_core.domain.results import Item, ItemStatus, Run, RunStatus
 from lamdis_core.ports.store import RunFilter
 from lamdis_store_mongo import MongoStoreError, open_store
 from pymongo import AsyncMongoClient
-from structlog.testing import capture_logs
 
 from tests.fixtures.ferretdb import FerretDBServer
 from tests.fixtures.servers import free_port
@@ -100,25 +99,39 @@ async def test_a_server_restart_mid_run_loses_no_reported_item(
         reported: list[str] = []
         failed: list[str] = []
 
+        assert private_ferretdb.process is not None
+        first_pid = private_ferretdb.process.pid
+        killing = threading.Event()
+
         def restart_soon() -> None:
             time.sleep(0.3)
+            killing.set()
             private_ferretdb.restart(pause=0.5)  # SIGKILL, then a new process on the same data
 
         restarter = threading.Thread(target=restart_soon)
         restarter.start()
         deadline = time.monotonic() + 20
         n = 0
-        with capture_logs() as logs:
-            while restarter.is_alive() or n < 150:
-                try:
-                    await store.append_item(run.id, _item(n))
-                    reported.append(f"t{n}")
-                except MongoStoreError:
-                    failed.append(f"t{n}")
-                n += 1
-                assert time.monotonic() < deadline, "appends did not recover after the restart"
+        before_kill = after_restart = 0
+        while restarter.is_alive() or n < 150:
+            if not killing.is_set():
+                before_kill += 1
+            elif not restarter.is_alive():
+                after_restart += 1
+            try:
+                await store.append_item(run.id, _item(n))
+                reported.append(f"t{n}")
+            except MongoStoreError:
+                failed.append(f"t{n}")
+            n += 1
+            assert time.monotonic() < deadline, "appends did not recover after the restart"
         restarter.join()
-        assert any(e["event"] == "mongo_retrying" for e in logs), "the restart went unnoticed"
+        # The restart happened in the middle of the appends. Whether the store's own retry or
+        # PyMongo's retryable write absorbed it depends on where the kill landed, so the test
+        # asserts what users rely on, not which layer retried.
+        assert private_ferretdb.process is not None
+        assert private_ferretdb.process.pid != first_pid, "the server was not replaced"
+        assert before_kill > 0 and after_restart > 0, (before_kill, after_restart)
         stored = await store.get_run(run.id)
         assert stored is not None
         stored_ids = [i.test_id for i in stored.items]
