@@ -77,6 +77,7 @@ async def make_service(aiohttp_client: Any, config_dir: Path) -> AsyncIterator[M
         max_runs: int = 4,
         worker_id: str | None = None,
         env: dict[str, str] | None = None,
+        max_cost: float | None = None,
     ) -> Service:
         store = store or InMemoryRunStore()
         catalog = InMemoryCatalog()
@@ -94,6 +95,7 @@ async def make_service(aiohttp_client: Any, config_dir: Path) -> AsyncIterator[M
             drain_seconds=0,  # teardown must not wait for runs a test left going
             catalog_env=EnvPolicy.from_env(env or {}),
             env=env or {},
+            max_cost=max_cost,
         )
         app = build_app(
             settings,

@@ -68,8 +68,10 @@ def env_float(
     return value
 
 
-def env_optional_float(env: Mapping[str, str], name: str) -> float | None:
+def env_optional_float(
+    env: Mapping[str, str], name: str, *, above: float | None = None
+) -> float | None:
     """A number, or ``None`` when the variable is absent or empty."""
     if not env.get(name, "").strip():
         return None
-    return env_float(env, name, 0.0)
+    return env_float(env, name, 0.0, above=above)

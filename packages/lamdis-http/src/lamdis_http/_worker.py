@@ -95,6 +95,7 @@ class RunEngine(Protocol):
         repeat: int = 1,
         observer: Any = None,
         stop: asyncio.Event | None = None,
+        max_cost: float | None = None,
     ) -> Any: ...
 
 
@@ -201,6 +202,7 @@ class WorkerPool:
         mode: str = "local",
         max_runs: int = 4,
         concurrency: int = 8,
+        max_cost: float | None = None,
         lease_seconds: float = 30.0,
         poll_seconds: float = 1.0,
         worker_id: str | None = None,
@@ -214,6 +216,7 @@ class WorkerPool:
         self.judge_offline = judge_offline
         self.mode = mode
         self.max_runs = max(1, max_runs)
+        self.max_cost = max_cost
         self.concurrency = max(1, concurrency)
         self.lease_seconds = lease_seconds
         self.poll_seconds = poll_seconds
@@ -467,13 +470,25 @@ class WorkerPool:
         items: list[Item] = []
         usage = Usage()
         stopped = False
+        stop_reason: str | None = None
         summaries: list[SuiteSummary] = []
         try:
             for index, (suite, engine) in enumerate(zip(suites, engines, strict=True)):
                 tracker.suite_index = index
+                if stop_reason is not None:
+                    break  # the budget is spent: later suites do not start
+                budget = None
+                if self.max_cost is not None:
+                    # One budget per run, whatever its number of suites.
+                    budget = max(self.max_cost - (usage.cost_usd or 0.0), 1e-9)
                 result = await engine.run(
-                    suite.plan, concurrency=self.concurrency, observer=tracker, stop=stop
+                    suite.plan,
+                    concurrency=self.concurrency,
+                    observer=tracker,
+                    stop=stop,
+                    max_cost=budget,
                 )
+                stop_reason = getattr(result, "stop_reason", None)
                 for item in result.items:
                     # Items whose append failed (or that the engine did not report) still
                     # belong in the record; a retry reuses the first attempt's key, so an
@@ -497,7 +512,16 @@ class WorkerPool:
                 suites=summaries,
             )
             return
-        await self._finish(run, claim, items, usage, stopped=stopped, error=None, suites=summaries)
+        await self._finish(
+            run,
+            claim,
+            items,
+            usage,
+            stopped=stopped,
+            error=None,
+            suites=summaries,
+            stop_reason=stop_reason,
+        )
 
     async def _finish(
         self,
@@ -509,10 +533,14 @@ class WorkerPool:
         stopped: bool,
         error: str | None,
         suites: Sequence[SuiteSummary],
+        stop_reason: str | None = None,
     ) -> None:
         assert run.id is not None
         totals = Totals.of(list(items))
         status = RunStatus.FAILED if error else run_status_for(totals, stopped=stopped)
+        if stop_reason is not None and status is not RunStatus.FAILED:
+            # The budget cut the run short: partial, and the stored run says why.
+            status, error = RunStatus.PARTIAL, stop_reason
         judge = JudgeSummary.of(
             list(items), provider=self.judge_name or None, offline=self.judge_offline
         )

@@ -31,7 +31,7 @@ from lamdis_core.ports.target import TargetFactory
 
 if TYPE_CHECKING:
     from lamdis_core.ports.schedule import ScheduleClaims
-from lamdis_core.settings import env_float, env_int
+from lamdis_core.settings import env_float, env_int, env_optional_float
 
 from lamdis_http import app as app_module
 from lamdis_http._auth import make_auth_middleware
@@ -88,6 +88,9 @@ class Settings:
             request's headers, and then its body; idle kept-alive connections close after it.
         max_connections: ``LAMDIS_MAX_CONNECTIONS`` (1000): open connections per instance;
             beyond it a new connection is answered 503 and closed.
+        max_cost: ``LAMDIS_MAX_COST_PER_RUN`` (none): USD a run's judge calls may cost; a
+            run that would exceed it stops as ``partial`` with the reason in ``error``.
+        prices: ``LAMDIS_PRICES``: a price table file over the packaged one.
         judge_provider / judge_base_url / openai_* / aws_region: read by the judge adapters
             from ``env``; kept here so startup can log what is in use.
         schedule_seconds: ``LAMDIS_SCHEDULE_SECONDS`` (30): how often this instance looks for
@@ -110,6 +113,8 @@ class Settings:
     catalog_env: EnvPolicy = attrs.field(factory=EnvPolicy, repr=False)
     read_seconds: float = DEFAULT_READ_SECONDS
     max_connections: int = DEFAULT_MAX_CONNECTIONS
+    max_cost: float | None = None
+    prices: str | None = None
     judge_provider: str | None = None
     judge_base_url: str | None = None
     openai_base: str | None = None
@@ -147,6 +152,8 @@ class Settings:
             max_connections=env_int(
                 env, "LAMDIS_MAX_CONNECTIONS", DEFAULT_MAX_CONNECTIONS, minimum=1
             ),
+            max_cost=env_optional_float(env, "LAMDIS_MAX_COST_PER_RUN", above=0),
+            prices=text("LAMDIS_PRICES"),
             judge_provider=text("JUDGE_PROVIDER"),
             judge_base_url=text("JUDGE_BASE_URL"),
             openai_base=text("OPENAI_BASE"),
@@ -246,6 +253,15 @@ def build_app(
                 loaded = registry.load_judge(env, cache=MemoryResponseCache())
                 the_judge = await loaded if inspect.isawaitable(loaded) else loaded
                 closers.append(the_judge)
+            if getattr(the_judge, "prices", None) is not None:
+                from lamdis_core.pricing import PriceTable
+
+                setattr(the_judge, "prices", PriceTable.load(settings.prices))  # noqa: B010
+            elif settings.max_cost is not None and not the_judge.offline:
+                raise StartupError(
+                    f"LAMDIS_MAX_COST_PER_RUN is set but judge {the_judge.name} reports no "
+                    "cost, so the budget cannot be enforced"
+                )
             lazy_targets = _TargetLoader(env, given=targets)
             closers.append(lazy_targets)
             the_requester = requester
@@ -340,6 +356,7 @@ def build_app(
             mode=provider if store is None else "local",
             max_runs=settings.max_runs,
             concurrency=settings.concurrency,
+            max_cost=settings.max_cost,
             lease_seconds=settings.lease_seconds,
             poll_seconds=poll_seconds,
             worker_id=worker_id,

@@ -125,8 +125,15 @@ def make_converter(*, omit_none: bool = True) -> cattrs.Converter:
         if not omit_none:
             return base
 
+        # A field whose None means something ("cost unknown") is written out as null.
+        kept = {_wire_name(cls, a.name) for a in attrs.fields(cls) if a.metadata.get("keep_none")}
+
         def unstructure(obj: Any) -> dict[str, Any]:
-            return {k: v for k, v in base(obj).items() if v is not None and v is not UNSET}
+            return {
+                k: v
+                for k, v in base(obj).items()
+                if (v is not None or k in kept) and v is not UNSET
+            }
 
         return unstructure
 

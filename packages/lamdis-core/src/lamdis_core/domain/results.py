@@ -160,6 +160,10 @@ class Usage:
     prompt_tokens: int = 0
     completion_tokens: int = 0
     cached_calls: int = 0
+    cost_usd: float | None = attrs.field(default=0.0, metadata={"keep_none": True})
+    """What the calls cost in USD (:mod:`lamdis_core.pricing`); ``None`` when unknown: a
+    model without a price was called (``unpriced`` names it). Never a made-up 0."""
+    unpriced: list[str] = attrs.Factory(list)
 
     def add(self, other: Usage) -> None:
         self.tokens += other.tokens
@@ -167,6 +171,13 @@ class Usage:
         self.prompt_tokens += other.prompt_tokens
         self.completion_tokens += other.completion_tokens
         self.cached_calls += other.cached_calls
+        if self.cost_usd is None or other.cost_usd is None:
+            self.cost_usd = None
+        else:
+            self.cost_usd = round(self.cost_usd + other.cost_usd, 9)
+        for model in other.unpriced:
+            if model not in self.unpriced:
+                self.unpriced.append(model)
 
 
 @attrs.define(kw_only=True)

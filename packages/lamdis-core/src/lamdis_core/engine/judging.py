@@ -103,6 +103,10 @@ def judge_check(
         details["modelPass"] = verdict.model_pass
     if verdict.cached:
         details["cached"] = True
+    if verdict.usage.calls:
+        # What this judge call cost (None: a model without a price, never a made-up 0).
+        details["tokens"] = verdict.usage.tokens
+        details["costUsd"] = verdict.usage.cost_usd
     if verdict.unassessed:
         details["needsLlmJudge"] = True
         details["reasoning"] = (

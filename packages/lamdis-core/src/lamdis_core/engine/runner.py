@@ -30,6 +30,7 @@ from lamdis_core.domain.results import (
     Usage,
 )
 from lamdis_core.engine._auth import AuthResolver
+from lamdis_core.engine._budget import BudgetedJudge
 from lamdis_core.engine._test_run import TestExecution
 from lamdis_core.engine.observer import NullObserver, RunObserver
 from lamdis_core.masking import SecretMasker, looks_secret
@@ -37,6 +38,7 @@ from lamdis_core.ports.clock import Clock, SystemClock
 from lamdis_core.ports.judge import Judge
 from lamdis_core.ports.requester import Requester
 from lamdis_core.ports.target import Target, TargetFactory
+from lamdis_core.pricing import Budget
 from lamdis_core.reports.stats import PassRateGate, RepeatStats, gated_status
 from lamdis_core.retry import RetryPolicy
 
@@ -58,6 +60,8 @@ class RunResult:
     gate: PassRateGate = attrs.Factory(PassRateGate)
     seed: int | None = None
     """What the data generators drew from; ``--seed`` with it reproduces them."""
+    stop_reason: str | None = None
+    """Why the run stopped early on its own (the ``--max-cost`` budget), if it did."""
 
 
 class Engine:
@@ -109,6 +113,7 @@ class Engine:
         stop: asyncio.Event | None = None,
         min_pass_rate: float = 1.0,
         seed: int | None = None,
+        max_cost: float | None = None,
     ) -> RunResult:
         """Run every entry ``repeat`` times, at most ``concurrency`` tests at once.
 
@@ -120,6 +125,9 @@ class Engine:
         when its pass rate is below its ``minPassRate``, else ``min_pass_rate``.
         ``seed`` fixes what the data generators in test ``variables`` draw (one is picked, and
         reported, when none is given).
+        ``max_cost`` (USD) stops the run before a judge call that would take its spend past
+        the budget: the status is ``partial`` (``failed`` if a finished test failed), the
+        reason is ``stop_reason``, finished items are kept and unfinished ones skipped.
         """
         if seed is None:
             seed = secrets.randbelow(2**31)
@@ -136,6 +144,8 @@ class Engine:
         # Credentials may come back in replies and request results (echoed, lower-cased,
         # base64- or URL-encoded); every report and stored run is made from these items.
         masker = SecretMasker.from_env(self.env, _credential_headers(plan, self.env))
+        budget = Budget(limit=max_cost) if max_cost is not None else None
+        judge: Judge = self.judge if budget is None else BudgetedJudge(self.judge, budget, stop)
 
         async def worker() -> None:
             for index, (entry, rep) in jobs:
@@ -147,7 +157,9 @@ class Engine:
                     item = _skipped(entry, rep, "disabled (enabled: false)", self.clock)
                 else:
                     await _notify(observer.item_started(entry, rep))
-                    item = await self._run_entry(entry, rep, targets, auth, stop, observer, seed)
+                    item = await self._run_entry(
+                        entry, rep, targets, auth, stop, observer, seed, judge
+                    )
                     masker.add(*auth.issued)
                     masker.mask_value(item)
                 results[index] = item
@@ -164,7 +176,8 @@ class Engine:
             await asyncio.shield(targets.aclose())
         items = [results[index] for index in sorted(results)]
         totals = Totals.of(items)
-        stopped = stop.is_set()
+        stop_reason = budget.reason if budget is not None else None
+        stopped = stop.is_set() and stop_reason is None
         usage = Usage()
         for item in items:
             usage.add(item.usage)
@@ -176,10 +189,13 @@ class Engine:
                 if e.test.min_pass_rate is not None
             },
         )
+        status = gated_status(RepeatStats.of(items), gate, stopped=stopped)
+        if stop_reason is not None and status is not RunStatus.FAILED:
+            status = RunStatus.PARTIAL
         return RunResult(
             items=items,
             totals=totals,
-            status=gated_status(RepeatStats.of(items), gate, stopped=stopped),
+            status=status,
             gate=gate,
             judge=JudgeSummary.of(
                 items,
@@ -194,6 +210,7 @@ class Engine:
             finished_at=self.clock.now(),
             stopped=stopped,
             seed=seed,
+            stop_reason=stop_reason,
         )
 
     async def _run_entry(
@@ -205,6 +222,7 @@ class Engine:
         stop: asyncio.Event,
         observer: RunObserver,
         seed: int,
+        judge: Judge,
     ) -> Item:
         try:
             target = await targets.get(entry)
@@ -226,7 +244,7 @@ class Engine:
             entry=entry,
             repeat=repeat,
             target=target,
-            judge=self.judge,
+            judge=judge,
             requester=self.requester,
             auth=auth,
             env=self.env,

@@ -33,6 +33,7 @@ from lamdis_core.ports.judge import (
     OpeningRequest,
     Verdict,
 )
+from lamdis_core.pricing import PriceTable
 
 logger = structlog.get_logger()
 
@@ -58,6 +59,8 @@ class LLMJudge:
         temperature: sampling temperature; 0 makes answers cacheable.
         policy: concurrency, timeout and retries.
         cache: where to keep answers, or None for no caching.
+        prices: what calls cost (default: the packaged table); a composition root may
+            replace ``prices`` with the user's table after construction.
     """
 
     offline = False
@@ -70,8 +73,10 @@ class LLMJudge:
         temperature: float = 0.0,
         policy: CallPolicy | None = None,
         cache: ResponseCache | None = None,
+        prices: PriceTable | None = None,
     ) -> None:
         self.chat = chat
+        self.prices = prices or PriceTable.default()
         self.model = model
         self.temperature = temperature
         self.policy = policy or CallPolicy()
@@ -176,6 +181,7 @@ class LLMJudge:
                     f"{self.name} did not return a usable {what} even after one repair "
                     f"attempt: {final} (reply began {snippet!r})"
                 ) from final
+        usage = self.prices.price(self.name, usage)
         if key is not None and self.cache is not None:
             await self.cache.set(
                 key, CachedCompletion(text=good.text, model=good.model or self.model)

@@ -98,6 +98,7 @@ def build_summary(
         "suiteId": suite_id,
         "status": result.status.value,
         "stopped": result.stopped,
+        "stopReason": result.stop_reason,
         # Written out by hand: the shared converter renames every ``passed`` field to
         # ``pass`` (right for checks), but lamdis-runs' totals say ``passed``.
         "totals": {

@@ -16,6 +16,7 @@ from datetime import UTC
 from typing import TYPE_CHECKING, Literal
 
 from lamdis_core.domain.results import Item, ItemStatus
+from lamdis_core.pricing import format_cost
 from lamdis_core.reports.summary import (
     SummaryRow,
     check_label,
@@ -183,6 +184,12 @@ def render_junit(
         if result.judge.provider:
             ET.SubElement(
                 props, "property", {"name": "judge", "value": _safe(result.judge.provider)}
+            )
+        if result.usage.calls or result.usage.cached_calls:
+            ET.SubElement(props, "property", {"name": "cost", "value": format_cost(result.usage)})
+        if result.stop_reason:
+            ET.SubElement(
+                props, "property", {"name": "stop-reason", "value": _safe(result.stop_reason)}
             )
         flaky = {(i.test_id, i.assistant) for i in items if rows[(i.test_id, i.assistant)].flaky}
         if flaky:

@@ -6,6 +6,7 @@ from collections.abc import Sequence
 from typing import TYPE_CHECKING
 
 from lamdis_core.domain.results import ItemStatus, Throttling
+from lamdis_core.pricing import format_cost
 from lamdis_core.reports.summary import (
     SummaryRow,
     gate_note,
@@ -113,8 +114,12 @@ def render_markdown(
     seed = f" · **Seed:** {result.seed}" if result.seed is not None else ""
     lines.append(
         f"**Judge:** {judge}{avg} · "
-        f"**Usage:** {result.usage.tokens} tokens, {result.usage.calls} calls{seed}"
+        f"**Usage:** {result.usage.tokens} tokens, {result.usage.calls} calls · "
+        f"**Cost:** {format_cost(result.usage)}{seed}"
     )
+    if result.stop_reason:
+        lines.append("")
+        lines.append(f"**Stopped early:** {result.stop_reason}")
     throttling = Throttling.of(result.items)
     if throttling:
         lines.append("")

@@ -12,6 +12,7 @@ from collections.abc import Iterator
 from typing import TYPE_CHECKING
 
 from lamdis_core.domain.results import Item, ItemStatus, Throttling
+from lamdis_core.pricing import format_cost
 from lamdis_core.reports.summary import (
     failure_text,
     gate_note,
@@ -220,9 +221,12 @@ class Console:
         self.out.print(
             f"judge: {result.judge.provider or 'unknown'}{avg} · usage: "
             f"{result.usage.tokens} tokens, {result.usage.calls} calls"
-            + (f" ({result.usage.cached_calls} cached)" if result.usage.cached_calls else ""),
+            + (f" ({result.usage.cached_calls} cached)" if result.usage.cached_calls else "")
+            + f" · cost: {format_cost(result.usage)}",
             highlight=False,
         )
+        if result.stop_reason:
+            self.out.print(f"[yellow]stopped early:[/] {result.stop_reason}", highlight=False)
         throttling = Throttling.of(result.items)
         if throttling:
             self.out.print(f"rate limits: {throttling.describe()}", highlight=False)

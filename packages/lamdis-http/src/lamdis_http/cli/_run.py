@@ -35,6 +35,8 @@ DEFAULT_CONCURRENCY = 8
 MAX_JUDGE_SAMPLES = 25
 DEFAULT_RESULTS_DIR = "lamdis-results"
 CONCURRENCY_VAR = "LAMDIS_CONCURRENCY"
+MAX_COST_VAR = "LAMDIS_MAX_COST_PER_RUN"
+PRICES_VAR = "LAMDIS_PRICES"
 # Every finished run of a test is kept for the reports, so the count of runs bounds memory
 # (a few KiB each): beyond these a typo such as --repeat 1000000 is refused up front.
 MAX_REPEAT = 10_000
@@ -66,6 +68,8 @@ class RunOptions:
     judge_samples: int = 1
     require_llm_judge: bool = False
     seed: int | None = None
+    max_cost: float | None = None
+    prices: str | None = None
 
 
 def register(subparsers: Any) -> None:
@@ -148,7 +152,32 @@ def register(subparsers: Any) -> None:
         help="seed for the data generators in test variables (${uuid}, ${randInt(6)}...); "
         "the seed used is in every report, so a run can be repeated with the same data",
     )
+    parser.add_argument(
+        "--max-cost",
+        metavar="USD",
+        help=f"stop the run before its judge calls would cost more than USD (env {MAX_COST_VAR}); "
+        "a stopped run is partial, keeps what finished and exits 1",
+    )
+    parser.add_argument(
+        "--prices",
+        metavar="FILE",
+        help=f"price table (JSON or YAML) over the packaged one (env {PRICES_VAR})",
+    )
     parser.set_defaults(handler=handle)
+
+
+def max_cost(value: str | None, *, what: str) -> float | None:
+    """A budget in USD (> 0), or :class:`UsageError` saying so."""
+    if value is None or not value.strip():
+        return None
+    text = value.strip().removeprefix("$")
+    try:
+        number = float(text)
+    except ValueError:
+        raise UsageError(f"{what} must be an amount in USD such as 2.50, got {value!r}") from None
+    if not number > 0 or number == float("inf"):
+        raise UsageError(f"{what} must be a positive amount in USD, got {value!r}")
+    return number
 
 
 def options_from_args(args: argparse.Namespace, env: Mapping[str, str]) -> RunOptions:
@@ -182,6 +211,11 @@ def options_from_args(args: argparse.Namespace, env: Mapping[str, str]) -> RunOp
         seed=None
         if getattr(args, "seed", None) is None
         else int_in_range(args.seed, what="--seed", low=0, high=2**63 - 1),
+        max_cost=max_cost(
+            getattr(args, "max_cost", None) or env.get(MAX_COST_VAR),
+            what="--max-cost" if getattr(args, "max_cost", None) else MAX_COST_VAR,
+        ),
+        prices=getattr(args, "prices", None) or env.get(PRICES_VAR) or None,
     )
 
 
@@ -286,6 +320,7 @@ async def execute_async(options: RunOptions, env: dict[str, str]) -> int:
     judge = None
     try:
         judge = _make_judge(options, env)
+        _price_judge(judge, options)
         channels = {entry.assistant.env.channel for entry in plan.entries}
         targets = registry.load_target_factories(env, channels=channels)
     except (ConfigError, AdapterNotInstalledError) as exc:
@@ -331,7 +366,39 @@ async def execute_async(options: RunOptions, env: dict[str, str]) -> int:
     # The status is gated per test by pass rate: with one run each and no --min-pass-rate,
     # that is "anything failed or errored"; with --repeat a flaky test above its minimum passes.
     failed = result.status is RunStatus.FAILED or report_failed
-    return EXIT_FAILED if failed else EXIT_OK
+    # A run the budget cut short did not test everything: CI must not see it green.
+    return EXIT_FAILED if failed or result.stop_reason else EXIT_OK
+
+
+def _price_judge(judge: Any, options: RunOptions) -> None:
+    """Give an LLM judge the user's price table; with a budget, its model needs a price.
+
+    Raises:
+        ConfigError: the table is wrong, or ``--max-cost`` cannot be enforced.
+    """
+    if getattr(judge, "prices", None) is None:
+        if options.max_cost is not None and not judge.offline:
+            raise _budget_problem(f"judge {judge.name} reports no cost")
+        return
+    from lamdis_core.pricing import PriceTable
+
+    judge.prices = PriceTable.load(options.prices)
+    if options.max_cost is not None and judge.prices.lookup(judge.name) is None:
+        raise _budget_problem(f"the price table has no price for {judge.name}")
+
+
+def _budget_problem(why: str) -> Exception:
+    from lamdis_core.domain.errors import ConfigError, ConfigProblem
+
+    return ConfigError(
+        [
+            ConfigProblem(
+                "--max-cost",
+                f"{why}, so the budget cannot be enforced; add the model to a price table "
+                "(--prices FILE)",
+            )
+        ]
+    )
 
 
 def _make_judge(options: RunOptions, env: Mapping[str, str]) -> Any:
@@ -390,6 +457,7 @@ async def _run_engine(
             observer=console,
             min_pass_rate=options.min_pass_rate,
             seed=seed,
+            max_cost=options.max_cost,
         )
     )
     received: list[int] = []
