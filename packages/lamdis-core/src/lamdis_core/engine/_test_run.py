@@ -603,6 +603,8 @@ class TestExecution:
             raise _Abort(f"step {index} has unsupported type {type(step).__name__}")
         if check is not None:
             check.details.setdefault("step", index)
+            # Where in the conversation it ran: the HTML page shows it beside that entry.
+            check.details.setdefault("transcriptEntries", len(self.transcript))
             self.checks.append(check)
 
     async def assistant_check(

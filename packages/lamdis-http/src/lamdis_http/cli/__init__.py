@@ -28,6 +28,7 @@ COMMAND_MODULES: list[str] = [
     "_start",
     "_rejudge",
     "_diff",
+    "_report",
 ]
 """Modules under ``lamdis_http.cli`` that add a command; each exposes ``register(subparsers)``."""
 

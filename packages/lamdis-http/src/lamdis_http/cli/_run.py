@@ -57,6 +57,7 @@ class RunOptions:
     json_path: str | None = None
     junit_path: str | None = None
     markdown_path: str | None = None
+    html_path: str | None = None
     results_dir: str = DEFAULT_RESULTS_DIR
     name_filter: str | None = None
     tags: list[str] = field(default_factory=list)
@@ -96,6 +97,12 @@ def register(subparsers: Any) -> None:
     parser.add_argument("--json", metavar="FILE", help="write the JSON summary to FILE")
     parser.add_argument("--junit", metavar="FILE", help="write JUnit XML to FILE")
     parser.add_argument("--markdown", metavar="FILE", help="write the Markdown summary to FILE")
+    parser.add_argument(
+        "--html",
+        metavar="FILE",
+        help="also write the run as one self-contained HTML page to FILE (transcripts as chat "
+        "bubbles, every check beside its turn; nothing fetched, no script)",
+    )
     parser.add_argument(
         "--results-dir",
         metavar="DIR",
@@ -195,6 +202,7 @@ def options_from_args(args: argparse.Namespace, env: Mapping[str, str]) -> RunOp
         json_path=args.json,
         junit_path=args.junit,
         markdown_path=args.markdown,
+        html_path=getattr(args, "html", None),
         results_dir=args.results_dir,
         name_filter=args.filter,
         tags=list(args.tag),
@@ -541,6 +549,25 @@ async def _close(judge: Any, targets: Mapping[str, Any]) -> None:
             logger.warning("close_failed", what=type(closeable).__name__, error=str(exc))
 
 
+def html_report(write_json: Callable[[TextIO], Any], *, title: str = "lamdis run") -> str:
+    """The HTML page of a run, from its JSON summary as ``write_json`` writes it.
+
+    Read back through the summary reader ``lamdis report`` uses, so the page of a live run
+    and the page of its saved summary are the same page.
+    """
+    import io
+    import json
+
+    from lamdis_core.rejudge import read_summary
+
+    from lamdis_http.ui import render_report
+
+    text = io.StringIO()
+    write_json(text)
+    items, summary = read_summary(json.loads(text.getvalue()))
+    return render_report(summary, items, title=title)
+
+
 def write_reports(
     result: RunResult,
     options: RunOptions,
@@ -551,7 +578,8 @@ def write_reports(
     config_hashes: Mapping[str, Any] | None = None,
     extra: Mapping[str, Any] | None = None,
 ) -> list[str]:
-    """Write the JSON, JUnit and Markdown reports; append to ``GITHUB_STEP_SUMMARY``.
+    """Write the JSON, JUnit and Markdown reports (and the HTML page when asked); append to
+    ``GITHUB_STEP_SUMMARY``.
 
     A report given explicitly goes where it was asked; the others go in the results folder.
     Returns the paths written.
@@ -583,6 +611,14 @@ def write_reports(
         ),
         (options.markdown_path, MARKDOWN_NAME, lambda out: out.write(markdown)),
     ]
+    if options.html_path:
+        outputs.append(
+            (
+                options.html_path,
+                "",
+                lambda out: out.write(html_report(json_report, title=options.title)),
+            )
+        )
     written: list[str] = []
     for explicit, default_name, write in outputs:
         path = Path(explicit) if explicit else results_dir / default_name

@@ -1,0 +1,218 @@
+"""The run page in HTML: the self-contained report of ``lamdis run --html`` and
+``lamdis report``, and the same partials for the hosted UI.
+
+Rendered with Jinja2 with autoescaping on: every string an assistant, a request step or a
+judge produced is text in the page, never markup. The view is built from a run's JSON summary
+(the shape ``lamdis run --json`` writes), so a live run and a saved one render identically.
+
+It lives in lamdis-http rather than lamdis-core's reports because it needs Jinja2, and the
+core stays free of web libraries; the core's plain-text reports (JSON, JUnit, Markdown) stay
+there.
+"""
+
+from __future__ import annotations
+
+import json
+from collections.abc import Mapping, Sequence
+from importlib import resources
+from typing import Any
+
+import jinja2
+from lamdis_core.domain.results import Check, Item, ItemStatus
+from lamdis_core.reports.summary import percentile
+
+__all__ = ["environment", "render_report", "run_view", "stylesheet"]
+
+_OUTPUT_LIMIT = 4000
+"""Characters of a request step's output shown; the JSON summary keeps all of it."""
+
+
+def environment() -> jinja2.Environment:
+    """The template environment: package templates, autoescaping on for every template."""
+    env = jinja2.Environment(
+        loader=jinja2.PackageLoader("lamdis_http.ui", "templates"),
+        autoescape=True,
+        undefined=jinja2.StrictUndefined,
+        trim_blocks=True,
+        lstrip_blocks=True,
+    )
+    env.filters["ms"] = _ms
+    env.filters["pct"] = _pct
+    env.filters["score"] = _score
+    return env
+
+
+def stylesheet() -> str:
+    """The UI's CSS, as shipped in the wheel."""
+    return resources.files("lamdis_http.ui").joinpath("static/lamdis.css").read_text("utf-8")
+
+
+def render_report(
+    summary: Mapping[str, Any], items: Sequence[Item], *, title: str = "lamdis run"
+) -> str:
+    """One self-contained HTML page for a run: inline CSS, no script, nothing fetched."""
+    template = environment().get_template("report.html")
+    return template.render(run=run_view(summary, items), title=title, css=stylesheet())
+
+
+def run_view(summary: Mapping[str, Any], items: Sequence[Item]) -> dict[str, Any]:
+    """What the run page shows, from a JSON summary's top-level keys and its items."""
+    totals = _mapping(summary.get("totals"))
+    judge = _mapping(summary.get("judge"))
+    usage = _mapping(summary.get("usage"))
+    git = _mapping(summary.get("gitContext"))
+    return {
+        "status": str(summary.get("status") or "unknown"),
+        "stopped": bool(summary.get("stopped")),
+        "file": summary.get("file") or "",
+        "suite_id": summary.get("suiteId"),
+        "totals": {
+            key: _int(totals.get(key)) for key in ("passed", "failed", "errors", "skipped", "total")
+        },
+        "pass_rate": _number(summary.get("passRate")),
+        "judge_avg": _number(judge.get("avgScore")),
+        "judge_provider": judge.get("provider"),
+        "judge_offline": bool(judge.get("offline")),
+        "duration_ms": _number(summary.get("durationMs")),
+        "started_at": summary.get("startedAt"),
+        "finished_at": summary.get("finishedAt"),
+        "usage_tokens": _int(usage.get("tokens")),
+        "usage_calls": _int(usage.get("calls")),
+        "seed": summary.get("seed"),
+        "git": {str(k): _text(v) for k, v in git.items()},
+        "warnings": [_text(w) for w in summary.get("warnings") or [] if w],
+        "items": [_item_view(n, item) for n, item in enumerate(items)],
+    }
+
+
+def _item_view(index: int, item: Item) -> dict[str, Any]:
+    transcript = item.transcript
+    beside: dict[int, list[dict[str, Any]]] = {}
+    unplaced: list[dict[str, Any]] = []
+    for check in item.assertions:
+        view = _check_view(check)
+        position = _judged_entry(check, len(transcript))
+        if position is None:
+            unplaced.append(view)
+        else:
+            beside.setdefault(position, []).append(view)
+    turns = [
+        {
+            "role": entry.role,
+            "content": entry.content,
+            "latency_ms": entry.latency_ms,
+            "ttft_ms": entry.ttft_ms,
+            "tool_calls": [_pretty(call) for call in entry.tool_calls or []],
+            "checks": beside.get(n, []),
+        }
+        for n, entry in enumerate(transcript)
+    ]
+    requests = [
+        {
+            "name": str(name),
+            "status": _mapping(record).get("status"),
+            "latency_ms": _number(_mapping(record).get("latencyMs")),
+            "output": _pretty(_mapping(record).get("output"), limit=_OUTPUT_LIMIT),
+        }
+        for name, record in item.artifacts.requests.items()
+    ]
+    failed = [c for c in item.assertions if not c.passed and not c.skipped]
+    return {
+        "anchor": f"item-{index + 1}",
+        "test_id": item.test_id,
+        "name": item.test_name or item.test_id,
+        "assistant": item.assistant,
+        "file": item.file,
+        "repeat": item.repeat,
+        "status": item.status.value,
+        "open": item.status in (ItemStatus.FAILED, ItemStatus.ERROR),
+        "turns": turns,
+        "replies": sum(1 for e in transcript if e.role == "assistant"),
+        "p95_ms": percentile(item.timings.per_turn_ms, 0.95),
+        "judge_score": item.judge_score,
+        "error": item.error,
+        "checks": unplaced,
+        "check_count": len(item.assertions),
+        "failed_checks": len(failed),
+        "requests": requests,
+        "log": list(item.artifacts.log),
+    }
+
+
+def _judged_entry(check: Check, entries: int) -> int | None:
+    """The transcript entry that was the conversation's last when the check ran (the engine
+    records ``transcriptEntries``); ``None`` for summaries written before it did, whose checks
+    are shown together after the transcript."""
+    count = check.details.get("transcriptEntries")
+    if isinstance(count, int) and not isinstance(count, bool) and 0 < count <= entries:
+        return count - 1
+    return None
+
+
+def _check_view(check: Check) -> dict[str, Any]:
+    details = check.details
+    reasoning = details.get("reasoning")
+    judge_reasoning = details.get("judgeReasoning")
+    label = check.name or check.type
+    if check.subtype and check.subtype != check.type and not check.name:
+        label = f"{check.type} ({check.subtype})"
+    outcome = "skipped" if check.skipped else ("passed" if check.passed else "failed")
+    if not check.passed and not check.skipped and check.severity != "error":
+        outcome = "warned"
+    return {
+        "label": label,
+        "type": check.type,
+        "outcome": outcome,
+        "reason": _text(reasoning) if reasoning is not None else None,
+        "judge_reasoning": _text(judge_reasoning)
+        if judge_reasoning is not None and judge_reasoning != reasoning
+        else None,
+        "score": _number(details.get("score")),
+        "threshold": _number(details.get("threshold")),
+        "error": check.error,
+        "rubric": _text(details["rubric"]) if details.get("rubric") is not None else None,
+    }
+
+
+def _mapping(value: Any) -> Mapping[str, Any]:
+    return value if isinstance(value, Mapping) else {}
+
+
+def _number(value: Any) -> float | None:
+    if isinstance(value, bool) or not isinstance(value, int | float):
+        return None
+    return float(value)
+
+
+def _int(value: Any) -> int:
+    return value if isinstance(value, int) and not isinstance(value, bool) else 0
+
+
+def _text(value: Any) -> str:
+    return value if isinstance(value, str) else json.dumps(value, ensure_ascii=False, default=str)
+
+
+def _pretty(value: Any, *, limit: int | None = None) -> str:
+    text = (
+        value
+        if isinstance(value, str)
+        else json.dumps(value, indent=2, ensure_ascii=False, default=str)
+    )
+    if limit is not None and len(text) > limit:
+        return text[:limit] + f"\n… ({len(text) - limit} more characters in the JSON summary)"
+    return text
+
+
+def _ms(value: Any) -> str:
+    number = _number(value)
+    return "—" if number is None else f"{number:.0f} ms"
+
+
+def _pct(value: Any) -> str:
+    number = _number(value)
+    return "—" if number is None else f"{number:.0%}"
+
+
+def _score(value: Any) -> str:
+    number = _number(value)
+    return "—" if number is None else f"{number:.2f}"
