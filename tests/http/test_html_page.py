@@ -27,7 +27,7 @@ def _summary(**extra: Any) -> dict[str, Any]:
         "totals": {"passed": 0, "failed": 1, "errors": 1, "skipped": 0, "total": 2},
         "passRate": 0.0,
         "judge": {"avgScore": 0.4, "provider": "openai", "offline": False},
-        "usage": {"tokens": 120, "calls": 2},
+        "usage": {"tokens": 120, "calls": 2, "costUsd": 0.01234},
         "durationMs": 1534.2,
         **extra,
     }
@@ -92,7 +92,7 @@ def test_the_page_shows_header_transcript_checks_requests_and_errors_as_text() -
 
     assert tree.by_id("run-judge").text() == "0.40 (openai)"
     assert tree.by_id("run-duration").text() == "1534 ms"
-    assert tree.by_id("run-usage").text() == "120 tokens, 2 calls"
+    assert tree.by_id("run-usage").text() == "120 tokens, 2 calls, $0.0123"
     git = tree.by_id("run-git").text()
     assert "abc123" in git and XSS in git
     assert XSS in tree.by_class("warnings")[0].text()
@@ -123,10 +123,17 @@ def test_the_page_shows_header_transcript_checks_requests_and_errors_as_text() -
 def test_a_summary_with_damaged_header_fields_still_renders_what_it_can() -> None:
     summary = _summary(totals="garbage", judge=None, usage=[1], passRate="x", gitContext=7)
     tree = parse(render_report(summary, _items()))
+    assert tree.by_id("run-usage").text() == "0 tokens, 0 calls"
     assert tree.by_id("run-totals").text() == "0 passed, 0 failed, 0 errors, 0 skipped of 0"
     assert tree.by_id("run-pass-rate").text() == "—"
     assert tree.by_id("run-judge").text() == "—"
     assert len(list(tree.by_id("items").iter("tr"))) == 3
+
+
+def test_an_unknown_cost_is_said_not_shown_as_zero() -> None:
+    summary = _summary(usage={"tokens": 50, "calls": 1, "costUsd": None})
+    tree = parse(render_report(summary, _items()))
+    assert tree.by_id("run-usage").text() == "50 tokens, 1 calls, cost unknown"
 
 
 def test_the_stylesheet_cannot_close_its_style_element() -> None:

@@ -78,6 +78,9 @@ def run_view(summary: Mapping[str, Any], items: Sequence[Item]) -> dict[str, Any
         "finished_at": summary.get("finishedAt"),
         "usage_tokens": _int(usage.get("tokens")),
         "usage_calls": _int(usage.get("calls")),
+        "usage_cost": _number(usage.get("costUsd")),
+        # ``null`` in a summary: some call's price was unknown, so the sum is too.
+        "usage_cost_unknown": "costUsd" in usage and usage["costUsd"] is None,
         "seed": summary.get("seed"),
         "git": {str(k): _text(v) for k, v in git.items()},
         "warnings": [_text(w) for w in summary.get("warnings") or [] if w],
