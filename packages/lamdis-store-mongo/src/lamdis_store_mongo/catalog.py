@@ -7,6 +7,7 @@ from datetime import UTC, datetime
 from typing import Any
 
 import structlog
+from bson import ObjectId
 from lamdis_core.ports.catalog import CatalogKind
 from pymongo import ASCENDING, IndexModel
 from pymongo.asynchronous.collection import AsyncCollection
@@ -35,6 +36,31 @@ COLLECTIONS: dict[CatalogKind, str] = {
 _MANAGED = ("_id", "orgId", "createdAt", "updatedAt", "_us")
 
 
+def _object_id(text: str | None) -> ObjectId | None:
+    """``text`` as an ObjectId when it is one's 24-hex form (an id other tools hand out)."""
+    if isinstance(text, str) and len(text) == 24 and ObjectId.is_valid(text):
+        return ObjectId(text)
+    return None
+
+
+def _org_filter(org_id: str) -> Any:
+    # Documents written by other tools (the seed's own service) hold orgId as an ObjectId.
+    oid = _object_id(org_id)
+    return org_id if oid is None else {"$in": [org_id, oid]}
+
+
+def _hex_ids(value: Any) -> Any:
+    """``value`` with every ObjectId (a reference another tool stored) as its hex string, the
+    form the rest of lamdis uses for ids."""
+    if isinstance(value, ObjectId):
+        return str(value)
+    if isinstance(value, dict):
+        return {k: _hex_ids(v) for k, v in value.items()}
+    if isinstance(value, list):
+        return [_hex_ids(v) for v in value]
+    return value
+
+
 def _iso(value: Any) -> Any:
     if not isinstance(value, datetime):
         return value
@@ -46,7 +72,12 @@ class MongoCatalog(MongoScheduleClaims):
     """Catalog on MongoDB: collections ``organizations, testsuites, tests, environments,
     personas, requests``; each document keeps its own ``id`` beside an ObjectId ``_id``, with
     ``orgId`` and BSON-date ``createdAt``/``updatedAt``. A unique index on ``(orgId, id)``
-    keeps ids unique per kind and organization."""
+    keeps ids unique per kind and organization.
+
+    A document is also found by the hex string of its ``_id``, as the seed's service finds
+    it; a document another tool wrote without an ``id`` reads back with that string as its
+    ``id``, and ObjectIds inside documents (``orgId``, ``suiteId``...) read back as hex
+    strings."""
 
     def __init__(
         self, database: AsyncDatabase[Doc], *, where: str = "the configured server"
@@ -73,7 +104,11 @@ class MongoCatalog(MongoScheduleClaims):
                 )
 
     def _out(self, doc: Doc) -> Doc:
-        out: Doc = unescape_keys({k: v for k, v in doc.items() if k not in ("_id", "_us")})
+        out: Doc = _hex_ids(
+            unescape_keys({k: v for k, v in doc.items() if k not in ("_id", "_us")})
+        )
+        if not isinstance(out.get("id"), str) and isinstance(doc.get("_id"), ObjectId):
+            out["id"] = str(doc["_id"])
         micros = doc.get("_us") or {}
         for name in ("createdAt", "updatedAt"):
             value = out.get(name)
@@ -121,12 +156,20 @@ class MongoCatalog(MongoScheduleClaims):
         self, kind: CatalogKind, org_id: str | None, doc_id: str
     ) -> dict[str, Any] | None:
         collection = self._collection(kind)
-        query: Doc = {"id": doc_id}
-        if org_id is not None:
-            query["orgId"] = org_id
+        in_org: Doc = {} if org_id is None else {"orgId": _org_filter(org_id)}
+        oid = _object_id(doc_id)
+        by_oid: Doc | None = None
+        if oid is not None:
+            # An organization another tool wrote has no orgId: its _id is the org id.
+            own_org = kind == CatalogKind.ORGANIZATIONS and org_id in (None, doc_id)
+            by_oid = {"_id": oid} if own_org else {"_id": oid, **in_org}
 
         async def read() -> Doc | None:
+            # A document's own id wins over another document's _id of the same spelling.
+            query: Doc = {"id": doc_id, **in_org}
             docs = await collection.find(query).sort([("createdAt", ASCENDING)]).limit(1).to_list()
+            if not docs and by_oid is not None:
+                docs = await collection.find(by_oid).limit(1).to_list()
             return docs[0] if docs else None
 
         found = await once_more(f"get {collection.name}", self._where, read)
@@ -140,19 +183,27 @@ class MongoCatalog(MongoScheduleClaims):
         collection = self._collection(kind)
 
         async def read() -> list[Doc]:
-            cursor = collection.find({"orgId": org_id}).sort([("id", ASCENDING)]).limit(limit)
+            query = {"orgId": _org_filter(org_id)}
+            cursor = collection.find(query).sort([("id", ASCENDING)]).limit(limit)
             return await cursor.to_list()
 
         docs = await once_more(f"list {collection.name}", self._where, read)
-        return [self._out(doc) for doc in docs]
+        # Documents without an id of their own (sorted first by the server) take their _id's.
+        return sorted((self._out(doc) for doc in docs), key=lambda d: str(d["id"]))
 
     async def delete(self, kind: CatalogKind, org_id: str, doc_id: str) -> bool:
         collection = self._collection(kind)
         if kind == CatalogKind.ORGANIZATIONS and org_id != doc_id:
             return False
-        result = await once_more(
-            f"delete {collection.name}",
-            self._where,
-            lambda: collection.delete_one({"orgId": org_id, "id": doc_id}),
-        )
-        return result.deleted_count == 1
+        in_org: Doc = {"orgId": _org_filter(org_id)}
+        if kind == CatalogKind.ORGANIZATIONS:
+            in_org = {}  # the org id is the document's own id; other tools write no orgId
+        oid = _object_id(doc_id)
+
+        async def remove() -> bool:
+            result = await collection.delete_one({"id": doc_id, **in_org})
+            if result.deleted_count == 0 and oid is not None:
+                result = await collection.delete_one({"_id": oid, **in_org})
+            return result.deleted_count == 1
+
+        return await once_more(f"delete {collection.name}", self._where, remove)
