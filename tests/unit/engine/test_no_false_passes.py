@@ -9,6 +9,7 @@ import json
 import xml.etree.ElementTree as ET
 from typing import Any
 
+import attrs
 import pytest
 from lamdis_core.domain.results import ItemStatus, RunStatus
 from lamdis_core.llm import LLMJudge
@@ -249,3 +250,31 @@ async def test_an_assistant_message_step_is_context_in_the_transcript_not_a_user
     ]
     # The scripted line is context: a check of the assistant's replies does not find it there.
     assert item.status is ItemStatus.FAILED
+
+
+async def test_a_plan_run_as_it_comes_names_the_real_unset_variable_before_any_turn() -> None:
+    """The hosted worker runs plans without lamdis run's exit-2 check: the item is an error
+    naming DEV1_BOT_API_KEY (what the pattern auth's BOT_API_KEY stands for), and no turn is
+    sent."""
+    from lamdis_core.domain import config as c
+
+    from tests.unit.engine.test_engine import ASSISTANT
+
+    auth = c.PatternAuth(
+        id="auth/dev1",
+        env={"BOT_API_KEY": "${DEV1_BOT_API_KEY}"},
+        pattern=c.AuthPattern(template="Bearer ${BOT_API_KEY}"),
+    )
+    assistant = attrs.evolve(
+        ASSISTANT,
+        env=attrs.evolve(ASSISTANT.env, headers={"x-api-key": "${BOT_API_KEY}"}),
+        auth_ref="auth/dev1",
+    )
+    engine, factory, _ = engine_with()
+    test = make_test(steps=[{"type": "message", "content": "hi"}])
+    (item,) = (
+        await engine.run(plan_of(test, assistant=assistant, auths={"auth/dev1": auth}))
+    ).items
+    assert item.status is ItemStatus.ERROR
+    assert item.error == "environment variable DEV1_BOT_API_KEY is not set (assistant bot needs it)"
+    assert not factory.targets

@@ -11,6 +11,7 @@ from datetime import datetime
 import attrs
 import structlog
 
+from lamdis_core.config.environment import needed_variables
 from lamdis_core.config.interpolation import interpolate_env
 from lamdis_core.domain.errors import (
     ConfigError,
@@ -224,6 +225,20 @@ class Engine:
         seed: int,
         judge: Judge,
     ) -> Item:
+        needs = needed_variables(entry)
+        missing = [name for name in needs if name not in self.env]
+        if missing:
+            # Named by the variable itself (DEV1_BOT_API_KEY, not the pattern auth's
+            # BOT_API_KEY), before anything is sent. `lamdis run` stops earlier (exit 2);
+            # this is for plans run as they come (the hosted worker).
+            item = _skipped(entry, repeat, "", self.clock)
+            item.status = ItemStatus.ERROR
+            item.error = "; ".join(
+                f"environment variable {name} is not set ({needs[name]} needs it)"
+                for name in missing
+            )
+            item.artifacts.log.append(item.error)
+            return item
         try:
             target = await targets.get(entry)
         except Exception as exc:
