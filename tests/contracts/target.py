@@ -182,7 +182,9 @@ class TargetContract:
         error = await self._error(target_factory, hasty, "#fail:hang")
         elapsed = time.perf_counter() - started
         assert error.retryable
-        assert 0.3 <= elapsed < 2.0
+        # The hung reply lasts 30 s; the rest of the bound is the SDK's client set-up and
+        # close around the call, which take seconds on a loaded machine.
+        assert 0.3 <= elapsed < 10.0
 
     async def test_connection_refused_is_retryable(
         self, target_factory: TargetFactory, unreachable_assistant: Assistant

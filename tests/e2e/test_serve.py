@@ -490,7 +490,12 @@ async def test_a_run_killed_mid_flight_is_requeued_on_restart_and_finishes(
     run_id = await asyncio.to_thread(seed_start, first, "slow", None)
     await asyncio.to_thread(wait_for_status, first, run_id, {"running"})
     first.kill()
-    second = await asyncio.to_thread(launch, servers, env, tmp_path)
+    # The killed instance's 2 s lease decides when the run is re-queued. The second keeps a
+    # longer one: a renewal must answer within a third of the lease, and on a loaded machine
+    # 0.67 s can pass, when it would give the run up and its third attempt is refused.
+    second = await asyncio.to_thread(
+        launch, servers, {**env, "LAMDIS_LEASE_SECONDS": "10"}, tmp_path
+    )
     run = await asyncio.to_thread(
         wait_for_status, second, run_id, {"passed", "failed", "partial", "stopped"}, 60
     )

@@ -13,6 +13,7 @@ import contextlib
 import json
 import re
 import socket
+import time
 from collections import deque
 from collections.abc import Awaitable, Callable
 from typing import Any, Literal
@@ -89,6 +90,9 @@ class RecordedRequest:
     path: str
     headers: dict[str, str]
     body: Any
+    # When the server read the request: tests time the gap between a client's attempts from
+    # here, so the client's own set-up (an SDK loading its models) is not counted.
+    received_at: float = attrs.field(factory=time.monotonic, kw_only=True)
 
     @property
     def prompt(self) -> str:

@@ -30,7 +30,12 @@ from lamdis_core.testing.fakes import FakeRequester, FakeTargetFactory
 from lamdis_http._worker import SuitePlan, WorkerPool
 
 TESTS = ["t0", "t1", "t2", "t3"]
+# The stalled first instance's lease: short, so the test need not wait long for it to expire.
 LEASE_S = 0.9
+# The second instance's: it must keep the run, and a real renewal must answer within a third
+# of the lease; on a loaded machine FerretDB can take longer than 0.3 s, and the second
+# instance then (rightly) gave the run up and the test failed for the wrong reason.
+SECOND_LEASE_S = 9.0
 _converter = make_converter()
 
 
@@ -143,7 +148,6 @@ async def _stalled_first_instance(
         "plans": _OnePlan(),
         "notifier": notifier,
         "clock": SystemClock(),
-        "lease_seconds": LEASE_S,
         "poll_seconds": 0.05,
     }
     first = WorkerPool(
@@ -151,10 +155,15 @@ async def _stalled_first_instance(
         engines=_engines(blocked),
         worker_id="instance-a",
         concurrency=1,
+        lease_seconds=LEASE_S,
         **common,
     )
     second = WorkerPool(
-        store=second_store, engines=_engines(lambda turn: "ok"), worker_id="instance-b", **common
+        store=second_store,
+        engines=_engines(lambda turn: "ok"),
+        worker_id="instance-b",
+        lease_seconds=SECOND_LEASE_S,
+        **common,
     )
     pools = [first, second]
     try:

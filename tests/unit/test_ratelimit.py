@@ -71,20 +71,22 @@ async def test_queued_time_extends_the_turn_deadline_and_is_recorded() -> None:
     held = await limit.acquire()
     throttling = Throttling()
 
+    # Half a second of slack around the call: a loaded machine's event loop wakes late by
+    # tens of milliseconds, which used to exceed a 50 ms margin.
     async def budgeted_turn() -> str:
-        async with asyncio.timeout(0.15) as deadline:
+        async with asyncio.timeout(1.0) as deadline:
             with turn_budget(deadline, throttling):
                 async with limit.slot():
-                    await asyncio.sleep(0.1)  # the call itself fits the 150 ms
+                    await asyncio.sleep(0.5)  # the call itself fits the 1 s
         return "done"
 
     async def release_later() -> None:
-        await asyncio.sleep(0.12)  # queued for 120 ms: without the extension 120 + 100 > 150
+        await asyncio.sleep(0.7)  # queued for 700 ms: without the extension 700 + 500 > 1000
         await limit.release(held)
 
     result, _ = await asyncio.gather(budgeted_turn(), release_later())
     assert result == "done"
-    assert throttling.queued_ms >= 110
+    assert throttling.queued_ms >= 690
 
 
 @pytest.mark.parametrize("enabled", [True, False])
@@ -104,5 +106,6 @@ async def test_a_disabled_limit_admits_everything_and_never_pauses() -> None:
         await limit.release(slot)
     started = time.monotonic()
     await limit.acquire()
-    assert time.monotonic() - started < 0.05
+    # A pause would last the 30 s asked for; a loaded machine may take a while to come back.
+    assert time.monotonic() - started < 5
     assert limit.throttled_count == 1

@@ -202,7 +202,9 @@ async def test_open_store_fails_fast_and_clearly_when_nothing_listens() -> None:
                 "MONGO_URL": f"mongodb://lamdis:s3cret-pw@127.0.0.1:{port}/x?serverSelectionTimeoutMS=500"
             }
         )
-    assert time.monotonic() - started < 5
+    # PyMongo's default server selection waits 30 s; the 0.5 s asked for plus a loaded
+    # machine's slack stays well below that.
+    assert time.monotonic() - started < 15
     assert "s3cret-pw" not in str(caught.value)
 
 
