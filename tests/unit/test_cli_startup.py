@@ -6,10 +6,13 @@ import argparse
 import json
 import subprocess
 import sys
+from pathlib import Path
 
 import pytest
 from lamdis_http.cli._common import UsageError
 from lamdis_http.cli._run import DEFAULT_CONCURRENCY, options_from_args
+
+REPO = Path(__file__).resolve().parents[2]
 
 HEAVY = (
     "aiohttp",
@@ -97,3 +100,73 @@ def test_the_cli_imports_structlog_without_rich_tracebacks_and_leaves_them_impor
         [sys.executable, "-c", code], capture_output=True, text=True, timeout=60, check=True
     )
     assert proc.stdout.split() == ["True", "False", "importable"]
+
+
+def _imported_by(argv: list[str], modules: tuple[str, ...]) -> list[str]:
+    code = (
+        "import json, runpy, sys\n"
+        f"sys.argv = ['lamdis', *{argv!r}]\n"
+        "try:\n"
+        "    runpy.run_module('lamdis_http.cli', run_name='__main__')\n"
+        "except SystemExit:\n"
+        "    pass\n"
+        f"print(json.dumps([m for m in {list(modules)!r} if m in sys.modules]))\n"
+    )
+    proc = subprocess.run(
+        [sys.executable, "-c", code],
+        capture_output=True,
+        text=True,
+        timeout=60,
+        check=True,
+        cwd=REPO,
+    )
+    found: list[str] = json.loads(proc.stdout.strip().splitlines()[-1])
+    return found
+
+
+# What validating files does not need: no logging set-up, no event loop, no HTTP, no TLS.
+NOT_FOR_VALIDATE = (
+    "aiohttp",
+    "asyncio",
+    "ssl",
+    "rich",
+    "structlog",
+    "openai",
+    "importlib.metadata",
+    "lamdis_core.engine",
+)
+
+
+def test_help_imports_no_heavy_module() -> None:
+    assert _imported_by(["--help"], (*HEAVY, *NOT_FOR_VALIDATE)) == []
+
+
+def test_validate_imports_no_http_client_logging_or_event_loop() -> None:
+    assert _imported_by(["validate", "examples/configs"], NOT_FOR_VALIDATE) == []
+    # ...and it did validate (the examples load, so the loader itself was imported).
+    assert _imported_by(["validate", "examples/configs"], ("lamdis_core.config.loader",)) == [
+        "lamdis_core.config.loader"
+    ]
+
+
+def test_the_builtin_adapters_match_the_declared_entry_points() -> None:
+    """The registry loads lamdis-http's own adapters without scanning distributions; the
+    table it uses for that must say what the package's entry points say."""
+    from importlib.metadata import distribution
+
+    from lamdis_http import registry
+
+    declared = {
+        (ep.group, ep.name): ep.value
+        for ep in distribution("lamdis-http").entry_points
+        if ep.group.startswith("lamdis.")
+    }
+    assert declared == registry._BUILTIN
+
+
+def test_the_version_in_reports_is_the_installed_one() -> None:
+    from importlib.metadata import version
+
+    import lamdis_core
+
+    assert lamdis_core.__version__ == version("lamdis-core")

@@ -135,8 +135,11 @@ def main(argv: Sequence[str] | None = None) -> None:
     if not getattr(args, "handler", None):
         parser.print_help(sys.stderr)
         sys.exit(2)
-    _import_structlog_without_rich_tracebacks()
-    configure_logging(args.verbose)
+    if getattr(args, "logs", True):
+        # Commands that log nothing (validate) skip structlog, and with it asyncio and
+        # rich: a third of their start-up (bench/startup.py).
+        _import_structlog_without_rich_tracebacks()
+        configure_logging(args.verbose)
     try:
         code = int(args.handler(args))
     except KeyboardInterrupt:

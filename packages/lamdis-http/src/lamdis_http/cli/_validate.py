@@ -21,7 +21,8 @@ def register(subparsers: Any) -> None:
     )
     parser.add_argument("paths", nargs="+", metavar="PATH", help="file or folder to check")
     parser.add_argument("--config-root", metavar="DIR", help="also resolve references against DIR")
-    parser.set_defaults(handler=handle)
+    # Loading files logs nothing: no logging set-up, so no structlog, asyncio or rich.
+    parser.set_defaults(handler=handle, logs=False)
 
 
 def handle(args: argparse.Namespace) -> int:
