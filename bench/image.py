@@ -92,8 +92,11 @@ def stop(proc: subprocess.Popen[bytes]) -> None:
     import psutil
 
     for child in psutil.Process(proc.pid).children(recursive=True):
-        if child.cmdline()[1:3] == ["/opt/lamdis/bin/lamdis", "serve"]:
-            child.terminate()
+        try:
+            if child.cmdline()[1:3] == ["/opt/lamdis/bin/lamdis", "serve"]:
+                child.terminate()
+        except psutil.NoSuchProcess:  # buildah's short-lived helpers come and go
+            continue
     try:
         proc.wait(timeout=30)
     except subprocess.TimeoutExpired:

@@ -9,6 +9,7 @@ image (``make image-test`` sets it after ``make image``).
 
 from __future__ import annotations
 
+import contextlib
 import json
 import os
 import shutil
@@ -155,7 +156,10 @@ def _serve_process(buildah: subprocess.Popen[str]) -> psutil.Process:
     """The container's `lamdis serve` process (a descendant of `buildah run`), which a
     container runtime would signal as PID 1; `buildah run` itself does not forward signals."""
     for child in psutil.Process(buildah.pid).children(recursive=True):
-        argv = child.cmdline()
+        try:
+            argv = child.cmdline()
+        except psutil.NoSuchProcess:  # buildah's short-lived helpers come and go
+            continue
         # buildah's own chroot helper carries the same arguments; the server is the Python
         # process running the image's `lamdis` script.
         if argv[:1] and "python" in argv[0] and argv[1:3] == ["/opt/lamdis/bin/lamdis", "serve"]:
@@ -217,7 +221,8 @@ def test_serve_against_postgres_drives_the_seed_ci_job(
         finally:
             if serve.poll() is None:  # a failure above: stop the server inside, then buildah
                 for child in psutil.Process(serve.pid).children(recursive=True):
-                    child.kill()
+                    with contextlib.suppress(psutil.NoSuchProcess):
+                        child.kill()
                 serve.kill()
                 serve.wait(timeout=10)
             log.close()
