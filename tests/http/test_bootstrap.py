@@ -9,7 +9,7 @@ from lamdis_core.config.loader import CatalogDocuments, plan_from_documents
 from lamdis_core.domain.errors import ConfigError
 from lamdis_core.ports.catalog import CatalogKind
 from lamdis_core.testing.memory import InMemoryCatalog
-from lamdis_http._plans import import_config_tree, read_auth_files
+from lamdis_http._plans import import_config_tree
 from lamdis_http.bootstrap import Settings, StartupError, build_app
 from lamdis_http.cli._serve import choose_host, redact_secrets
 
@@ -159,9 +159,10 @@ async def test_the_lamdis_runs_example_tree_imports_and_plans_by_suite_id() -> N
     catalog = InMemoryCatalog()
     counts = await import_config_tree(catalog, SEED_CONFIGS, org_id="o", env={})
     assert counts["suites"] == 1 and counts["environments"] == 1 and counts["tests"] == 1
+    assert counts["auth"] == 1
     suite = await catalog.get(CatalogKind.SUITES, None, "legal-tests")
     assert suite is not None
-    source = CatalogDocuments(catalog, "o", auths=read_auth_files(SEED_CONFIGS))
+    source = CatalogDocuments(catalog, "o")  # the auth config comes from the catalog
     plan = await plan_from_documents(
         suite, source, env={"BOT_API_KEY": "k", "DEV_BEARER_TOKEN": "t"}
     )

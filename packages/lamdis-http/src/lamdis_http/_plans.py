@@ -10,8 +10,10 @@ suites can be started by id. File references become document ids: a test file's 
 (else its path) and becomes an ``environments`` document, personas and requests files are
 documents named by their path (``personas/retail``). Suite includes, ``includeFolders``,
 ``assistantRef`` and ``imports`` are rewritten to those ids, so a suite's assistants become
-its environments. The catalog has no auth collection: ``authRef`` becomes the auth file's path
-(``auth/dev1``) and the service reads auth files from its config root.
+its environments. Auth files become ``auth`` documents named by their path (``auth/dev1``,
+what ``authRef`` is rewritten to), stored as written: their ``${NAME}`` references are resolved
+by whichever server runs the suite, from its own environment and under its exposure rules, so
+instances sharing a catalog behave alike whatever their config roots hold.
 """
 
 from __future__ import annotations
@@ -48,8 +50,8 @@ class CatalogPlanBuilder:
 
     Args:
         catalog: suite runs read their documents here.
-        config_dir: file and JSON-mode runs read files here (and nowhere else); auth files
-            found here serve ``authRef`` in catalog documents.
+        config_dir: file and JSON-mode runs read files here (and nowhere else). Suite runs
+            read nothing here: their auth configs are the catalog's ``auth`` documents.
         env: environment for ``${NAME}`` in files.
         catalog_env: what catalog documents may read of ``env`` (default: nothing); suite
             plans carry that view as their ``env``.
@@ -67,12 +69,6 @@ class CatalogPlanBuilder:
         self.config_dir = config_dir
         self.env = env
         self.catalog_env = catalog_env or EnvPolicy()
-        self._auths: dict[str, dict[str, Any]] | None = None
-
-    def auths(self) -> dict[str, dict[str, Any]]:
-        if self._auths is None:
-            self._auths = read_auth_files(self.config_dir) if self.config_dir.is_dir() else {}
-        return self._auths
 
     async def build(self, run: Run) -> list[SuitePlan]:
         kind = run.request.get("kind", "suite")
@@ -84,9 +80,7 @@ class CatalogPlanBuilder:
             raise ConfigError(
                 [ConfigProblem(f"catalog:suites/{suite_id}", "the suite no longer exists")]
             )
-        source = CatalogDocuments(
-            self.catalog, run.org_id, auths=await asyncio.to_thread(self.auths)
-        )
+        source = CatalogDocuments(self.catalog, run.org_id)
         tests = run.request.get("tests") or None
         restricted = self.catalog_env.view(self.env)
         plan = await plan_from_documents(
@@ -122,16 +116,6 @@ def _stem_id(root: Path, path: Path) -> str:
         if relative.lower().endswith(ext):
             return relative[: -len(ext)]
     return relative
-
-
-def read_auth_files(root: Path) -> dict[str, dict[str, Any]]:
-    """Auth configs under ``root`` keyed by path without extension (``auth/dev1``)."""
-    root = root.resolve()
-    return {
-        _stem_id(root, doc.path): {k: v for k, v in doc.data.items() if k != "$schema"}
-        for doc in read_config_tree(root)
-        if doc.kind == "auth"
-    }
 
 
 class _Tree:
@@ -203,6 +187,13 @@ def _documents(tree: _Tree) -> dict[CatalogKind, dict[str, dict[str, Any]]]:
             doc_id = tree.doc_id(path)
             fix_auth(data, path, "")
             put(CatalogKind.ENVIRONMENTS, doc_id, {**data, "id": doc_id}, path)
+        elif kind == "auth":
+            put(
+                CatalogKind.AUTH,
+                _stem_id(tree.root, path),
+                {**data, "id": _stem_id(tree.root, path)},
+                path,
+            )
         elif kind in ("personas", "requests"):
             doc_id = _stem_id(tree.root, path)
             if kind == "requests":

@@ -30,6 +30,7 @@ COLLECTIONS: dict[CatalogKind, str] = {
     CatalogKind.ENVIRONMENTS: "environments",
     CatalogKind.PERSONAS: "personas",
     CatalogKind.REQUESTS: "requests",
+    CatalogKind.AUTH: "auth",
 }
 
 # fields the catalog owns; a document's own copies are replaced

@@ -767,6 +767,7 @@ _TABLES = {
     CatalogKind.ENVIRONMENTS: "environments",
     CatalogKind.PERSONAS: "personas",
     CatalogKind.REQUESTS: "requests",
+    CatalogKind.AUTH: "auth_configs",
 }
 _CATALOG_FIELDS = ("id", "orgId", "createdAt", "updatedAt")
 

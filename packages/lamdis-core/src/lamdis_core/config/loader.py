@@ -197,8 +197,9 @@ class CatalogDocuments:
         catalog: the hosted catalog.
         org_id: the organization; ``None`` reads any organization's documents by id (the
             seed's start request names a suite without its org) and lists nothing.
-        auths: auth configs by ref; the catalog has no auth collection, so the service
-            passes the ones it knows (e.g. from its config root).
+        auths: auth configs by ref that take precedence over the catalog's ``auth``
+            documents (an embedder's in-process configs); the service passes none, so every
+            instance on one catalog reads the same auth configs.
     """
 
     catalog: Catalog
@@ -208,14 +209,14 @@ class CatalogDocuments:
     async def get(self, kind: str, doc_id: str) -> Mapping[str, Any] | None:
         from lamdis_core.ports.catalog import CatalogKind
 
-        if kind == "auth":
-            return self.auths.get(doc_id)
+        if kind == "auth" and doc_id in self.auths:
+            return self.auths[doc_id]
         return await self.catalog.get(CatalogKind(kind), self.org_id, doc_id)
 
     async def list(self, kind: str) -> Sequence[Mapping[str, Any]]:
         from lamdis_core.ports.catalog import CatalogKind
 
-        if kind == "auth" or self.org_id is None:
+        if self.org_id is None:
             return []
         return await self.catalog.list(CatalogKind(kind), self.org_id)
 

@@ -15,10 +15,16 @@ class CatalogKind(enum.StrEnum):
     ENVIRONMENTS = "environments"
     PERSONAS = "personas"
     REQUESTS = "requests"
+    AUTH = "auth"
+    """Auth configs (``authRef`` targets). They hold ``${NAME}`` references to secrets, never
+    the values: each server resolves them from its own environment when a run needs them, under
+    the catalog's exposure rules (:mod:`lamdis_core.config.env_policy`). The hosted API offers
+    no route for them; ``lamdis import`` writes them."""
 
 
 class Catalog(Protocol):
-    """Organizations, suites, tests, environments, personas and requests, per organization.
+    """Organizations, suites, tests, environments, personas, requests and auth configs, per
+    organization.
 
     A document is a JSON object with a string ``id``; the catalog adds ``orgId``,
     ``createdAt`` and ``updatedAt`` (ISO-8601 strings) and returns documents with them.
