@@ -248,33 +248,96 @@ def _fence(owner: int, generation: int) -> str:
 _RUN_COLUMNS_R = ", ".join(f"r.{c.strip()}" for c in _RUN_COLUMNS.split(","))
 
 
-def _run_from_row(row: Mapping[str, Any], items: list[Item] | None = None) -> Run:
+class _Damage:
+    """What of one stored run could not be read. A damaged jsonb value (edited by hand, a
+    restore gone wrong) must not make the run, nor every listing holding it, fail: the part
+    is read as its default and the run's ``error`` says which parts those are."""
+
+    def __init__(self) -> None:
+        self.parts: list[str] = []
+
+    def read(self, what: str, convert: Callable[[], _T], default: Callable[[], _T]) -> _T:
+        try:
+            return convert()
+        # Whatever the content makes structuring raise (cattrs' validation groups included);
+        # the row was already fetched, so no database error can arrive here.
+        except Exception as exc:
+            self.parts.append(f"{what} ({type(exc).__name__})")
+            return default()
+
+    def note(self, error: str | None) -> str | None:
+        if not self.parts:
+            return error
+        note = (
+            "this stored run is damaged: "
+            + ", ".join(self.parts)
+            + " could not be read (shown empty, or left out)"
+        )
+        return f"{error}; {note}" if error else note
+
+
+def _items_from_rows(records: list[Mapping[str, Any]], damage: _Damage) -> list[Item]:
+    """The items that can be read; each one that cannot is named in the run's note."""
+
+    def structure(value: Any) -> Callable[[], Item | None]:
+        return lambda: _converter.structure(_mapping(value), Item)
+
+    items = [
+        damage.read(f"item {n}", structure(r["item"]), lambda: None) for n, r in enumerate(records)
+    ]
+    return [item for item in items if item is not None]
+
+
+def _run_from_row(
+    row: Mapping[str, Any], items: list[Item] | None = None, damage: _Damage | None = None
+) -> Run:
+    damage = damage or _Damage()
+
+    def part(column: str, kind: type[_T]) -> _T:
+        return damage.read(column, lambda: _converter.structure(_mapping(row[column]), kind), kind)
+
     webhook = row["webhook"]
-    return Run(
+    run = Run(
         id=row["id"],
         org_id=row["orgId"],
         suite_id=row["suiteId"],
         env_id=row["envId"],
-        trigger=Trigger(row["trigger"]),
-        git_context=row["gitContext"],
+        trigger=damage.read("trigger", lambda: Trigger(row["trigger"]), lambda: Trigger.MANUAL),
+        git_context=damage.read("gitContext", lambda: _mapping(row["gitContext"]), dict),
+        # The column's CHECK constraint keeps status readable.
         status=RunStatus(row["status"]),
         created_at=row["createdAt"],
         started_at=row["startedAt"],
         finished_at=row["finishedAt"],
-        totals=_converter.structure(row["totals"], Totals),
-        judge=_converter.structure(row["judge"], JudgeSummary),
-        usage=_converter.structure(row["usage"], Usage),
-        progress=_converter.structure(row["progress"], Progress),
+        totals=part("totals", Totals),
+        judge=part("judge", JudgeSummary),
+        usage=part("usage", Usage),
+        progress=part("progress", Progress),
         items=items or [],
-        error=row["error"],
         stop_requested=row["stopRequested"],
         webhook_url=row["webhookUrl"],
-        webhook=_converter.structure(webhook, WebhookDelivery) if webhook is not None else None,
-        request=row["request"],
+        webhook=damage.read(
+            "webhook",
+            lambda: (
+                _converter.structure(_mapping(webhook), WebhookDelivery)
+                if webhook is not None
+                else None
+            ),
+            lambda: None,
+        ),
+        request=damage.read("request", lambda: _mapping(row["request"]), dict),
         attempts=row["attempts"],
         lease_owner=row["leaseOwner"],
         lease_expires_at=row["leaseExpiresAt"],
     )
+    run.error = damage.note(row["error"])  # after every part was read
+    return run
+
+
+def _mapping(value: Any) -> dict[str, Any]:
+    if not isinstance(value, dict):
+        raise TypeError(f"expected a JSON object, got {type(value).__name__}")
+    return value
 
 
 def _json(value: Any) -> Any:
@@ -392,12 +455,13 @@ class PostgresRunStore:
                 if row is None:
                     return None
                 items: list[Item] = []
+                damage = _Damage()
                 if include_items:
                     records = await conn.fetch(
                         'SELECT item FROM test_run_items WHERE "runId" = $1 ORDER BY seq', run_id
                     )
-                    items = [_converter.structure(r["item"], Item) for r in records]
-                return _run_from_row(row, items)
+                    items = _items_from_rows(records, damage)
+                return _run_from_row(row, items, damage)
 
         return await self._db.run("get_run", body)
 
