@@ -38,7 +38,7 @@ async def _exercise(
     await wait_status(client, slow_id, {"running"}, within=30)
     await asyncio.sleep(0.3)
     assert (await client.post(f"/internal/runs/{slow_id}/stop")).status == 200
-    stopped = await wait_status(client, slow_id, within=5)
+    stopped = await wait_status(client, slow_id, within=20)
     assert stopped["status"] == "stopped" and stopped["totals"]["skipped"] >= 1
     assert len(stopped["items"]) == 6
 
