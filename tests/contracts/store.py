@@ -646,6 +646,26 @@ class RunStoreContract(_Contract):
         await store.create_run(make_run(suite_id="suite-b"))
         assert [r.id for r in await store.list_runs(RunFilter(suite_id="suite-a"))] == [a.id]
 
+    async def test_list_runs_filters_by_environment(self, store: RunStore) -> None:
+        """list_runs with env_id returns only runs against that environment."""
+        a = await store.create_run(make_run(env_id="env-a"))
+        await store.create_run(make_run(env_id="env-b"))
+        assert [r.id for r in await store.list_runs(RunFilter(env_id="env-a"))] == [a.id]
+        assert await store.list_runs(RunFilter(env_id="env-none")) == []
+
+    async def test_list_runs_pages_with_offset_in_the_same_order(self, store: RunStore) -> None:
+        """offset skips that many runs of the newest-first order; pages neither overlap nor
+        leave a run out."""
+        ids = []
+        for n in range(5):
+            run = await store.create_run(make_run(created_at=T0 + timedelta(minutes=n)))
+            ids.append(run.id)
+        pages = [
+            [r.id for r in await store.list_runs(RunFilter(limit=2, offset=start))]
+            for start in (0, 2, 4, 6)
+        ]
+        assert pages == [ids[4:2:-1], ids[2:0:-1], ids[0:1], []]
+
     async def test_list_runs_filters_by_status(self, store: RunStore) -> None:
         """list_runs with status returns only runs in that status."""
         queued = await store.create_run(make_run())

@@ -29,6 +29,12 @@ logger = structlog.get_logger()
 SIGNATURE_WINDOW_SECONDS = 300
 PUBLIC_PATHS = frozenset({"/health"})
 
+
+def is_ui_path(path: str) -> bool:
+    """Paths of the hosted UI (``/ui/``): it checks its own session cookie, not the token."""
+    return path == "/ui" or path.startswith("/ui/")
+
+
 Handler = Callable[[web.Request], Awaitable[web.StreamResponse]]
 
 
@@ -154,7 +160,9 @@ def make_auth_middleware(
 
     @web.middleware
     async def auth_middleware(request: web.Request, handler: Handler) -> web.StreamResponse:
-        if request.path in PUBLIC_PATHS:
+        if request.path in PUBLIC_PATHS or is_ui_path(request.path):
+            # The UI checks its own signed session cookie (a browser sends no token header
+            # and cannot sign requests); see lamdis_http.ui.web.
             return await handler(request)
         if expected_token is not None:
             given = _token_from(request.headers)

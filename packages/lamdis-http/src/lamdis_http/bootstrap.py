@@ -220,6 +220,9 @@ def build_app(
     from lamdis_http.routes import setup_routes
 
     setup_routes(app)
+    from lamdis_http.ui.web import setup_ui
+
+    setup_ui(app)
 
     async def services(app: web.Application) -> AsyncIterator[None]:
         from lamdis_core.engine import Engine

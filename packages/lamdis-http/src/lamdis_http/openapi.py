@@ -509,14 +509,17 @@ _KIND_GROUP = re.compile(r"\(\?P<kind>([^)]+)\)")
 
 
 def route_paths(app: web.Application) -> Iterator[tuple[str, str]]:
-    """Every (method, OpenAPI path) the app serves; ``{kind}`` expands to each catalog kind."""
+    """Every (method, OpenAPI path) the app serves; ``{kind}`` expands to each catalog kind.
+    The HTML pages under ``/ui/`` are not part of the API and are left out."""
+    from lamdis_http._auth import is_ui_path
+
     for route in app.router.routes():
         method = route.method.lower()
         if method in ("head", "*"):
             continue
         info = route.resource.get_info() if route.resource is not None else {}
         template = info.get("formatter") or info.get("path")
-        if not template:
+        if not template or is_ui_path(template):
             continue
         variants = [template]
         if "{kind}" in template:

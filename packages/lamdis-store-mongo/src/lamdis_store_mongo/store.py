@@ -233,11 +233,14 @@ class MongoRunStore:
             query["suiteId"] = run_filter.suite_id
         if run_filter.status is not None:
             query["status"] = str(run_filter.status)
+        if run_filter.env_id is not None:
+            query["envId"] = run_filter.env_id
 
         async def fetch() -> list[Doc]:
             cursor = (
                 self._runs.find(query, {"items": 0})
                 .sort([("createdAt", DESCENDING), ("_id", DESCENDING)])
+                .skip(max(run_filter.offset, 0))
                 .limit(run_filter.limit)
             )
             return await cursor.to_list()

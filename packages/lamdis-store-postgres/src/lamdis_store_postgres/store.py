@@ -354,6 +354,7 @@ def list_runs_query(run_filter: RunFilter) -> tuple[str, list[Any]] | None:
         ('"orgId"', run_filter.org_id),
         ('"suiteId"', run_filter.suite_id),
         ("status", RunStatus(run_filter.status).value if run_filter.status else None),
+        ('"envId"', run_filter.env_id),
     ):
         if value is not None:
             if not _usable_id(value):
@@ -361,10 +362,10 @@ def list_runs_query(run_filter: RunFilter) -> tuple[str, list[Any]] | None:
             args.append(value)
             clauses.append(f"{column} = ${len(args)}")
     where = f"WHERE {' AND '.join(clauses)}" if clauses else ""
-    args.append(run_filter.limit)
+    args += [run_filter.limit, max(run_filter.offset, 0)]
     sql = (
         f"SELECT {_RUN_COLUMNS} FROM test_runs {where} "
-        f'ORDER BY "createdAt" DESC, seq DESC LIMIT ${len(args)}'
+        f'ORDER BY "createdAt" DESC, seq DESC LIMIT ${len(args) - 1} OFFSET ${len(args)}'
     )
     return sql, args
 

@@ -67,7 +67,10 @@ class RunFilter:
     org_id: str | None = None
     suite_id: str | None = None
     status: RunStatus | None = None
+    env_id: str | None = None
     limit: int = 20
+    offset: int = 0
+    """Runs to leave out before the first returned, in the same order (paging)."""
 
 
 class RunStore(Protocol):

@@ -111,10 +111,13 @@ class InMemoryRunStore:
             if (run_filter.org_id is None or slot.run.org_id == run_filter.org_id)
             and (run_filter.suite_id is None or slot.run.suite_id == run_filter.suite_id)
             and (run_filter.status is None or slot.run.status == run_filter.status)
+            and (run_filter.env_id is None or slot.run.env_id == run_filter.env_id)
         ]
         chosen.sort(key=_oldest_first_key, reverse=True)
+        start = max(run_filter.offset, 0)
         return [
-            _copy_run(slot.run, include_items=False) for slot in chosen[: max(run_filter.limit, 0)]
+            _copy_run(slot.run, include_items=False)
+            for slot in chosen[start : start + max(run_filter.limit, 0)]
         ]
 
     async def claim_next(
