@@ -24,7 +24,7 @@ from lamdis_http._problems import MAX_NAME_LENGTH, ProblemError, problem, text_i
 
 if TYPE_CHECKING:
     from lamdis_http._worker import WorkerPool
-    from lamdis_http.bootstrap import Settings
+    from lamdis_http.settings import Settings
 
 logger = structlog.get_logger()
 

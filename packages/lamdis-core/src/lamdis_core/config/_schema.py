@@ -19,6 +19,7 @@ from typing import Any, Literal, Union
 
 import attrs
 
+from lamdis_core.cron import schedule_problems
 from lamdis_core.domain import config as c
 from lamdis_core.domain.convert import camel
 from lamdis_core.generators import expression_problems
@@ -489,8 +490,6 @@ class Checker:
         if cls is c.UserObjectiveStep:
             self._user_objective(out, path)
         if cls is c.Schedule:
-            from lamdis_core.schedule import schedule_problems
-
             for key, problem in schedule_problems(out):
                 self.error((*path, key), problem)
         if cls is c.TestVariable:

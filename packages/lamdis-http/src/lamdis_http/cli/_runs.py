@@ -1,4 +1,8 @@
-"""``lamdis runs list`` and ``lamdis runs show RUN_ID``: read run history from a hosted service."""
+"""``lamdis runs list`` and ``lamdis runs show RUN_ID``: read run history.
+
+From the hosted API (``--server`` / ``LAMDIS_SERVER``), else from the database named by
+``MONGO_URL`` / ``DATABASE_URL``, exactly as ``lamdis wait`` does (:mod:`._source`).
+"""
 
 from __future__ import annotations
 
@@ -24,7 +28,10 @@ def register(subparsers: Any) -> None:
     show.add_argument("run_id", metavar="RUN_ID")
     for sub in (listing, show):
         sub.add_argument(
-            "--server", default=None, help="default: $LAMDIS_SERVER or http://127.0.0.1:3101"
+            "--server",
+            default=None,
+            help="default: $LAMDIS_SERVER, else the database of $MONGO_URL/$DATABASE_URL, "
+            "else http://127.0.0.1:3101",
         )
         sub.add_argument(
             "--json", action="store_true", help="print the API's JSON instead of a table"
@@ -55,14 +62,23 @@ async def _call(
     import json
     import sys
 
-    from lamdis_http.cli._client import ApiClient, ApiError, default_server
+    from lamdis_core.domain.errors import LamdisError
 
-    async with ApiClient(args.server or default_server()) as client:
-        try:
+    from lamdis_http.cli._client import ApiError
+    from lamdis_http.cli._source import run_source
+
+    try:
+        async with run_source(args.server, items=True) as client:
             data = await client.request("GET", path, params=params)
-        except ApiError as exc:
-            print(f"lamdis runs: {exc}", file=sys.stderr)
-            return EXIT_USAGE if exc.status in (400, 401, 403, 404) else EXIT_FAILED
+    except ApiError as exc:
+        print(f"lamdis runs: {exc}", file=sys.stderr)
+        return EXIT_USAGE if exc.status in (400, 401, 403, 404) else EXIT_FAILED
+    except LamdisError as exc:  # the store cannot be opened (a bad URL, a missing adapter)
+        print(f"lamdis runs: {exc}", file=sys.stderr)
+        return EXIT_USAGE
+    except OSError as exc:  # the database named by MONGO_URL / DATABASE_URL is unreachable
+        print(f"lamdis runs: {exc}", file=sys.stderr)
+        return EXIT_FAILED
     if args.json:
         print(json.dumps(data, indent=2))
     else:

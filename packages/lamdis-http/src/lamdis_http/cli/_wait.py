@@ -49,56 +49,6 @@ def _handle(args: argparse.Namespace) -> int:
     return asyncio.run(_wait(args))
 
 
-class _StoreReader:
-    """Reads the run straight from the database, as the seed's ``npm run wait`` does."""
-
-    def __init__(self, env: dict[str, str]) -> None:
-        self.env = env
-        self.store: Any = None
-
-    async def __aenter__(self) -> _StoreReader:
-        from lamdis_http import registry
-
-        self.store, _ = await registry.open_store(self.env)
-        return self
-
-    async def __aexit__(self, *exc: object) -> None:
-        await self.store.aclose()
-
-    async def request(self, method: str, path: str) -> Any:
-        from lamdis_core.domain.convert import default_converter
-
-        from lamdis_http.cli._client import ApiError
-
-        run_id = path.rsplit("/", 1)[-1]
-        run = await self.store.get_run(run_id, include_items=False)
-        if run is None:
-            raise ApiError(f"run {run_id!r} not found in the database", status=404)
-        data = default_converter().unstructure(run)
-        totals = run.totals
-        data["totals"] = {
-            "passed": totals.passed,
-            "failed": totals.failed,
-            "skipped": totals.skipped,
-            "errors": totals.errors,
-        }
-        return data
-
-
-def _source(args: argparse.Namespace) -> Any:
-    import os
-
-    from lamdis_http import registry
-    from lamdis_http.cli._client import ApiClient, default_server
-
-    if args.server or os.environ.get("LAMDIS_SERVER", "").strip():
-        return ApiClient(args.server or default_server())
-    env = dict(os.environ)
-    if registry.db_provider(env) != "local":
-        return _StoreReader(env)
-    return ApiClient(default_server())
-
-
 async def _wait(args: argparse.Namespace) -> int:
     import sys
     import time
@@ -112,7 +62,9 @@ async def _wait(args: argparse.Namespace) -> int:
     deadline = time.monotonic() + max(0.0, args.timeout)
     last = ""
     try:
-        source = _source(args)
+        from lamdis_http.cli._source import run_source
+
+        source = run_source(args.server, items=False)
         async with source as client:
             return await _poll(client, args, interval, deadline, last)
     except LamdisError as exc:
