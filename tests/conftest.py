@@ -6,6 +6,7 @@ import os
 from hypothesis import settings
 
 pytest_plugins = [
+    "pytester",
     "tests.fixtures.postgres",
     "tests.fixtures.llm_servers",
     "tests.fixtures.ferretdb",
