@@ -27,6 +27,7 @@ services:
 	bash scripts/ensure-postgres.sh
 	bash scripts/ensure-ferretdb.sh
 	bash scripts/ensure-go-tools.sh
+	bash scripts/ensure-chromium.sh
 
 test: install services
 	$(RUN) pytest -q -p no:cacheprovider
