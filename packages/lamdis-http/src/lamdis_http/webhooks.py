@@ -8,23 +8,28 @@ a receiver can verify it with the same code.
 
 from __future__ import annotations
 
-import asyncio
 import json
-from collections.abc import Sequence
-from typing import Any
 
 import aiohttp
 import structlog
-from lamdis_core.domain.results import Item, Run, Totals, WebhookDelivery, average_score
+from lamdis_core.domain.results import WebhookDelivery
 from lamdis_core.ports.clock import Clock, SystemClock
 from lamdis_core.ports.notifier import WebhookPayload
+
+# The payload and its recorded delivery are pure application logic and live in the core
+# (lamdis_core.service.notifications); importable from here as before.
+from lamdis_core.service.notifications import (
+    SuiteSummary,
+    deliver_and_record,
+    summary_payload,
+)
 from yarl import URL
 
 from lamdis_http._auth import signed_headers
 
 logger = structlog.get_logger()
 
-__all__ = ["AiohttpNotifier", "SuiteSummary", "summary_payload"]
+__all__ = ["AiohttpNotifier", "SuiteSummary", "deliver_and_record", "summary_payload"]
 
 
 class AiohttpNotifier:
@@ -118,78 +123,3 @@ def _safe_url(url: str) -> str:
         return str(parsed.origin()) + parsed.path
     except ValueError:
         return "<invalid url>"
-
-
-class SuiteSummary:
-    """Per-suite figures for the webhook's ``suites[]`` (JSON mode runs several suites)."""
-
-    def __init__(self, suite_id: str, items: Sequence[Item], *, status: str | None = None) -> None:
-        self.suite_id = suite_id
-        self.totals = Totals.of(list(items))
-        self.avg_score = average_score(list(items))
-        self.status = status
-
-    def as_dict(self) -> dict[str, Any]:
-        totals = self.totals
-        status = self.status or _lamdis_runs_status(totals)
-        return {
-            "id": self.suite_id,
-            "status": status,
-            "totals": _totals_dict(totals),
-            "passRate": totals.pass_rate,
-            "judge": {"avgScore": self.avg_score},
-        }
-
-
-def _lamdis_runs_status(totals: Totals) -> str:
-    if totals.failed or totals.errors:
-        return "failed"
-    if totals.skipped:
-        return "partial"
-    return "passed"
-
-
-def _totals_dict(totals: Totals) -> dict[str, int]:
-    return {
-        "passed": totals.passed,
-        "failed": totals.failed,
-        "skipped": totals.skipped,
-        "errors": totals.errors,
-    }
-
-
-def summary_payload(run: Run, *, mode: str, suites: Sequence[SuiteSummary]) -> WebhookPayload:
-    """The webhook body for a finished run."""
-    return {
-        "runId": run.id,
-        "mode": mode,
-        "trigger": str(run.trigger),
-        "status": str(run.status),
-        "passRate": run.totals.pass_rate,
-        "totals": _totals_dict(run.totals),
-        "suites": [s.as_dict() for s in suites],
-        "gitContext": run.git_context or None,
-        "error": run.error,
-    }
-
-
-async def deliver_and_record(
-    notifier: Any, store: Any, run: Run, payload: WebhookPayload
-) -> WebhookDelivery | None:
-    """Deliver the webhook for ``run`` and record the outcome; never raises."""
-    if not run.webhook_url or run.id is None:
-        return None
-    try:
-        delivery: WebhookDelivery = await notifier.deliver(run.webhook_url, payload)
-    except asyncio.CancelledError:
-        raise
-    except Exception as exc:  # a Notifier must not raise, but a run must never fail for it
-        logger.exception("webhook.notifier_raised", run_id=run.id)
-        delivery = WebhookDelivery(url=run.webhook_url, ok=False, attempts=0, error=str(exc))
-    try:
-        await store.record_webhook(run.id, delivery)
-    except asyncio.CancelledError:
-        raise
-    except Exception:
-        logger.exception("webhook.record_failed", run_id=run.id)
-    return delivery
