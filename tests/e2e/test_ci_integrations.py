@@ -215,6 +215,8 @@ def test_action_run_mode_passes_writes_the_summary_and_uploads_the_reports(
     assert summary["status"] in ("passed", "partial")
     assert runner.outputs["lamdis"] == {"status": summary["status"], "exit-code": "0"}
     ET.parse(tmp_path / "lamdis-results" / "junit.xml")
+    html = (tmp_path / "lamdis-results" / "report.html").read_text()
+    assert html.lower().startswith("<!doctype html>") and summary["status"] in html
     assert "passed" in runner.summary.read_text().lower()
     assert [u["uses"] for u in runner.uses] == ["actions/upload-artifact@v4"]
     assert runner.uses[0]["with"]["path"] == "lamdis-results"
@@ -306,6 +308,7 @@ def test_gitlab_run_job_keeps_the_junit_report(tmp_path: Path, demo: str) -> Non
     assert _run_gitlab_job(job, tmp_path, env) == 0, (tmp_path / "job.log").read_text()
     junit = tmp_path / job["artifacts"]["reports"]["junit"]
     assert ET.parse(junit).getroot().get("failures") == "0"
+    assert (tmp_path / "lamdis-results" / "report.html").read_text().lower().startswith("<!doctype")
     assert job["artifacts"]["when"] == "always"
     assert all((tmp_path / p).exists() for p in job["artifacts"]["paths"])
 
