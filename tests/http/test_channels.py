@@ -451,6 +451,50 @@ async def test_sse_events_split_across_network_reads_are_joined(sse_factory: Tar
     assert (reply.text, reply.chunks) == ("Hello", 2)
 
 
+async def test_sse_a_character_split_between_reads_and_a_custom_content_path(
+    sse_factory: TargetFactory,
+) -> None:
+    """A UTF-8 character cut between two network reads arrives whole; contentPath is read."""
+    import asyncio
+
+    from aiohttp import web
+
+    wire = (
+        'data: {"out": {"t": "gr\u00fc"}}\n\ndata: {"out": {"t": null}}\n\n'
+        'data: {"out": {"t": "\u00dfe"}}\n\ndata: [DONE]\n\n'
+    ).encode()
+    cut = wire.index("\u00df".encode()) + 1  # between the two bytes of the character
+
+    async def stream(request: web.Request) -> web.StreamResponse:
+        response = web.StreamResponse(headers={"Content-Type": "text/event-stream"})
+        await response.prepare(request)
+        for piece in (wire[:cut], wire[cut:]):
+            await response.write(piece)
+            await asyncio.sleep(0.01)
+        await response.write_eof()
+        return response
+
+    app = web.Application()
+    app.router.add_post("/s", stream)
+    runner = web.AppRunner(app)
+    await runner.setup()
+    site = web.TCPSite(runner, "127.0.0.1", 0)
+    await site.start()
+    port = next(a[1] for a in runner.addresses if isinstance(a, tuple))
+    try:
+        assistant = c.Assistant(
+            id="s",
+            env=c.AssistantEnv(channel="sse", base_url=f"http://127.0.0.1:{port}"),
+            request=c.ChannelRequest(path="/s", body={"q": "{{message}}"}),
+            sse=c.SseSpec(content_path="$.out.t"),
+        )
+        target = sse_factory.create(assistant, _no_auth, {})
+        reply = await target.send(_turn("hi", CONV_A))
+    finally:
+        await runner.cleanup()
+    assert (reply.text, reply.chunks) == ("gr\u00fc\u00dfe", 2)
+
+
 async def test_a_stream_that_never_ends_times_out_naming_its_end_and_what_came(
     bots: tuple[str, BotState],
 ) -> None:

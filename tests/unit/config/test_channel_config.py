@@ -4,6 +4,7 @@ JSON path and what was expected, before anything runs."""
 from __future__ import annotations
 
 from pathlib import Path
+from types import MappingProxyType
 
 import pytest
 from hypothesis import given
@@ -97,6 +98,10 @@ def test_the_channel_examples_validate() -> None:
         ("$..id", {"a": {"id": 1, "b": [{"id": 2}]}}, [1, 2]),
         ("$", {"a": 1}, [{"a": 1}]),
         ("$.missing", {"a": 1}, []),
+        ("$.a", {"a": None}, [None]),
+        ("$.a.b", {"a": None}, []),
+        ("$.a.b", {"a": MappingProxyType({"b": 2})}, [2]),
+        ("$.a[0].b", {"a": [{"c": 1}]}, []),
     ],
 )
 def test_jsonpath_subset_finds(path: str, document: object, found: list[object]) -> None:

@@ -83,16 +83,27 @@ class JsonPath:
         # by walking, without building a list per step (this runs once per streamed chunk).
         return all(step.kind in ("name", "index") for step in self.steps)
 
+    @functools.cached_property
+    def _plan(self) -> tuple[tuple[bool, Any], ...]:
+        return tuple((step.kind == "name", step.value) for step in self.steps)
+
     def _walk(self, value: Any) -> Any:
-        for step in self.steps:
-            if step.kind == "name":
-                if not isinstance(value, Mapping) or step.value not in value:
+        for is_name, key in self._plan:
+            if is_name:
+                # Parsed JSON is plain dicts: a dict lookup first, the Mapping ABC check (slow
+                # next to it, and this runs per streamed chunk) only for other mappings.
+                if type(value) is dict:
+                    value = value.get(key, _NOTHING)
+                    if value is _NOTHING:
+                        return _NOTHING
+                    continue
+                if not isinstance(value, Mapping) or key not in value:
                     return _NOTHING
-                value = value[step.value]
+                value = value[key]
             else:
-                if not isinstance(value, list) or not -len(value) <= step.value < len(value):
+                if not isinstance(value, list) or not -len(value) <= key < len(value):
                     return _NOTHING
-                value = value[step.value]
+                value = value[key]
         return value
 
     def __str__(self) -> str:

@@ -19,6 +19,7 @@ therefore sent as those characters, never replaced by the environment variable `
 
 from __future__ import annotations
 
+import functools
 import json
 import re
 from collections.abc import Callable, Mapping
@@ -60,9 +61,15 @@ def split_path(path: str) -> list[str | int]:
     return parts
 
 
+@functools.lru_cache(maxsize=1024)
+def _split_cached(path: str) -> tuple[str | int, ...]:
+    # Templates look the same few paths up on every turn; splitting is a regex scan.
+    return tuple(split_path(path))
+
+
 def lookup(value: Any, path: str | list[str | int]) -> Any:
     """Follow ``path`` into nested mappings and lists; :data:`MISSING` when it leads nowhere."""
-    parts = split_path(path) if isinstance(path, str) else path
+    parts = _split_cached(path) if isinstance(path, str) else path
     current = value
     for part in parts:
         if isinstance(current, Mapping):

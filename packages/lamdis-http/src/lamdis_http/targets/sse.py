@@ -15,6 +15,7 @@ Each turn records the time to the first content chunk and the number of content 
 
 from __future__ import annotations
 
+import codecs
 import time
 from typing import Any
 
@@ -37,6 +38,7 @@ from lamdis_http.targets._channel import (
 
 OPENAI_CONTENT = "$.choices[0].delta.content"
 _OPENAI_TOOL_DELTAS = compile_path("$.choices[0].delta.tool_calls")
+_OPENAI_DELTA = compile_path("$.choices[0].delta")
 
 
 @attrs.define
@@ -54,6 +56,11 @@ class SseTarget(ChannelTarget):
         spec = setup.assistant.sse or c.SseSpec()
         self.spec = spec
         self.content: JsonPath = compile_path(spec.content_path or OPENAI_CONTENT)
+        # The usual case: the text and the streamed tool calls share one delta object, found
+        # once per chunk instead of walking the document twice.
+        self.openai_delta = (
+            spec.format == "openai" and self.content.steps == compile_path(OPENAI_CONTENT).steps
+        )
         self.event_paths: dict[str, JsonPath] = {
             name: compile_path(path) for name, path in spec.events.items()
         }
@@ -104,14 +111,20 @@ class SseTarget(ChannelTarget):
             event = _Event()
             try:
                 # Read what arrived, not line by line: one await per network read.
-                pending = b""
+                # One decode per read; the incremental decoder holds a character split
+                # between two reads.
+                decode = codecs.getincrementaldecoder("utf-8")(errors="replace").decode
+                pending = ""
                 ended = False
                 async for data in response.content.iter_any():
                     state.raw.extend(data)
-                    *lines, pending = (pending + data).split(b"\n")
-                    for raw_line in lines:
-                        line = raw_line.decode("utf-8", errors="replace").rstrip("\r")
-                        if line:
+                    *lines, pending = (pending + decode(data)).split("\n")
+                    for line in lines:
+                        if line.endswith("\r"):
+                            line = line.rstrip("\r")
+                        if line.startswith("data:"):
+                            event.data.append(line[6:] if line[5:6] == " " else line[5:])
+                        elif line:
                             _field(event, line)
                         elif event.data and state.dispatch(event, conversation):
                             ended = True
@@ -121,8 +134,9 @@ class SseTarget(ChannelTarget):
                     if ended:
                         break
                 if not ended:
+                    pending += decode(b"", True)
                     if pending.strip():
-                        _field(event, pending.decode("utf-8", errors="replace").rstrip("\r"))
+                        _field(event, pending.rstrip("\r"))
                     if not (event.data and state.dispatch(event, conversation)) and self.terminal:
                         raise TargetError(
                             f"{where}: the stream closed before its end ({self.terminal}); "
@@ -192,7 +206,7 @@ class _Stream:
     def dispatch(self, event: _Event, conversation: Any) -> bool:
         """Take one event; ``True`` when it ends the reply."""
         target = self.target
-        data = "\n".join(event.data)
+        data = event.data[0] if len(event.data) == 1 else "\n".join(event.data)
         spec = target.spec
         document: Any
         if spec.format == "openai":
@@ -200,10 +214,18 @@ class _Stream:
                 return True
             document = self._json(data, conversation)
             self.events.append(document)
-            target.check_error(target.reading.error, document, self.raw, self.where, conversation)
-            found = target.content.find(document)
-            self.content(found[0] if found else None)
-            self._openai_tool_deltas(document)
+            if target.reading.error is not None:
+                target.check_error(
+                    target.reading.error, document, self.raw, self.where, conversation
+                )
+            if target.openai_delta:
+                delta = _OPENAI_DELTA.first(document)
+                if isinstance(delta, dict):
+                    self.content(delta.get("content"))
+                    self._openai_tool_deltas(delta.get("tool_calls"))
+            else:
+                self.content(target.content.first(document))
+                self._openai_tool_deltas(_OPENAI_TOOL_DELTAS.first(document))
             if target.tool_path is not None:
                 self._calls.extend(tool_calls_in(document, target.tool_path))
             return False
@@ -239,8 +261,7 @@ class _Stream:
                 f"{received(bytes(self.raw), self.target.secrets_of(conversation))}"
             ) from exc
 
-    def _openai_tool_deltas(self, document: Any) -> None:
-        deltas = _OPENAI_TOOL_DELTAS.first(document)
+    def _openai_tool_deltas(self, deltas: Any) -> None:
         if not isinstance(deltas, list):
             return
         for delta in deltas:
