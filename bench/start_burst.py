@@ -46,7 +46,7 @@ TOKEN = "bench-token"
 TICKS = os.sysconf("SC_CLK_TCK")
 
 
-def write_configs(root: Path, demo_url: str) -> Path:
+def write_configs(root: Path, demo_url: str, tests: int = 5) -> Path:
     def put(relative: str, data: Any) -> None:
         path = root / relative
         path.parent.mkdir(parents=True, exist_ok=True)
@@ -65,7 +65,7 @@ def write_configs(root: Path, demo_url: str) -> Path:
         {
             "id": "bench-tests",
             "assistantRef": "assistants/demo",
-            "tests": [{"id": f"t{i}", "steps": steps} for i in range(5)],
+            "tests": [{"id": f"t{i}", "steps": steps} for i in range(tests)],
         },
     )
     put(
@@ -93,7 +93,7 @@ def free_port() -> int:
 
 
 def start_service(
-    config_dir: Path, server_pythonpath: str | None
+    config_dir: Path, server_pythonpath: str | None, **extra_env: str
 ) -> tuple[subprocess.Popen[bytes], str]:
     port = free_port()
     env = bench_env(
@@ -103,6 +103,7 @@ def start_service(
         LAMDIS_API_TOKEN=TOKEN,
         LAMDIS_LOG_LEVEL="WARNING",
         JUDGE_PROVIDER="offline",
+        **extra_env,
     )
     for name in ("DATABASE_URL", "MONGO_URL"):
         env.pop(name, None)
