@@ -13,15 +13,18 @@ from __future__ import annotations
 
 import asyncio
 import os
-from collections.abc import Iterator, Mapping
+from collections.abc import AsyncIterator, Iterator, Mapping
 from pathlib import Path
 from typing import TYPE_CHECKING, Any
 
 import pytest
+import pytest_asyncio
 
 if TYPE_CHECKING:
     from lamdis_core.domain.plan import PlanEntry, RunPlan
     from lamdis_core.engine import RunResult
+
+    from pytest_lamdis.convo import Convo
 
 SUFFIXES = (".json", ".yaml", ".yml")
 _PLANS = pytest.StashKey[dict[Path, "RunPlan | Exception"]]()
@@ -51,6 +54,13 @@ def pytest_addoption(parser: pytest.Parser) -> None:
         metavar="R",
         help="the least share of a lamdis test's runs that must pass (0 to 1, default 1)",
     )
+    group.addoption(
+        "--lamdis-assistant",
+        default=None,
+        metavar="FILE",
+        help="the assistant file the convo fixture talks to (adds to lamdis_assistant)",
+    )
+    parser.addini("lamdis_assistant", "the assistant file the convo fixture talks to")
     parser.addini("lamdis_paths", "folders or files holding lamdis tests", type="paths")
     parser.addini("lamdis_config_root", "root for lamdis references (assistantRef...)")
     parser.addini("lamdis_repeat", "default for --lamdis-repeat", default="1")
@@ -59,8 +69,35 @@ def pytest_addoption(parser: pytest.Parser) -> None:
 
 def pytest_configure(config: pytest.Config) -> None:
     config.addinivalue_line("markers", "lamdis: a lamdis test x assistant (pytest-lamdis)")
+    config.addinivalue_line(
+        "markers", "lamdis_assistant(path): the assistant file the convo fixture talks to"
+    )
     config.stash[_PLANS] = {}
     config.stash[_REPORTED] = set()
+
+
+@pytest_asyncio.fixture
+async def convo(request: pytest.FixtureRequest) -> AsyncIterator[Convo]:
+    """A conversation with the configured assistant: ``await convo.user("...")``, then
+    ``convo.includes(...)``, ``convo.regex(...)``, ``await convo.judge(...)``."""
+    from pytest_lamdis.convo import assistant_path, open_convo
+
+    marker = request.node.get_closest_marker("lamdis_assistant")
+    path = assistant_path(request.config, marker.args[0] if marker and marker.args else None)
+    if path is None:
+        raise pytest.UsageError(
+            "the convo fixture needs an assistant file: @pytest.mark.lamdis_assistant(PATH), "
+            "--lamdis-assistant PATH or the lamdis_assistant ini option"
+        )
+    conversation = await open_convo(
+        path,
+        test_id=request.node.name,
+        config_root=request.config.getini("lamdis_config_root") or None,
+    )
+    try:
+        yield conversation
+    finally:
+        await conversation.aclose()
 
 
 def _roots(config: pytest.Config) -> list[Path]:
