@@ -128,6 +128,7 @@ def make_run(**overrides: Any) -> Run:
         "git_context": {"repo": "acme/bot", "sha": "abc123", "runId": "42"},
         "webhook_url": "https://hooks.example.test/lamdis",
         "request": {"suiteId": "suite-1", "envId": "env-1", "tags": ["smoke"]},
+        "seed": 20261130,
     }
     fields.update(overrides)
     return Run(**fields)
@@ -482,6 +483,42 @@ class RunStoreContract(_Contract):
         assert [i.test_id for i in stored.items] == ["test-1"]
         assert stored.progress == Progress(done=1, total=1)
         assert stored.status is RunStatus.PASSED and stored.totals == Totals(passed=1)
+
+    async def test_the_seed_is_kept_from_creation_and_recorded_at_finish(
+        self, store: RunStore
+    ) -> None:
+        """A seed given at creation is stored; finish_run records the seed the worker used,
+        and a finish without one keeps what is stored."""
+        given = await store.create_run(make_run(seed=2**63 - 1))
+        assert given.id is not None
+        fetched = await store.get_run(given.id)
+        assert fetched is not None and fetched.seed == 2**63 - 1
+        await store.finish_run(
+            given.id,
+            status=RunStatus.PASSED,
+            totals=Totals(passed=1),
+            judge=JudgeSummary(),
+            usage=Usage(),
+            finished_at=T0,
+        )
+        kept = await store.get_run(given.id)
+        assert kept is not None and kept.seed == 2**63 - 1
+        picked = await store.create_run(make_run(seed=None))
+        assert picked.id is not None and picked.seed is None
+        claimed = await store.claim_next("w", now=T0, lease_seconds=30)
+        assert claimed is not None and claimed.id == picked.id
+        await store.finish_run(
+            picked.id,
+            status=RunStatus.PASSED,
+            totals=Totals(passed=1),
+            judge=JudgeSummary(),
+            usage=Usage(),
+            finished_at=T0 + timedelta(seconds=5),
+            claim=Claim.of(claimed),
+            seed=12345,
+        )
+        recorded = await store.get_run(picked.id)
+        assert recorded is not None and recorded.seed == 12345
 
     async def test_a_superseded_claim_is_refused_and_writes_nothing(self, store: RunStore) -> None:
         """After recovery re-queued a run and another worker claimed it, every fenced write of

@@ -319,6 +319,19 @@ def number(*, minimum: float | None = None, maximum: float | None = None) -> Che
     return check
 
 
+def integer(*, minimum: int, maximum: int) -> Check:
+    """A whole JSON number (``7``, not ``7.5``, ``"7"`` or ``true``) within the bounds."""
+
+    def check(value: Any) -> str | None:
+        if isinstance(value, bool) or not isinstance(value, int):
+            return f"expected an integer, got {_json_type(value)}"
+        if not minimum <= value <= maximum:
+            return f"expected an integer from {minimum} to {maximum}, got {value}"
+        return None
+
+    return check
+
+
 def array(of: Check, *, min_items: int = 0) -> Check:
     def check(value: Any) -> str | None:
         if not isinstance(value, list):

@@ -133,6 +133,14 @@ def _operations() -> dict[str, dict[str, Any]]:
                                 "id the suite does not hold is a 404",
                             },
                             "trigger": _TRIGGER,
+                            "seed": {
+                                "type": ["integer", "null"],
+                                "minimum": 0,
+                                "maximum": 2**63 - 1,
+                                "description": "Seed for the data generators in test variables "
+                                "(a stored run shows the one it used as `seed`, so giving it "
+                                "again repeats its values). Default: one is picked",
+                            },
                             **_RUN_START_FIELDS,
                         },
                     }

@@ -468,6 +468,7 @@ class MongoRunStore:
         finished_at: datetime,
         error: str | None = None,
         claim: Claim | None = None,
+        seed: int | None = None,
     ) -> None:
         fields: Doc = {
             "status": str(status),
@@ -476,6 +477,8 @@ class MongoRunStore:
             "usage": self._converter.unstructure(usage),
             "finishedAt": finished_at,
         }
+        if seed is not None:
+            fields["seed"] = seed
         unset: tuple[str, ...] = ("leaseOwner", "leaseExpiresAt", "claimToken")
         if error is None:
             unset = (*unset, "error")

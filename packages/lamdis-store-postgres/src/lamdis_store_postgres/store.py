@@ -236,7 +236,7 @@ def _iso(value: datetime) -> str:
 _RUN_COLUMNS = """
     id, "orgId", "suiteId", "envId", trigger, "gitContext", status, "createdAt", "startedAt",
     "finishedAt", totals, judge, usage, progress, error, "stopRequested", "webhookUrl",
-    webhook, request, attempts, "leaseOwner", "leaseExpiresAt"
+    webhook, request, attempts, "leaseOwner", "leaseExpiresAt", seed
 """
 
 
@@ -329,6 +329,7 @@ def _run_from_row(
         attempts=row["attempts"],
         lease_owner=row["leaseOwner"],
         lease_expires_at=row["leaseExpiresAt"],
+        seed=row["seed"],
     )
     run.error = damage.note(row["error"])  # after every part was read
     return run
@@ -421,6 +422,7 @@ class PostgresRunStore:
             run.attempts,
             run.lease_owner,
             _aware(run.lease_expires_at) if run.lease_expires_at else None,
+            run.seed,
         )
 
         async def body(conn: asyncpg.Connection, attempt: int) -> Run:
@@ -429,7 +431,7 @@ class PostgresRunStore:
                 f"""
                 INSERT INTO test_runs ({_RUN_COLUMNS})
                 VALUES ($1, $2, $3, $4, $5, $6, $7, $8, $9, $10, $11, $12, $13, $14, $15, $16,
-                        $17, $18, $19, $20, $21, $22)
+                        $17, $18, $19, $20, $21, $22, $23)
                 ON CONFLICT (id) DO NOTHING
                 RETURNING {_RUN_COLUMNS}
                 """,
@@ -653,6 +655,7 @@ class PostgresRunStore:
         finished_at: datetime,
         error: str | None = None,
         claim: Claim | None = None,
+        seed: int | None = None,
     ) -> None:
         if not _usable_id(run_id):
             if claim is not None:
@@ -666,10 +669,11 @@ class PostgresRunStore:
             _json(usage),
             _aware(finished_at),
             _text(error),
+            seed,
         )
         where = "WHERE id = $1"
         if claim is not None:
-            where = f"WHERE id = $1 AND {_fence(8, 9)}"
+            where = f"WHERE id = $1 AND {_fence(9, 10)}"
             args = (*args, claim.owner, claim.generation)
 
         async def body(conn: asyncpg.Connection, attempt: int) -> None:
@@ -678,8 +682,8 @@ class PostgresRunStore:
                     f"""
                     UPDATE test_runs
                     SET status = $2, totals = $3, judge = $4, usage = $5, "finishedAt" = $6,
-                        error = $7, "leaseOwner" = NULL, "leaseExpiresAt" = NULL,
-                        "updatedAt" = now()
+                        error = $7, seed = COALESCE($8::bigint, seed), "leaseOwner" = NULL,
+                        "leaseExpiresAt" = NULL, "updatedAt" = now()
                     {where}
                     RETURNING "orgId", "suiteId"
                     """,

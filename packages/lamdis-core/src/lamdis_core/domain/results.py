@@ -332,6 +332,9 @@ class Run:
     attempts: int = 0
     lease_owner: str | None = None
     lease_expires_at: datetime | None = None
+    seed: int | None = None
+    """What the data generators drew from: given at start to reproduce a run, else picked by
+    the worker and recorded when the run finishes."""
 
 
 def run_status_for(totals: Totals, *, stopped: bool) -> RunStatus:

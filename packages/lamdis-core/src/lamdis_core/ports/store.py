@@ -170,8 +170,10 @@ class RunStore(Protocol):
         finished_at: datetime,
         error: str | None = None,
         claim: Claim | None = None,
+        seed: int | None = None,
     ) -> None:
-        """Record the final status and summary and release the lease.
+        """Record the final status and summary and release the lease; ``seed`` (when given)
+        is the one the run's data generators drew from.
 
         Raises:
             LostClaimError: ``claim`` is given and no longer current.

@@ -26,6 +26,7 @@ import contextlib
 import hashlib
 import json
 import os
+import secrets
 import socket
 import uuid
 from collections import OrderedDict
@@ -95,6 +96,7 @@ class RunEngine(Protocol):
         repeat: int = 1,
         observer: Any = None,
         stop: asyncio.Event | None = None,
+        seed: int | None = None,
         max_cost: float | None = None,
     ) -> Any: ...
 
@@ -459,6 +461,9 @@ class WorkerPool:
         self, run: Run, claim: Claim, stop: asyncio.Event, tracker: _RunTracker, log: Any
     ) -> None:
         assert run.id is not None
+        if run.seed is None:
+            # One seed for every suite of the run; _finish records it with the result.
+            run = attrs.evolve(run, seed=secrets.randbelow(2**31))
         try:
             suites = await self.plans.build(run)
             engines = [await self.engines(suite.plan) for suite in suites]
@@ -486,6 +491,7 @@ class WorkerPool:
                     concurrency=self.concurrency,
                     observer=tracker,
                     stop=stop,
+                    seed=run.seed,
                     max_cost=budget,
                 )
                 stop_reason = getattr(result, "stop_reason", None)
@@ -553,6 +559,7 @@ class WorkerPool:
             finished_at=self.clock.now(),
             error=error,
             claim=claim,
+            seed=run.seed,
         )
         logger.info(
             "run.finished",

@@ -191,12 +191,15 @@ class InMemoryRunStore:
         finished_at: datetime,
         error: str | None = None,
         claim: Claim | None = None,
+        seed: int | None = None,
     ) -> None:
         self._check_open()
         slot = self._fenced(run_id, claim, "finish_run")
         if slot is None:
             return
         run = slot.run
+        if seed is not None:
+            run.seed = seed
         run.status = status
         run.totals = copy.deepcopy(totals)
         run.judge = copy.deepcopy(judge)

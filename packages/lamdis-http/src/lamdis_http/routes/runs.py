@@ -23,6 +23,8 @@ routes = web.RouteTableDef()
 
 TRIGGERS = [t.value for t in Trigger]
 MAX_LIST_LIMIT = 200
+MAX_SEED = 2**63 - 1
+"""A start's ``seed`` fits PostgreSQL's bigint, like ``lamdis run --seed``."""
 
 
 def run_to_json(run: Run) -> dict[str, Any]:
@@ -84,8 +86,9 @@ async def start_run(request: web.Request) -> web.Response:
             "gitContext": p.free_object(),
             "webhookUrl": p.url(),
             "tests": p.array(p.name()),
+            "seed": p.integer(minimum=0, maximum=MAX_SEED),
         },
-        nullable=("envId", "orgId", "gitContext", "webhookUrl", "tests"),
+        nullable=("envId", "orgId", "gitContext", "webhookUrl", "tests", "seed"),
     )
     catalog = request.app[CATALOG_KEY]
     org_id: str | None = body.get("orgId") or None
@@ -122,6 +125,7 @@ async def start_run(request: web.Request) -> web.Response:
         status=RunStatus.QUEUED,
         webhook_url=body.get("webhookUrl"),
         request={"kind": "suite", "tests": tests},
+        seed=body.get("seed"),
     )
     created = await request.app[STORE_KEY].create_run(run)
     worker = request.app.get(WORKER_KEY)
