@@ -10,10 +10,12 @@ from pathlib import Path
 
 import pytest
 
+from tests.fixtures.servers import free_port
 from tests.plugin.test_pytest_lamdis import Demo
 
 pytestmark = pytest.mark.e2e
 
+BARE_INI = "[pytest]\nasyncio_mode = auto\nasyncio_default_fixture_loop_scope = function\n"
 README = Path(__file__).parents[2] / "packages/pytest-lamdis/README.md"
 
 
@@ -105,7 +107,7 @@ def test_judge_checks_pass_fail_and_return_the_check(project: pytest.Pytester) -
 def test_without_an_assistant_the_fixture_says_how_to_give_one(
     pytester: pytest.Pytester,
 ) -> None:
-    pytester.makeini("[pytest]\nasyncio_mode = auto\n")
+    pytester.makeini(BARE_INI)
     pytester.makepyfile(
         """
         async def test_orphan(convo):
@@ -118,7 +120,7 @@ def test_without_an_assistant_the_fixture_says_how_to_give_one(
 
 
 def test_the_command_line_option_names_the_assistant(project: pytest.Pytester) -> None:
-    project.makeini("[pytest]\nasyncio_mode = auto\n")
+    project.makeini(BARE_INI)
     project.makepyfile(
         test_cli="""
         async def test_hello(convo):
@@ -130,3 +132,24 @@ def test_the_command_line_option_names_the_assistant(project: pytest.Pytester) -
     project.runpytest_subprocess(
         "--lamdis-assistant", "lamdis/assistants/demo.json"
     ).assert_outcomes(passed=1)
+
+
+def test_a_judge_that_cannot_judge_fails_the_test(
+    project: pytest.Pytester, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    # The OpenAI judge pointed at a loopback port nobody listens on: an error, never a pass.
+    monkeypatch.setenv("JUDGE_PROVIDER", "openai")
+    monkeypatch.setenv("OPENAI_BASE", f"http://127.0.0.1:{free_port()}/v1")
+    monkeypatch.setenv("OPENAI_API_KEY", "sk-test")
+    project.makepyfile(
+        test_unjudged="""
+        async def test_greeting(convo):
+            await convo.user("hello")
+            await convo.judge("greets the user")
+        """
+    )
+    result = project.runpytest_subprocess()
+    result.assert_outcomes(failed=1)
+    result.stdout.fnmatch_lines(
+        ["*AssertionError: assistant_check/judge: *cannot reach OpenAI*", "*user: hello*"]
+    )
