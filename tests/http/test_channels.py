@@ -451,10 +451,11 @@ async def test_sse_events_split_across_network_reads_are_joined(sse_factory: Tar
     assert (reply.text, reply.chunks) == ("Hello", 2)
 
 
-async def test_sse_a_character_split_between_reads_and_a_custom_content_path(
+async def test_sse_a_character_split_between_reads_a_custom_content_path_and_a_bad_chunk(
     sse_factory: TargetFactory,
 ) -> None:
-    """A UTF-8 character cut between two network reads arrives whole; contentPath is read."""
+    """A UTF-8 character cut between two network reads arrives whole; contentPath is read;
+    a chunk that is not JSON is an error naming it and showing what came."""
     import asyncio
 
     from aiohttp import web
@@ -464,11 +465,13 @@ async def test_sse_a_character_split_between_reads_and_a_custom_content_path(
         'data: {"out": {"t": "\u00dfe"}}\n\ndata: [DONE]\n\n'
     ).encode()
     cut = wire.index("\u00df".encode()) + 1  # between the two bytes of the character
+    broken = b'data: {"out": {"t": "a"}}\n\ndata: {"out": oops\n\ndata: [DONE]\n\n'
 
     async def stream(request: web.Request) -> web.StreamResponse:
         response = web.StreamResponse(headers={"Content-Type": "text/event-stream"})
         await response.prepare(request)
-        for piece in (wire[:cut], wire[cut:]):
+        pieces = (broken,) if request.path == "/broken" else (wire[:cut], wire[cut:])
+        for piece in pieces:
             await response.write(piece)
             await asyncio.sleep(0.01)
         await response.write_eof()
@@ -476,6 +479,7 @@ async def test_sse_a_character_split_between_reads_and_a_custom_content_path(
 
     app = web.Application()
     app.router.add_post("/s", stream)
+    app.router.add_post("/broken", stream)
     runner = web.AppRunner(app)
     await runner.setup()
     site = web.TCPSite(runner, "127.0.0.1", 0)
@@ -490,9 +494,18 @@ async def test_sse_a_character_split_between_reads_and_a_custom_content_path(
         )
         target = sse_factory.create(assistant, _no_auth, {})
         reply = await target.send(_turn("hi", CONV_A))
+        bad = sse_factory.create(
+            attrs.evolve(assistant, request=c.ChannelRequest(path="/broken", body={"q": "x"})),
+            _no_auth,
+            {},
+        )
+        with pytest.raises(TargetError) as caught:
+            await bad.send(_turn("hi", CONV_B))
     finally:
         await runner.cleanup()
     assert (reply.text, reply.chunks) == ("gr\u00fc\u00dfe", 2)
+    assert "an event's data is not JSON" in str(caught.value)
+    assert '{"out": oops' in str(caught.value)  # what was received, up to the bad chunk
 
 
 async def test_a_stream_that_never_ends_times_out_naming_its_end_and_what_came(

@@ -116,7 +116,8 @@ class SseTarget(ChannelTarget):
                 decode = codecs.getincrementaldecoder("utf-8")(errors="replace").decode
                 pending = ""
                 ended = False
-                async for data in response.content.iter_any():
+                read = response.content.readany  # b"" at the end of the stream
+                while data := await read():
                     state.raw.extend(data)
                     *lines, pending = (pending + decode(data)).split("\n")
                     for line in lines:
@@ -212,7 +213,10 @@ class _Stream:
         if spec.format == "openai":
             if data.strip() == "[DONE]":
                 return True
-            document = self._json(data, conversation)
+            try:
+                document = loads_bounded(data)
+            except ValueError:
+                document = self._json(data, conversation)  # raises, naming the stream
             self.events.append(document)
             if target.reading.error is not None:
                 target.check_error(
