@@ -165,7 +165,7 @@ def _operations() -> dict[str, dict[str, Any]]:
         },
         "/internal/runs/{runId}": {
             "get": {
-                "summary": "One run with its items (camelCase, DESIGN §4)",
+                "summary": "One run with its items (camelCase; the results model)",
                 "parameters": [_param("runId")],
                 "responses": {
                     "200": _json("The run", {"$ref": "#/components/schemas/Run"}),

@@ -1,7 +1,7 @@
 """``MongoRunStore``: the RunStore port on MongoDB through PyMongo's async API.
 
 A run is one document in ``testruns`` with an ObjectId ``_id`` (returned as its hex string) and
-the camelCase fields of DESIGN §4, so the seed's shell queries read it as they are:
+the camelCase fields of docs/results.md, so the seed's shell queries read it as they are:
 ``db.testruns.findOne({_id: ObjectId(id)}, {items: 0})`` and the recent runs sorted by
 ``finishedAt``. Datetimes are BSON dates. Items are ``$push``-ed into ``items`` as they finish.
 """

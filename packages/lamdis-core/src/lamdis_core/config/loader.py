@@ -1,6 +1,6 @@
 """Loading configuration into a :class:`~lamdis_core.domain.plan.RunPlan`.
 
-Local mode reads files (JSON or YAML, the lamdis-runs formats of DESIGN §3)::
+Local mode reads files (JSON or YAML, the lamdis-runs formats, described in docs/formats.md)::
 
     plan = load_plan(["configs/suites/legal-tests.json"])
     report = validate_paths(["configs/"])   # checks everything, runs nothing

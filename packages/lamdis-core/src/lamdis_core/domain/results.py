@@ -1,4 +1,4 @@
-"""Results: checks, items and runs (DESIGN §4). Serialised in camelCase by the converter."""
+"""Results: checks, items and runs (docs/results.md). Serialised in camelCase by the converter."""
 
 from __future__ import annotations
 
@@ -338,7 +338,7 @@ class Run:
 
 
 def run_status_for(totals: Totals, *, stopped: bool) -> RunStatus:
-    """The final status of a run (DESIGN §4): stopped, else failed, else partial, else passed."""
+    """The final status of a run (docs/results.md): stopped, else failed, else partial, else passed."""
     if stopped:
         return RunStatus.STOPPED
     if totals.failed or totals.errors:

@@ -7,7 +7,7 @@ from typing import Any, Protocol
 
 
 class CatalogKind(enum.StrEnum):
-    """What a catalog document is. Documents are the file formats of DESIGN §3, as JSON."""
+    """What a catalog document is. Documents are the file formats of docs/formats.md, as JSON."""
 
     ORGANIZATIONS = "organizations"
     SUITES = "suites"

@@ -1,4 +1,4 @@
-"""``lamdis serve``: the hosted API (DESIGN §5) with background runs.
+"""``lamdis serve``: the hosted API (docs/api.md) with background runs.
 
 Settings come from the environment (``DB_PROVIDER``, ``MONGO_URL``, ``DATABASE_URL``, ``PORT``,
 ``LAMDIS_API_TOKEN``, ``LAMDIS_HMAC_SECRET``, ``LAMDIS_CONFIG_DIR``, ``LAMDIS_MAX_RUNS``,

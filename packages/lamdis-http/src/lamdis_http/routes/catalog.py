@@ -1,6 +1,6 @@
 """CRUD on the catalog: ``/orgs/{orgId}/{suites|tests|environments|personas|requests}[/{id}]``.
 
-Documents are the config file formats of DESIGN §3 as JSON, each with a string ``id``; they
+Documents are the config file formats of docs/formats.md as JSON, each with a string ``id``; they
 are validated against the domain model before they are stored, so a run never meets a
 malformed document. Ids may contain ``/`` (``assistants/dev/v1``).
 """

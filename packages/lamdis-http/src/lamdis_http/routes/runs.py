@@ -28,7 +28,7 @@ MAX_SEED = 2**63 - 1
 
 
 def run_to_json(run: Run) -> dict[str, Any]:
-    """A run as the API shows it: camelCase, as DESIGN §4, ``None`` fields left out.
+    """A run as the API shows it: camelCase, as in docs/results.md, ``None`` fields left out.
 
     Never fails on content: a run that cannot be shown in full (a damaged row, content stored
     before the service bounded it) is shown by its plain fields with an ``unreadable`` note,
