@@ -15,7 +15,15 @@ connections at once, each sending one ``POST /internal/runs/start``. Figures:
   by the number of starts: the per-start cost, the figure to drive down;
 - every answer's status (all must be 202).
 
-Usage: ``python bench/start_burst.py [--starts 500] [--rounds 3] [--record]``.
+``--postgres`` measures two instances sharing one PostgreSQL instead: a throwaway cluster
+(``tests/fixtures/postgres.py``: Debian's ``initdb``/``pg_ctl`` on a free 127.0.0.1 port), a
+fresh database per round migrated with ``lamdis db migrate`` and loaded with ``lamdis import``, two ``lamdis serve`` processes
+with ``DATABASE_URL`` on two ports, the starts sent alternately to each. After the burst it
+waits until every run in the database is final and reports how many are; the suite is 1 test x
+2 turns and the demo assistant answers after 200 ms, so the ~500 runs drain in under a minute.
+Everything it started (services, assistant, ``pg_ctl stop``) is stopped at the end.
+
+Usage: ``python bench/start_burst.py [--starts 500] [--rounds 3] [--postgres] [--record]``.
 ``--compare-pythonpath DIRS`` also runs the service from other sources (e.g. an older
 checkout's ``packages/*/src``), alternating rounds, to compare under the same load.
 """
@@ -93,11 +101,15 @@ def free_port() -> int:
 
 
 def start_service(
-    config_dir: Path, server_pythonpath: str | None, **extra_env: str
+    config_dir: Path,
+    server_pythonpath: str | None,
+    database_url: str | None = None,
+    **extra_env: str,
 ) -> tuple[subprocess.Popen[bytes], str]:
+    """One ``lamdis serve``: the local store, or PostgreSQL at ``database_url``."""
     port = free_port()
     env = bench_env(
-        DB_PROVIDER="local",
+        DB_PROVIDER="postgres" if database_url else "local",
         PORT=str(port),
         LAMDIS_CONFIG_DIR=str(config_dir),
         LAMDIS_API_TOKEN=TOKEN,
@@ -107,6 +119,8 @@ def start_service(
     )
     for name in ("DATABASE_URL", "MONGO_URL"):
         env.pop(name, None)
+    if database_url:
+        env["DATABASE_URL"] = database_url
     if server_pythonpath:
         env["PYTHONPATH"] = server_pythonpath
     proc = subprocess.Popen(
@@ -145,25 +159,29 @@ async def _start_once(host: str, port: int, request: bytes) -> int:
     return int(answer.split(b" ", 2)[1]) if answer.startswith(b"HTTP/1.1 ") else 0
 
 
-async def burst(url: str, starts: int) -> tuple[list[float], Counter[int], float]:
+async def burst(urls: list[str], starts: int) -> tuple[list[float], Counter[int], float]:
     """``starts`` clients, each on its own connection, released together.
 
+    With several ``urls`` the clients alternate between them (client ``i`` to ``urls[i % n]``).
     A bare asyncio client with a pre-built request: aiohttp's client costs a few ms of CPU
     per request, and on 2 shared cores that would be measured as the service's latency."""
-    host, port_text = url.removeprefix("http://").split(":")
-    port = int(port_text)
-    request = _request(host, port)
-    for _ in range(5):  # warm-up: first-use imports, the suite's plan
-        await _start_once(host, port, request)
+    targets = []
+    for url in urls:
+        host, port_text = url.removeprefix("http://").split(":")
+        targets.append((host, int(port_text), _request(host, int(port_text))))
+    for host, port, request in targets:
+        for _ in range(5):  # warm-up: first-use imports, the suite's plan
+            await _start_once(host, port, request)
     gate = asyncio.Event()
 
-    async def one() -> tuple[float, int]:
+    async def one(i: int) -> tuple[float, int]:
+        host, port, request = targets[i % len(targets)]
         await gate.wait()
         t0 = time.perf_counter()
         status = await _start_once(host, port, request)
         return (time.perf_counter() - t0) * 1000, status
 
-    tasks = [asyncio.create_task(one()) for _ in range(starts)]
+    tasks = [asyncio.create_task(one(i)) for i in range(starts)]
     await asyncio.sleep(0.1)
     started = time.perf_counter()
     gate.set()
@@ -172,19 +190,68 @@ async def burst(url: str, starts: int) -> tuple[list[float], Counter[int], float
     return [r[0] for r in results], Counter(r[1] for r in results), wall
 
 
-def one_round(config_dir: Path, starts: int, server_pythonpath: str | None) -> dict[str, Any]:
-    proc, url = start_service(config_dir, server_pythonpath)
+def _stop(proc: subprocess.Popen[bytes]) -> None:
+    proc.terminate()
     try:
-        before = cpu_seconds(proc.pid)
-        latencies, statuses, wall = asyncio.run(burst(url, starts))
-        after = cpu_seconds(proc.pid)
+        proc.wait(timeout=30)
+    except subprocess.TimeoutExpired:
+        proc.kill()
+        proc.wait()
+
+
+FINAL = ("passed", "failed", "partial", "stopped")
+
+
+async def _run_counts(dsn: str) -> Counter[str]:
+    import asyncpg
+
+    conn = await asyncpg.connect(dsn)
+    try:
+        rows = await conn.fetch("SELECT status, count(*) AS n FROM test_runs GROUP BY status")
     finally:
-        proc.terminate()
-        try:
-            proc.wait(timeout=30)
-        except subprocess.TimeoutExpired:
-            proc.kill()
-            proc.wait()
+        await conn.close()
+    return Counter({str(r["status"]): int(r["n"]) for r in rows})
+
+
+def wait_all_final(dsn: str, timeout: float = 600) -> tuple[Counter[str], float]:
+    """Poll the shared database until no run is queued or running (or ``timeout``)."""
+    started = time.monotonic()
+    while True:
+        counts = asyncio.run(_run_counts(dsn))
+        pending = sum(n for status, n in counts.items() if status not in FINAL)
+        if not pending or time.monotonic() - started > timeout:
+            return counts, time.monotonic() - started
+        time.sleep(0.5)
+
+
+def one_round(
+    config_dir: Path,
+    starts: int,
+    server_pythonpath: str | None,
+    database_url: str | None = None,
+) -> dict[str, Any]:
+    procs: list[subprocess.Popen[bytes]] = []
+    urls: list[str] = []
+    try:
+        for _ in range(2 if database_url else 1):
+            proc, url = start_service(config_dir, server_pythonpath, database_url)
+            procs.append(proc)
+            urls.append(url)
+        before = sum(cpu_seconds(p.pid) for p in procs)
+        latencies, statuses, wall = asyncio.run(burst(urls, starts))
+        after = sum(cpu_seconds(p.pid) for p in procs)
+        drained: dict[str, Any] = {}
+        if database_url:
+            counts, waited = wait_all_final(database_url)
+            drained = {
+                "runs": sum(counts.values()),
+                "final": sum(n for status, n in counts.items() if status in FINAL),
+                "run_statuses": dict(counts),
+                "drain_s": waited,
+            }
+    finally:
+        for proc in procs:
+            _stop(proc)
     ordered = sorted(latencies)
     # The warm-up's five starts ran before ``before``: the CPU delta covers the burst only.
     return {
@@ -194,7 +261,54 @@ def one_round(config_dir: Path, starts: int, server_pythonpath: str | None) -> d
         "statuses": dict(statuses),
         "cpu_ms_per_start": (after - before) * 1000 / starts,
         "wall_s": wall,
+        **drained,
     }
+
+
+def start_cluster() -> Any:
+    """A throwaway PostgreSQL cluster (the tests' fixture: Debian's initdb/pg_ctl)."""
+    root = str(HERE.parent)
+    if root not in sys.path:
+        sys.path.insert(0, root)
+    from tests.fixtures.postgres import PostgresCluster
+
+    cluster = PostgresCluster()
+    try:
+        cluster.start()
+    except BaseException:
+        cluster.destroy()
+        raise
+    return cluster
+
+
+def fresh_database(cluster: Any, name: str, config_dir: Path) -> str:
+    """Create database ``name`` on ``cluster``, migrate it (``lamdis db migrate``) and load
+    the config tree into its catalog (``lamdis import --org local``: the service imports
+    ``LAMDIS_CONFIG_DIR`` only with the local store)."""
+    import asyncpg
+
+    async def create() -> None:
+        conn = await asyncpg.connect(cluster.dsn("postgres"))
+        try:
+            await conn.execute(f'CREATE DATABASE "{name}"')
+        finally:
+            await conn.close()
+
+    asyncio.run(create())
+    dsn = str(cluster.dsn(name))
+    subprocess.run(
+        [*LAMDIS, "db", "migrate", "--database-url", dsn],
+        env=bench_env(),
+        check=True,
+        stdout=subprocess.DEVNULL,
+    )
+    subprocess.run(
+        [*LAMDIS, "import", str(config_dir), "--org", "local"],
+        env=bench_env(DB_PROVIDER="postgres", DATABASE_URL=dsn),
+        check=True,
+        stdout=subprocess.DEVNULL,
+    )
+    return dsn
 
 
 def main() -> None:
@@ -210,6 +324,11 @@ def main() -> None:
         "packages/*/src), alternating rounds with this checkout's, for a fair comparison",
     )
     parser.add_argument("--compare-label", default="baseline")
+    parser.add_argument(
+        "--postgres",
+        action="store_true",
+        help="two instances sharing one throwaway PostgreSQL cluster, starts split between them",
+    )
     parser.add_argument("--record", action="store_true", help="append to bench/RESULTS.md")
     args = parser.parse_args()
     builds: list[tuple[str, str | None]] = [("this checkout", None)]
@@ -217,18 +336,28 @@ def main() -> None:
         builds.insert(0, (args.compare_label, args.compare_pythonpath))
     load_before = os.getloadavg()[0]
     results: dict[str, list[dict[str, Any]]] = {label: [] for label, _ in builds}
-    with tempfile.TemporaryDirectory(prefix="lamdis-burst-") as tmp, demo_assistant(2000) as demo:
-        config_dir = write_configs(Path(tmp) / "configs", demo)
-        for n in range(args.rounds):
-            for label, pythonpath in builds:  # alternate: the machine's load hits both alike
-                r = one_round(config_dir, args.starts, pythonpath)
-                results[label].append(r)
-                print(f"round {n + 1} {label}: {r}", file=sys.stderr)
+    cluster = start_cluster() if args.postgres else None
+    try:
+        with (
+            tempfile.TemporaryDirectory(prefix="lamdis-burst-") as tmp,
+            demo_assistant(200 if cluster else 2000) as demo,
+        ):
+            config_dir = write_configs(Path(tmp) / "configs", demo, tests=1 if cluster else 5)
+            for n in range(args.rounds):
+                for i, (label, pythonpath) in enumerate(builds):  # alternate: same load for both
+                    dsn = fresh_database(cluster, f"burst_{n}_{i}", config_dir) if cluster else None
+                    r = one_round(config_dir, args.starts, pythonpath, dsn)
+                    results[label].append(r)
+                    print(f"round {n + 1} {label}: {r}", file=sys.stderr)
+    finally:
+        if cluster is not None:
+            cluster.destroy()  # pg_ctl stop -m fast, then the folder goes
     load_after = os.getloadavg()[0]
+    pg = args.postgres
     lines = [
         "| service | round | start p50 | start p99 | max | service CPU per start | burst wall "
-        "| statuses |",
-        "|---|---|---|---|---|---|---|---|",
+        "| statuses |" + (" runs final / in database | drain |" if pg else ""),
+        "|---|---|---|---|---|---|---|---|" + ("---|---|" if pg else ""),
     ]
     summaries = []
     for label, rounds in results.items():
@@ -237,6 +366,13 @@ def main() -> None:
             lines.append(
                 f"| {label} | {n} | {r['p50']:.0f} ms | {r['p99']:.0f} ms | {r['max']:.0f} ms | "
                 f"{r['cpu_ms_per_start']:.2f} ms | {r['wall_s']:.2f} s | {statuses} |"
+                + (
+                    f" {r['final']} / {r['runs']} ("
+                    + ", ".join(f"{k}: {v}" for k, v in sorted(r["run_statuses"].items()))
+                    + f") | {r['drain_s']:.1f} s |"
+                    if pg
+                    else ""
+                )
             )
         p99s = [r["p99"] for r in rounds]
         cpus = [r["cpu_ms_per_start"] for r in rounds]
@@ -244,6 +380,12 @@ def main() -> None:
             f"- {label}: start p99 median {statistics.median(p99s):.0f} ms (range "
             f"{min(p99s):.0f}-{max(p99s):.0f}); service CPU per start median "
             f"{statistics.median(cpus):.2f} ms (range {min(cpus):.2f}-{max(cpus):.2f})."
+            + (
+                f" Runs final: {sum(r['final'] for r in rounds)} of "
+                f"{sum(r['runs'] for r in rounds)}."
+                if pg
+                else ""
+            )
         )
     table = "\n".join(lines) + "\n\n" + "\n".join(summaries)
     print(table)
@@ -254,15 +396,32 @@ def main() -> None:
             if args.compare_pythonpath
             else ""
         )
+        if pg:
+            setup = (
+                "Two `lamdis serve` processes on two ports sharing one throwaway PostgreSQL "
+                "cluster (fsync off, a fresh database per round migrated with `lamdis db "
+                "migrate` and loaded with `lamdis import`), `DB_PROVIDER=postgres`, default server limits, `LAMDIS_MAX_RUNS=4` "
+                "each, offline judge; suite of 1 test x 2 turns, demo assistant at 200 ms per "
+                f"reply in its own process; {args.starts} clients on their own connections "
+                "released at once, alternately to each instance (5 warm-up starts each "
+                "before); then wait until every run in the database is final. CPU per start "
+                "is both services' together."
+            )
+        else:
+            setup = (
+                "`lamdis serve` in its own process, `DB_PROVIDER=local`, default "
+                "server limits (`LAMDIS_READ_TIMEOUT_SECONDS=30`, `LAMDIS_MAX_CONNECTIONS=1000`), "
+                "`LAMDIS_MAX_RUNS=4`, offline judge; demo assistant at 2 s per reply in its own "
+                f"process; {args.starts} clients on their own connections released at once."
+            )
         section = (
-            f"\n### lamdis serve, {args.starts} concurrent starts, local store "
+            f"\n### lamdis serve, {args.starts} concurrent starts, "
+            f"{'two instances on PostgreSQL' if pg else 'local store'} "
             f"(`bench/start_burst.py`) — {stamp}\n\n"
             f"Machine: {machine()}; 1-minute load average before/after {load_before:.2f} / "
-            f"{load_after:.2f}. `lamdis serve` in its own process, `DB_PROVIDER=local`, default "
-            "server limits (`LAMDIS_READ_TIMEOUT_SECONDS=30`, `LAMDIS_MAX_CONNECTIONS=1000`), "
-            "`LAMDIS_MAX_RUNS=4`, offline judge; demo assistant at 2 s per reply in its own "
-            f"process; {args.starts} clients on their own connections released at once."
-            f"{compared} `python bench/start_burst.py --starts {args.starts} "
+            f"{load_after:.2f}. {setup}"
+            f"{compared} `python bench/start_burst.py{' --postgres' if pg else ''} "
+            f"--starts {args.starts} "
             f"--rounds {args.rounds}{' --compare-pythonpath ...' if compared else ''} "
             f"--record`.\n\n{table}\n"
         )
