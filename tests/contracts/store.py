@@ -40,7 +40,14 @@ from lamdis_core.domain.results import (
     WebhookDelivery,
 )
 from lamdis_core.ports.catalog import Catalog, CatalogKind
-from lamdis_core.ports.store import INTERRUPTED, Claim, LostClaimError, RunFilter, RunStore
+from lamdis_core.ports.store import (
+    INTERRUPTED,
+    Claim,
+    LostClaimError,
+    RunCursor,
+    RunFilter,
+    RunStore,
+)
 
 _F = TypeVar("_F", bound=Callable[..., Any])
 
@@ -702,6 +709,106 @@ class RunStoreContract(_Contract):
             for start in (0, 2, 4, 6)
         ]
         assert pages == [ids[4:2:-1], ids[2:0:-1], ids[0:1], []]
+
+    async def test_list_runs_filters_by_trigger(self, store: RunStore) -> None:
+        """list_runs with trigger returns only runs started that way."""
+        ci = await store.create_run(make_run(trigger=Trigger.CI))
+        cron = await store.create_run(make_run(trigger=Trigger.SCHEDULE))
+        assert [r.id for r in await store.list_runs(RunFilter(trigger=Trigger.CI))] == [ci.id]
+        assert [r.id for r in await store.list_runs(RunFilter(trigger=Trigger.SCHEDULE))] == [
+            cron.id
+        ]
+        assert await store.list_runs(RunFilter(trigger=Trigger.MANUAL)) == []
+
+    async def test_list_runs_filters_by_branch_and_commit_prefix(self, store: RunStore) -> None:
+        """branch matches gitContext.branch exactly; commit is a prefix of gitContext.sha, or
+        of gitContext.commit when the run has no sha."""
+        main = await store.create_run(
+            make_run(git_context={"sha": "a1b2c3d4e5", "branch": "main"}, created_at=T0)
+        )
+        feature = await store.create_run(
+            make_run(
+                git_context={"sha": "a1b2ffff00", "branch": "feature/x"},
+                created_at=T0 + timedelta(seconds=1),
+            )
+        )
+        legacy = await store.create_run(
+            make_run(git_context={"commit": "c0ffee"}, created_at=T0 + timedelta(seconds=2))
+        )
+        await store.create_run(make_run(git_context={}, created_at=T0 + timedelta(seconds=3)))
+
+        async def ids(**fields: Any) -> list[str | None]:
+            return [r.id for r in await store.list_runs(RunFilter(**fields))]
+
+        assert await ids(branch="main") == [main.id]
+        assert await ids(branch="feature/x") == [feature.id]
+        assert await ids(branch="mai") == []
+        assert await ids(commit="a1b2") == [feature.id, main.id]
+        assert await ids(commit="a1b2c") == [main.id]
+        assert await ids(commit="a1b2c3d4e5") == [main.id]
+        assert await ids(commit="a1b2c3d4e5f") == []
+        assert await ids(commit="c0f") == [legacy.id]
+        assert await ids(commit="a1b2", branch="feature/x") == [feature.id]
+        # regular-expression and LIKE characters are text, not patterns
+        assert await ids(commit="a.b") == []
+        assert await ids(commit="a%") == []
+        assert await ids(commit="a_b2") == []
+
+    async def test_list_runs_filters_by_creation_range(self, store: RunStore) -> None:
+        """created_from is inclusive, created_before exclusive."""
+        runs = [
+            await store.create_run(make_run(created_at=T0 + timedelta(hours=n))) for n in range(4)
+        ]
+        ids = [r.id for r in runs]
+        window = RunFilter(
+            created_from=T0 + timedelta(hours=1), created_before=T0 + timedelta(hours=3)
+        )
+        assert [r.id for r in await store.list_runs(window)] == [ids[2], ids[1]]
+        later = RunFilter(created_from=T0 + timedelta(hours=3))
+        assert [r.id for r in await store.list_runs(later)] == [ids[3]]
+        earlier = RunFilter(created_before=T0 + timedelta(hours=1))
+        assert [r.id for r in await store.list_runs(earlier)] == [ids[0]]
+
+    async def test_list_runs_pages_by_cursor_both_ways(self, store: RunStore) -> None:
+        """Following ``before`` from the last run of each page walks every run once, in the
+        newest-first order, also through runs created at the same instant; ``after`` from
+        the first run of a page walks back to the same pages."""
+        instants = [T0, T0, T0, T0 + timedelta(seconds=1), T0 + timedelta(seconds=1), T0]
+        for at in [*instants, T0 - timedelta(days=1)]:
+            await store.create_run(make_run(created_at=at))
+        everything = [r.id for r in await store.list_runs(RunFilter(limit=100))]
+        assert len(set(everything)) == 7
+        pages: list[list[Run]] = []
+        cursor: RunCursor | None = None
+        while True:
+            page = await store.list_runs(RunFilter(limit=2, before=cursor))
+            if not page:
+                break
+            pages.append(page)
+            cursor = RunCursor.of(page[-1])
+        assert [r.id for page in pages for r in page] == everything
+        assert [len(page) for page in pages] == [2, 2, 2, 1]
+        back = [
+            [r.id for r in await store.list_runs(RunFilter(limit=2, after=RunCursor.of(p[0])))]
+            for p in pages[1:]
+        ]
+        assert back == [[r.id for r in p] for p in pages[:-1]]
+        newest = RunCursor.of(pages[0][0])
+        assert await store.list_runs(RunFilter(after=newest)) == []
+
+    async def test_list_runs_cursor_combines_with_filters(self, store: RunStore) -> None:
+        """A cursor pages within a filter: the next page of a suite holds only that suite."""
+        runs = [
+            await store.create_run(
+                make_run(suite_id=f"suite-{n % 2}", created_at=T0 + timedelta(minutes=n))
+            )
+            for n in range(6)
+        ]
+        first = await store.list_runs(RunFilter(suite_id="suite-0", limit=2))
+        rest = await store.list_runs(
+            RunFilter(suite_id="suite-0", limit=2, before=RunCursor.of(first[-1]))
+        )
+        assert [r.id for r in first + rest] == [runs[n].id for n in (4, 2, 0)]
 
     async def test_list_runs_filters_by_status(self, store: RunStore) -> None:
         """list_runs with status returns only runs in that status."""

@@ -10,6 +10,7 @@ from __future__ import annotations
 
 import asyncio
 import contextlib
+import re
 import uuid
 from collections.abc import AsyncIterator, Mapping
 from datetime import UTC, datetime, timedelta
@@ -63,7 +64,59 @@ RUN_INDEXES = [
     IndexModel([("suiteId", ASCENDING), ("createdAt", DESCENDING)], name="runs_by_suite"),
     IndexModel([("status", ASCENDING), ("createdAt", ASCENDING)], name="runs_by_status"),
     IndexModel([("status", ASCENDING), ("leaseExpiresAt", ASCENDING)], name="runs_leases"),
+    # the runs list's other filters, each in its newest-first order (cursor: createdAt, _id)
+    IndexModel(
+        [("envId", ASCENDING), ("createdAt", DESCENDING), ("_id", DESCENDING)], name="runs_by_env"
+    ),
+    IndexModel(
+        [("gitContext.branch", ASCENDING), ("createdAt", DESCENDING), ("_id", DESCENDING)],
+        name="runs_by_branch",
+    ),
+    IndexModel([("gitContext.sha", ASCENDING)], name="runs_by_commit"),
 ]
+
+
+def _list_query(f: RunFilter) -> Doc:
+    """The ``find`` filter of ``list_runs``."""
+    query: Doc = {}
+    for field, value in (
+        ("orgId", f.org_id),
+        ("suiteId", f.suite_id),
+        ("status", str(f.status) if f.status is not None else None),
+        ("envId", f.env_id),
+        ("trigger", str(f.trigger) if f.trigger is not None else None),
+        ("gitContext.branch", f.branch),
+    ):
+        if value is not None:
+            query[field] = value
+    every: list[Doc] = []
+    if f.commit is not None:
+        prefix = {"$regex": "^" + re.escape(f.commit)}
+        every.append(
+            {
+                "$or": [
+                    {"gitContext.sha": prefix},
+                    {"gitContext.sha": None, "gitContext.commit": prefix},
+                ]
+            }
+        )
+    created: Doc = {}
+    if f.created_from is not None:
+        created["$gte"] = f.created_from
+    if f.created_before is not None:
+        created["$lt"] = f.created_before
+    if created:
+        query["createdAt"] = created
+    for cursor, sign in ((f.before, "$lt"), (f.after, "$gt")):
+        if cursor is None:
+            continue
+        oid = _oid(cursor.run_id)
+        # An id this store never issued: every run of the cursor's instant is outside it.
+        ties = [] if oid is None else [{"createdAt": cursor.created_at, "_id": {sign: oid}}]
+        every.append({"$or": [{"createdAt": {sign: cursor.created_at}}, *ties]})
+    if every:
+        query["$and"] = every
+    return query
 
 
 def _oid(run_id: str) -> ObjectId | None:
@@ -224,28 +277,24 @@ class MongoRunStore:
         return None if doc is None else self._to_run(doc)
 
     async def list_runs(self, run_filter: RunFilter) -> list[Run]:
-        if run_filter.limit < 1:
+        f = run_filter
+        if f.limit < 1:
             return []
-        query: Doc = {}
-        if run_filter.org_id is not None:
-            query["orgId"] = run_filter.org_id
-        if run_filter.suite_id is not None:
-            query["suiteId"] = run_filter.suite_id
-        if run_filter.status is not None:
-            query["status"] = str(run_filter.status)
-        if run_filter.env_id is not None:
-            query["envId"] = run_filter.env_id
+        query = _list_query(f)
+        order = DESCENDING if f.after is None else ASCENDING
 
         async def fetch() -> list[Doc]:
             cursor = (
                 self._runs.find(query, {"items": 0})
-                .sort([("createdAt", DESCENDING), ("_id", DESCENDING)])
-                .skip(max(run_filter.offset, 0))
-                .limit(run_filter.limit)
+                .sort([("createdAt", order), ("_id", order)])
+                .skip(max(f.offset, 0))
+                .limit(f.limit)
             )
             return await cursor.to_list()
 
         docs = await once_more("list_runs", self._where, fetch)
+        if f.after is not None:
+            docs.reverse()  # read oldest first from the cursor; listed newest first
         return [self._to_run(doc) for doc in docs]
 
     async def claim_next(

@@ -345,28 +345,67 @@ def _json(value: Any) -> Any:
     return _converter.unstructure(value)
 
 
+_COMMIT = 'COALESCE("gitContext" ->> \'sha\', "gitContext" ->> \'commit\') COLLATE "C"'
+_LAST_CHARACTER = "\U0010ffff"
+_NO_SEQ = (-1, 2**63 - 1)
+"""The cursor's ``seq`` when its run is gone: below or above every run of its instant."""
+
+
 def list_runs_query(run_filter: RunFilter) -> tuple[str, list[Any]] | None:
     """The SQL and arguments ``list_runs`` sends (``None``: nothing can match)."""
-    if run_filter.limit <= 0:
+    f = run_filter
+    if f.limit <= 0:
         return None
     clauses: list[str] = []
     args: list[Any] = []
+
+    def arg(value: Any) -> str:
+        args.append(value)
+        return f"${len(args)}"
+
     for column, value in (
-        ('"orgId"', run_filter.org_id),
-        ('"suiteId"', run_filter.suite_id),
-        ("status", RunStatus(run_filter.status).value if run_filter.status else None),
-        ('"envId"', run_filter.env_id),
+        ('"orgId"', f.org_id),
+        ('"suiteId"', f.suite_id),
+        ("status", RunStatus(f.status).value if f.status else None),
+        ('"envId"', f.env_id),
+        ("trigger", Trigger(f.trigger).value if f.trigger else None),
+        (""""gitContext" ->> 'branch'""", f.branch),
     ):
         if value is not None:
             if not _usable_id(value):
                 return None
-            args.append(value)
-            clauses.append(f"{column} = ${len(args)}")
+            clauses.append(f"{column} = {arg(value)}")
+    if f.commit is not None:
+        if not _usable_id(f.commit):
+            return None
+        # A range the index answers, then the exact prefix test.
+        prefix, upper = arg(f.commit), arg(f.commit + _LAST_CHARACTER)
+        clauses.append(
+            f"{_COMMIT} >= {prefix} AND {_COMMIT} < {upper} AND starts_with({_COMMIT}, {prefix})"
+        )
+    if f.created_from is not None:
+        clauses.append(f'"createdAt" >= {arg(_aware(f.created_from))}')
+    if f.created_before is not None:
+        clauses.append(f'"createdAt" < {arg(_aware(f.created_before))}')
+    newest_first = f.after is None
+    for cursor, sign, missing in ((f.before, "<", _NO_SEQ[0]), (f.after, ">", _NO_SEQ[1])):
+        if cursor is None:
+            continue
+        if not _usable_id(cursor.run_id):
+            return None
+        at = arg(_aware(cursor.created_at))
+        # The row comparison is an index range on ("createdAt", seq); the cursor's seq is one
+        # primary-key lookup.
+        clauses.append(
+            f'("createdAt", seq) {sign} ({at}, COALESCE((SELECT seq FROM test_runs '
+            f'WHERE id = {arg(cursor.run_id)} AND "createdAt" = {at}), {missing}))'
+        )
     where = f"WHERE {' AND '.join(clauses)}" if clauses else ""
-    args += [run_filter.limit, max(run_filter.offset, 0)]
+    order = "DESC" if newest_first else "ASC"
     sql = (
         f"SELECT {_RUN_COLUMNS} FROM test_runs {where} "
-        f'ORDER BY "createdAt" DESC, seq DESC LIMIT ${len(args) - 1} OFFSET ${len(args)}'
+        f'ORDER BY "createdAt" {order}, seq {order} '
+        f"LIMIT {arg(f.limit)} OFFSET {arg(max(f.offset, 0))}"
     )
     return sql, args
 
@@ -475,7 +514,10 @@ class PostgresRunStore:
         sql, args = query
 
         async def body(conn: asyncpg.Connection, attempt: int) -> list[Run]:
-            return [_run_from_row(r) for r in await conn.fetch(sql, *args)]
+            runs = [_run_from_row(r) for r in await conn.fetch(sql, *args)]
+            if run_filter.after is not None:
+                runs.reverse()  # read oldest first from the cursor; listed newest first
+            return runs
 
         return await self._db.run("list_runs", body)
 

@@ -13,7 +13,7 @@ from lamdis_core.ports.judge import (
 )
 from lamdis_core.ports.notifier import Notifier, WebhookPayload
 from lamdis_core.ports.requester import HttpCall, HttpResult, Requester
-from lamdis_core.ports.store import RunFilter, RunStore
+from lamdis_core.ports.store import RunCursor, RunFilter, RunStore
 from lamdis_core.ports.target import Target, TargetFactory, TurnReply, TurnRequest
 
 __all__ = [
@@ -31,6 +31,7 @@ __all__ = [
     "Notifier",
     "OpeningRequest",
     "Requester",
+    "RunCursor",
     "RunFilter",
     "RunStore",
     "SystemClock",

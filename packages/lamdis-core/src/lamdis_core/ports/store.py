@@ -15,6 +15,7 @@ from lamdis_core.domain.results import (
     Run,
     RunStatus,
     Totals,
+    Trigger,
     Usage,
     WebhookDelivery,
 )
@@ -60,6 +61,23 @@ class LostClaimError(LamdisError):
         )
 
 
+@attrs.frozen
+class RunCursor:
+    """A position in ``list_runs``' newest-first order: the ``created_at`` and ``id`` of a
+    listed run. Paging from a cursor costs the same on the thousandth page as on the first,
+    where an ``offset`` makes the store walk every run it leaves out."""
+
+    created_at: datetime
+    run_id: str
+
+    @classmethod
+    def of(cls, run: Run) -> RunCursor:
+        """The cursor just past ``run`` (a run ``list_runs`` returned)."""
+        if run.id is None or run.created_at is None:
+            raise ValueError("a cursor needs a stored run (with id and created_at)")
+        return cls(run.created_at, run.id)
+
+
 @attrs.frozen(kw_only=True)
 class RunFilter:
     """Which runs ``list_runs`` returns. ``None`` fields do not filter."""
@@ -68,9 +86,24 @@ class RunFilter:
     suite_id: str | None = None
     status: RunStatus | None = None
     env_id: str | None = None
+    trigger: Trigger | None = None
+    branch: str | None = None
+    """``gitContext.branch``, exactly."""
+    commit: str | None = None
+    """A prefix of the run's commit, so a short SHA finds it: ``gitContext.sha`` (the start
+    body's key), or ``gitContext.commit`` when there is no ``sha``."""
+    created_from: datetime | None = None
+    """Runs created at or after this instant."""
+    created_before: datetime | None = None
+    """Runs created strictly before this instant."""
     limit: int = 20
     offset: int = 0
     """Runs to leave out before the first returned, in the same order (paging)."""
+    before: RunCursor | None = None
+    """Only runs older than this position (the next page: the last listed run's cursor)."""
+    after: RunCursor | None = None
+    """Only runs newer than this position, the ``limit`` nearest it, still newest first
+    (the previous page: the first listed run's cursor). Not together with ``before``."""
 
 
 class RunStore(Protocol):
@@ -107,7 +140,13 @@ class RunStore(Protocol):
         ...
 
     async def list_runs(self, run_filter: RunFilter) -> list[Run]:
-        """Runs matching the filter, newest ``created_at`` first, without their items."""
+        """Runs matching the filter, newest ``created_at`` first, without their items.
+
+        Runs created at the same instant come in a fixed order of the store's choosing, the
+        same for every call, so pages from cursors neither repeat nor skip a run. A cursor
+        whose run is gone still pages by its instant (runs of exactly that instant are left
+        out). ``before``/``after`` and ``offset`` combine (the offset counts from the cursor).
+        """
         ...
 
     async def claim_next(

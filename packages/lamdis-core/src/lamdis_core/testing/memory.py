@@ -18,6 +18,7 @@ import builtins
 import copy
 import enum
 import itertools
+import math
 from collections.abc import Mapping
 from datetime import UTC, datetime, timedelta
 from typing import Any, cast
@@ -37,7 +38,7 @@ from lamdis_core.domain.results import (
 )
 from lamdis_core.ports.catalog import CatalogKind
 from lamdis_core.ports.clock import Clock, IdFactory, SystemClock, UuidIdFactory
-from lamdis_core.ports.store import INTERRUPTED, Claim, LostClaimError, RunFilter
+from lamdis_core.ports.store import INTERRUPTED, Claim, LostClaimError, RunCursor, RunFilter
 from lamdis_core.sanitize import clean_item, clean_text
 from lamdis_core.settings import env_int
 
@@ -105,20 +106,31 @@ class InMemoryRunStore:
 
     async def list_runs(self, run_filter: RunFilter) -> list[Run]:
         self._check_open()
-        chosen = [
-            slot
-            for slot in self._runs.values()
-            if (run_filter.org_id is None or slot.run.org_id == run_filter.org_id)
-            and (run_filter.suite_id is None or slot.run.suite_id == run_filter.suite_id)
-            and (run_filter.status is None or slot.run.status == run_filter.status)
-            and (run_filter.env_id is None or slot.run.env_id == run_filter.env_id)
-        ]
-        chosen.sort(key=_oldest_first_key, reverse=True)
-        start = max(run_filter.offset, 0)
-        return [
-            _copy_run(slot.run, include_items=False)
-            for slot in chosen[start : start + max(run_filter.limit, 0)]
-        ]
+        f = run_filter
+        chosen = [slot for slot in self._runs.values() if _matches(slot.run, f)]
+        if f.before is not None:
+            bound = self._cursor_key(f.before, ties_after=False)
+            chosen = [slot for slot in chosen if _oldest_first_key(slot) < bound]
+        if f.after is not None:
+            bound = self._cursor_key(f.after, ties_after=True)
+            chosen = [slot for slot in chosen if _oldest_first_key(slot) > bound]
+        # ``after`` takes the runs nearest the cursor: walk oldest first, then turn around.
+        chosen.sort(key=_oldest_first_key, reverse=f.after is None)
+        start = max(f.offset, 0)
+        page = chosen[start : start + max(f.limit, 0)]
+        if f.after is not None:
+            page.reverse()
+        return [_copy_run(slot.run, include_items=False) for slot in page]
+
+    def _cursor_key(self, cursor: RunCursor, *, ties_after: bool) -> tuple[datetime, float]:
+        slot = self._runs.get(cursor.run_id)
+        # A run no longer kept: every run of its instant falls outside the bound.
+        seq: float = (
+            slot.seq
+            if slot is not None and slot.run.created_at == cursor.created_at
+            else (math.inf if ties_after else -1)
+        )
+        return (_aware(cursor.created_at), seq)
 
     async def claim_next(
         self, worker_id: str, *, now: datetime, lease_seconds: float
@@ -349,6 +361,23 @@ _EPOCH = datetime.min.replace(tzinfo=UTC)
 
 def _oldest_first_key(slot: _Slot) -> tuple[datetime, int]:
     return (_aware(slot.run.created_at), slot.seq)
+
+
+def _matches(run: Run, f: RunFilter) -> bool:
+    git = run.git_context if isinstance(run.git_context, dict) else {}
+    commit = git.get("sha") if git.get("sha") is not None else git.get("commit")
+    created = _aware(run.created_at)
+    return (
+        (f.org_id is None or run.org_id == f.org_id)
+        and (f.suite_id is None or run.suite_id == f.suite_id)
+        and (f.status is None or run.status == f.status)
+        and (f.env_id is None or run.env_id == f.env_id)
+        and (f.trigger is None or run.trigger == f.trigger)
+        and (f.branch is None or git.get("branch") == f.branch)
+        and (f.commit is None or (isinstance(commit, str) and commit.startswith(f.commit)))
+        and (f.created_from is None or created >= _aware(f.created_from))
+        and (f.created_before is None or created < _aware(f.created_before))
+    )
 
 
 def _aware(value: datetime | None) -> datetime:
