@@ -43,6 +43,7 @@ from lamdis_core.ports.catalog import Catalog, CatalogKind
 from lamdis_core.ports.store import (
     INTERRUPTED,
     Claim,
+    ItemOutline,
     LostClaimError,
     RunCursor,
     RunFilter,
@@ -419,6 +420,50 @@ class RunStoreContract(_Contract):
         assert got_b is not None
         assert [i.test_id for i in got_a.items] == ["test-1"]
         assert [i.test_id for i in got_b.items] == ["test-2"]
+
+    async def test_item_outlines_match_the_items_of_each_run_in_append_order(
+        self, store: RunStore
+    ) -> None:
+        """item_outlines gives, per run asked for, the outline of each of its items in order."""
+        a = await store.create_run(make_run())
+        b = await store.create_run(make_run())
+        assert a.id is not None
+        assert b.id is not None
+        appended = [
+            make_item(1),
+            make_item(2, status=ItemStatus.PASSED, judge_score=None, repeat=0),
+            make_item(3, status=ItemStatus.ERROR, timings=Timings(), test_name=""),
+        ]
+        for item in appended:
+            await store.append_item(a.id, item)
+        await store.append_item(b.id, make_item(9, status=ItemStatus.SKIPPED))
+        outlines = await store.item_outlines([b.id, a.id])
+        assert list(outlines) == [b.id, a.id]
+        assert outlines[a.id] == [ItemOutline.of(i) for i in appended]
+        assert outlines[a.id][0].per_turn_ms == (812.5, 1200.2, 90.0)
+        assert outlines[a.id][0].judge_score == 0.42
+        assert [o.test_id for o in outlines[b.id]] == ["test-9"]
+
+    async def test_item_outlines_of_unknown_or_malformed_ids_are_empty(
+        self, store: RunStore
+    ) -> None:
+        """An id the store never issued, or a malformed one, maps to an empty list."""
+        run = await store.create_run(make_run())
+        assert run.id is not None
+        asked = [run.id, "5f1d7c0e9b1e8a3d2c4b6a01", "", "a\x00b", "'; DROP TABLE test_runs; --"]
+        assert await store.item_outlines(asked) == {run_id: [] for run_id in asked}
+        assert await store.item_outlines([]) == {}
+
+    async def test_item_outlines_read_a_nan_judge_score_as_missing(self, store: RunStore) -> None:
+        """A NaN judge score reads None in the outline, as it does through get_run."""
+        run = await store.create_run(make_run())
+        assert run.id is not None
+        await store.append_item(run.id, make_item(4, judge_score=math.nan))
+        (outline,) = (await store.item_outlines([run.id]))[run.id]
+        fetched = await store.get_run(run.id)
+        assert fetched is not None
+        assert outline == ItemOutline.of(fetched.items[0])
+        assert outline.judge_score is None
 
     async def test_writers_ignore_unknown_run(self, store: RunStore) -> None:
         """Writers given an unknown id do nothing and do not raise."""

@@ -52,7 +52,8 @@ async def _seed(store: InMemoryRunStore) -> list[str]:
 
 def _run_links(html: str) -> list[str]:
     table = parse(html).by_id("runs")
-    return [a.attrs["href"] or "" for a in table.iter("a")]
+    hrefs = [a.attrs["href"] or "" for a in table.iter("a")]
+    return [href for href in hrefs if href.startswith("/ui/runs/")]
 
 
 async def test_runs_list_newest_first_with_filters_and_paging(make_service: MakeService) -> None:

@@ -12,7 +12,7 @@ import asyncio
 import contextlib
 import re
 import uuid
-from collections.abc import AsyncIterator, Mapping
+from collections.abc import AsyncIterator, Mapping, Sequence
 from datetime import UTC, datetime, timedelta
 from typing import Any
 
@@ -20,6 +20,7 @@ import structlog
 from bson import ObjectId
 from lamdis_core.domain.results import (
     Item,
+    ItemStatus,
     JudgeSummary,
     Progress,
     Run,
@@ -28,7 +29,7 @@ from lamdis_core.domain.results import (
     Usage,
     WebhookDelivery,
 )
-from lamdis_core.ports.store import INTERRUPTED, Claim, LostClaimError, RunFilter
+from lamdis_core.ports.store import INTERRUPTED, Claim, ItemOutline, LostClaimError, RunFilter
 from lamdis_core.sanitize import clean, clean_text
 from pymongo import ASCENDING, DESCENDING, IndexModel, ReturnDocument
 from pymongo.asynchronous.collection import AsyncCollection
@@ -117,6 +118,35 @@ def _list_query(f: RunFilter) -> Doc:
     if every:
         query["$and"] = every
     return query
+
+
+_OUTLINE_FIELDS = (
+    "testId",
+    "testName",
+    "assistant",
+    "status",
+    "repeat",
+    "judgeScore",
+    "timings.perTurnMs",
+)
+
+
+def _outline(raw: Any) -> ItemOutline | None:
+    """An item's outline from its projected fields; ``None`` when they cannot be read."""
+    try:
+        turns = raw.get("timings", {}).get("perTurnMs") or []
+        score = raw.get("judgeScore")
+        return ItemOutline(
+            test_id=str(raw["testId"]),
+            test_name=str(raw.get("testName", raw["testId"])),
+            assistant=str(raw["assistant"]),
+            status=ItemStatus(raw["status"]),
+            repeat=int(raw.get("repeat") or 0),
+            judge_score=float(score) if score is not None else None,
+            per_turn_ms=tuple(float(ms) for ms in turns if ms is not None),
+        )
+    except (AttributeError, KeyError, TypeError, ValueError):  # a damaged stored item
+        return None
 
 
 def _oid(run_id: str) -> ObjectId | None:
@@ -296,6 +326,25 @@ class MongoRunStore:
         if f.after is not None:
             docs.reverse()  # read oldest first from the cursor; listed newest first
         return [self._to_run(doc) for doc in docs]
+
+    async def item_outlines(self, run_ids: Sequence[str]) -> dict[str, list[ItemOutline]]:
+        answer: dict[str, list[ItemOutline]] = {run_id: [] for run_id in run_ids}
+        oids = {oid: run_id for run_id in answer if (oid := _oid(run_id)) is not None}
+        if not oids:
+            return answer
+        projection = {f"items.{field}": 1 for field in _OUTLINE_FIELDS}
+
+        async def fetch() -> list[Doc]:
+            return await self._runs.find({"_id": {"$in": list(oids)}}, projection).to_list()
+
+        for doc in await once_more("item_outlines", self._where, fetch):
+            items = doc.get("items")
+            outlines = answer[oids[doc["_id"]]]
+            for raw in items if isinstance(items, list) else []:
+                outline = _outline(raw)
+                if outline is not None:
+                    outlines.append(outline)
+        return answer
 
     async def claim_next(
         self, worker_id: str, *, now: datetime, lease_seconds: float

@@ -19,11 +19,12 @@ from __future__ import annotations
 import asyncio
 import builtins
 import json
+import math
 import os
 import secrets
 import time
 import uuid
-from collections.abc import Awaitable, Callable, Mapping
+from collections.abc import Awaitable, Callable, Mapping, Sequence
 from datetime import UTC, datetime, timedelta
 from typing import Any, TypeVar
 
@@ -32,6 +33,7 @@ import structlog
 from lamdis_core.domain.convert import make_converter
 from lamdis_core.domain.results import (
     Item,
+    ItemStatus,
     JudgeSummary,
     Progress,
     Run,
@@ -43,7 +45,13 @@ from lamdis_core.domain.results import (
 )
 from lamdis_core.ports.catalog import CatalogKind
 from lamdis_core.ports.clock import Clock, SystemClock
-from lamdis_core.ports.store import INTERRUPTED, Claim, LostClaimError, RunFilter
+from lamdis_core.ports.store import (
+    INTERRUPTED,
+    Claim,
+    ItemOutline,
+    LostClaimError,
+    RunFilter,
+)
 from lamdis_core.sanitize import clean, clean_text
 
 from lamdis_store_postgres import _schedule
@@ -335,6 +343,29 @@ def _run_from_row(
     return run
 
 
+def _outline_from_row(row: Mapping[str, Any]) -> ItemOutline | None:
+    """The outline in a ``test_run_items`` row; ``None`` when it cannot be read."""
+    try:
+        if row["perTurnMs"] is None:  # stored before migration 0005
+            return ItemOutline.of(_converter.structure(_mapping(row["legacy"]), Item))
+        return ItemOutline(
+            test_id=row["testId"],
+            test_name=row["testName"] if row["testName"] is not None else row["testId"],
+            assistant=row["assistant"],
+            status=ItemStatus(row["status"]),
+            repeat=row["repeat"] or 0,
+            judge_score=row["judgeScore"],
+            per_turn_ms=tuple(ms for ms in row["perTurnMs"] if ms is not None),
+        )
+    except Exception:  # a damaged row: get_run names it in the run's error
+        return None
+
+
+def _finite(value: float | None) -> float | None:
+    # NaN/inf are stored as null in the document (see _dumps); the columns agree with it.
+    return value if value is not None and math.isfinite(value) else None
+
+
 def _mapping(value: Any) -> dict[str, Any]:
     if not isinstance(value, dict):
         raise TypeError(f"expected a JSON object, got {type(value).__name__}")
@@ -521,6 +552,33 @@ class PostgresRunStore:
 
         return await self._db.run("list_runs", body)
 
+    async def item_outlines(self, run_ids: Sequence[str]) -> dict[str, list[ItemOutline]]:
+        answer: dict[str, list[ItemOutline]] = {run_id: [] for run_id in run_ids}
+        usable = [run_id for run_id in answer if _usable_id(run_id)]
+        if not usable:
+            return answer
+
+        async def body(conn: asyncpg.Connection, attempt: int) -> list[Any]:
+            # The document only for rows stored before the outline columns existed.
+            return list(
+                await conn.fetch(
+                    """
+                    SELECT "runId", "testId", assistant, status, "testName", repeat,
+                           "judgeScore", "perTurnMs",
+                           CASE WHEN "perTurnMs" IS NULL THEN item END AS legacy
+                    FROM test_run_items WHERE "runId" = ANY($1::text[])
+                    ORDER BY "runId", seq
+                    """,
+                    usable,
+                )
+            )
+
+        for row in await self._db.run("item_outlines", body):
+            outline = _outline_from_row(row)
+            if outline is not None:
+                answer[row["runId"]].append(outline)
+        return answer
+
     async def claim_next(
         self, worker_id: str, *, now: datetime, lease_seconds: float
     ) -> Run | None:
@@ -647,8 +705,9 @@ class PostgresRunStore:
                 WHERE id = $1 AND ($3::text IS NULL OR ({_fence(3, 4)}))
                 FOR KEY SHARE
             )
-            INSERT INTO test_run_items ("runId", "itemKey", "testId", assistant, status, item)
-            SELECT run.id, $2, $5, $6, $7, $8 FROM run
+            INSERT INTO test_run_items ("runId", "itemKey", "testId", assistant, status, item,
+                                        "testName", repeat, "judgeScore", "perTurnMs")
+            SELECT run.id, $2, $5, $6, $7, $8, $9, $10, $11, $12 FROM run
             ON CONFLICT ("runId", "itemKey") DO NOTHING
         """
         args = (
@@ -660,6 +719,10 @@ class PostgresRunStore:
             _text(item.assistant),
             str(item.status),
             value,
+            _text(item.test_name),
+            item.repeat,
+            _finite(item.judge_score),
+            [_finite(ms) for ms in item.timings.per_turn_ms],
         )
 
         async def body(conn: asyncpg.Connection, attempt: int) -> None:

@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+from collections.abc import Sequence
 from datetime import datetime
 from typing import Protocol
 
@@ -10,6 +11,7 @@ import attrs
 from lamdis_core.domain.errors import LamdisError
 from lamdis_core.domain.results import (
     Item,
+    ItemStatus,
     JudgeSummary,
     Progress,
     Run,
@@ -106,6 +108,33 @@ class RunFilter:
     (the previous page: the first listed run's cursor). Not together with ``before``."""
 
 
+@attrs.frozen(kw_only=True)
+class ItemOutline:
+    """A stored item without its transcript, checks and artifacts: what the suite page reads
+    for many runs at once (outcome, judge score, per-turn latency)."""
+
+    test_id: str
+    test_name: str
+    assistant: str
+    status: ItemStatus
+    repeat: int = 0
+    judge_score: float | None = None
+    per_turn_ms: tuple[float, ...] = ()
+
+    @classmethod
+    def of(cls, item: Item) -> ItemOutline:
+        """The outline of a whole item."""
+        return cls(
+            test_id=item.test_id,
+            test_name=item.test_name,
+            assistant=item.assistant,
+            status=item.status,
+            repeat=item.repeat,
+            judge_score=item.judge_score,
+            per_turn_ms=tuple(item.timings.per_turn_ms),
+        )
+
+
 class RunStore(Protocol):
     """Persists runs and hands queued runs to workers.
 
@@ -146,6 +175,16 @@ class RunStore(Protocol):
         same for every call, so pages from cursors neither repeat nor skip a run. A cursor
         whose run is gone still pages by its instant (runs of exactly that instant are left
         out). ``before``/``after`` and ``offset`` combine (the offset counts from the cursor).
+        """
+        ...
+
+    async def item_outlines(self, run_ids: Sequence[str]) -> dict[str, list[ItemOutline]]:
+        """The outlines of the items of several runs, each run's in append order.
+
+        Every id asked for is a key of the answer; an unknown or malformed id maps to an empty
+        list. It reads only the outline's fields, so asking for 50 runs of 500 items costs far
+        less than 50 ``get_run`` calls. An item whose stored form cannot be read is left out
+        (``get_run`` names it in the run's ``error``).
         """
         ...
 

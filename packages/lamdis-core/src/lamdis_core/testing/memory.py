@@ -19,7 +19,7 @@ import copy
 import enum
 import itertools
 import math
-from collections.abc import Mapping
+from collections.abc import Mapping, Sequence
 from datetime import UTC, datetime, timedelta
 from typing import Any, cast
 
@@ -38,7 +38,14 @@ from lamdis_core.domain.results import (
 )
 from lamdis_core.ports.catalog import CatalogKind
 from lamdis_core.ports.clock import Clock, IdFactory, SystemClock, UuidIdFactory
-from lamdis_core.ports.store import INTERRUPTED, Claim, LostClaimError, RunCursor, RunFilter
+from lamdis_core.ports.store import (
+    INTERRUPTED,
+    Claim,
+    ItemOutline,
+    LostClaimError,
+    RunCursor,
+    RunFilter,
+)
 from lamdis_core.sanitize import clean_item, clean_text
 from lamdis_core.settings import env_int
 
@@ -131,6 +138,14 @@ class InMemoryRunStore:
             else (math.inf if ties_after else -1)
         )
         return (_aware(cursor.created_at), seq)
+
+    async def item_outlines(self, run_ids: Sequence[str]) -> dict[str, list[ItemOutline]]:
+        self._check_open()
+        answer: dict[str, list[ItemOutline]] = {}
+        for run_id in run_ids:
+            slot = self._slot(run_id)
+            answer[run_id] = [] if slot is None else [ItemOutline.of(i) for i in slot.run.items]
+        return answer
 
     async def claim_next(
         self, worker_id: str, *, now: datetime, lease_seconds: float

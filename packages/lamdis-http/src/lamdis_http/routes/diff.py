@@ -52,7 +52,7 @@ async def diff_run(request: web.Request) -> web.Response:
         base = await store.get_run(base_ref, include_items=True)
         if base is None:
             raise ProblemError(404, f"unknown base run {base_ref!r}")
-    diff = diff_runs(_side(base), _side(run))
+    diff = diff_runs(run_side(base), run_side(run))
     body: dict[str, Any] = diff_to_json(diff)
     body["baseRunId"], body["runId"] = base.id, run.id
     return json_response(body)
@@ -60,13 +60,14 @@ async def diff_run(request: web.Request) -> web.Response:
 
 async def last_passed(store: RunStore, run: Run) -> Run | None:
     """The newest passed run of ``run``'s suite and environment before it, with its items."""
+    return await previous_run(store, run, status=RunStatus.PASSED)
+
+
+async def previous_run(store: RunStore, run: Run, *, status: RunStatus | None = None) -> Run | None:
+    """The newest run of ``run``'s suite and environment before it (of ``status``, when
+    given), with its items; ``None`` when none is among the suite's newest 200 runs."""
     candidates = await store.list_runs(
-        RunFilter(
-            org_id=run.org_id,
-            suite_id=run.suite_id,
-            status=RunStatus.PASSED,
-            limit=_SEARCH_LIMIT,
-        )
+        RunFilter(org_id=run.org_id, suite_id=run.suite_id, status=status, limit=_SEARCH_LIMIT)
     )
     for candidate in candidates:  # newest first
         if candidate.id == run.id or candidate.env_id != run.env_id:
@@ -78,7 +79,8 @@ async def last_passed(store: RunStore, run: Run) -> Run | None:
     return None
 
 
-def _side(run: Run) -> RunSide:
+def run_side(run: Run) -> RunSide:
+    """A stored run as one side of a diff."""
     return RunSide(
         label=run.id or "",
         items=list(run.items),

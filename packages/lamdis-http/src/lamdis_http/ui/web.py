@@ -46,6 +46,10 @@ Handler = Callable[[web.Request], Awaitable[web.StreamResponse]]
 
 
 def setup_ui(app: web.Application) -> None:
+    from lamdis_http.ui import history  # it builds on this module's helpers
+
+    # Before this module's routes: their catch-all answers every other /ui/ path with a 404.
+    app.router.add_routes(history.routes)
     app.router.add_routes(routes)
 
 

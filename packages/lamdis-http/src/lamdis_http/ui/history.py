@@ -1,0 +1,195 @@
+"""The suite page (trends over a suite's last 50 finished runs, flaky and slowest tests) and
+the compare page (two runs of a suite side by side), under ``/ui/``.
+
+The suite page reads the runs with ``list_runs`` and their items' outlines with one
+``item_outlines`` call, never whole items. The compare page is :func:`lamdis_core.diff.diff_runs`
+over the two stored runs, the same diff ``GET /internal/runs/{id}/diff`` answers.
+"""
+
+from __future__ import annotations
+
+from typing import Any
+
+import structlog
+from aiohttp import web
+from lamdis_core.diff import RunDiff, TestChange, diff_runs
+from lamdis_core.domain.results import Run, RunStatus
+from lamdis_core.ports.catalog import CatalogKind
+from lamdis_core.ports.store import RunFilter
+
+from lamdis_http.app import CATALOG_KEY, STORE_KEY
+from lamdis_http.routes.diff import previous_run, run_side
+from lamdis_http.ui import _trends
+from lamdis_http.ui.web import _guarded, _not_found, _page, _row
+
+logger = structlog.get_logger()
+
+routes = web.RouteTableDef()
+
+_UNFINISHED = frozenset({RunStatus.QUEUED, RunStatus.RUNNING})
+_UNFINISHED_ALLOWANCE = 20
+"""Runs fetched beyond the 50 shown, so a few queued or running ones do not shorten the trend."""
+_PICKER_RUNS = 20
+_ID_LIMIT = 256
+
+
+@routes.get("/ui/suites/{suiteId}")
+@_guarded
+async def _suite(request: web.Request) -> web.StreamResponse:
+    suite_id = request.match_info["suiteId"]
+    env = request.query.get("env", "").strip() or None
+    if len(suite_id) > _ID_LIMIT:
+        return _not_found(request, f"suite {suite_id[:40]}…")
+    store = request.app[STORE_KEY]
+    listed = await store.list_runs(
+        RunFilter(suite_id=suite_id, env_id=env, limit=_trends.TREND_RUNS + _UNFINISHED_ALLOWANCE)
+    )
+    if not listed and not await _in_catalog(request, suite_id):
+        return _not_found(request, f"suite {suite_id}")
+    runs = [run for run in listed if run.status not in _UNFINISHED][: _trends.TREND_RUNS]
+    outlines = await store.item_outlines([run.id for run in runs if run.id is not None])
+    points = _trends.run_points(runs, outlines)
+    charts = [
+        (
+            "pass-rate",
+            "Pass rate",
+            _trends.chart(points, lambda p: p.pass_rate, label=lambda v: f"{v:.0%}", top=1.0),
+        ),
+        (
+            "judge-average",
+            "Judge average",
+            _trends.chart(points, lambda p: p.judge_avg, label=lambda v: f"{v:.2f}", top=1.0),
+        ),
+        (
+            "p95-latency",
+            "p95 turn latency",
+            _trends.chart(points, lambda p: p.p95_ms, label=lambda v: f"{v:.0f} ms"),
+        ),
+    ]
+    return _page(
+        request,
+        "suite.html",
+        title=f"Suite {suite_id}",
+        suite_id=suite_id,
+        env=env or "",
+        points=points,
+        charts=charts,
+        flaky=_trends.flaky_tests(runs, outlines),
+        slowest=_trends.slowest_tests(runs, outlines),
+        unfinished=len([run for run in listed if run.status in _UNFINISHED]),
+        errors=[{"id": run.id, "error": run.error} for run in runs if run.error],
+        trend_runs=_trends.TREND_RUNS,
+        flaky_runs=_trends.FLAKY_RUNS,
+    )
+
+
+async def _in_catalog(request: web.Request, suite_id: str) -> bool:
+    catalog = request.app.get(CATALOG_KEY)
+    if catalog is None:
+        return False
+    return await catalog.get(CatalogKind.SUITES, None, suite_id) is not None
+
+
+@routes.get("/ui/runs/{runId}/compare")
+@_guarded
+async def _compare(request: web.Request) -> web.StreamResponse:
+    store = request.app[STORE_KEY]
+    run_id = request.match_info["runId"]
+    run = await store.get_run(run_id, include_items=True)
+    if run is None:
+        return _not_found(request, f"run {run_id}")
+    base_ref = request.query.get("base", "").strip()
+    base: Run | None
+    if base_ref:
+        base = await store.get_run(base_ref, include_items=True)
+        if base is None:
+            return _not_found(request, f"run {base_ref} to compare with")
+    else:
+        base = await previous_run(store, run)
+    picker = await store.list_runs(
+        RunFilter(org_id=run.org_id, suite_id=run.suite_id, limit=_PICKER_RUNS + 1)
+    )
+    context: dict[str, Any] = {
+        "title": f"Compare run {run_id}",
+        "run": _row(run),
+        "base": _row(base) if base is not None else None,
+        "choices": [_row(r) for r in picker if r.id != run.id][:_PICKER_RUNS],
+        "problems": [f"run {r.id}: {r.error}" for r in (base, run) if r is not None and r.error],
+        "diff": None,
+    }
+    if base is not None:
+        try:
+            context["diff"] = _diff_view(diff_runs(run_side(base), run_side(run)))
+        except Exception as exc:  # damaged stored items: show both headers and say so
+            logger.warning(
+                "ui.compare_unreadable",
+                run_id=run_id,
+                base_id=base.id,
+                error=f"{type(exc).__name__}: {exc}",
+            )
+            context["problems"].append(
+                f"the two runs' items cannot be compared ({type(exc).__name__})"
+            )
+    return _page(request, "compare.html", **context)
+
+
+def _diff_view(diff: RunDiff) -> dict[str, Any]:
+    rows = [_change_view(change) for change in diff.changes]
+    return {
+        "notes": diff.notes,
+        "added": diff.added,
+        "removed": diff.removed,
+        "changed": [row for row in rows if row["changed_status"]],
+        "rows": rows,
+        "counts": {
+            "shared": len(diff.changes),
+            "newly_failing": len(diff.newly_failing),
+            "newly_passing": len(diff.newly_passing),
+            "score_drops": len(diff.score_drops),
+            "latency_regressions": len(diff.latency_regressions),
+        },
+        "score_margin": diff.score_margin,
+        "latency_margin": diff.latency_margin,
+    }
+
+
+def _change_view(change: TestChange) -> dict[str, Any]:
+    score_delta = (
+        change.new_score - change.base_score
+        if change.new_score is not None and change.base_score is not None
+        else None
+    )
+    latency_delta = (
+        change.new_p95_ms - change.base_p95_ms
+        if change.new_p95_ms is not None and change.base_p95_ms is not None
+        else None
+    )
+    divergence = None
+    if change.divergence is not None:
+        entry = change.divergence.new
+        divergence = {
+            "turn": change.divergence.turn,
+            "text": f"{entry.role}: {entry.content}" if entry is not None else "ends earlier",
+        }
+    verdict = "newly failing" if change.newly_failing else ""
+    verdict = "newly passing" if change.newly_passing else verdict
+    return {
+        "test_id": change.test_id,
+        "name": change.test,
+        "assistant": change.assistant,
+        "base_status": change.base_status,
+        "new_status": change.new_status,
+        "changed_status": change.base_status != change.new_status,
+        "verdict": verdict,
+        "regression": change.regression,
+        "base_score": change.base_score,
+        "new_score": change.new_score,
+        "score_delta": score_delta,
+        "score_drop": change.score_drop is not None,
+        "base_p95_ms": change.base_p95_ms,
+        "new_p95_ms": change.new_p95_ms,
+        "latency_delta": latency_delta,
+        "latency_growth": change.latency_growth,
+        "failure": change.failure,
+        "divergence": divergence,
+    }
