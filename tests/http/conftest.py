@@ -12,8 +12,8 @@ from aiohttp import web
 from aiohttp.test_utils import TestClient
 from lamdis_core.config.env_policy import EnvPolicy
 from lamdis_core.offline_judge import OfflineJudge
+from lamdis_core.service import import_config_tree
 from lamdis_core.testing.memory import InMemoryCatalog, InMemoryRunStore
-from lamdis_http._plans import import_config_tree
 from lamdis_http.bootstrap import Settings, build_app
 from lamdis_http.demo import start_demo_server
 from lamdis_http.requests import AiohttpRequester

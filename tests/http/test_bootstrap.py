@@ -8,8 +8,8 @@ import pytest
 from lamdis_core.config.loader import CatalogDocuments, plan_from_documents
 from lamdis_core.domain.errors import ConfigError
 from lamdis_core.ports.catalog import CatalogKind
+from lamdis_core.service import import_config_tree
 from lamdis_core.testing.memory import InMemoryCatalog
-from lamdis_http._plans import import_config_tree
 from lamdis_http.bootstrap import Settings, StartupError, build_app
 from lamdis_http.cli._serve import choose_host, redact_secrets
 

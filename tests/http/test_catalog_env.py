@@ -388,8 +388,8 @@ async def test_import_warns_about_references_a_catalog_run_will_refuse(tmp_path:
     """``lamdis import`` into a shared catalog says now what a run would fail on later."""
     import json as _json
 
+    from lamdis_core.service import import_config_tree
     from lamdis_core.testing.memory import InMemoryCatalog
-    from lamdis_http._plans import import_config_tree
     from structlog.testing import capture_logs
 
     (tmp_path / "assistants").mkdir()

@@ -103,7 +103,7 @@ async def test_free_form_fields_and_damaged_runs_on_postgres(
     )
     app = build_app(settings, start_worker=False)
     client = await aiohttp_client(app)
-    from lamdis_http._plans import import_config_tree
+    from lamdis_core.service import import_config_tree
     from lamdis_http.app import CATALOG_KEY
 
     await import_config_tree(app[CATALOG_KEY], config_dir, org_id=ORG)

@@ -13,7 +13,7 @@ from typing import Any
 import pytest
 from aiohttp.test_utils import TestClient, TestServer
 from lamdis_core.ports.store import RunFilter
-from lamdis_http._plans import import_config_tree
+from lamdis_core.service import import_config_tree
 from lamdis_http.app import CATALOG_KEY
 from lamdis_http.bootstrap import Settings, build_app
 

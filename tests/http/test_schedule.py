@@ -15,7 +15,7 @@ from typing import Any
 import pytest
 from lamdis_core.offline_judge import OfflineJudge
 from lamdis_core.ports.clock import SystemClock
-from lamdis_http._plans import import_config_tree
+from lamdis_core.service import import_config_tree
 from lamdis_http.app import CATALOG_KEY
 from lamdis_http.bootstrap import Settings, build_app
 

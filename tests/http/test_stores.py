@@ -8,7 +8,7 @@ from pathlib import Path
 from typing import Any
 
 import pytest
-from lamdis_http._plans import import_config_tree
+from lamdis_core.service import import_config_tree
 from lamdis_http.app import CATALOG_KEY, STORE_NAME_KEY
 from lamdis_http.bootstrap import Settings, build_app
 

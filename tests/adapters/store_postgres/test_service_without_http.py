@@ -1,104 +1,64 @@
-"""The worker pool of :mod:`lamdis_core.service` runs queued runs on PostgreSQL in a process
-that never imports lamdis_http: what an embedder with its own scheduler does."""
+"""The service layer of :mod:`lamdis_core.service` runs queued runs on PostgreSQL in a process
+that never imports lamdis_http: what an embedder with its own scheduler does, and what the
+lamdis-core README shows."""
 
 from __future__ import annotations
 
 import os
+import re
 import subprocess
 import sys
-import textwrap
+from pathlib import Path
 
 import pytest
 
-EMBEDDER = textwrap.dedent(
-    """
-    import asyncio, sys
+from tests.contracts.embedder import run_embedder
+from tests.http._configs import write_config_tree
 
-    from lamdis_core.config.loader import CatalogDocuments, plan_from_documents
-    from lamdis_core.domain.results import Run, RunStatus, WebhookDelivery
-    from lamdis_core.engine import Engine
-    from lamdis_core.offline_judge import OfflineJudge
-    from lamdis_core.ports.catalog import CatalogKind
-    from lamdis_core.ports.clock import SystemClock
-    from lamdis_core.service import SuitePlan, WorkerPool
-    from lamdis_core.testing.fakes import FakeRequester, FakeTargetFactory
-    from lamdis_store_postgres import open_store
+README = Path(__file__).parents[3] / "packages" / "lamdis-core" / "README.md"
+
+pytestmark = pytest.mark.postgres
+
+_LOG_LINE = re.compile(r"\d{4}-\d\d-\d\d \d\d:\d\d:\d\d \[")
 
 
-    class Plans:
-        def __init__(self, catalog):
-            self.catalog = catalog
-
-        async def build(self, run):
-            suite = await self.catalog.get(CatalogKind.SUITES, run.org_id, run.suite_id)
-            source = CatalogDocuments(self.catalog, run.org_id)
-            plan = await plan_from_documents(suite, source, env={})
-            return [SuitePlan(run.suite_id, plan)]
-
-
-    class Notes:
-        def __init__(self):
-            self.sent = []
-
-        async def deliver(self, url, payload):
-            self.sent.append(payload)
-            return WebhookDelivery(url=url, ok=True, attempts=1, status=204)
-
-
-    async def main():
-        store, catalog = await open_store({"DATABASE_URL": sys.argv[1]})
-        await catalog.upsert(CatalogKind.ENVIRONMENTS, "acme", {
-            "id": "bot", "env": {"channel": "http_chat", "baseUrl": "http://bot.invalid"}})
-        await catalog.upsert(CatalogKind.TESTS, "acme", {"id": "t", "tests": [
-            {"id": "greets", "steps": [{"type": "message", "content": "hi"},
-                                       {"type": "includes", "includes": ["hello"]}]},
-            {"id": "refuses", "steps": [{"type": "message", "content": "promise me"},
-                                        {"type": "includes", "includes": ["guaranteed"]}]}]})
-        await catalog.upsert(CatalogKind.SUITES, "acme", {
-            "id": "s", "assistants": {"include": ["bot"]}, "tests": {"includeFiles": ["t"]}})
-        targets = FakeTargetFactory(lambda turn: "hello there")
-        engine = Engine(targets={"http_chat": targets}, judge=OfflineJudge(),
-                        requester=FakeRequester(), env={})
-
-        async def engines(plan):
-            return engine
-
-        notes = Notes()
-        pool = WorkerPool(store=store, engines=engines, plans=Plans(catalog), notifier=notes,
-                          clock=SystemClock(), mode="postgres", poll_seconds=0.05,
-                          lease_seconds=5)
-        await pool.start()
-        run = await store.create_run(Run(org_id="acme", suite_id="s",
-                                         webhook_url="http://hooks.invalid/x"))
-        pool.wake()
-        for _ in range(600):
-            stored = await store.get_run(run.id, include_items=True)
-            if stored.status.is_final and stored.webhook is not None:
-                break
-            await asyncio.sleep(0.05)
-        await pool.close(drain_seconds=1)
-        await store.aclose()
-        print(stored.status, stored.totals.passed, stored.totals.failed,
-              sorted(i.test_id for i in stored.items), len(notes.sent),
-              stored.webhook.ok if stored.webhook else None)
-        print(sorted(m for m in sys.modules if m.split(".")[0] == "lamdis_http"))
-
-
-    asyncio.run(main())
-    """
-)
-
-
-@pytest.mark.postgres
 def test_the_worker_runs_on_postgres_without_lamdis_http(postgres_dsn: str) -> None:
+    result, imported = run_embedder(
+        "lamdis_store_postgres", "DATABASE_URL", postgres_dsn, "postgres"
+    )
+    assert result == "failed 1 1 ['greets', 'refuses'] 1 True"
+    assert imported == "[]"
+
+
+def _service_example() -> str:
+    blocks = re.findall(r"```python\n(.*?)```", README.read_text(encoding="utf-8"), re.S)
+    (example,) = [b for b in blocks if "RunService(" in b]
+    return example
+
+
+def test_the_readme_service_example_runs_without_lamdis_http(
+    postgres_dsn: str, tmp_path: Path
+) -> None:
+    write_config_tree(tmp_path / "configs", "http://127.0.0.1:9")
+    script = _service_example() + (
+        "\nimport sys\nprint(sorted(m for m in sys.modules if m.split('.')[0] == 'lamdis_http'))\n"
+    )
     done = subprocess.run(
-        [sys.executable, "-c", EMBEDDER, postgres_dsn],
+        [sys.executable, "-c", script],
         capture_output=True,
         text=True,
         timeout=120,
-        env={k: v for k, v in os.environ.items() if not k.startswith("LAMDIS_")},
+        cwd=tmp_path,
+        env={
+            **{k: v for k, v in os.environ.items() if not k.startswith("LAMDIS_")},
+            "DATABASE_URL": postgres_dsn,
+        },
     )
     assert done.returncode == 0, done.stderr
-    result, imported = done.stdout.strip().splitlines()[-2:]
-    assert result == "failed 1 1 ['greets', 'refuses'] 1 True"
-    assert imported == "[]"
+    # structlog's console lines (the store opening, the worker starting) go to stdout too.
+    lines = [x for x in done.stdout.strip().splitlines() if not _LOG_LINE.match(x)]
+    assert lines[0] == "imported 5 suites", done.stdout
+    assert "passed ['greets: passed', 'warns-about-risk: passed']" in lines
+    assert "webhook passed" in lines
+    assert "unknown run 'no-such-run'" in lines
+    assert lines[-1] == "[]"

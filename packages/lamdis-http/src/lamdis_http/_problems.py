@@ -15,6 +15,7 @@ from typing import Any, NoReturn
 
 import attrs
 from aiohttp import web
+from lamdis_core.service.errors import InvalidRequestError, NotFoundError, ServiceError
 
 PROBLEM_CONTENT_TYPE = "application/problem+json"
 
@@ -61,6 +62,20 @@ class ProblemError(Exception):
 
     def response(self) -> web.Response:
         return problem(self.status, self.detail, **self.extra)
+
+
+def from_service_error(exc: ServiceError) -> ProblemError:
+    """The problem a service error is over HTTP: 404 for what does not exist, 400 for a value
+    out of range; the field at fault is named as the request spells it."""
+    if isinstance(exc, InvalidRequestError):
+        return ProblemError(
+            400,
+            f"invalid request body: {exc}",
+            field=exc.field,
+            errors=[{"field": exc.field, "message": exc.reason}],
+        )
+    extra = {"field": exc.field} if exc.field else {}
+    return ProblemError(404 if isinstance(exc, NotFoundError) else 400, str(exc), **extra)
 
 
 @attrs.frozen

@@ -19,11 +19,19 @@ from lamdis_core.ports.catalog import Catalog
 from lamdis_core.ports.clock import Clock
 from lamdis_core.ports.judge import Judge
 from lamdis_core.ports.store import RunStore
+from lamdis_core.service.errors import ServiceError
 
-from lamdis_http._problems import MAX_NAME_LENGTH, ProblemError, problem, text_issue
+from lamdis_http._problems import (
+    MAX_NAME_LENGTH,
+    ProblemError,
+    from_service_error,
+    problem,
+    text_issue,
+)
 
 if TYPE_CHECKING:
-    from lamdis_http._worker import WorkerPool
+    from lamdis_core.service import RunService, WorkerPool
+
     from lamdis_http.settings import Settings
 
 logger = structlog.get_logger()
@@ -37,6 +45,9 @@ CATALOG_KEY: web.AppKey[Catalog] = web.AppKey("lamdis.catalog")
 JUDGE_KEY: web.AppKey[Judge] = web.AppKey("lamdis.judge")
 CLOCK_KEY: web.AppKey[Clock] = web.AppKey("lamdis.clock")
 WORKER_KEY: web.AppKey[WorkerPool] = web.AppKey("lamdis.worker")
+SERVICE_KEY: web.AppKey[RunService] = web.AppKey("lamdis.service")
+"""Start, stop, get and list runs (:class:`lamdis_core.service.RunService`); handlers call it
+and let its errors through: the middleware answers them as problems."""
 STORE_NAME_KEY: web.AppKey[str] = web.AppKey("lamdis.store_name")
 
 Handler = Callable[[web.Request], Awaitable[web.StreamResponse]]
@@ -87,6 +98,8 @@ async def _handle(request: web.Request, handler: Handler) -> web.StreamResponse:
         return await handler(request)
     except ProblemError as exc:
         return exc.response()
+    except ServiceError as exc:
+        return from_service_error(exc).response()
     except web.HTTPRequestEntityTooLarge:
         return problem(413, f"request body exceeds the limit of {MAX_BODY_BYTES} bytes (1 MiB)")
     except web.HTTPException:

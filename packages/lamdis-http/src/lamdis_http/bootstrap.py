@@ -35,6 +35,7 @@ from lamdis_http.app import (
     CATALOG_KEY,
     CLOCK_KEY,
     JUDGE_KEY,
+    SERVICE_KEY,
     SETTINGS_KEY,
     STORE_KEY,
     STORE_NAME_KEY,
@@ -102,11 +103,15 @@ def build_app(
 
     async def services(app: web.Application) -> AsyncIterator[None]:
         from lamdis_core.engine import Engine
+        from lamdis_core.service import (
+            CatalogPlanBuilder,
+            RunService,
+            WorkerPool,
+            import_config_tree,
+        )
 
         from lamdis_http import registry
-        from lamdis_http._plans import CatalogPlanBuilder, import_config_tree
         from lamdis_http._secret_guard import SecretGuard
-        from lamdis_http._worker import WorkerPool
         from lamdis_http.webhooks import AiohttpNotifier
 
         env = settings.adapter_env()
@@ -241,6 +246,7 @@ def build_app(
             worker_id=worker_id,
         )
         app[WORKER_KEY] = pool
+        app[SERVICE_KEY] = RunService(the_store, the_catalog, clock=clock, worker=pool)
         if start_worker:
             try:
                 await pool.start()

@@ -39,10 +39,26 @@ class Claim:
 
     @classmethod
     def of(cls, run: Run) -> Claim:
-        """The claim ``claim_next`` handed out with ``run``."""
+        """The claim ``claim_next`` handed out with ``run``.
+
+        Raises:
+            NotClaimedError: ``run`` holds no lease (it was not handed out by ``claim_next``).
+        """
         if run.lease_owner is None:
-            raise ValueError(f"run {run.id!r} has no lease owner: it was not claimed")
+            raise NotClaimedError(run.id)
         return cls(owner=run.lease_owner, generation=run.attempts)
+
+
+class NotClaimedError(LamdisError, ValueError):
+    """A claim was asked of a run that holds no lease: only a run ``claim_next`` handed out
+    may be executed and written for. (A ``ValueError`` too, as it was before it had a name.)"""
+
+    def __init__(self, run_id: str | None) -> None:
+        self.run_id = run_id
+        super().__init__(
+            f"run {run_id!r} has no lease owner: it was not claimed (take runs to execute "
+            "with claim_next)"
+        )
 
 
 class LostClaimError(LamdisError):

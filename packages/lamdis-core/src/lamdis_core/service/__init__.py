@@ -1,11 +1,17 @@
-"""The hosted service's use cases that need no web framework and no database library: the
-worker pool that executes queued runs against any :class:`~lamdis_core.ports.store.RunStore`
-(claims with leases, heartbeat, throttled progress, cooperative stop, recovery of expired
-leases, drain on shutdown) and completion notifications through the
-:class:`~lamdis_core.ports.notifier.Notifier` port.
+"""The hosted service's use cases, with no web framework and no database library.
 
-An embedder with its own scheduler runs :class:`WorkerPool` in its own process with any store
-adapter; ``lamdis serve`` (lamdis-http) wires the same pool behind its HTTP API.
+- :class:`RunService`: start a run (check it against the catalog, queue it), stop it, get it,
+  list runs; misuse raises a :class:`ServiceError` (:class:`UnknownRunError`,
+  :class:`UnknownSuiteError`, ...), never a silent no-op.
+- :func:`import_config_tree`: load a config tree into a catalog, so its suites start by id.
+- :class:`WorkerPool`: executes queued runs against any
+  :class:`~lamdis_core.ports.store.RunStore` (claims with leases, heartbeat, throttled
+  progress, cooperative stop, recovery of expired leases, drain on shutdown), planning them
+  with :class:`CatalogPlanBuilder`, and sends completion notifications through the
+  :class:`~lamdis_core.ports.notifier.Notifier` port.
+
+An embedder with its own scheduler runs these in its own process with any store adapter;
+``lamdis serve`` (lamdis-http) wires the same objects behind its HTTP API.
 """
 
 from __future__ import annotations
@@ -19,17 +25,43 @@ from lamdis_core.service._worker import (
     WorkerPool,
     default_worker_id,
 )
+from lamdis_core.service.errors import (
+    InvalidRequestError,
+    NotClaimedError,
+    NotFoundError,
+    ServiceError,
+    UnknownEnvironmentError,
+    UnknownRunError,
+    UnknownSuiteError,
+    UnknownTestsError,
+)
 from lamdis_core.service.notifications import SuiteSummary, deliver_and_record, summary_payload
+from lamdis_core.service.plans import CatalogPlanBuilder, import_config_tree
+from lamdis_core.service.runs import MAX_LIST_LIMIT, MAX_SEED, RunService, StartRequest
 
 __all__ = [
     "MAX_ATTEMPTS",
+    "MAX_LIST_LIMIT",
+    "MAX_SEED",
+    "CatalogPlanBuilder",
     "EngineFactory",
+    "InvalidRequestError",
+    "NotClaimedError",
+    "NotFoundError",
     "PlanBuilder",
     "RunEngine",
+    "RunService",
+    "ServiceError",
+    "StartRequest",
     "SuitePlan",
     "SuiteSummary",
+    "UnknownEnvironmentError",
+    "UnknownRunError",
+    "UnknownSuiteError",
+    "UnknownTestsError",
     "WorkerPool",
     "default_worker_id",
     "deliver_and_record",
+    "import_config_tree",
     "summary_payload",
 ]

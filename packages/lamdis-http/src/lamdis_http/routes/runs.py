@@ -1,30 +1,33 @@
-"""Runs: start, stop, read one, list recent (``/internal/runs``)."""
+"""Runs: start, stop, read one, list recent (``/internal/runs``).
+
+The handlers check the request's shape and translate it to :class:`lamdis_core.service.RunService`
+calls; the service's errors (unknown run, suite, environment or tests) become problems in the
+error middleware.
+"""
 
 from __future__ import annotations
 
+from collections.abc import Mapping
 from typing import Any
 
 import structlog
 from aiohttp import web
-from lamdis_core.config.loader import CatalogDocuments, suite_test_ids
 from lamdis_core.domain.convert import default_converter
 from lamdis_core.domain.results import Run, RunStatus, Trigger
-from lamdis_core.ports.catalog import CatalogKind
 from lamdis_core.ports.store import RunFilter
+from lamdis_core.service import MAX_LIST_LIMIT, MAX_SEED, StartRequest
 
 from lamdis_http import _problems as p
-from lamdis_http._problems import ProblemError
 from lamdis_http._session import redact_url
-from lamdis_http.app import CATALOG_KEY, CLOCK_KEY, STORE_KEY, WORKER_KEY, json_response
+from lamdis_http.app import SERVICE_KEY, json_response
 
 logger = structlog.get_logger()
 
 routes = web.RouteTableDef()
 
 TRIGGERS = [t.value for t in Trigger]
-MAX_LIST_LIMIT = 200
-MAX_SEED = 2**63 - 1
-"""A start's ``seed`` fits PostgreSQL's bigint, like ``lamdis run --seed``."""
+
+__all__ = ["MAX_LIST_LIMIT", "MAX_SEED", "routes", "run_filter_of", "run_to_json"]
 
 
 def run_to_json(run: Run) -> dict[str, Any]:
@@ -90,63 +93,24 @@ async def start_run(request: web.Request) -> web.Response:
         },
         nullable=("envId", "orgId", "gitContext", "webhookUrl", "tests", "seed"),
     )
-    catalog = request.app[CATALOG_KEY]
-    org_id: str | None = body.get("orgId") or None
-    suite_id: str = body["suiteId"]
-    suite = await catalog.get(CatalogKind.SUITES, org_id, suite_id)
-    if suite is None:
-        where = f" in organization {org_id!r}" if org_id else ""
-        raise ProblemError(404, f"unknown suite {suite_id!r}{where}", field="suiteId")
-    org_id = org_id or str(suite.get("orgId"))
-    env_id: str | None = body.get("envId") or None
-    if env_id is not None and await catalog.get(CatalogKind.ENVIRONMENTS, org_id, env_id) is None:
-        raise ProblemError(
-            404, f"unknown environment {env_id!r} in organization {org_id!r}", field="envId"
+    created = await request.app[SERVICE_KEY].start(
+        StartRequest(
+            suite_id=body["suiteId"],
+            org_id=body.get("orgId") or None,
+            env_id=body.get("envId") or None,
+            trigger=Trigger(body.get("trigger") or Trigger.CI),
+            git_context=body.get("gitContext") or {},
+            webhook_url=body.get("webhookUrl"),
+            tests=body.get("tests") or [],
+            seed=body.get("seed"),
         )
-    tests: list[str] = body.get("tests") or []
-    if tests:
-        source = CatalogDocuments(catalog, org_id)
-        known = await suite_test_ids(suite, source)
-        unknown = [t for t in dict.fromkeys(tests) if t not in known]
-        if unknown:
-            listed = ", ".join(sorted(known)[:20]) or "none"
-            raise ProblemError(
-                404,
-                f"unknown test id(s) {', '.join(map(repr, unknown))} in suite {suite_id!r}; "
-                f"the suite's tests: {listed}",
-                field="tests",
-            )
-    run = Run(
-        org_id=org_id,
-        suite_id=suite_id,
-        env_id=env_id,
-        trigger=Trigger(body.get("trigger") or Trigger.CI),
-        git_context=body.get("gitContext") or {},
-        status=RunStatus.QUEUED,
-        webhook_url=body.get("webhookUrl"),
-        request={"kind": "suite", "tests": tests},
-        seed=body.get("seed"),
     )
-    created = await request.app[STORE_KEY].create_run(run)
-    worker = request.app.get(WORKER_KEY)
-    if worker is not None:
-        worker.wake()
     return json_response({"runId": created.id, "status": "queued"}, status=202)
 
 
 @routes.post("/internal/runs/{runId}/stop")
 async def stop_run(request: web.Request) -> web.Response:
-    run_id = request.match_info["runId"]
-    now = request.app[CLOCK_KEY].now()
-    run = await request.app[STORE_KEY].request_stop(run_id, now=now)
-    if run is None:
-        raise ProblemError(404, f"unknown run {run_id!r}")
-    worker = request.app.get(WORKER_KEY)
-    if worker is not None:
-        # Same instance: stop now rather than at the next poll; other instances poll the store.
-        worker.signal_stop(run_id)
-        if run.status is RunStatus.STOPPED and run.started_at is None:
-            worker.notify_stopped_while_queued(run, stopped_at=now)
+    run = await request.app[SERVICE_KEY].stop(request.match_info["runId"])
     return json_response(
         {"runId": run.id, "status": str(run.status), "stopRequested": run.stop_requested}
     )
@@ -154,16 +118,19 @@ async def stop_run(request: web.Request) -> web.Response:
 
 @routes.get("/internal/runs/{runId}")
 async def get_run(request: web.Request) -> web.Response:
-    run_id = request.match_info["runId"]
-    run = await request.app[STORE_KEY].get_run(run_id, include_items=True)
-    if run is None:
-        raise ProblemError(404, f"unknown run {run_id!r}")
+    run = await request.app[SERVICE_KEY].get(request.match_info["runId"])
     return json_response(run_to_json(run))
 
 
 @routes.get("/internal/runs")
 async def list_runs(request: web.Request) -> web.Response:
-    query = request.query
+    runs = await request.app[SERVICE_KEY].list(run_filter_of(request.query))
+    return json_response({"runs": [run_to_json(r) for r in runs]})
+
+
+def run_filter_of(query: Mapping[str, str]) -> RunFilter:
+    """The :class:`RunFilter` of ``GET /internal/runs``'s query (``lamdis runs list`` sends
+    the same one to the database); raises a 400 naming each parameter that is wrong."""
     unknown = sorted(set(query) - {"orgId", "suiteId", "status", "limit"})
     if unknown:
         p.invalid(
@@ -190,12 +157,9 @@ async def list_runs(request: web.Request) -> web.Response:
             limit = -1
         if not 1 <= limit <= MAX_LIST_LIMIT:
             p.invalid([p.FieldIssue("limit", f"expected an integer from 1 to {MAX_LIST_LIMIT}")])
-    runs = await request.app[STORE_KEY].list_runs(
-        RunFilter(
-            org_id=query.get("orgId") or None,
-            suite_id=query.get("suiteId") or None,
-            status=status,
-            limit=limit,
-        )
+    return RunFilter(
+        org_id=query.get("orgId") or None,
+        suite_id=query.get("suiteId") or None,
+        status=status,
+        limit=limit,
     )
-    return json_response({"runs": [run_to_json(r) for r in runs]})

@@ -1,0 +1,96 @@
+"""What the service layer raises when it is asked for something it cannot do.
+
+Each error says what was asked and what is wrong; ``field`` names the part of the request
+at fault (as the HTTP API spells it), so an adapter can point at it. A misuse is never a
+silent no-op: an unknown run, suite, environment or test is an error, not ``None``.
+"""
+
+from __future__ import annotations
+
+from collections.abc import Sequence
+
+from lamdis_core.domain.errors import LamdisError
+from lamdis_core.ports.store import NotClaimedError
+
+
+class ServiceError(LamdisError):
+    """Base class of the service layer's errors.
+
+    Attributes:
+        field: the request field at fault (``suiteId``, ``tests``...), or ``None``.
+    """
+
+    field: str | None = None
+
+
+class NotFoundError(ServiceError):
+    """Something the request names does not exist."""
+
+
+class UnknownRunError(NotFoundError):
+    """No run has this id (in the store the service reads)."""
+
+    def __init__(self, run_id: str) -> None:
+        self.run_id = run_id
+        super().__init__(f"unknown run {run_id!r}")
+
+
+class UnknownSuiteError(NotFoundError):
+    """The catalog holds no suite with this id (in this organization, when one is given)."""
+
+    field = "suiteId"
+
+    def __init__(self, suite_id: str, org_id: str | None) -> None:
+        self.suite_id = suite_id
+        self.org_id = org_id
+        where = f" in organization {org_id!r}" if org_id else ""
+        super().__init__(f"unknown suite {suite_id!r}{where}")
+
+
+class UnknownEnvironmentError(NotFoundError):
+    """The catalog holds no environment with this id in the run's organization."""
+
+    field = "envId"
+
+    def __init__(self, env_id: str, org_id: str | None) -> None:
+        self.env_id = env_id
+        self.org_id = org_id
+        where = f" in organization {org_id!r}" if org_id else " in any organization"
+        super().__init__(f"unknown environment {env_id!r}{where}")
+
+
+class UnknownTestsError(NotFoundError):
+    """Tests asked for by id are not tests of the suite."""
+
+    field = "tests"
+
+    def __init__(self, unknown: Sequence[str], suite_id: str, known: Sequence[str]) -> None:
+        self.unknown = tuple(unknown)
+        self.suite_id = suite_id
+        self.known = tuple(known)
+        listed = ", ".join(sorted(known)[:20]) or "none"
+        super().__init__(
+            f"unknown test id(s) {', '.join(map(repr, unknown))} in suite {suite_id!r}; "
+            f"the suite's tests: {listed}"
+        )
+
+
+class InvalidRequestError(ServiceError):
+    """A value of the request is out of its range or of the wrong type."""
+
+    def __init__(self, field: str, message: str) -> None:
+        self.field = field
+        self.reason = message
+        super().__init__(f"{field}: {message}")
+
+
+__all__ = [
+    "InvalidRequestError",
+    "NotClaimedError",
+    "NotFoundError",
+    "ServiceError",
+    "UnknownEnvironmentError",
+    "UnknownRunError",
+    "UnknownSuiteError",
+    "UnknownTestsError",
+]

@@ -1,0 +1,198 @@
+"""Starting, stopping and reading runs: the use cases behind ``/internal/runs``.
+
+:class:`RunService` works on any :class:`~lamdis_core.ports.store.RunStore` and
+:class:`~lamdis_core.ports.catalog.Catalog`; with a :class:`~lamdis_core.service.WorkerPool`
+of the same process it also wakes the pool for a new run and stops a run executing here
+without waiting for the pool's next poll. Without one (a process that only queues, a CLI that
+only reads) the runs wait for whichever worker shares the store.
+"""
+
+from __future__ import annotations
+
+from collections.abc import Mapping, Sequence
+from typing import Any
+
+import attrs
+
+from lamdis_core.config.loader import CatalogDocuments, suite_test_ids
+from lamdis_core.domain.results import Run, RunStatus, Trigger
+from lamdis_core.ports.catalog import Catalog, CatalogKind
+from lamdis_core.ports.clock import Clock, SystemClock
+from lamdis_core.ports.store import RunFilter, RunStore
+from lamdis_core.service._worker import WorkerPool
+from lamdis_core.service.errors import (
+    InvalidRequestError,
+    UnknownEnvironmentError,
+    UnknownRunError,
+    UnknownSuiteError,
+    UnknownTestsError,
+)
+
+MAX_SEED = 2**63 - 1
+"""A start's ``seed`` fits PostgreSQL's bigint, like ``lamdis run --seed``."""
+
+MAX_LIST_LIMIT = 200
+"""The most runs one :meth:`RunService.list` returns."""
+
+
+@attrs.frozen(kw_only=True)
+class StartRequest:
+    """What to run: a catalog suite, optionally against one environment or some of its tests.
+
+    Attributes:
+        suite_id: the suite's id (or, on MongoDB, its ``_id``).
+        org_id: the suite's organization; ``None`` looks the suite up in any organization
+            and takes the organization from the suite document. A suite document with no
+            ``orgId`` (written by another tool) is run in no organization: the run's
+            ``org_id`` is ``None`` and its documents are read by id from any organization.
+        env_id: one environment of the organization to run against; ``None`` runs the
+            suite's own assistants.
+        tests: only these test ids (a test's or a test document's); empty runs them all.
+        seed: the data generators' seed (``0`` to ``2**63 - 1``); ``None`` lets the worker
+            pick one and record it.
+        webhook_url: where the completion notification goes.
+    """
+
+    suite_id: str
+    org_id: str | None = None
+    env_id: str | None = None
+    trigger: Trigger = Trigger.CI
+    git_context: Mapping[str, Any] = attrs.field(factory=dict)
+    webhook_url: str | None = None
+    tests: Sequence[str] = ()
+    seed: int | None = None
+
+
+class RunService:
+    """Start, stop, read and list runs.
+
+    Args:
+        store: where runs are queued and recorded.
+        catalog: where suites, environments and tests are looked up.
+        clock: the time a stop is recorded at.
+        worker: this process's worker pool, if it has one.
+    """
+
+    def __init__(
+        self,
+        store: RunStore,
+        catalog: Catalog,
+        *,
+        clock: Clock | None = None,
+        worker: WorkerPool | None = None,
+    ) -> None:
+        self.store = store
+        self.catalog = catalog
+        self.clock = clock or SystemClock()
+        self.worker = worker
+
+    async def start(self, request: StartRequest) -> Run:
+        """Check the request against the catalog and queue the run.
+
+        Returns:
+            The queued run, with its id.
+
+        Raises:
+            InvalidRequestError: a value is out of range (``seed``, an empty ``suite_id``).
+            UnknownSuiteError / UnknownEnvironmentError / UnknownTestsError: the catalog
+                holds no such suite, environment, or tests of the suite. Nothing is queued.
+        """
+        _check_start(request)
+        suite = await self.catalog.get(CatalogKind.SUITES, request.org_id, request.suite_id)
+        if suite is None:
+            raise UnknownSuiteError(request.suite_id, request.org_id)
+        org_id = request.org_id or _org_of(suite)
+        if request.env_id is not None:
+            found = await self.catalog.get(CatalogKind.ENVIRONMENTS, org_id, request.env_id)
+            if found is None:
+                raise UnknownEnvironmentError(request.env_id, org_id)
+        tests = list(dict.fromkeys(request.tests))
+        if tests:
+            known = await suite_test_ids(suite, CatalogDocuments(self.catalog, org_id))
+            unknown = [t for t in tests if t not in known]
+            if unknown:
+                raise UnknownTestsError(unknown, request.suite_id, sorted(known))
+        run = Run(
+            org_id=org_id,
+            suite_id=request.suite_id,
+            env_id=request.env_id,
+            trigger=request.trigger,
+            git_context=dict(request.git_context),
+            status=RunStatus.QUEUED,
+            webhook_url=request.webhook_url,
+            request={"kind": "suite", "tests": list(request.tests)},
+            seed=request.seed,
+        )
+        created = await self.store.create_run(run)
+        if self.worker is not None:
+            self.worker.wake()
+        return created
+
+    async def stop(self, run_id: str) -> Run:
+        """Ask the run to stop and return it (without items).
+
+        A queued run is ``stopped`` at once (and its webhook sent, by this one call); a
+        running run gets ``stop_requested`` and its worker, here or on another instance,
+        stops it within a turn; a finished run is returned unchanged.
+
+        Raises:
+            UnknownRunError: the store holds no such run.
+        """
+        now = self.clock.now()
+        run = await self.store.request_stop(run_id, now=now)
+        if run is None:
+            raise UnknownRunError(run_id)
+        if self.worker is not None:
+            # Same instance: stop now rather than at the next poll; others poll the store.
+            self.worker.signal_stop(run_id)
+            if run.status is RunStatus.STOPPED and run.started_at is None:
+                self.worker.notify_stopped_while_queued(run, stopped_at=now)
+        return run
+
+    async def get(self, run_id: str, *, include_items: bool = True) -> Run:
+        """The run, with its items unless ``include_items`` is false.
+
+        Raises:
+            UnknownRunError: the store holds no such run.
+        """
+        run = await self.store.get_run(run_id, include_items=include_items)
+        if run is None:
+            raise UnknownRunError(run_id)
+        return run
+
+    async def list(self, run_filter: RunFilter | None = None) -> list[Run]:
+        """Runs matching ``run_filter`` (default: the 20 newest), newest first, without items.
+
+        Raises:
+            InvalidRequestError: ``limit`` is not from 1 to :data:`MAX_LIST_LIMIT`, or
+                ``offset`` is negative.
+        """
+        run_filter = run_filter or RunFilter()
+        if not 1 <= run_filter.limit <= MAX_LIST_LIMIT:
+            raise InvalidRequestError("limit", f"expected an integer from 1 to {MAX_LIST_LIMIT}")
+        if run_filter.offset < 0:
+            raise InvalidRequestError("offset", "expected an integer of 0 or more")
+        return await self.store.list_runs(run_filter)
+
+
+def _check_start(request: StartRequest) -> None:
+    if not isinstance(request.suite_id, str) or not request.suite_id.strip():
+        raise InvalidRequestError("suiteId", "a non-empty suite id is required")
+    seed = request.seed
+    if seed is not None and (
+        isinstance(seed, bool) or not isinstance(seed, int) or not 0 <= seed <= MAX_SEED
+    ):
+        raise InvalidRequestError("seed", f"expected an integer from 0 to {MAX_SEED}")
+    if not isinstance(request.trigger, Trigger):
+        choices = ", ".join(t.value for t in Trigger)
+        raise InvalidRequestError("trigger", f"expected one of {choices}")
+    bad = [t for t in request.tests if not isinstance(t, str) or not t]
+    if bad or isinstance(request.tests, str):
+        raise InvalidRequestError("tests", "expected a list of non-empty test ids")
+
+
+def _org_of(suite: Mapping[str, Any]) -> str | None:
+    # A suite another tool wrote may carry no orgId: the run then belongs to no organization
+    # (its documents are found by id in any), rather than to one named "None".
+    org = suite.get("orgId")
+    return str(org) if org else None

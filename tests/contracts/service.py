@@ -1,0 +1,163 @@
+"""The service layer's use cases, held against every store and catalog adapter.
+
+A subclass gives ``stores``: a ``(RunStore, Catalog)`` pair on a fresh database. The tests call
+:class:`lamdis_core.service.RunService` and :func:`lamdis_core.service.import_config_tree`
+as an embedder would, with no web framework.
+"""
+
+from __future__ import annotations
+
+from pathlib import Path
+from typing import Any
+
+import pytest
+from lamdis_core.domain.errors import ConfigError
+from lamdis_core.domain.results import Run, RunStatus, Trigger
+from lamdis_core.ports.catalog import Catalog, CatalogKind
+from lamdis_core.ports.store import Claim, RunFilter, RunStore
+from lamdis_core.service import (
+    InvalidRequestError,
+    NotClaimedError,
+    RunService,
+    StartRequest,
+    UnknownEnvironmentError,
+    UnknownRunError,
+    UnknownSuiteError,
+    UnknownTestsError,
+    import_config_tree,
+)
+from lamdis_core.testing.fakes import FakeClock
+
+from tests.http._configs import write_config_tree
+
+ORG = "acme"
+Stores = tuple[RunStore, Catalog]
+
+
+async def _imported(stores: Stores, tmp_path: Path) -> RunService:
+    store, catalog = stores
+    write_config_tree(tmp_path / "configs", "http://127.0.0.1:9")
+    await import_config_tree(catalog, tmp_path / "configs", org_id=ORG, env={})
+    return RunService(store, catalog, clock=FakeClock())
+
+
+class RunServiceContract:
+    """What :class:`RunService` and the import do, whichever adapters they are given."""
+
+    @pytest.fixture
+    async def stores(self) -> Any:
+        raise NotImplementedError
+
+    async def test_import_writes_the_tree_and_is_idempotent(
+        self, stores: Stores, tmp_path: Path
+    ) -> None:
+        _, catalog = stores
+        root = write_config_tree(tmp_path / "configs", "http://127.0.0.1:9")
+        first = await import_config_tree(catalog, root, org_id=ORG, env={})
+        second = await import_config_tree(catalog, root, org_id=ORG, env={})
+        assert first == second
+        assert first["suites"] >= 4 and first["environments"] == 2
+        suite = await catalog.get(CatalogKind.SUITES, ORG, "smoke")
+        assert suite is not None and suite["tests"]["includeFiles"] == ["smoke-tests"]
+        assert len(await catalog.list(CatalogKind.SUITES, ORG)) == first["suites"]
+
+    async def test_a_tree_with_errors_imports_nothing(self, stores: Stores, tmp_path: Path) -> None:
+        _, catalog = stores
+        root = write_config_tree(tmp_path / "configs", "http://127.0.0.1:9")
+        (root / "tests" / "broken.json").write_text('{"tests": [', encoding="utf-8")
+        with pytest.raises(ConfigError) as caught:
+            await import_config_tree(catalog, root, org_id=ORG, env={})
+        assert any("broken.json" in str(p.file) for p in caught.value.problems)
+        assert await catalog.list(CatalogKind.SUITES, ORG) == []
+
+    async def test_start_queues_the_run_as_asked(self, stores: Stores, tmp_path: Path) -> None:
+        service = await _imported(stores, tmp_path)
+        run = await service.start(
+            StartRequest(
+                suite_id="smoke",
+                env_id="demo-b",
+                trigger=Trigger.MANUAL,
+                git_context={"sha": "abc"},
+                tests=["greets"],
+                seed=7,
+                webhook_url="http://hooks.invalid/x",
+            )
+        )
+        stored = await service.get(run.id)
+        assert (stored.status, stored.org_id, stored.suite_id, stored.env_id) == (
+            RunStatus.QUEUED,
+            ORG,
+            "smoke",
+            "demo-b",
+        )
+        assert (stored.trigger, stored.git_context, stored.seed) == (
+            Trigger.MANUAL,
+            {"sha": "abc"},
+            7,
+        )
+        assert stored.request == {"kind": "suite", "tests": ["greets"]}
+        assert stored.webhook_url == "http://hooks.invalid/x"
+
+    async def test_start_refuses_what_the_catalog_lacks_and_queues_nothing(
+        self, stores: Stores, tmp_path: Path
+    ) -> None:
+        service = await _imported(stores, tmp_path)
+        with pytest.raises(UnknownSuiteError, match="unknown suite 'nope' in organization 'acme'"):
+            await service.start(StartRequest(suite_id="nope", org_id=ORG))
+        with pytest.raises(UnknownSuiteError) as suite_error:
+            await service.start(StartRequest(suite_id="smoke", org_id="other-org"))
+        assert suite_error.value.field == "suiteId"
+        with pytest.raises(UnknownEnvironmentError, match="'ghost' in organization 'acme'"):
+            await service.start(StartRequest(suite_id="smoke", env_id="ghost"))
+        with pytest.raises(UnknownTestsError) as tests_error:
+            await service.start(StartRequest(suite_id="smoke", tests=["greets", "nope"]))
+        assert tests_error.value.unknown == ("nope",)
+        assert "greets" in tests_error.value.known
+        assert tests_error.value.field == "tests"
+        for bad in (
+            StartRequest(suite_id="smoke", seed=-1),
+            StartRequest(suite_id="smoke", seed=2**63),
+            StartRequest(suite_id=" "),
+            StartRequest(suite_id="smoke", tests=[""]),
+        ):
+            with pytest.raises(InvalidRequestError):
+                await service.start(bad)
+        assert await service.list() == []
+
+    async def test_stop_get_and_list(self, stores: Stores, tmp_path: Path) -> None:
+        service = await _imported(stores, tmp_path)
+        first = await service.start(StartRequest(suite_id="smoke"))
+        second = await service.start(StartRequest(suite_id="mixed", org_id=ORG))
+        stopped = await service.stop(first.id)
+        assert stopped.status is RunStatus.STOPPED and stopped.finished_at is not None
+        again = await service.stop(first.id)
+        assert again.finished_at == stopped.finished_at  # the first stop's instant is kept
+        assert [r.id for r in await service.list()] == [second.id, first.id]
+        assert [r.id for r in await service.list(RunFilter(status=RunStatus.QUEUED))] == [second.id]
+        assert [r.id for r in await service.list(RunFilter(suite_id="smoke"))] == [first.id]
+        assert [r.id for r in await service.list(RunFilter(limit=1))] == [second.id]
+        assert await service.list(RunFilter(org_id="other-org")) == []
+        assert (await service.get(second.id, include_items=False)).suite_id == "mixed"
+        for limit in (0, 201):
+            with pytest.raises(InvalidRequestError, match="limit"):
+                await service.list(RunFilter(limit=limit))
+
+    async def test_unknown_runs_are_errors_not_none(self, stores: Stores, tmp_path: Path) -> None:
+        service = await _imported(stores, tmp_path)
+        # A well-formed id of every store's spelling, and one no store issues.
+        for run_id in ("0123456789abcdef01234567", "00000000-0000-0000-0000-000000000000", "x"):
+            with pytest.raises(UnknownRunError, match=repr(run_id)):
+                await service.get(run_id)
+            with pytest.raises(UnknownRunError) as caught:
+                await service.stop(run_id)
+            assert caught.value.run_id == run_id
+
+    async def test_a_claim_of_an_unclaimed_run_is_refused(
+        self, stores: Stores, tmp_path: Path
+    ) -> None:
+        service = await _imported(stores, tmp_path)
+        queued = await service.start(StartRequest(suite_id="smoke"))
+        with pytest.raises(NotClaimedError, match="not claimed"):
+            Claim.of(queued)
+        with pytest.raises(NotClaimedError):
+            Claim.of(Run(suite_id="smoke"))
