@@ -85,43 +85,69 @@ def test_bad_numbers_are_usage_errors_naming_the_option(
         options_from_args(_args(**overrides), env)
 
 
-def test_the_cli_imports_structlog_without_rich_tracebacks_and_leaves_them_importable() -> None:
-    """structlog falls back to plain tracebacks in the CLI; rich.pretty still imports later."""
+def test_the_cli_imports_structlog_without_rich_and_leaves_it_importable() -> None:
+    """structlog falls back to plain tracebacks in the CLI; rich still imports later."""
     code = (
         "import sys\n"
-        "from lamdis_http.cli import _import_structlog_without_rich_tracebacks\n"
-        "_import_structlog_without_rich_tracebacks()\n"
+        "from lamdis_http.cli import _import_structlog_without_rich\n"
+        "_import_structlog_without_rich()\n"
         "import structlog.dev\n"
-        "print(structlog.dev.rich is None, 'rich.traceback' in sys.modules)\n"
-        "import rich.pretty\n"
+        "print(structlog.dev.rich is None, [m for m in sys.modules if m.startswith('rich')])\n"
+        "import rich.pretty, rich.console\n"
         "print('importable')\n"
     )
     proc = subprocess.run(
         [sys.executable, "-c", code], capture_output=True, text=True, timeout=60, check=True
     )
-    assert proc.stdout.split() == ["True", "False", "importable"]
+    assert proc.stdout.split() == ["True", "[]", "importable"]
 
 
 def _imported_by(argv: list[str], modules: tuple[str, ...]) -> list[str]:
+    """The ``modules`` imported by the ``lamdis`` program given ``argv``; read at exit (the
+    program runs ``atexit`` functions before it leaves)."""
     code = (
-        "import json, runpy, sys\n"
+        "import atexit, json, sys\n"
         f"sys.argv = ['lamdis', *{argv!r}]\n"
-        "try:\n"
-        "    runpy.run_module('lamdis_http.cli', run_name='__main__')\n"
-        "except SystemExit:\n"
-        "    pass\n"
-        f"print(json.dumps([m for m in {list(modules)!r} if m in sys.modules]))\n"
+        f"atexit.register(lambda: print(json.dumps([m for m in {list(modules)!r} "
+        "if m in sys.modules])))\n"
+        "from lamdis_http.cli import program\n"
+        "program()\n"
     )
     proc = subprocess.run(
         [sys.executable, "-c", code],
         capture_output=True,
         text=True,
         timeout=60,
-        check=True,
+        check=False,
         cwd=REPO,
     )
+    assert proc.returncode in (0, 1), proc.stderr
     found: list[str] = json.loads(proc.stdout.strip().splitlines()[-1])
     return found
+
+
+def test_the_program_runs_atexit_functions_flushes_and_keeps_the_exit_code(
+    tmp_path: Path,
+) -> None:
+    """The program leaves without tearing the interpreter down, but only after what a normal
+    exit does that anyone can see: atexit functions run, buffered output written, the
+    command's exit code (2: usage error) returned."""
+    missing = tmp_path / "nothing-here.yaml"
+    code = (
+        "import atexit, sys\n"
+        "atexit.register(lambda: sys.stdout.write('atexit ran\\n'))\n"
+        # Buffered, not yet flushed: a pipe is block-buffered.
+        "sys.stdout.write('before the command\\n')\n"
+        f"sys.argv = ['lamdis', 'run', {str(missing)!r}]\n"
+        "from lamdis_http.cli import program\n"
+        "program()\n"
+    )
+    proc = subprocess.run(
+        [sys.executable, "-c", code], capture_output=True, text=True, timeout=60, cwd=tmp_path
+    )
+    assert proc.returncode == 2, proc.stderr
+    assert proc.stdout.splitlines() == ["before the command", "atexit ran"]
+    assert "nothing-here.yaml" in proc.stderr
 
 
 # What validating files does not need: no logging set-up, no event loop, no HTTP, no TLS.

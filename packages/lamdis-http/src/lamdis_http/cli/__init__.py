@@ -13,6 +13,7 @@ import importlib
 import os
 import sys
 from collections.abc import Sequence
+from typing import NoReturn
 
 COMMAND_MODULES: list[str] = [
     "_run",
@@ -64,20 +65,18 @@ def build_parser() -> argparse.ArgumentParser:
     return parser
 
 
-def _import_structlog_without_rich_tracebacks() -> None:
-    """Import structlog so that it does not load rich's traceback and pretty-printer.
+def _import_structlog_without_rich() -> None:
+    """Import structlog so that it does not load rich (nor, through it, pygments).
 
-    When rich is installed, structlog imports ``rich.traceback`` and ``rich.pretty`` (and with
-    them pygments) on import, to render exceptions; that alone is about a third of a short
-    ``lamdis run``'s start-up (measured in bench/RESULTS.md). The CLI never renders rich
-    tracebacks, so structlog is imported while those two modules read as absent; it then
-    falls back to plain tracebacks. They are importable again afterwards for anyone else.
+    When rich is installed, structlog imports ``rich.console``, ``rich.traceback`` and
+    ``rich.pretty`` on import, to render exceptions: 20-60 ms of a short ``lamdis run``'s
+    start-up (measured in bench/RESULTS.md). The CLI never renders rich tracebacks, so
+    structlog is imported while rich reads as absent; it then falls back to plain tracebacks.
+    rich is importable again afterwards for anyone else (the run's console uses it).
     """
     if "structlog" in sys.modules:
         return
-    hidden = ("rich.traceback", "rich.pretty")
-    if any(name in sys.modules for name in hidden):
-        return
+    hidden = [name for name in ("rich", "rich.traceback", "rich.pretty") if name not in sys.modules]
     for name in hidden:
         sys.modules[name] = None  # type: ignore[assignment]  # makes the import fail
     try:
@@ -126,7 +125,7 @@ def _version() -> str:
 
 
 def main(argv: Sequence[str] | None = None) -> None:
-    """Entry point of the ``lamdis`` script: parse, run the command, exit with its code."""
+    """Parse, run the command, exit with its code (``SystemExit``)."""
     parser = build_parser()
     args = parser.parse_args(argv)
     if args.version:
@@ -138,7 +137,7 @@ def main(argv: Sequence[str] | None = None) -> None:
     if getattr(args, "logs", True):
         # Commands that log nothing (validate) skip structlog, and with it asyncio and
         # rich: a third of their start-up (bench/startup.py).
-        _import_structlog_without_rich_tracebacks()
+        _import_structlog_without_rich()
         configure_logging(args.verbose)
     try:
         code = int(args.handler(args))
@@ -146,3 +145,48 @@ def main(argv: Sequence[str] | None = None) -> None:
         print("\nlamdis: interrupted", file=sys.stderr)
         code = 130
     sys.exit(code)
+
+
+def program() -> NoReturn:
+    """The ``lamdis`` program (console script and ``python -m lamdis_http.cli``): :func:`main`
+    with the process-wide choices an embedder calling ``main`` should not get.
+
+    aiohttp's CA bundle is read when a command first opens an HTTPS connection, if it ever
+    does (:mod:`lamdis_http._tls`). And the process ends without tearing the interpreter
+    down: once the command is done, its output flushed and the ``atexit`` functions run
+    (log handlers, exporters), freeing every module and object one by one only costs time —
+    60-120 ms of CPU here, a sixth of a one-test ``lamdis run`` (bench/RESULTS.md).
+    """
+    from lamdis_http._deferred_ca import defer_aiohttp_ca_loading
+
+    defer_aiohttp_ca_loading()
+    try:
+        main()
+    except SystemExit as exc:
+        code = exc.code
+        if code is not None and not isinstance(code, int):
+            raise  # a message to print: Python's own exit does that
+        _leave(code or 0)
+    raise AssertionError("main() returned without exiting")  # pragma: no cover
+
+
+def _leave(code: int) -> NoReturn:
+    """Exit with ``code`` at once, or through Python's shutdown when it still has work to do:
+    another thread to wait for, or a tracer or profiler (coverage, cProfile) that writes its
+    data at exit."""
+    threading = sys.modules.get("threading")
+    if (
+        (threading is not None and threading.active_count() > 1)
+        or sys.gettrace()
+        or sys.getprofile()
+    ):
+        sys.exit(code)
+    import atexit
+
+    atexit._run_exitfuncs()
+    try:
+        sys.stdout.flush()
+        sys.stderr.flush()
+    except (OSError, ValueError):
+        sys.exit(code)  # a closed pipe: Python's own exit reports it as it always did
+    os._exit(code)

@@ -1,5 +1,5 @@
 """``python -m lamdis_http.cli`` is the ``lamdis`` command."""
 
-from lamdis_http.cli import main
+from lamdis_http.cli import program
 
-main()
+program()
