@@ -16,10 +16,14 @@ from lamdis_core.domain.results import Run, RunStatus, Trigger
 from lamdis_core.ports.catalog import Catalog, CatalogKind
 from lamdis_core.ports.store import Claim, RunFilter, RunStore
 from lamdis_core.service import (
+    CatalogService,
+    DocumentExistsError,
+    InvalidDocumentError,
     InvalidRequestError,
     NotClaimedError,
     RunService,
     StartRequest,
+    UnknownDocumentError,
     UnknownEnvironmentError,
     UnknownRunError,
     UnknownSuiteError,
@@ -161,3 +165,37 @@ class RunServiceContract:
             Claim.of(queued)
         with pytest.raises(NotClaimedError):
             Claim.of(Run(suite_id="smoke"))
+
+    async def test_catalog_documents_are_checked_and_misuse_is_an_error(
+        self, stores: Stores
+    ) -> None:
+        _, catalog = stores
+        docs = CatalogService(catalog, clock=FakeClock())
+        bot = {"id": "bots/a", "env": {"channel": "http_chat", "baseUrl": "http://bot.invalid"}}
+        stored = await docs.create(CatalogKind.ENVIRONMENTS, ORG, bot)
+        assert stored["id"] == "bots/a" and stored["orgId"] == ORG
+        with pytest.raises(DocumentExistsError, match="already exists"):
+            await docs.create(CatalogKind.ENVIRONMENTS, ORG, bot)
+        with pytest.raises(InvalidDocumentError) as caught:
+            await docs.create(CatalogKind.ENVIRONMENTS, ORG, {"id": "", "env": {"timeoutMs": "x"}})
+        assert caught.value.issues[0].field == "id"
+        assert len(caught.value.issues) >= 2  # every problem, not the first only
+        patched = await docs.patch(
+            CatalogKind.ENVIRONMENTS, ORG, "bots/a", {"name": "A", "env": {"timeoutMs": 900}}
+        )
+        assert patched["name"] == "A" and patched["env"]["baseUrl"] == "http://bot.invalid"
+        with pytest.raises(InvalidDocumentError, match="cannot be changed"):
+            await docs.patch(CatalogKind.ENVIRONMENTS, ORG, "bots/a", {"id": "b"})
+        with pytest.raises(InvalidDocumentError, match="must match the id in the path"):
+            await docs.put(CatalogKind.ENVIRONMENTS, ORG, "bots/a", {**bot, "id": "other"})
+        assert [d["id"] for d in await docs.list(CatalogKind.ENVIRONMENTS, ORG)] == ["bots/a"]
+        with pytest.raises(InvalidRequestError, match="limit"):
+            await docs.list(CatalogKind.ENVIRONMENTS, ORG, limit=0)
+        await docs.delete(CatalogKind.ENVIRONMENTS, ORG, "bots/a")
+        for call in (
+            docs.get(CatalogKind.ENVIRONMENTS, ORG, "bots/a"),
+            docs.delete(CatalogKind.ENVIRONMENTS, ORG, "bots/a"),
+            docs.patch(CatalogKind.ENVIRONMENTS, ORG, "bots/a", {"name": "B"}),
+        ):
+            with pytest.raises(UnknownDocumentError, match="unknown environments 'bots/a'"):
+                await call

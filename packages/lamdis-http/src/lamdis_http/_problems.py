@@ -15,6 +15,7 @@ from typing import Any, NoReturn
 
 import attrs
 from aiohttp import web
+from lamdis_core.service.catalog import DocumentExistsError, InvalidDocumentError
 from lamdis_core.service.errors import InvalidRequestError, NotFoundError, ServiceError
 
 PROBLEM_CONTENT_TYPE = "application/problem+json"
@@ -65,17 +66,20 @@ class ProblemError(Exception):
 
 
 def from_service_error(exc: ServiceError) -> ProblemError:
-    """The problem a service error is over HTTP: 404 for what does not exist, 400 for a value
-    out of range; the field at fault is named as the request spells it."""
+    """The problem a service error is over HTTP: 400 naming every field for a request or
+    document that does not fit, 404 for what does not exist, 409 for an id already taken; the
+    field at fault is named as the request spells it."""
+    if isinstance(exc, InvalidDocumentError):
+        return invalid_problem([FieldIssue(i.field, i.message) for i in exc.issues])
     if isinstance(exc, InvalidRequestError):
-        return ProblemError(
-            400,
-            f"invalid request body: {exc}",
-            field=exc.field,
-            errors=[{"field": exc.field, "message": exc.reason}],
-        )
+        return invalid_problem([FieldIssue(exc.field or "$", exc.reason)])
+    status = 400
+    if isinstance(exc, NotFoundError):
+        status = 404
+    elif isinstance(exc, DocumentExistsError):
+        status = 409
     extra = {"field": exc.field} if exc.field else {}
-    return ProblemError(404 if isinstance(exc, NotFoundError) else 400, str(exc), **extra)
+    return ProblemError(status, str(exc), **extra)
 
 
 @attrs.frozen
@@ -86,8 +90,13 @@ class FieldIssue:
 
 def invalid(issues: Sequence[FieldIssue]) -> NoReturn:
     """Raise a 400 naming every field that is wrong (the first one also as ``field``)."""
+    raise invalid_problem(issues)
+
+
+def invalid_problem(issues: Sequence[FieldIssue]) -> ProblemError:
+    """The 400 naming every field that is wrong (the first one also as ``field``)."""
     detail = "; ".join(f"{i.field}: {i.message}" for i in issues)
-    raise ProblemError(
+    return ProblemError(
         400,
         f"invalid request body: {detail}",
         field=issues[0].field,

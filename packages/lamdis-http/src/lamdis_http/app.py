@@ -31,6 +31,7 @@ from lamdis_http._problems import (
 
 if TYPE_CHECKING:
     from lamdis_core.service import RunService, WorkerPool
+    from lamdis_core.service.catalog import CatalogService
 
     from lamdis_http.settings import Settings
 
@@ -48,6 +49,8 @@ WORKER_KEY: web.AppKey[WorkerPool] = web.AppKey("lamdis.worker")
 SERVICE_KEY: web.AppKey[RunService] = web.AppKey("lamdis.service")
 """Start, stop, get and list runs (:class:`lamdis_core.service.RunService`); handlers call it
 and let its errors through: the middleware answers them as problems."""
+CATALOG_SERVICE_KEY: web.AppKey[CatalogService] = web.AppKey("lamdis.catalog_service")
+"""Catalog documents (:class:`lamdis_core.service.catalog.CatalogService`), likewise."""
 STORE_NAME_KEY: web.AppKey[str] = web.AppKey("lamdis.store_name")
 
 Handler = Callable[[web.Request], Awaitable[web.StreamResponse]]

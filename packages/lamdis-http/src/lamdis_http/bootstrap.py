@@ -33,6 +33,7 @@ from lamdis_http._auth import make_auth_middleware
 from lamdis_http._limits import body_deadline_middleware
 from lamdis_http.app import (
     CATALOG_KEY,
+    CATALOG_SERVICE_KEY,
     CLOCK_KEY,
     JUDGE_KEY,
     SERVICE_KEY,
@@ -109,6 +110,7 @@ def build_app(
             WorkerPool,
             import_config_tree,
         )
+        from lamdis_core.service.catalog import CatalogService
 
         from lamdis_http import registry
         from lamdis_http._secret_guard import SecretGuard
@@ -247,6 +249,7 @@ def build_app(
         )
         app[WORKER_KEY] = pool
         app[SERVICE_KEY] = RunService(the_store, the_catalog, clock=clock, worker=pool)
+        app[CATALOG_SERVICE_KEY] = CatalogService(the_catalog, clock=clock)
         if start_worker:
             try:
                 await pool.start()

@@ -3,7 +3,9 @@
 - :class:`RunService`: start a run (check it against the catalog, queue it), stop it, get it,
   list runs; misuse raises a :class:`ServiceError` (:class:`UnknownRunError`,
   :class:`UnknownSuiteError`, ...), never a silent no-op.
-- :func:`import_config_tree`: load a config tree into a catalog, so its suites start by id.
+- :func:`import_config_tree`: load a config tree into a catalog, so its suites start by id;
+  :class:`CatalogService`: list, create, get, replace, patch and delete catalog documents,
+  checked against the domain model before they are stored.
 - :class:`WorkerPool`: executes queued runs against any
   :class:`~lamdis_core.ports.store.RunStore` (claims with leases, heartbeat, throttled
   progress, cooperative stop, recovery of expired leases, drain on shutdown), planning them
@@ -25,6 +27,13 @@ from lamdis_core.service._worker import (
     WorkerPool,
     default_worker_id,
 )
+from lamdis_core.service.catalog import (
+    CatalogService,
+    DocumentExistsError,
+    DocumentIssue,
+    InvalidDocumentError,
+    UnknownDocumentError,
+)
 from lamdis_core.service.errors import (
     InvalidRequestError,
     NotClaimedError,
@@ -44,7 +53,11 @@ __all__ = [
     "MAX_LIST_LIMIT",
     "MAX_SEED",
     "CatalogPlanBuilder",
+    "CatalogService",
+    "DocumentExistsError",
+    "DocumentIssue",
     "EngineFactory",
+    "InvalidDocumentError",
     "InvalidRequestError",
     "NotClaimedError",
     "NotFoundError",
@@ -55,6 +68,7 @@ __all__ = [
     "StartRequest",
     "SuitePlan",
     "SuiteSummary",
+    "UnknownDocumentError",
     "UnknownEnvironmentError",
     "UnknownRunError",
     "UnknownSuiteError",

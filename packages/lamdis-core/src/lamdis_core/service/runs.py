@@ -22,6 +22,7 @@ from lamdis_core.ports.store import RunFilter, RunStore
 from lamdis_core.service._worker import WorkerPool
 from lamdis_core.service.errors import (
     InvalidRequestError,
+    ServiceError,
     UnknownEnvironmentError,
     UnknownRunError,
     UnknownSuiteError,
@@ -127,6 +128,37 @@ class RunService:
         if self.worker is not None:
             self.worker.wake()
         return created
+
+    async def queue(self, run: Run) -> Run:
+        """Queue a run the caller planned itself (``lamdis serve``'s file and JSON modes,
+        whose plans come from files under its config root rather than from the catalog).
+
+        Raises:
+            InvalidRequestError: ``run`` is not ``queued`` or already has an id.
+        """
+        if run.status is not RunStatus.QUEUED or run.id is not None:
+            raise InvalidRequestError(
+                "run", f"expected a new queued run, got status {run.status} and id {run.id!r}"
+            )
+        created = await self.store.create_run(run)
+        if self.worker is not None:
+            self.worker.wake()
+        return created
+
+    async def wait(self, run_id: str, *, timeout: float) -> Run:  # noqa: ASYNC109  # a deadline across store polls
+        """The run once final, or as it is when ``timeout`` seconds have passed (without
+        items). Needs this process's worker pool, which tells when a run here finishes.
+
+        Raises:
+            UnknownRunError: the store holds no such run.
+            ServiceError: the service was made without a worker pool.
+        """
+        if self.worker is None:
+            raise ServiceError("waiting for a run needs the worker pool (RunService(worker=...))")
+        run = await self.worker.wait_for(run_id, timeout=timeout)
+        if run is None:
+            raise UnknownRunError(run_id)
+        return run
 
     async def stop(self, run_id: str) -> Run:
         """Ask the run to stop and return it (without items).

@@ -40,9 +40,9 @@ async def _import(args: argparse.Namespace) -> int:
     from pathlib import Path
 
     from lamdis_core.domain.errors import ConfigError, LamdisError
+    from lamdis_core.service import import_config_tree
 
     from lamdis_http import registry
-    from lamdis_http._plans import import_config_tree
     from lamdis_http.cli._common import print_problems
 
     env = dict(os.environ)

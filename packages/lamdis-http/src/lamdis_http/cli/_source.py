@@ -16,48 +16,50 @@ from lamdis_http.cli._client import ApiClient, ApiError, default_server
 
 class StoreReader:
     """Answers the API's two run reads (``GET /internal/runs`` and ``/internal/runs/{id}``)
-    from the database, with the API's JSON. ``items``: whether a run is read with its items."""
+    from the database through the same :class:`~lamdis_core.service.RunService` the API
+    calls, with the API's JSON. ``items``: whether a run is read with its items."""
 
     def __init__(self, env: dict[str, str], *, items: bool) -> None:
         self.env = env
         self.items = items
         self.store: Any = None
+        self.service: Any = None
 
     async def __aenter__(self) -> StoreReader:
+        from lamdis_core.service import RunService
+
         from lamdis_http import registry
 
-        self.store, _ = await registry.open_store(self.env)
+        self.store, catalog = await registry.open_store(self.env)
+        self.service = RunService(self.store, catalog)
         return self
 
     async def __aexit__(self, *exc: object) -> None:
         await self.store.aclose()
 
     async def request(self, method: str, path: str, *, params: dict[str, str] | None = None) -> Any:
-        from lamdis_core.domain.results import RunStatus
-        from lamdis_core.ports.store import RunFilter
+        from lamdis_core.service import ServiceError, UnknownRunError
 
-        from lamdis_http.routes.runs import MAX_LIST_LIMIT, run_to_json
+        from lamdis_http._problems import ProblemError
+        from lamdis_http.routes.runs import run_filter_of, run_to_json
 
-        if path == "/internal/runs":
-            params = params or {}
-            status = params.get("status")
-            limit = int(params.get("limit", "20"))
-            if not 1 <= limit <= MAX_LIST_LIMIT:
-                raise ApiError(f"limit: expected an integer from 1 to {MAX_LIST_LIMIT}", status=400)
-            runs = await self.store.list_runs(
-                RunFilter(
-                    org_id=params.get("orgId") or None,
-                    suite_id=params.get("suiteId") or None,
-                    status=RunStatus(status) if status else None,
-                    limit=limit,
-                )
-            )
-            return {"runs": [run_to_json(r) for r in runs]}
-        run_id = path.rsplit("/", 1)[-1]
-        run = await self.store.get_run(run_id, include_items=self.items)
-        if run is None:
-            raise ApiError(f"run {run_id!r} not found in the database", status=404)
-        return run_to_json(run)
+        try:
+            if path == "/internal/runs":
+                runs = await self.service.list(run_filter_of(params or {}))
+                return {"runs": [run_to_json(r) for r in runs]}
+            run_id = path.rsplit("/", 1)[-1]
+            return run_to_json(await self.service.get(run_id, include_items=self.items))
+        except UnknownRunError as exc:
+            raise ApiError(f"run {exc.run_id!r} not found in the database", status=404) from exc
+        except ProblemError as exc:
+            raise ApiError(_without_prefix(exc.detail), status=exc.status) from exc
+        except ServiceError as exc:
+            raise ApiError(str(exc), status=400) from exc
+
+
+def _without_prefix(detail: str) -> str:
+    # The API says "invalid request body: limit: ..."; a command line has no body.
+    return detail.removeprefix("invalid request body: ")
 
 
 def run_source(server: str | None, *, items: bool) -> ApiClient | StoreReader:

@@ -17,7 +17,7 @@ from lamdis_core.domain.results import Run, RunStatus, Trigger
 
 from lamdis_http import _problems as p
 from lamdis_http._problems import ProblemError
-from lamdis_http.app import SETTINGS_KEY, STORE_KEY, WORKER_KEY, json_response
+from lamdis_http.app import SERVICE_KEY, SETTINGS_KEY, json_response
 from lamdis_http.routes.runs import TRIGGERS
 
 routes = web.RouteTableDef()
@@ -144,18 +144,15 @@ def _new_run(body: dict[str, Any], *, kind: str, files: list[str], suite_id: str
 async def _queue_and_maybe_wait(
     request: web.Request, run: Run, body: dict[str, Any]
 ) -> web.Response:
-    created = await request.app[STORE_KEY].create_run(run)
+    service = request.app[SERVICE_KEY]
+    created = await service.queue(run)
     assert created.id is not None
-    worker = request.app.get(WORKER_KEY)
-    if worker is not None:
-        worker.wake()
+    worker = service.worker
     if body.get("wait") is False or worker is None:
         return json_response({"runId": created.id, "status": "queued"}, status=202)
-    final = await worker.wait_for(created.id, timeout=SYNC_TIMEOUT_S)
-    if final is None or not final.status.is_final:
-        return json_response(
-            {"runId": created.id, "status": str(final.status if final else "queued")}, status=202
-        )
+    final = await service.wait(created.id, timeout=SYNC_TIMEOUT_S)
+    if not final.status.is_final:
+        return json_response({"runId": created.id, "status": str(final.status)}, status=202)
     summary = worker.summaries.get(created.id)
     result: dict[str, Any] = {
         "runId": created.id,
@@ -175,7 +172,7 @@ async def _queue_and_maybe_wait(
         result["mode"] = "json"
         result["suites"] = summary["suites"] if summary else []
     else:
-        full = await request.app[STORE_KEY].get_run(created.id, include_items=True)
+        full = await service.get(created.id)
         result["file"] = run.request["files"][0]
         result["items"] = [
             {
@@ -195,6 +192,6 @@ async def _queue_and_maybe_wait(
                 ],
                 **({"error": item.error} if item.error else {}),
             }
-            for item in (full.items if full else [])
+            for item in full.items
         ]
     return json_response(result)
