@@ -5,6 +5,7 @@ from __future__ import annotations
 
 from collections.abc import Mapping
 from datetime import UTC, datetime, timedelta
+from typing import Any
 
 from lamdis_core.domain.results import (
     Check,
@@ -15,6 +16,7 @@ from lamdis_core.domain.results import (
     RunStatus,
     Totals,
     TranscriptEntry,
+    Trigger,
     Usage,
 )
 from lamdis_core.testing.memory import InMemoryRunStore
@@ -33,16 +35,22 @@ def _assert_secured(headers: Mapping[str, str]) -> None:
 
 
 async def _seed(store: InMemoryRunStore) -> list[str]:
-    """30 runs, one a minute: suites a/b alternate, env e1 for the first ten, status by n."""
+    """30 runs, one a minute: suites a/b alternate, env e1 for the first ten, status by n,
+    trigger schedule for every fifth, branch main for the first twenty, orgs o1/o2 by halves."""
     ids = []
     for n in range(30):
         run = await store.create_run(
             Run(
+                org_id="o1" if n < 15 else "o2",
                 suite_id="suite-a" if n % 2 else "suite-b",
                 env_id="e1" if n < 10 else "e2",
                 status=RunStatus.FAILED if n % 3 == 0 else RunStatus.PASSED,
+                trigger=Trigger.SCHEDULE if n % 5 == 0 else Trigger.CI,
                 created_at=T0 + timedelta(minutes=n),
-                git_context={"sha": f"{n:02d}" + "f" * 38},
+                git_context={
+                    "sha": f"{n:02d}" + "f" * 38,
+                    "branch": "main" if n < 20 else "feature/live",
+                },
             )
         )
         assert run.id is not None
@@ -56,7 +64,16 @@ def _run_links(html: str) -> list[str]:
     return [href for href in hrefs if href.startswith("/ui/runs/")]
 
 
-async def test_runs_list_newest_first_with_filters_and_paging(make_service: MakeService) -> None:
+def _pager(html: str) -> dict[str, str]:
+    pager = parse(html).by_class("pager")[0]
+    return {a.text(): a.attrs["href"] or "" for a in pager.iter("a")}
+
+
+def _links(ids: list[str], numbers: Any) -> list[str]:
+    return [f"/ui/runs/{ids[n]}" for n in numbers]
+
+
+async def test_runs_list_pages_newest_first_by_position(make_service: MakeService) -> None:
     store = InMemoryRunStore()
     service = await make_service(store=store, start_worker=False, import_tree=False)
     ids = await _seed(store)
@@ -66,22 +83,55 @@ async def test_runs_list_newest_first_with_filters_and_paging(make_service: Make
     assert first.status == 200
     _assert_secured(first.headers)
     html = await first.text()
-    assert _run_links(html) == [f"/ui/runs/{i}" for i in reversed(ids[5:])]
-    pager = parse(html).by_class("pager")[0]
-    assert [a.attrs["href"] for a in pager.iter("a")] == ["/ui/?page=2"]
+    assert _run_links(html) == _links(ids, range(29, 4, -1))
+    assert list(_pager(html)) == ["Older"]
 
-    second = await (await client.get("/ui/?page=2")).text()
-    assert _run_links(second) == [f"/ui/runs/{i}" for i in reversed(ids[:5])]
+    second = await (await client.get(_pager(html)["Older"])).text()
+    assert _run_links(second) == _links(ids, range(4, -1, -1))
+    assert list(_pager(second)) == ["Newest", "Newer"]
 
-    suite = await (await client.get("/ui/?suite=suite-a&env=e1&status=failed")).text()
-    assert _run_links(suite) == [f"/ui/runs/{ids[n]}" for n in (9, 3)]
-    row = list(parse(suite).by_id("runs").iter("tr"))[1].text()
-    assert "suite-a" in row and "e1" in row and "09ffffffffff" in row
+    back = await (await client.get(_pager(second)["Newer"])).text()
+    assert _run_links(back) == _links(ids, range(29, 4, -1))
 
-    bad = await client.get("/ui/?status=exploded&page=0")
+    # A page within a filter keeps the filter in its links.
+    failed = await (await client.get("/ui/?status=failed&suite=suite-b")).text()
+    assert _run_links(failed) == _links(ids, (24, 18, 12, 6, 0))
+    assert _pager(failed) == {}
+
+    bad = await client.get("/ui/?status=exploded&before=yesterday&commit=xyz&from=30/11/2026")
     assert bad.status == 400
     text = parse(await bad.text()).by_class("warnings")[0].text()
-    assert "unknown status 'exploded'" in text and "page must be a whole number" in text
+    assert "unknown status 'exploded'" in text
+    assert "before is not a page position" in text
+    assert "commit 'xyz' is not hexadecimal" in text
+    assert "from '30/11/2026' is not a date" in text
+
+
+async def test_runs_list_filters_by_every_field(make_service: MakeService) -> None:
+    store = InMemoryRunStore()
+    service = await make_service(store=store, start_worker=False, import_tree=False)
+    ids = await _seed(store)
+    client = service.client
+
+    async def listed(query: str) -> list[str]:
+        page = await client.get("/ui/?" + query)
+        assert page.status == 200, await page.text()
+        return _run_links(await page.text())
+
+    suite = await (await client.get("/ui/?suite=suite-a&env=e1&status=failed")).text()
+    assert _run_links(suite) == _links(ids, (9, 3))
+    row = list(parse(suite).by_id("runs").iter("tr"))[1].text()
+    assert "suite-a" in row and "e1" in row and "09ffffffffff" in row and "main" in row
+    assert await listed("org=o2&status=failed") == _links(ids, (27, 24, 21, 18, 15))
+    assert await listed("trigger=schedule&org=o1") == _links(ids, (10, 5, 0))
+    assert await listed("branch=feature/live&trigger=schedule") == _links(ids, (25, 20))
+    assert await listed("commit=07") == _links(ids, (7,))
+    assert await listed("commit=1") == _links(ids, range(19, 9, -1))
+    # the dates are UTC days; "to" takes in its whole day
+    assert len(await listed("from=2026-01-01&to=2026-01-01")) == 25
+    assert await listed("from=2026-01-02") == []
+    assert await listed("to=2025-12-31") == []
+    assert await listed("commit=ABC") == []  # a SHA in capitals finds lower-case SHAs
 
 
 async def test_run_page_shows_a_real_run_and_unknown_ids_are_404_pages(

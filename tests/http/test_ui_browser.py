@@ -16,7 +16,7 @@ from pathlib import Path
 from typing import Any
 
 import pytest
-from lamdis_core.domain.results import Check, Item, ItemStatus, Run, TranscriptEntry
+from lamdis_core.domain.results import Check, Item, ItemStatus, Run, RunStatus, TranscriptEntry
 from lamdis_core.testing.memory import InMemoryRunStore
 
 from tests.http.conftest import MakeService
@@ -49,7 +49,8 @@ async def browser() -> AsyncIterator[Any]:
             await launched.close()
 
 
-async def _open(browser: Any, url: str, shot: Path) -> tuple[Any, list[str]]:
+async def new_page(browser: Any) -> tuple[Any, list[str]]:
+    """A page whose dialogs are dismissed and recorded (a hostile reply must raise none)."""
     page = await browser.new_page()
     dialogs: list[str] = []
 
@@ -58,6 +59,11 @@ async def _open(browser: Any, url: str, shot: Path) -> tuple[Any, list[str]]:
         await dialog.dismiss()
 
     page.on("dialog", dismiss)
+    return page, dialogs
+
+
+async def _open(browser: Any, url: str, shot: Path) -> tuple[Any, list[str]]:
+    page, dialogs = await new_page(browser)
     await page.goto(url)
     await page.wait_for_load_state("load")
     await page.screenshot(path=str(shot), full_page=True)
@@ -78,7 +84,10 @@ async def test_hosted_run_page_shows_a_hostile_reply_as_text(
 ) -> None:
     store = InMemoryRunStore()
     service = await make_service(store=store, start_worker=False, import_tree=False)
-    run = await store.create_run(Run(suite_id="s", created_at=datetime.now(UTC)))
+    # A finished run: its page has no live script (test_ui_browser_runs covers a live one).
+    run = await store.create_run(
+        Run(suite_id="s", status=RunStatus.FAILED, created_at=datetime.now(UTC))
+    )
     assert run.id is not None
     await store.append_item(
         run.id,

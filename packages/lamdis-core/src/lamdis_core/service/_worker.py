@@ -113,9 +113,15 @@ class _RunTracker:
     """
 
     def __init__(
-        self, store: RunStore, run_id: str, claim: Claim, give_up: Callable[[str], None]
+        self,
+        store: RunStore,
+        run_id: str,
+        claim: Claim,
+        give_up: Callable[[str], None],
+        changed: Callable[[], None] = lambda: None,
     ) -> None:
         self._store = store
+        self._changed = changed
         self._run_id = run_id
         self._claim = claim
         self._give_up = give_up
@@ -156,6 +162,7 @@ class _RunTracker:
         self.appended.add(key)
         self.progress.done += 1
         self._dirty = True
+        self._changed()
 
     async def flush(self) -> None:
         if self._dirty and not self.lost:
@@ -166,6 +173,8 @@ class _RunTracker:
                 )
             except LostClaimError as exc:
                 self.lose(exc)
+            else:
+                self._changed()
 
     def lose(self, exc: LostClaimError) -> None:
         self.lost = True
@@ -232,6 +241,7 @@ class WorkerPool:
         self._dispatcher: asyncio.Task[None] | None = None
         self._recoverer: asyncio.Task[None] | None = None
         self.summaries: OrderedDict[str, WebhookPayload] = OrderedDict()
+        self._listeners: list[Callable[[str], None]] = []
 
     # --- lifecycle ---------------------------------------------------------------------
 
@@ -288,6 +298,19 @@ class WorkerPool:
     @property
     def active_count(self) -> int:
         return len(self._active)
+
+    def on_change(self, listener: Callable[[str], None]) -> None:
+        """Call ``listener(run_id)`` after this instance stores something about a run it
+        executes (claimed, an item, progress, finished), so a live view re-reads the store
+        at once instead of on its next poll. Listeners must be quick and must not raise."""
+        self._listeners.append(listener)
+
+    def _changed(self, run_id: str) -> None:
+        for listener in self._listeners:
+            try:
+                listener(run_id)
+            except Exception:  # a viewer's trouble must never reach a run
+                logger.exception("worker.listener_failed", run_id=run_id)
 
     def wake(self) -> None:
         """A run was queued: look for it now instead of at the next poll."""
@@ -403,6 +426,7 @@ class WorkerPool:
             self._wake.set()
 
         task.add_done_callback(finished)
+        self._changed(run_id)
 
     def _spawn(self, coro: Any) -> None:
         task = asyncio.create_task(coro)
@@ -427,7 +451,9 @@ class WorkerPool:
                 given_up.append(reason)
                 body.cancel()
 
-        tracker = _RunTracker(self.store, run_id, claim, give_up)
+        tracker = _RunTracker(
+            self.store, run_id, claim, give_up, changed=lambda: self._changed(run_id)
+        )
         helpers = [
             asyncio.create_task(self._heartbeat(run_id, claim, give_up)),
             asyncio.create_task(self._tick(run_id, stop, tracker)),
@@ -561,6 +587,7 @@ class WorkerPool:
             claim=claim,
             seed=run.seed,
         )
+        self._changed(run.id)
         logger.info(
             "run.finished",
             run_id=run.id,

@@ -13,15 +13,24 @@ there.
 from __future__ import annotations
 
 import json
+import re
 from collections.abc import Mapping, Sequence
 from importlib import resources
 from typing import Any
+from urllib.parse import urlsplit
 
 import jinja2
 from lamdis_core.domain.results import Check, Item, ItemStatus
 from lamdis_core.reports.summary import percentile
 
-__all__ = ["environment", "render_report", "run_view", "stylesheet"]
+__all__ = [
+    "commit_link",
+    "environment",
+    "item_view",
+    "render_report",
+    "run_view",
+    "stylesheet",
+]
 
 _OUTPUT_LIMIT = 4000
 """Characters of a request step's output shown; the JSON summary keeps all of it."""
@@ -61,6 +70,8 @@ def run_view(summary: Mapping[str, Any], items: Sequence[Item]) -> dict[str, Any
     judge = _mapping(summary.get("judge"))
     usage = _mapping(summary.get("usage"))
     git = _mapping(summary.get("gitContext"))
+    progress = _mapping(summary.get("progress"))
+    webhook = _mapping(summary.get("webhook"))
     return {
         "status": str(summary.get("status") or "unknown"),
         "stopped": bool(summary.get("stopped")),
@@ -83,12 +94,82 @@ def run_view(summary: Mapping[str, Any], items: Sequence[Item]) -> dict[str, Any
         "usage_cost_unknown": "costUsd" in usage and usage["costUsd"] is None,
         "seed": summary.get("seed"),
         "git": {str(k): _text(v) for k, v in git.items()},
+        "commit_url": commit_link(git),
+        "progress": {
+            "done": _int(progress.get("done")),
+            "total": _int(progress.get("total")),
+            "current": _text(progress["current"]) if progress.get("current") else None,
+        }
+        if progress
+        else None,
+        "stop_requested": bool(summary.get("stopRequested")),
+        "webhook": {
+            "ok": bool(webhook.get("ok")),
+            "status": _int(webhook.get("status")) or None,
+            "attempts": _int(webhook.get("attempts")),
+            "error": _text(webhook["error"]) if webhook.get("error") else None,
+            "host": _host(webhook.get("url")),
+            "at": _text(webhook["deliveredAt"]) if webhook.get("deliveredAt") else None,
+        }
+        if webhook
+        else None,
         "warnings": [_text(w) for w in summary.get("warnings") or [] if w],
-        "items": [_item_view(n, item) for n, item in enumerate(items)],
+        "items": [item_view(n, item) for n, item in enumerate(items)],
     }
 
 
-def _item_view(index: int, item: Item) -> dict[str, Any]:
+_SHA = re.compile(r"[0-9a-fA-F]{7,64}")
+_OWNER_NAME = re.compile(r"[\w.-]+/[\w.-]+")
+
+
+def commit_link(git: Mapping[str, Any]) -> str | None:
+    """The web page of the run's commit, when the repository's address is known.
+
+    From ``repoUrl``/``repositoryUrl``, a CI ``runUrl`` (GitHub's ``…/actions/runs/N``,
+    GitLab's ``…/-/pipelines/N``), or ``repo`` as a full address or, with ``provider:
+    github``, as ``owner/name`` on github.com. Only https/http addresses and hexadecimal
+    SHAs make a link: the page never links anything a starter could make a script of.
+    """
+    sha = git.get("sha") if git.get("sha") is not None else git.get("commit")
+    if not isinstance(sha, str) or not _SHA.fullmatch(sha):
+        return None
+    base: str | None = None
+    for key in ("repoUrl", "repositoryUrl", "repo"):
+        value = git.get(key)
+        if isinstance(value, str) and _web_address(value):
+            base = value.removesuffix(".git").rstrip("/")
+            break
+    run_url = git.get("runUrl")
+    if base is None and isinstance(run_url, str) and _web_address(run_url):
+        for marker in ("/-/pipelines/", "/actions/runs/"):
+            if marker in run_url:
+                base = run_url.split(marker, 1)[0]
+                break
+    repo = git.get("repo")
+    github = git.get("provider") == "github"
+    if base is None and github and isinstance(repo, str) and _OWNER_NAME.fullmatch(repo):
+        base = f"https://github.com/{repo}"
+    if base is None:
+        return None
+    gitlab = git.get("provider") == "gitlab" or "gitlab" in urlsplit(base).netloc
+    return f"{base}/-/commit/{sha}" if gitlab else f"{base}/commit/{sha}"
+
+
+def _web_address(value: str) -> bool:
+    parts = urlsplit(value)
+    return parts.scheme in ("https", "http") and bool(parts.netloc)
+
+
+def _host(url: Any) -> str | None:
+    """Where a webhook went, without its path or query (they may carry a secret)."""
+    if not isinstance(url, str):
+        return None
+    parts = urlsplit(url)
+    return parts.hostname or None
+
+
+def item_view(index: int, item: Item) -> dict[str, Any]:
+    """One item as the run page shows it; ``index`` is its place in the run (its anchor)."""
     transcript = item.transcript
     beside: dict[int, list[dict[str, Any]]] = {}
     unplaced: list[dict[str, Any]] = []

@@ -10,21 +10,28 @@ every session. Every page forbids framing and anything not served by the service
 
 from __future__ import annotations
 
+import functools
 import hashlib
 import hmac
+import json
 import secrets
 import time
-from collections.abc import Awaitable, Callable
+from collections.abc import Awaitable, Callable, Mapping
+from datetime import UTC, date, datetime, timedelta
+from importlib import resources
 from typing import Any
+from urllib.parse import quote, urlencode
 
 import structlog
 from aiohttp import web
 from lamdis_core.domain.convert import default_converter
-from lamdis_core.domain.results import Run, RunStatus
-from lamdis_core.ports.store import RunFilter
+from lamdis_core.domain.results import Run, RunStatus, Totals, Trigger, average_score
+from lamdis_core.ports.store import RunCursor, RunFilter
+from lamdis_core.service.errors import UnknownRunError
 
-from lamdis_http.app import SETTINGS_KEY, STORE_KEY
-from lamdis_http.ui import environment, run_view, stylesheet
+from lamdis_http.app import SERVICE_KEY, SETTINGS_KEY, STORE_KEY
+from lamdis_http.ui import environment, item_view, run_view, stylesheet
+from lamdis_http.ui.live import RunFeeds
 
 logger = structlog.get_logger()
 
@@ -32,7 +39,8 @@ PREFIX = "/ui/"
 COOKIE = "lamdis_session"
 SESSION_SECONDS = 12 * 3600
 PAGE_SIZE = 25
-MAX_PAGE = 10_000
+HEARTBEAT_SECONDS = 15.0
+"""A comment line on an idle event stream: proxies keep it open, a gone viewer is noticed."""
 
 SECURITY_HEADERS = {
     "Content-Security-Policy": "default-src 'self'; frame-ancestors 'none'; form-action 'self'",
@@ -40,6 +48,9 @@ SECURITY_HEADERS = {
     "X-Content-Type-Options": "nosniff",
     "Referrer-Policy": "no-referrer",
 }
+
+FEEDS_KEY: web.AppKey[RunFeeds] = web.AppKey("lamdis.ui.feeds")
+FORM_KEY: web.AppKey[bytes] = web.AppKey("lamdis.ui.form_key")
 
 routes = web.RouteTableDef()
 Handler = Callable[[web.Request], Awaitable[web.StreamResponse]]
@@ -51,6 +62,15 @@ def setup_ui(app: web.Application) -> None:
     # Before this module's routes: their catch-all answers every other /ui/ path with a 404.
     app.router.add_routes(history.routes)
     app.router.add_routes(routes)
+    app[FEEDS_KEY] = RunFeeds(lambda: app[STORE_KEY], _live_render)
+    # Signs the Stop form when there is no API token (loopback): a page of another site
+    # cannot read it, so it cannot post the form.
+    app[FORM_KEY] = secrets.token_bytes(32)
+
+    async def end_streams(app: web.Application) -> None:
+        await app[FEEDS_KEY].close()
+
+    app.on_shutdown.append(end_streams)
 
 
 # --- sessions -----------------------------------------------------------------------------
@@ -85,6 +105,25 @@ def csrf_token(token: str, session: str) -> str:
     return _sign(_key(token), "csrf." + session)
 
 
+def _form_token(request: web.Request) -> str:
+    """The CSRF token of this viewer's forms: bound to the session with an API token, to
+    this process's secret without one."""
+    token = _token(request)
+    session = request.cookies.get(COOKIE)
+    if token is None:
+        return _sign(request.app[FORM_KEY], "csrf.loopback")
+    return csrf_token(token, session) if session else ""
+
+
+def _form_token_ok(request: web.Request, given: object) -> bool:
+    expected = _form_token(request)
+    return (
+        bool(expected)
+        and isinstance(given, str)
+        and hmac.compare_digest(given.encode("ascii", "replace"), expected.encode())
+    )
+
+
 def _token(request: web.Request) -> str | None:
     return request.app[SETTINGS_KEY].api_token
 
@@ -104,18 +143,20 @@ def _page(
     session = request.cookies.get(COOKIE)
     signed_in = token is not None and session_valid(token, session, now=time.time())
     html = (
-        environment()
+        _templates()
         .get_template(template)
         .render(
-            auth=signed_in,
-            csrf=csrf_token(token, session) if signed_in and token and session else "",
-            **context,
+            auth=signed_in, csrf=_form_token(request) if signed_in or not token else "", **context
         )
     )
     response = web.Response(text=html, status=status, content_type="text/html", charset="utf-8")
     response.headers.update(SECURITY_HEADERS)
     response.headers["Cache-Control"] = "no-store"
     return response
+
+
+_templates = functools.cache(environment)
+"""One template environment for the service: templates compile once, not per page."""
 
 
 def _not_found(request: web.Request, what: str) -> web.Response:
@@ -145,9 +186,22 @@ async def _root(request: web.Request) -> web.StreamResponse:
     return _redirect(PREFIX)
 
 
-@routes.get("/ui/static/lamdis.css")
-async def _css(request: web.Request) -> web.StreamResponse:
-    response = web.Response(text=stylesheet(), content_type="text/css", charset="utf-8")
+_STATIC = {"lamdis.css": "text/css", "live.js": "text/javascript"}
+
+
+@functools.cache
+def _static_text(name: str) -> str:
+    if name == "lamdis.css":
+        return stylesheet()
+    return resources.files("lamdis_http.ui").joinpath(f"static/{name}").read_text("utf-8")
+
+
+@routes.get("/ui/static/{name}")
+async def _static(request: web.Request) -> web.StreamResponse:
+    name = request.match_info["name"]
+    if name not in _STATIC:
+        return _not_found(request, "such file")
+    response = web.Response(text=_static_text(name), content_type=_STATIC[name], charset="utf-8")
     response.headers.update(SECURITY_HEADERS)
     response.headers["Cache-Control"] = "public, max-age=3600"
     return response
@@ -201,69 +255,152 @@ async def _logout(request: web.Request) -> web.StreamResponse:
     return response
 
 
+_FILTERS = ("org", "suite", "env", "status", "trigger", "branch", "commit", "from", "to")
+
+
 @routes.get("/ui/")
 @_guarded
 async def _runs(request: web.Request) -> web.StreamResponse:
     query = request.query
-    filters = {name: query.get(name, "").strip() for name in ("suite", "env", "status")}
-    statuses = [s.value for s in RunStatus]
+    filters = {name: query.get(name, "").strip() for name in _FILTERS}
     problems: list[str] = []
-    status: RunStatus | None = None
-    if filters["status"]:
-        if filters["status"] in statuses:
-            status = RunStatus(filters["status"])
-        else:
-            problems.append(f"unknown status {filters['status']!r}; expected one of the list")
-    raw_page = query.get("page", "1")
-    page = int(raw_page) if raw_page.isdigit() and 1 <= int(raw_page) <= MAX_PAGE else None
-    if page is None:
-        problems.append(f"page must be a whole number from 1 to {MAX_PAGE}")
-        page = 1
+    run_filter = _run_filter(filters, query, problems)
     runs: list[Run] = []
-    if not problems:
-        runs = await request.app[STORE_KEY].list_runs(
-            RunFilter(
-                suite_id=filters["suite"] or None,
-                env_id=filters["env"] or None,
-                status=status,
-                limit=PAGE_SIZE + 1,
-                offset=(page - 1) * PAGE_SIZE,
-            )
-        )
+    if run_filter is not None:
+        runs = await request.app[STORE_KEY].list_runs(run_filter)
     more = len(runs) > PAGE_SIZE
+    paging_back = run_filter is not None and run_filter.after is not None
+    if more:
+        # the extra run only says there is another page, on the side being walked
+        runs = runs[1:] if paging_back else runs[:PAGE_SIZE]
+    cursor_given = bool(query.get("before") or query.get("after"))
+    newer = older = None
+    if runs:
+        if cursor_given and (more or not paging_back):
+            newer = _page_query(filters, after=runs[0])
+        if more or (paging_back and cursor_given):
+            older = _page_query(filters, before=runs[-1])
     return _page(
         request,
         "runs.html",
         status=400 if problems else 200,
         title="Runs",
-        rows=[_row(run) for run in runs[:PAGE_SIZE]],
+        rows=[_row(run) for run in runs],
         filters=filters,
-        statuses=statuses,
+        statuses=[s.value for s in RunStatus],
+        triggers=[t.value for t in Trigger],
         problems=problems,
-        page=page,
-        previous=_page_query(filters, page - 1) if page > 1 else None,
-        next=_page_query(filters, page + 1) if more else None,
+        newest=_page_query(filters) if cursor_given else None,
+        newer=newer,
+        older=older,
     )
 
 
-def _page_query(filters: dict[str, str], page: int) -> str:
-    from urllib.parse import urlencode
+def _run_filter(
+    filters: Mapping[str, str], query: Mapping[str, str], problems: list[str]
+) -> RunFilter | None:
+    """The store filter of the runs page's query; ``None`` (and ``problems``) when a value is
+    not one the page accepts."""
+    status = _choice(filters["status"], RunStatus, "status", problems)
+    trigger = _choice(filters["trigger"], Trigger, "trigger", problems)
+    commit = filters["commit"].lower()
+    if commit and not all(c in "0123456789abcdef" for c in commit):
+        problems.append(f"commit {filters['commit']!r} is not hexadecimal (a SHA or its start)")
+    created_from = _day(filters["from"], "from", problems)
+    until = _day(filters["to"], "to", problems)
+    before = _cursor(query.get("before"), "before", problems)
+    after = _cursor(query.get("after"), "after", problems)
+    if before and after:
+        problems.append("give before or after, not both")
+    if problems:
+        return None
+    return RunFilter(
+        org_id=filters["org"] or None,
+        suite_id=filters["suite"] or None,
+        env_id=filters["env"] or None,
+        status=status,
+        trigger=trigger,
+        branch=filters["branch"] or None,
+        commit=commit or None,
+        created_from=created_from,
+        # "to" names a day: every run of that day is in (UTC days, like the list's times)
+        created_before=until + timedelta(days=1) if until else None,
+        before=before,
+        after=after,
+        limit=PAGE_SIZE + 1,
+    )
 
-    return "?" + urlencode({**{k: v for k, v in filters.items() if v}, "page": page})
+
+def _choice(value: str, kind: Any, name: str, problems: list[str]) -> Any:
+    if not value:
+        return None
+    try:
+        return kind(value)
+    except ValueError:
+        expected = ", ".join(member.value for member in kind)
+        problems.append(f"unknown {name} {value!r}; expected one of {expected}")
+        return None
+
+
+def _day(value: str, name: str, problems: list[str]) -> datetime | None:
+    if not value:
+        return None
+    try:
+        day = date.fromisoformat(value)
+    except ValueError:
+        problems.append(f"{name} {value!r} is not a date (expected YYYY-MM-DD)")
+        return None
+    return datetime(day.year, day.month, day.day, tzinfo=UTC)
+
+
+def _cursor(value: str | None, name: str, problems: list[str]) -> RunCursor | None:
+    """A page position in a link: ``<microseconds since the epoch>.<run id>``."""
+    if not value:
+        return None
+    micros, dot, run_id = value.partition(".")
+    if not dot or not run_id or not micros.isdigit() or len(micros) > 18:
+        problems.append(f"{name} is not a page position from this list")
+        return None
+    at = datetime(1970, 1, 1, tzinfo=UTC) + timedelta(microseconds=int(micros))
+    return RunCursor(at, run_id)
+
+
+def _cursor_text(run: Run) -> str:
+    cursor = RunCursor.of(run)
+    at = cursor.created_at if cursor.created_at.tzinfo else cursor.created_at.replace(tzinfo=UTC)
+    micros = (at - datetime(1970, 1, 1, tzinfo=UTC)) // timedelta(microseconds=1)
+    return f"{micros}.{cursor.run_id}"
+
+
+def _page_query(
+    filters: Mapping[str, str], *, before: Run | None = None, after: Run | None = None
+) -> str:
+    params = {k: v for k, v in filters.items() if v}
+    if before is not None:
+        params["before"] = _cursor_text(before)
+    if after is not None:
+        params["after"] = _cursor_text(after)
+    return "?" + urlencode(params) if params else ""
+
+
+def _utc(at: datetime) -> datetime:
+    return at.astimezone(UTC) if at.tzinfo else at.replace(tzinfo=UTC)
 
 
 def _row(run: Run) -> dict[str, Any]:
     git = run.git_context if isinstance(run.git_context, dict) else {}
-    commit = next((git[k] for k in ("sha", "commit") if isinstance(git.get(k), str)), None)
+    sha = git.get("sha") if git.get("sha") is not None else git.get("commit")
     duration = (
         (run.finished_at - run.started_at).total_seconds() * 1000
         if run.finished_at and run.started_at
         else None
     )
+    branch = git.get("branch")
     return {
         "id": run.id,
-        "created_at": run.created_at.isoformat(timespec="seconds") if run.created_at else "",
+        "created_at": _utc(run.created_at).strftime("%Y-%m-%d %H:%M:%S") if run.created_at else "",
         "status": str(run.status),
+        "org": run.org_id or "",
         "suite": run.suite_id or "",
         "env": run.env_id or "",
         "trigger": str(run.trigger),
@@ -271,7 +408,8 @@ def _row(run: Run) -> dict[str, Any]:
         "pass_rate": run.totals.pass_rate if run.totals.total else None,
         "judge_avg": run.judge.avg_score,
         "duration_ms": duration,
-        "commit": commit[:12] if commit else "",
+        "commit": sha[:12] if isinstance(sha, str) else "",
+        "branch": branch if isinstance(branch, str) else "",
     }
 
 
@@ -289,34 +427,144 @@ async def _run(request: web.Request) -> web.StreamResponse:
         logger.warning("ui.run_unreadable", run_id=run_id, error=f"{type(exc).__name__}: {exc}")
         damage = f"part of this stored run cannot be shown ({type(exc).__name__})"
         view = run_view({"status": str(run.status), "error": run.error}, [])
-    return _page(request, "run.html", title=f"Run {run_id}", run=view, run_id=run_id, damage=damage)
+    return _page(
+        request,
+        "run.html",
+        title=f"Run {run_id}",
+        run=view,
+        run_id=run_id,
+        damage=damage,
+        live=not run.status.is_final and damage is None,
+    )
+
+
+@routes.post("/ui/runs/{runId}/stop")
+@_guarded
+async def _stop(request: web.Request) -> web.StreamResponse:
+    run_id = request.match_info["runId"]
+    form = await request.post()
+    if not _form_token_ok(request, form.get("csrf")):
+        logger.warning("ui.stop_refused", run_id=run_id, reason="form token")
+        return _page(request, "not_found.html", status=403, what="this form", title="Refused")
+    try:
+        run = await request.app[SERVICE_KEY].stop(run_id)
+    except UnknownRunError:
+        return _not_found(request, f"run {run_id}")
+    logger.info("ui.stop", run_id=run_id, status=str(run.status))
+    request.app[FEEDS_KEY].poke(run_id)
+    return _redirect(f"/ui/runs/{quote(run_id, safe='')}")
+
+
+@routes.get("/ui/runs/{runId}/events")
+@_guarded
+async def _events(request: web.Request) -> web.StreamResponse:
+    """The run's changes as server-sent events, until it is final.
+
+    ``run`` events carry the re-rendered header and the items the viewer lacks; ``final``
+    the last of them; ``gone`` a run that no longer exists. Each event's id is the number of
+    items sent, so a reconnecting browser (``Last-Event-ID``) gets only what it missed.
+    """
+    run_id = request.match_info["runId"]
+    if await request.app[STORE_KEY].get_run(run_id, include_items=False) is None:
+        return _not_found(request, f"run {run_id}")
+    shown = _count(request.headers.get("Last-Event-ID")) or _count(request.query.get("items"))
+    response = web.StreamResponse(
+        headers={
+            **SECURITY_HEADERS,
+            "Content-Type": "text/event-stream; charset=utf-8",
+            "Cache-Control": "no-store",
+            "X-Accel-Buffering": "no",
+        }
+    )
+    await response.prepare(request)
+    await response.write(b"retry: 2000\n\n")
+    try:
+        async with request.app[FEEDS_KEY].subscribe(run_id) as viewer:
+            while not viewer.ended:
+                snapshot = await viewer.next(timeout=HEARTBEAT_SECONDS)
+                if snapshot is None:
+                    await response.write(b": still here\n\n")
+                    continue
+                if snapshot.header.get("gone"):
+                    await response.write(b"event: gone\ndata: {}\n\n")
+                    break
+                update: dict[str, Any] = {
+                    "items": [{"row": r, "detail": d} for r, d in snapshot.items[shown:]],
+                    **{k: v for k, v in snapshot.header.items() if k != "gone"},
+                }
+                shown = max(shown, len(snapshot.items))
+                # interrupted (store trouble, shutdown): the browser reconnects by itself
+                event = "final" if snapshot.final else "run"
+                data = json.dumps(update, separators=(",", ":"))
+                await response.write(f"id: {shown}\nevent: {event}\ndata: {data}\n\n".encode())
+    except ConnectionResetError:
+        pass  # the viewer left
+    return response
+
+
+def _count(value: str | None) -> int:
+    return int(value) if value and value.isdigit() and len(value) < 10 else 0
+
+
+def _live_render(run: Run, first: int) -> tuple[dict[str, Any], list[tuple[str, str]]]:
+    """The live page's header and the HTML of the run's items from ``first``."""
+    env = _templates()
+    try:
+        view = run_view(_summary_of(run), [])
+        header = env.get_template("_run_header.html").render(run=view)
+        items = [
+            (
+                env.get_template("_item_row.html").render(item=view_of),
+                env.get_template("_item.html").render(item=view_of),
+            )
+            for view_of in (
+                item_view(n, item) for n, item in enumerate(run.items[first:], start=first)
+            )
+        ]
+    except Exception as exc:  # a damaged stored run: say so, never end the stream with a 500
+        logger.warning("ui.live_unreadable", run_id=run.id, error=f"{type(exc).__name__}: {exc}")
+        view = run_view(
+            {"status": str(run.status), "warnings": ["part of this run cannot be shown"]}, []
+        )
+        return {"header": env.get_template("_run_header.html").render(run=view)}, []
+    return {
+        "header": header,
+        "status": str(run.status),
+        "stopRequested": run.stop_requested,
+    }, items
 
 
 def _summary_of(run: Run) -> dict[str, Any]:
     """The stored run in the JSON summary's shape, which the run page reads."""
     converter = default_converter()
-    duration = (
-        (run.finished_at - run.started_at).total_seconds() * 1000
-        if run.finished_at and run.started_at
-        else None
-    )
+    going = not run.status.is_final
+    end = run.finished_at or (datetime.now(UTC) if going else None)
+    duration = (end - run.started_at).total_seconds() * 1000 if end and run.started_at else None
+    totals, judge = run.totals, converter.unstructure(run.judge)
+    if going and run.items:
+        # A run's totals are stored when it ends; until then, the items so far tell them.
+        totals = Totals.of(list(run.items))
+        judge = {**judge, "avgScore": average_score(list(run.items))}
     return {
         "status": str(run.status),
         "stopped": run.status is RunStatus.STOPPED,
         "suiteId": run.suite_id,
         "totals": {
-            "passed": run.totals.passed,
-            "failed": run.totals.failed,
-            "errors": run.totals.errors,
-            "skipped": run.totals.skipped,
-            "total": run.totals.total,
+            "passed": totals.passed,
+            "failed": totals.failed,
+            "errors": totals.errors,
+            "skipped": totals.skipped,
+            "total": totals.total,
         },
-        "passRate": run.totals.pass_rate if run.totals.total else None,
-        "judge": converter.unstructure(run.judge),
+        "passRate": totals.pass_rate if totals.total else None,
+        "judge": judge,
         "usage": converter.unstructure(run.usage),
         "durationMs": duration,
         "startedAt": run.started_at.isoformat() if run.started_at else None,
         "gitContext": run.git_context,
+        "progress": converter.unstructure(run.progress) if going else None,
+        "stopRequested": run.stop_requested,
+        "webhook": converter.unstructure(run.webhook) if run.webhook is not None else None,
         "warnings": [run.error] if run.error else [],
     }
 

@@ -1,0 +1,213 @@
+"""Live run pages: one store watcher per run being viewed, fanned out to its viewers.
+
+However many browsers watch a run, the store is read by one task for it: at once when this
+instance's worker reports a change (:meth:`WorkerPool.on_change`) or a stop is asked here,
+and otherwise every ``poll_seconds`` (a run executed by another instance), with one small read
+without items that is followed by a full read only when something moved. Each new item is
+rendered to HTML once, by the watcher, whatever the number of viewers. The watcher ends with
+its last viewer, or when the run is final and every viewer has been told.
+"""
+
+from __future__ import annotations
+
+import asyncio
+import contextlib
+from collections.abc import AsyncIterator, Callable
+from typing import Any
+
+import attrs
+import structlog
+from lamdis_core.domain.results import Run
+from lamdis_core.ports.store import RunStore
+
+logger = structlog.get_logger()
+
+POLL_SECONDS = 2.0
+"""How often a watched run is re-read when no in-process notice arrives."""
+COALESCE_SECONDS = 0.2
+"""The least time between two reads of one run: a burst of notices costs one read."""
+
+
+@attrs.frozen
+class Snapshot:
+    """What viewers are sent: the run's header fields and every item's HTML so far."""
+
+    header: dict[str, Any]
+    items: tuple[tuple[str, str], ...]
+    """Each item's table row and its section."""
+    final: bool
+    """The run is over (or gone): nothing more will come."""
+    interrupted: bool = False
+    """The watcher stopped before the run did (store trouble, shutdown): reconnect later."""
+
+    @property
+    def last(self) -> bool:
+        return self.final or self.interrupted
+
+
+Render = Callable[[Run, int], tuple[dict[str, Any], list[tuple[str, str]]]]
+"""``render(run, first)``: the header of ``run`` and the HTML of its items from ``first``."""
+
+
+class _Watcher:
+    def __init__(self, feeds: RunFeeds, run_id: str) -> None:
+        self.feeds = feeds
+        self.run_id = run_id
+        self.viewers: set[asyncio.Event] = set()
+        self.poked = asyncio.Event()
+        self.snapshot: Snapshot | None = None
+        self.task: asyncio.Task[None] | None = None
+
+    async def watch(self) -> None:
+        store = self.feeds.store()
+        seen: tuple[Any, ...] | None = None
+        items: list[tuple[str, str]] = []
+        try:
+            while self.viewers:
+                poked = self.poked.is_set()
+                self.poked.clear()
+                if not poked and seen is not None:
+                    light = await store.get_run(self.run_id, include_items=False)
+                    if light is not None and _moved(light) == seen:
+                        await self._pause()
+                        continue
+                run = await store.get_run(self.run_id, include_items=True)
+                if run is None:
+                    self._publish(Snapshot({"gone": True}, tuple(items), final=True))
+                    return
+                seen = _moved(run)
+                header, new = self.feeds.render(run, len(items))
+                items.extend(new)
+                self._publish(Snapshot(header, tuple(items), final=run.status.is_final))
+                if run.status.is_final:
+                    return
+                await self._pause()
+        except asyncio.CancelledError:
+            raise
+        except Exception as exc:  # the store failed: viewers reconnect, a new watcher retries
+            logger.warning("ui.live_read_failed", run_id=self.run_id, error=repr(exc))
+            self.interrupt()
+        finally:
+            self.feeds._watchers.pop(self.run_id, None)
+
+    async def _pause(self) -> None:
+        with contextlib.suppress(TimeoutError):
+            async with asyncio.timeout(self.feeds.poll_seconds):
+                await self.poked.wait()
+        await asyncio.sleep(self.feeds.coalesce_seconds)
+
+    def _publish(self, snapshot: Snapshot) -> None:
+        self.snapshot = snapshot
+        for viewer in self.viewers:
+            viewer.set()
+
+    def interrupt(self) -> None:
+        last = self.snapshot or Snapshot({}, (), final=False)
+        self._publish(attrs.evolve(last, interrupted=True))
+
+
+def _moved(run: Run) -> tuple[Any, ...]:
+    """What changes while a run executes, read without its items."""
+    return (
+        run.status,
+        run.progress.done,
+        run.progress.total,
+        run.progress.current,
+        run.stop_requested,
+        run.attempts,
+    )
+
+
+class Viewer:
+    """One viewer's side of a watcher."""
+
+    def __init__(self, watcher: _Watcher) -> None:
+        self._watcher = watcher
+        self.changed = asyncio.Event()
+        self.ended = False
+
+    async def next(self, *, timeout: float) -> Snapshot | None:  # noqa: ASYNC109  # a heartbeat, not a deadline
+        """The latest snapshot once it differs from the last one returned; ``None`` when
+        nothing changed within ``timeout`` seconds. After a last snapshot (``ended``),
+        nothing more comes."""
+        if self.ended:
+            raise RuntimeError("the run's stream has ended")
+        try:
+            async with asyncio.timeout(timeout):
+                while True:
+                    await self.changed.wait()
+                    self.changed.clear()
+                    snapshot = self._watcher.snapshot
+                    if snapshot is not None:
+                        break
+        except TimeoutError:
+            return None
+        self.ended = snapshot.last
+        return snapshot
+
+
+class RunFeeds:
+    """The watchers of one service: ``subscribe`` to a run, ``poke`` it when it changed."""
+
+    def __init__(
+        self,
+        store: Callable[[], RunStore],
+        render: Render,
+        *,
+        poll_seconds: float = POLL_SECONDS,
+        coalesce_seconds: float = COALESCE_SECONDS,
+    ) -> None:
+        self.store = store
+        self.render = render
+        self.poll_seconds = poll_seconds
+        self.coalesce_seconds = coalesce_seconds
+        self._watchers: dict[str, _Watcher] = {}
+        self._closed = False
+
+    @property
+    def watched(self) -> int:
+        """Runs with a watcher now (one however many viewers)."""
+        return len(self._watchers)
+
+    def poke(self, run_id: str) -> None:
+        """``run_id`` changed: its watcher, if any, re-reads it now."""
+        watcher = self._watchers.get(run_id)
+        if watcher is not None:
+            watcher.poked.set()
+
+    @contextlib.asynccontextmanager
+    async def subscribe(self, run_id: str) -> AsyncIterator[Viewer]:
+        """Watch ``run_id`` until the block ends; the run's first snapshot comes as soon as
+        it is read."""
+        if self._closed:
+            raise RuntimeError("the service is shutting down")
+        watcher = self._watchers.get(run_id)
+        if watcher is None:
+            watcher = self._watchers[run_id] = _Watcher(self, run_id)
+        viewer = Viewer(watcher)
+        watcher.viewers.add(viewer.changed)
+        if watcher.snapshot is not None:
+            viewer.changed.set()
+        if watcher.task is None:
+            watcher.task = asyncio.create_task(watcher.watch(), name=f"lamdis-ui-live-{run_id}")
+        try:
+            yield viewer
+        finally:
+            watcher.viewers.discard(viewer.changed)
+            if not watcher.viewers and watcher.task is not None and not watcher.task.done():
+                watcher.task.cancel()
+                with contextlib.suppress(asyncio.CancelledError):
+                    await watcher.task
+
+    async def close(self) -> None:
+        """End every watcher (the service is stopping); viewers see their stream end."""
+        self._closed = True
+        for watcher in list(self._watchers.values()):
+            watcher.interrupt()
+            if watcher.task is not None:
+                watcher.task.cancel()
+        for watcher in list(self._watchers.values()):
+            if watcher.task is not None:
+                with contextlib.suppress(asyncio.CancelledError):
+                    await watcher.task
+        self._watchers.clear()
