@@ -10,6 +10,7 @@ from typing import Any
 import attrs
 import structlog
 
+from lamdis_core import tracing
 from lamdis_core.config.interpolation import interpolate, interpolate_text, to_text
 from lamdis_core.domain import config as c
 from lamdis_core.domain.errors import (
@@ -131,8 +132,9 @@ class TestExecution:
         self.per_turn_ttft_ms: list[float | None] = []
         self.tool_calls: list[list[dict[str, Any]]] = []
         self.throttling = Throttling()
-        # One id per execution: the target's conversation key and the W3C trace id.
-        self.conversation_id = uuid.uuid4().hex
+        # One id per execution: the target's conversation key and the W3C trace id (the
+        # test span's, when the run is traced).
+        self.conversation_id = tracing.current_trace_id() or uuid.uuid4().hex
         self.scores: list[float] = []
         self.usage = Usage()
         self.log: list[str] = []
@@ -434,7 +436,8 @@ class TestExecution:
         )
         self.transcript.append(TranscriptEntry(role="user", content=text, persona_id=persona_id))
         self.last["user"] = text
-        reply = await self._send(request)
+        with tracing.turn_span(request.turn):
+            reply = await self._send(request)
         # Half an emoji ("\ud83d") cannot be written as UTF-8: judges, reports and stores
         # get U+FFFD instead.
         reply_text = clean_text(reply.text)

@@ -11,6 +11,7 @@ from datetime import datetime
 import attrs
 import structlog
 
+from lamdis_core import tracing
 from lamdis_core.config.environment import needed_variables
 from lamdis_core.config.interpolation import interpolate_env
 from lamdis_core.domain.errors import (
@@ -33,6 +34,7 @@ from lamdis_core.domain.results import (
 from lamdis_core.engine._auth import AuthResolver
 from lamdis_core.engine._budget import BudgetedJudge
 from lamdis_core.engine._test_run import TestExecution
+from lamdis_core.engine._traced import TracedJudge
 from lamdis_core.engine.observer import NullObserver, RunObserver
 from lamdis_core.masking import SecretMasker, looks_secret
 from lamdis_core.ports.clock import Clock, SystemClock
@@ -146,7 +148,10 @@ class Engine:
         # base64- or URL-encoded); every report and stored run is made from these items.
         masker = SecretMasker.from_env(self.env, _credential_headers(plan, self.env))
         budget = Budget(limit=max_cost) if max_cost is not None else None
-        judge: Judge = self.judge if budget is None else BudgetedJudge(self.judge, budget, stop)
+        run_trace = tracing.start_run({"lamdis.run.seed": seed, "lamdis.suite.id": plan.suite_id})
+        judge: Judge = TracedJudge(self.judge) if run_trace.recording else self.judge
+        if budget is not None:
+            judge = BudgetedJudge(judge, budget, stop)
 
         async def worker() -> None:
             for index, (entry, rep) in jobs:
@@ -157,12 +162,20 @@ class Engine:
                 elif not entry.test.enabled:
                     item = _skipped(entry, rep, "disabled (enabled: false)", self.clock)
                 else:
-                    await _notify(observer.item_started(entry, rep))
-                    item = await self._run_entry(
-                        entry, rep, targets, auth, stop, observer, seed, judge
-                    )
-                    masker.add(*auth.issued)
-                    masker.mask_value(item)
+                    with tracing.execution_span(
+                        test_id=entry.test.id,
+                        test_name=entry.test.label,
+                        assistant=entry.assistant.id,
+                        repeat=rep,
+                        run=run_trace,
+                    ) as test_trace:
+                        await _notify(observer.item_started(entry, rep))
+                        item = await self._run_entry(
+                            entry, rep, targets, auth, stop, observer, seed, judge
+                        )
+                        masker.add(*auth.issued)
+                        masker.mask_value(item)
+                        test_trace.finish_test(item)
                 results[index] = item
                 await _notify(observer.item_finished(item))
                 # A worker whose items finish without awaiting anything (skipped, disabled)
@@ -173,6 +186,9 @@ class Engine:
             async with asyncio.TaskGroup() as group:
                 for _ in range(max(1, concurrency)):
                     group.create_task(worker())
+        except BaseException:
+            run_trace.end()
+            raise
         finally:
             await asyncio.shield(targets.aclose())
         items = [results[index] for index in sorted(results)]
@@ -193,6 +209,7 @@ class Engine:
         status = gated_status(RepeatStats.of(items), gate, stopped=stopped)
         if stop_reason is not None and status is not RunStatus.FAILED:
             status = RunStatus.PARTIAL
+        run_trace.finish_run(status=status.value, totals=attrs.asdict(totals))
         return RunResult(
             items=items,
             totals=totals,

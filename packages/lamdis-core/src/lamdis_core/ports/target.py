@@ -8,6 +8,7 @@ from typing import Any, Protocol, runtime_checkable
 import attrs
 
 from lamdis_core.domain.config import Assistant
+from lamdis_core.tracing import traceparent_for
 
 
 @attrs.frozen(kw_only=True)
@@ -108,5 +109,6 @@ class TargetFactory(Protocol):
 
 def traceparent(conversation_id: str, span_id: str) -> str:
     """The W3C ``traceparent`` header of one turn: the conversation is the trace, the turn a
-    span (``span_id``: 16 hex digits), sampled."""
-    return f"00-{conversation_id}-{span_id}-01"
+    span (``span_id``: 16 hex digits), sampled. When the run is traced, the turn's own span
+    (:mod:`lamdis_core.tracing`) is the parent it names, so the assistant's spans nest there."""
+    return traceparent_for(conversation_id) or f"00-{conversation_id}-{span_id}-01"

@@ -300,6 +300,7 @@ def load(options: RunOptions, env: Mapping[str, str]) -> RunPlan | None:
 
 async def execute_async(options: RunOptions, env: dict[str, str]) -> int:
     """:func:`execute` inside a running event loop (``make demo`` serves the demo in it)."""
+    import asyncio
     import signal
 
     import attrs
@@ -346,10 +347,13 @@ async def execute_async(options: RunOptions, env: dict[str, str]) -> int:
 
     console = Console(quiet=options.quiet, total=len(plan.entries) * options.repeat)
     console.announce_judge(judge.name, offline=judge.offline)
+    tracing = start_tracing(env)
     try:
         result, interrupted = await _run_engine(options, env, plan, judge, targets, console)
     finally:
         await _close(judge, targets)
+        # Bounded: a collector that is down costs the run nothing; it is reported once.
+        tracing_warning = await asyncio.to_thread(tracing.close) if tracing else None
 
     warnings = [str(w) for w in plan.warnings]
     try:
@@ -369,6 +373,8 @@ async def execute_async(options: RunOptions, env: dict[str, str]) -> int:
     else:
         report_failed = False
     console.summary(result, interrupted=interrupted is not None, written=written)
+    if tracing_warning:
+        print(f"lamdis: warning: {tracing_warning}", file=sys.stderr)
     if interrupted is not None:
         return EXIT_TERMINATED if interrupted == signal.SIGTERM else EXIT_INTERRUPTED
     # The status is gated per test by pass rate: with one run each and no --min-pass-rate,
@@ -418,6 +424,25 @@ def _make_judge(options: RunOptions, env: Mapping[str, str]) -> Any:
 
         cache = DiskResponseCache(Path(options.results_dir) / "cache")
     return registry.load_judge(env, cache=cache)
+
+
+def start_tracing(
+    env: Mapping[str, str],
+    *,
+    warn: Callable[[str], None] | None = None,
+    on_first_drop: Callable[[str], None] | None = None,
+) -> Any:
+    """The OTLP trace exporter when ``OTEL_*`` variables ask for it (docs/observability.md);
+    ``None`` (and nothing imported) otherwise."""
+    if not any(name.startswith("OTEL_") for name in env):
+        return None
+    from lamdis_http import telemetry
+
+    return telemetry.start(
+        env,
+        warn=warn or (lambda m: print(f"lamdis: warning: {m}", file=sys.stderr)),
+        on_first_drop=on_first_drop,
+    )
 
 
 async def _run_engine(

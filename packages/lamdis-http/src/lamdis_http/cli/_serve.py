@@ -111,6 +111,7 @@ def _handle(args: argparse.Namespace) -> int:
     import asyncio
     import sys
 
+    import structlog
     from lamdis_core.domain.errors import ConfigError
 
     from lamdis_http.bootstrap import Settings, StartupError
@@ -121,6 +122,7 @@ def _handle(args: argparse.Namespace) -> int:
     except ConfigError as exc:
         print(f"lamdis serve: bad setting: {exc}", file=sys.stderr)
         return EXIT_USAGE
+    tracing = _start_tracing()
     try:
         asyncio.run(_serve(settings, host=args.host, port=args.port))
     except StartupError as exc:
@@ -129,7 +131,32 @@ def _handle(args: argparse.Namespace) -> int:
     except OSError as exc:  # the port is taken, the address cannot be bound
         print(f"lamdis serve: cannot listen: {exc}", file=sys.stderr)
         return EXIT_USAGE
+    finally:
+        if tracing is not None:
+            dropped = tracing.close()
+            if dropped:
+                structlog.get_logger().warning("otel.spans_dropped", message=dropped)
     return EXIT_OK
+
+
+def _start_tracing() -> Any:
+    """The OTLP trace exporter when ``OTEL_*`` variables ask for it; the first spans it
+    cannot send are logged once, the total when the service stops."""
+    import os
+
+    import structlog
+
+    from lamdis_http.cli._run import start_tracing
+
+    log = structlog.get_logger()
+    tracing = start_tracing(
+        os.environ,
+        warn=lambda m: log.warning("otel.setting_ignored", message=m),
+        on_first_drop=lambda m: log.warning("otel.spans_dropped", message=m),
+    )
+    if tracing is not None:
+        log.info("otel.exporting", endpoint=tracing.endpoint)
+    return tracing
 
 
 def choose_host(requested: str | None, *, has_token: bool) -> tuple[str, str | None]:

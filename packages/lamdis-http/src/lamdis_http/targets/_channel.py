@@ -38,6 +38,7 @@ from lamdis_core.retry import parse_retry_after
 from lamdis_core.sanitize import TooDeepError, loads_bounded
 from lamdis_core.template import TemplateError, render
 from lamdis_core.tool_calls import to_tool_call
+from lamdis_core.tracing import record_http
 from yarl import URL
 
 from lamdis_http._session import LazySession, safe_url
@@ -628,6 +629,7 @@ class _Opened:
         kwargs["headers"] = await target.headers_for(self.conversation, kwargs.get("headers", {}))
         self._slot_cm = target._limits.for_host(origin).slot()
         self._slot = await self._slot_cm.__aenter__()
+        record_http(self.method, self.url)
         started = time.perf_counter()
         try:
             self._response = await target._session.get().request(
@@ -644,6 +646,7 @@ class _Opened:
                 raise
             raise translated from exc
         status = self._response.status
+        record_http(self.method, self.url, status)
         if status in THROTTLING_STATUSES:
             self._slot.throttled(parse_retry_after(self._response.headers.get("Retry-After")))
         elif status >= 500:

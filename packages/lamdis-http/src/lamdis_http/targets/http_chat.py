@@ -31,6 +31,7 @@ from lamdis_core.ports.target import AuthHeaders, TurnReply, TurnRequest, tracep
 from lamdis_core.ratelimit import THROTTLING_STATUSES, HostLimits
 from lamdis_core.retry import parse_retry_after
 from lamdis_core.sanitize import MAX_JSON_DEPTH, TooDeepError, loads_bounded
+from lamdis_core.tracing import record_http
 from yarl import URL
 
 from lamdis_http._session import (
@@ -219,6 +220,7 @@ class HttpChatTarget:
                 ) as response:
                     raw = await response.read()
                     status = response.status
+                    record_http("POST", self.url, status)
                     content_type = response.headers.get("Content-Type", "")
                     retry_after_header = response.headers.get("Retry-After")
                 if status in THROTTLING_STATUSES:

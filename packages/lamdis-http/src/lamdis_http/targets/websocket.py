@@ -27,6 +27,7 @@ from lamdis_core.ports.target import ToolCall, TurnReply, TurnRequest
 from lamdis_core.ratelimit import THROTTLING_STATUSES
 from lamdis_core.sanitize import loads_bounded
 from lamdis_core.template import TemplateError, render
+from lamdis_core.tracing import record_http
 
 from lamdis_http._session import safe_url
 from lamdis_http.targets._channel import (
@@ -109,6 +110,7 @@ class WebSocketTarget(ChannelTarget):
             return conversation.socket, where
         # The handshake's traceparent carries the conversation's trace id.
         headers = await self.headers_for(conversation, extra)
+        record_http("GET", url)
         try:
             socket = await self._session.get().ws_connect(
                 url,

@@ -1,0 +1,330 @@
+"""OpenTelemetry traces end to end: ``lamdis run`` and ``lamdis serve`` as subprocesses export
+to a real OTLP/HTTP receiver on loopback; the assistant (also on loopback) records the
+``traceparent`` it received, and the judge is the wire-format OpenAI fake reporting usage."""
+
+from __future__ import annotations
+
+import asyncio
+import json
+import os
+import subprocess
+import sys
+import threading
+import time
+from collections.abc import Iterator
+from pathlib import Path
+from typing import Any
+
+import pytest
+from aiohttp import web
+
+from tests.e2e.test_serve import Server, api, base_env, launch, wait_for_status
+from tests.e2e.test_serve import servers as servers  # the fixture
+from tests.fakes._scripted import RecordedRequest, Reply, answer, verdict_json
+from tests.fakes.openai_server import FakeOpenAIServer
+from tests.fixtures.otlp import OtlpReceiver, ReceivedSpan
+from tests.fixtures.servers import free_port
+from tests.http._configs import write_config_tree
+
+pytestmark = pytest.mark.e2e
+
+OPENAI_KEY = "sk-e2e-not-a-real-key"
+OTLP_TOKEN = "otlp-header-secret-4711"
+QUERY_TOKEN = "query-secret-0815"
+SPAN_KIND_CLIENT = 3
+STATUS_OK, STATUS_ERROR = 1, 2
+
+
+class Loopback:
+    """The OTLP receiver, a recording assistant and the OpenAI fake, served from a
+    background event loop while lamdis runs as a subprocess."""
+
+    def __init__(self) -> None:
+        self.loop = asyncio.new_event_loop()
+        self.thread = threading.Thread(target=self.loop.run_forever, daemon=True)
+        self.receiver = OtlpReceiver()
+        self.openai = FakeOpenAIServer()
+        self.traceparents: list[str] = []
+        self.runners: list[web.AppRunner] = []
+        self.receiver_url = self.assistant_url = ""
+
+    def _run(self, coro: Any) -> Any:
+        return asyncio.run_coroutine_threadsafe(coro, self.loop).result(timeout=30)
+
+    async def _chat(self, request: web.Request) -> web.Response:
+        self.traceparents.append(request.headers.get("traceparent", ""))
+        return web.json_response({"reply": "Hello! Diversification spreads risk."})
+
+    async def _serve(self, app: web.Application) -> str:
+        runner = web.AppRunner(app, shutdown_timeout=0.5)
+        await runner.setup()
+        site = web.TCPSite(runner, "127.0.0.1", 0)
+        await site.start()
+        self.runners.append(runner)
+        port = next(a[1] for a in runner.addresses if isinstance(a, tuple))
+        return f"http://127.0.0.1:{port}"
+
+    def start(self) -> None:
+        self.thread.start()
+        self.receiver_url = self._run(self._serve(self.receiver.app))
+        assistant = web.Application()
+        assistant.router.add_post("/chat", self._chat)
+        self.assistant_url = self._run(self._serve(assistant))
+        self._run(self.openai.start())
+
+        async def priced(_: RecordedRequest) -> Reply:
+            return answer(
+                verdict_json(0.9, reasoning="Fine."), prompt_tokens=1000, completion_tokens=100
+            )
+
+        self.openai.responder = priced
+
+    def stop(self) -> None:
+        try:
+            self._run(self.openai.stop())
+            for runner in self.runners:
+                self._run(runner.cleanup())
+        finally:
+            self.loop.call_soon_threadsafe(self.loop.stop)
+            self.thread.join(timeout=10)
+            self.loop.close()
+
+
+@pytest.fixture
+def loopback() -> Iterator[Loopback]:
+    running = Loopback()
+    running.start()
+    try:
+        yield running
+    finally:
+        running.stop()
+
+
+def _tree(root: Path, assistant_url: str) -> None:
+    (root / "assistants").mkdir(parents=True)
+    (root / "assistants/bot.json").write_text(
+        json.dumps(
+            {
+                "id": "bot",
+                "env": {
+                    "channel": "http_chat",
+                    "baseUrl": assistant_url,
+                    "path": f"/chat?token={QUERY_TOKEN}",
+                },
+            }
+        ),
+        encoding="utf-8",
+    )
+    (root / "tests").mkdir()
+    judged = {"type": "assistant_check", "rubric": "Explains diversification"}
+    (root / "tests/traced.json").write_text(
+        json.dumps(
+            {
+                "id": "traced",
+                "assistantRef": "assistants/bot",
+                "tests": [
+                    {
+                        "id": "explains",
+                        "steps": [
+                            {"type": "message", "role": "user", "content": "What is it?"},
+                            {"type": "includes", "includes": ["Diversification"]},
+                            judged,
+                        ],
+                    },
+                    {
+                        "id": "promises",
+                        "steps": [
+                            {"type": "message", "role": "user", "content": "Promise me?"},
+                            {"type": "includes", "includes": ["guaranteed"], "name": "promise"},
+                            judged,
+                        ],
+                    },
+                ],
+            }
+        ),
+        encoding="utf-8",
+    )
+
+
+def _env(loopback: Loopback, **otel: str) -> dict[str, str]:
+    env = {
+        k: v
+        for k, v in os.environ.items()
+        if not k.startswith(("OPENAI_", "JUDGE_", "LAMDIS_", "DB_", "OTEL_"))
+    }
+    env.update(
+        {
+            "JUDGE_PROVIDER": "openai",
+            "OPENAI_API_KEY": OPENAI_KEY,
+            "OPENAI_BASE": loopback.openai.base_url,
+            "OPENAI_MODEL": "gpt-4o-mini",
+            **otel,
+        }
+    )
+    return env
+
+
+def _run(root: Path, env: dict[str, str]) -> subprocess.CompletedProcess[str]:
+    return subprocess.run(
+        [sys.executable, "-m", "lamdis_http.cli", "run", "tests/traced.json", "--no-cache"],
+        cwd=root,
+        env=env,
+        capture_output=True,
+        text=True,
+        timeout=120,
+        check=False,
+    )
+
+
+def _only(spans: list[ReceivedSpan]) -> ReceivedSpan:
+    assert len(spans) == 1, spans
+    return spans[0]
+
+
+def _no_secrets(spans: list[ReceivedSpan]) -> None:
+    text = json.dumps([[s.attributes, s.status_message, s.resource] for s in spans])
+    for secret in (OPENAI_KEY, OTLP_TOKEN, QUERY_TOKEN):
+        assert secret not in text
+
+
+def test_run_exports_run_test_turn_and_judge_spans(loopback: Loopback, tmp_path: Path) -> None:
+    _tree(tmp_path, loopback.assistant_url)
+    proc = _run(
+        tmp_path,
+        _env(
+            loopback,
+            OTEL_EXPORTER_OTLP_ENDPOINT=loopback.receiver_url,
+            OTEL_EXPORTER_OTLP_HEADERS=f"authorization=Bearer {OTLP_TOKEN}",
+            OTEL_SERVICE_NAME="lamdis-nightly",
+        ),
+    )
+    assert proc.returncode == 1, proc.stdout + proc.stderr  # "promises" fails
+    assert "not exported" not in proc.stderr
+    received = loopback.receiver
+    assert received.headers and all(
+        h.get("Authorization") == f"Bearer {OTLP_TOKEN}" for h in received.headers
+    )
+    spans = received.spans
+    assert {s.resource["service.name"] for s in spans} == {"lamdis-nightly"}
+
+    run = _only(received.named("lamdis run"))
+    assert run.parent_span_id == ""
+    assert run.attributes["lamdis.run.status"] == "failed"
+    assert run.attributes["lamdis.run.passed"] == 1
+    assert run.attributes["lamdis.run.failed"] == 1
+
+    tests = {s.attributes["lamdis.test.id"]: s for s in spans if s.name.startswith("lamdis test ")}
+    assert set(tests) == {"explains", "promises"}
+    for test_id, test in tests.items():
+        assert test.name == f"lamdis test {test_id}"
+        # Each test execution is a trace of its own, linked to the run.
+        assert test.parent_span_id == ""
+        assert test.links == [(run.trace_id, run.span_id)]
+        assert test.attributes["lamdis.assistant.id"] == "bot"
+        in_trace = [s for s in spans if s.trace_id == test.trace_id and s is not test]
+        turn = _only([s for s in in_trace if s.name == "lamdis turn 1"])
+        judge = _only([s for s in in_trace if s.name == "chat gpt-4o-mini"])
+        assert len(in_trace) == 2
+        assert turn.parent_span_id == test.span_id
+        assert judge.parent_span_id == test.span_id
+        assert turn.kind == judge.kind == SPAN_KIND_CLIENT
+        host, port = loopback.assistant_url.removeprefix("http://").split(":")
+        assert turn.attributes == {
+            "lamdis.turn": 1,
+            "http.request.method": "POST",
+            "url.full": f"{loopback.assistant_url}/chat",
+            "server.address": host,
+            "server.port": int(port),
+            "http.response.status_code": 200,
+        }
+        assert judge.attributes["gen_ai.operation.name"] == "chat"
+        assert judge.attributes["gen_ai.provider.name"] == "openai"
+        assert judge.attributes["gen_ai.request.model"] == "gpt-4o-mini"
+        assert judge.attributes["gen_ai.usage.input_tokens"] == 1000
+        assert judge.attributes["gen_ai.usage.output_tokens"] == 100
+        assert judge.attributes["lamdis.judge.score"] == pytest.approx(0.9)
+        # The assistant was told this trace, with the turn's span as the parent.
+        assert f"00-{test.trace_id}-{turn.span_id}-01" in loopback.traceparents
+
+    assert tests["explains"].status_code == STATUS_OK
+    assert tests["explains"].attributes["lamdis.test.status"] == "passed"
+    failed = tests["promises"]
+    assert failed.status_code == STATUS_ERROR
+    assert failed.attributes["lamdis.test.status"] == "failed"
+    assert failed.attributes["lamdis.test.failed_check"] == "promise"
+    assert "guaranteed" in failed.attributes["lamdis.test.failure"]
+    assert "guaranteed" in failed.status_message
+    assert len(loopback.traceparents) == 2
+    _no_secrets(spans)
+
+
+def test_an_unreachable_collector_neither_fails_nor_slows_the_run(
+    loopback: Loopback, tmp_path: Path
+) -> None:
+    """Nothing listens on the endpoint and the queue holds 2 spans: the run ends as it would
+    untraced, and the 7 spans it made are reported as dropped, once."""
+    _tree(tmp_path, loopback.assistant_url)
+    started = time.monotonic()
+    plain = _run(tmp_path, _env(loopback))
+    plain_s = time.monotonic() - started
+    dead = f"http://127.0.0.1:{free_port()}"
+    started = time.monotonic()
+    proc = _run(
+        tmp_path,
+        _env(
+            loopback,
+            OTEL_EXPORTER_OTLP_TRACES_ENDPOINT=f"{dead}/v1/traces?key={QUERY_TOKEN}",
+            # Waiting out the exporter's own retries would take this long.
+            OTEL_EXPORTER_OTLP_TIMEOUT="60",
+            OTEL_BSP_MAX_QUEUE_SIZE="2",
+        ),
+    )
+    traced_s = time.monotonic() - started
+    assert proc.returncode == plain.returncode == 1, proc.stdout + proc.stderr
+    assert proc.stdout.count("FAIL") == plain.stdout.count("FAIL")
+    warning = f"lamdis: warning: OpenTelemetry: 7 span(s) were not exported to {dead}/v1/traces ("
+    assert proc.stderr.count(warning) == 1, proc.stderr
+    assert proc.stderr.count("OpenTelemetry") == 1, proc.stderr
+    assert QUERY_TOKEN not in proc.stderr
+    # Loose on purpose (a loaded machine): far below the 60 s the exporter would retry for.
+    assert traced_s < plain_s + 20, (traced_s, plain_s)
+
+
+def test_serve_exports_spans_for_a_hosted_run(
+    loopback: Loopback,
+    tmp_path: Path,
+    servers: list[Server],
+) -> None:
+    config_dir = write_config_tree(tmp_path / "configs", loopback.assistant_url)
+    env = base_env(
+        config_dir,
+        DB_PROVIDER="local",
+        OTEL_EXPORTER_OTLP_ENDPOINT=loopback.receiver_url,
+        OTEL_BSP_SCHEDULE_DELAY="100",
+    )
+    server = launch(servers, env, tmp_path)
+    status, started = api(server, "POST", "/internal/runs/start", {"suiteId": "smoke"})
+    assert status == 202, started
+    run = wait_for_status(server, started["runId"], {"passed", "failed"})
+    assert run["status"] == "passed", run
+    deadline = time.monotonic() + 30
+    while len(loopback.receiver.named("lamdis run")) < 1 and time.monotonic() < deadline:
+        time.sleep(0.05)
+    assert server.terminate() == 0
+    spans = loopback.receiver.spans
+    run_span = _only(loopback.receiver.named("lamdis run"))
+    assert run_span.resource["service.name"] == "lamdis"
+    assert run_span.attributes["lamdis.suite.id"] == "smoke"
+    tests = [s for s in spans if s.name.startswith("lamdis test ")]
+    assert sorted(t.attributes["lamdis.test.id"] for t in tests) == [
+        "greets",
+        "warns-about-risk",
+    ]
+    turns = [s for s in spans if s.name.startswith("lamdis turn ")]
+    assert len(turns) == 3  # warns-about-risk has two turns
+    by_id = {t.span_id: t for t in tests}
+    for turn in turns:
+        assert by_id[turn.parent_span_id].trace_id == turn.trace_id
+        assert f"00-{turn.trace_id}-{turn.span_id}-01" in loopback.traceparents
+    assert all(t.links == [(run_span.trace_id, run_span.span_id)] for t in tests)
+    assert any(line.get("event") == "otel.exporting" for line in server.log_lines())
