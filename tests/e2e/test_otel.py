@@ -28,6 +28,8 @@ from tests.http._configs import write_config_tree
 
 pytestmark = pytest.mark.e2e
 
+REPO = Path(__file__).resolve().parents[2]
+
 OPENAI_KEY = "sk-e2e-not-a-real-key"
 OTLP_TOKEN = "otlp-header-secret-4711"
 QUERY_TOKEN = "query-secret-0815"
@@ -164,15 +166,30 @@ def _env(loopback: Loopback, **otel: str) -> dict[str, str]:
     return env
 
 
-def _run(root: Path, env: dict[str, str]) -> subprocess.CompletedProcess[str]:
+def _run(
+    root: Path, env: dict[str, str], args: tuple[str, ...] = ("tests/traced.json", "--no-cache")
+) -> subprocess.CompletedProcess[str]:
     return subprocess.run(
-        [sys.executable, "-m", "lamdis_http.cli", "run", "tests/traced.json", "--no-cache"],
+        [sys.executable, "-m", "lamdis_http.cli", "run", *args],
         cwd=root,
         env=env,
         capture_output=True,
         text=True,
         timeout=120,
         check=False,
+    )
+
+
+def _run_traced(
+    loopback: Loopback,
+    root: Path,
+    args: tuple[str, ...] = ("tests/traced.json", "--no-cache"),
+    **otel: str,
+) -> subprocess.CompletedProcess[str]:
+    """The test tree, run with its spans sent to the receiver."""
+    _tree(root, loopback.assistant_url)
+    return _run(
+        root, _env(loopback, OTEL_EXPORTER_OTLP_ENDPOINT=loopback.receiver_url, **otel), args
     )
 
 
@@ -187,16 +204,24 @@ def _no_secrets(spans: list[ReceivedSpan]) -> None:
         assert secret not in text
 
 
+def test_readme_shows_the_command_the_next_test_runs() -> None:
+    block = (
+        "export OTEL_EXPORTER_OTLP_ENDPOINT=http://127.0.0.1:4318\n"
+        "export OTEL_SERVICE_NAME=assistant-tests\n"
+        "lamdis run tests/\n"
+    )
+    for page in (REPO / "packages/lamdis-http/README.md", REPO / "docs/observability.md"):
+        assert f"```sh\n{block}```" in page.read_text(encoding="utf-8"), page
+
+
 def test_run_exports_run_test_turn_and_judge_spans(loopback: Loopback, tmp_path: Path) -> None:
-    _tree(tmp_path, loopback.assistant_url)
-    proc = _run(
+    """The README's command, with the receiver's port."""
+    proc = _run_traced(
+        loopback,
         tmp_path,
-        _env(
-            loopback,
-            OTEL_EXPORTER_OTLP_ENDPOINT=loopback.receiver_url,
-            OTEL_EXPORTER_OTLP_HEADERS=f"authorization=Bearer {OTLP_TOKEN}",
-            OTEL_SERVICE_NAME="lamdis-nightly",
-        ),
+        ("tests/",),
+        OTEL_EXPORTER_OTLP_HEADERS=f"authorization=Bearer {OTLP_TOKEN}",
+        OTEL_SERVICE_NAME="assistant-tests",
     )
     assert proc.returncode == 1, proc.stdout + proc.stderr  # "promises" fails
     assert "not exported" not in proc.stderr
@@ -205,7 +230,7 @@ def test_run_exports_run_test_turn_and_judge_spans(loopback: Loopback, tmp_path:
         h.get("Authorization") == f"Bearer {OTLP_TOKEN}" for h in received.headers
     )
     spans = received.spans
-    assert {s.resource["service.name"] for s in spans} == {"lamdis-nightly"}
+    assert {s.resource["service.name"] for s in spans} == {"assistant-tests"}
 
     run = _only(received.named("lamdis run"))
     assert run.parent_span_id == ""
@@ -282,12 +307,27 @@ def test_an_unreachable_collector_neither_fails_nor_slows_the_run(
     traced_s = time.monotonic() - started
     assert proc.returncode == plain.returncode == 1, proc.stdout + proc.stderr
     assert proc.stdout.count("FAIL") == plain.stdout.count("FAIL")
-    warning = f"lamdis: warning: OpenTelemetry: 7 span(s) were not exported to {dead}/v1/traces ("
+    warning = (
+        f"lamdis: warning: OpenTelemetry: 7 span(s) were not exported to {dead}/v1/traces "
+        "([Errno 111] Connection refused); the run's results are not affected"
+    )
     assert proc.stderr.count(warning) == 1, proc.stderr
     assert proc.stderr.count("OpenTelemetry") == 1, proc.stderr
     assert QUERY_TOKEN not in proc.stderr
     # Loose on purpose (a loaded machine): far below the 60 s the exporter would retry for.
     assert traced_s < plain_s + 20, (traced_s, plain_s)
+
+
+def test_a_sampled_out_test_still_sends_its_traceparent(loopback: Loopback, tmp_path: Path) -> None:
+    """``OTEL_TRACES_SAMPLER=always_off``: nothing is exported, and each conversation still
+    has its own trace id in ``traceparent``, with the sampled flag off."""
+    proc = _run_traced(loopback, tmp_path, OTEL_TRACES_SAMPLER="always_off")
+    assert proc.returncode == 1, proc.stdout + proc.stderr
+    assert loopback.receiver.spans == []
+    assert len(loopback.traceparents) == 2
+    trace_ids = {header.split("-")[1] for header in loopback.traceparents}
+    assert len(trace_ids) == 2
+    assert all(header.endswith("-00") for header in loopback.traceparents)
 
 
 def test_serve_exports_spans_for_a_hosted_run(

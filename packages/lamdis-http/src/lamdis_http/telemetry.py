@@ -85,7 +85,8 @@ def _setting(env: Mapping[str, str], name: str, default: int, problems: list[str
 class BoundedExport:
     """A span processor: finished spans wait in a bounded queue and a daemon thread sends them
     in batches. Spans that find the queue full, or whose batch could not be sent, are counted
-    in ``dropped``; ``problem`` says why the last send failed."""
+    in ``dropped``; ``problem`` is the first cause the exporter gave, ``fallback`` what lamdis
+    saw itself (a full queue, a refused batch)."""
 
     def __init__(
         self,
@@ -104,6 +105,7 @@ class BoundedExport:
         self.dropped = 0
         self.exported = 0
         self.problem: str | None = None
+        self.fallback: str | None = None
         self.failing = False
         self._queue: deque[Any] = deque()
         self._in_flight = 0
@@ -128,7 +130,7 @@ class BoundedExport:
             return
         with self._lock:
             if self._stopping or len(self._queue) >= self.max_queue:
-                self._drop(1, self.problem or "the export queue was full")
+                self._drop(1, "the export queue was full")
                 return
             self._queue.append(span)
             full = len(self._queue) >= self.batch_size
@@ -156,7 +158,7 @@ class BoundedExport:
             self._abandoned = True
             self._queue.clear()
             if left:
-                self._drop(left, self.problem or "the collector did not answer in time")
+                self._drop(left, "the collector did not answer in time")
 
     # --- internals ------------------------------------------------------------------------
 
@@ -164,7 +166,7 @@ class BoundedExport:
         """Called with the lock held."""
         first = self.dropped == 0
         self.dropped += count
-        self.problem = self.problem or why
+        self.fallback = self.fallback or why
         if first and self.on_first_drop is not None:
             self.on_first_drop(self)
 
@@ -214,12 +216,13 @@ class BoundedExport:
                     self.failing = False
                 else:
                     self.failing = True
-                    self._drop(len(batch), self.problem or "the collector refused the spans")
+                    self._drop(len(batch), "the collector refused the spans")
 
-    def note_problem(self, why: str) -> None:
-        """What the exporter said went wrong (it says so before its retries end)."""
-        self.problem = why
+    def note_problem(self, why: str | None) -> None:
+        """The exporter said something went wrong (before its retries end): stop waiting for
+        it, and keep the first cause it named."""
         self.failing = True
+        self.problem = self.problem or why
 
 
 class _ExporterProblems(logging.Handler):
@@ -234,18 +237,20 @@ class _ExporterProblems(logging.Handler):
         self.processor.note_problem(_reason(record))
 
 
-def _reason(record: logging.LogRecord) -> str:
-    """A short cause from an exporter log record: an errno text, an HTTP status or a type."""
+def _reason(record: logging.LogRecord) -> str | None:
+    """A short cause from an exporter log record (an errno text, an HTTP status, an error
+    type), or ``None`` for lines that name none ("aborting retry")."""
     args = record.args if isinstance(record.args, tuple) else ()
+    message = str(record.msg)
     for arg in args:
         if isinstance(arg, BaseException):
             found = _ERRNO.search(str(arg))
             return found.group(0).strip() if found else type(arg).__name__
-    if "code:" in record.msg and len(args) >= 2 and args[1] is not None:
-        return f"HTTP {args[1]}"
-    if "timeout" in record.msg:
-        return "no answer before the export timeout"
-    return "the export failed"
+    if "code:" in message and len(args) >= 3 and args[1] is not None:
+        return f"HTTP {args[1]} {args[2]}".strip()
+    if message.startswith("Transient error") and args and args[0]:
+        return str(args[0])
+    return None
 
 
 class Tracing:
@@ -267,7 +272,7 @@ def dropped_warning(processor: BoundedExport, endpoint: str) -> str | None:
         return None
     return (
         f"OpenTelemetry: {processor.dropped} span(s) were not exported to "
-        f"{span_url(endpoint)} ({processor.problem or 'unknown reason'}); the run's results "
+        f"{span_url(endpoint)} ({processor.problem or processor.fallback}); the run's results "
         "are not affected"
     )
 
