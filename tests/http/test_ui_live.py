@@ -15,12 +15,22 @@ from typing import Any
 
 import pytest
 from aiohttp import ClientResponse
-from lamdis_core.domain.results import Run, RunStatus, WebhookDelivery
+from lamdis_core.domain.results import (
+    JudgeSummary,
+    Progress,
+    Run,
+    RunStatus,
+    Totals,
+    Usage,
+    WebhookDelivery,
+)
+from lamdis_core.ports.store import Claim
 from lamdis_core.testing.memory import InMemoryRunStore
 from lamdis_http.app import WORKER_KEY
 from lamdis_http.ui import commit_link, run_view
 from lamdis_http.ui.web import FEEDS_KEY
 
+from tests.contracts.store import make_item
 from tests.http._configs import _chat_test, _write, write_config_tree
 from tests.http._helpers import start, wait_status
 from tests.http._html import parse
@@ -332,3 +342,40 @@ async def test_the_worker_tells_listeners_what_changed_and_a_failing_one_harms_n
     # claimed, each of the two items, and finished (progress flushes may add more)
     assert heard.count(run_id) >= 4
     assert set(heard) == {run_id}
+
+
+async def test_a_run_executed_elsewhere_is_followed_by_polling_the_store(
+    make_service: MakeService,
+) -> None:
+    """No worker here (another instance executes the run): the watcher's store poll alone
+    brings the page each item and the end."""
+    store = InMemoryRunStore()
+    service = await make_service(store=store, start_worker=False, import_tree=False)
+    service.app[FEEDS_KEY].poll_seconds = 0.1
+    run = await store.create_run(Run(suite_id="s"))
+    assert run.id is not None
+    claimed = await store.claim_next("elsewhere", now=datetime.now(UTC), lease_seconds=60)
+    assert claimed is not None
+    claim = Claim.of(claimed)
+    response = await _events(service.client, run.id)
+    received: list[tuple[str, int]] = []
+    async with asyncio.timeout(20):
+        async for event, data, _ in Events(response):
+            received.append((event, len(data["items"])))
+            if len(received) == 1:
+                # as a worker does: the item, then (within a second) the progress counting it
+                await store.append_item(run.id, make_item(1), claim=claim)
+                await store.update_progress(run.id, Progress(done=1, total=2), claim=claim)
+            elif len(received) == 2:
+                await store.finish_run(
+                    run.id,
+                    status=RunStatus.FAILED,
+                    totals=Totals(failed=1),
+                    judge=JudgeSummary(),
+                    usage=Usage(),
+                    finished_at=datetime.now(UTC),
+                    claim=claim,
+                )
+            if event == "final":
+                break
+    assert received == [("run", 0), ("run", 1), ("final", 0)]

@@ -107,7 +107,8 @@ class _Watcher:
 
 
 def _moved(run: Run) -> tuple[Any, ...]:
-    """What changes while a run executes, read without its items."""
+    """What changes while a run executes, read without its items. A new item shows in the
+    progress that counts it, which a worker writes within a second of the item."""
     return (
         run.status,
         run.progress.done,
