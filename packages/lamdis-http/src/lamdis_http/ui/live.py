@@ -62,6 +62,8 @@ class _Watcher:
         store = self.feeds.store()
         seen: tuple[Any, ...] | None = None
         items: list[tuple[str, str]] = []
+        loop = asyncio.get_running_loop()
+        rest = self.feeds.coalesce_seconds
         try:
             while self.viewers:
                 poked = self.poked.is_set()
@@ -69,8 +71,9 @@ class _Watcher:
                 if not poked and seen is not None:
                     light = await store.get_run(self.run_id, include_items=False)
                     if light is not None and _moved(light) == seen:
-                        await self._pause()
+                        await self._pause(rest)
                         continue
+                started = loop.time()
                 run = await store.get_run(self.run_id, include_items=True)
                 if run is None:
                     self._publish(Snapshot({"gone": True}, tuple(items), final=True))
@@ -81,20 +84,23 @@ class _Watcher:
                 self._publish(Snapshot(header, tuple(items), final=run.status.is_final))
                 if run.status.is_final:
                     return
-                await self._pause()
+                # A big run is costly to read whole: its reads are spaced by five times what
+                # the last one took, so watching keeps the store busy a sixth of the time at most.
+                rest = max(self.feeds.coalesce_seconds, 5 * (loop.time() - started))
+                await self._pause(rest)
         except asyncio.CancelledError:
             raise
         except Exception as exc:  # the store failed: viewers reconnect, a new watcher retries
             logger.warning("ui.live_read_failed", run_id=self.run_id, error=repr(exc))
             self.interrupt()
         finally:
-            self.feeds._watchers.pop(self.run_id, None)
+            self.feeds._forget(self)
 
-    async def _pause(self) -> None:
+    async def _pause(self, rest: float) -> None:
         with contextlib.suppress(TimeoutError):
             async with asyncio.timeout(self.feeds.poll_seconds):
                 await self.poked.wait()
-        await asyncio.sleep(self.feeds.coalesce_seconds)
+        await asyncio.sleep(rest)
 
     def _publish(self, snapshot: Snapshot) -> None:
         self.snapshot = snapshot
@@ -196,9 +202,16 @@ class RunFeeds:
         finally:
             watcher.viewers.discard(viewer.changed)
             if not watcher.viewers and watcher.task is not None and not watcher.task.done():
+                # Forgotten before the await: a viewer arriving meanwhile starts a new watcher
+                # rather than joining one that is ending.
+                self._forget(watcher)
                 watcher.task.cancel()
                 with contextlib.suppress(asyncio.CancelledError):
                     await watcher.task
+
+    def _forget(self, watcher: _Watcher) -> None:
+        if self._watchers.get(watcher.run_id) is watcher:
+            del self._watchers[watcher.run_id]
 
     async def close(self) -> None:
         """End every watcher (the service is stopping); viewers see their stream end."""
