@@ -98,9 +98,10 @@ def build_app(
     from lamdis_http.routes import setup_routes
 
     setup_routes(app)
+    from lamdis_http.ui import history
     from lamdis_http.ui.web import setup_ui
 
-    setup_ui(app)
+    setup_ui(app, history.routes)
 
     async def services(app: web.Application) -> AsyncIterator[None]:
         from lamdis_core.engine import Engine

@@ -56,11 +56,12 @@ routes = web.RouteTableDef()
 Handler = Callable[[web.Request], Awaitable[web.StreamResponse]]
 
 
-def setup_ui(app: web.Application) -> None:
-    from lamdis_http.ui import history  # it builds on this module's helpers
-
+def setup_ui(app: web.Application, *pages: web.RouteTableDef) -> None:
+    """Serve the UI; ``pages`` are more route tables (the suite and compare pages, which build
+    on this module, so it cannot import them without a cycle)."""
     # Before this module's routes: their catch-all answers every other /ui/ path with a 404.
-    app.router.add_routes(history.routes)
+    for table in pages:
+        app.router.add_routes(table)
     app.router.add_routes(routes)
     app[FEEDS_KEY] = RunFeeds(lambda: app[STORE_KEY], _live_render)
     # Signs the Stop form when there is no API token (loopback): a page of another site
