@@ -21,7 +21,7 @@ if TYPE_CHECKING:
     from lamdis_core.domain.config import Scope
     from lamdis_core.domain.plan import PlanEntry
     from lamdis_core.domain.results import Check, TranscriptEntry
-    from lamdis_core.engine._test_run import TestExecution
+    from lamdis_core.engine import TestExecution
     from lamdis_core.ports.judge import Judge
     from lamdis_core.ports.requester import Requester
     from lamdis_core.ports.target import TargetFactory
@@ -73,20 +73,18 @@ class Convo:
     def includes(self, *terms: str, scope: Scope = "last", name: str | None = None) -> Check:
         """Every term appears (case-insensitive) in the last reply or the transcript."""
         from lamdis_core.domain.config import IncludesStep
-        from lamdis_core.engine import _checks
 
         __tracebackhide__ = True
         step = IncludesStep(includes=list(terms), scope=scope, name=name)
-        return self._settle(_checks.includes(step, *self._scope(scope)))
+        return self._settle(self._execution.text_check(step))
 
     def not_includes(self, *terms: str, scope: Scope = "last", name: str | None = None) -> Check:
         """None of the terms appears (case-insensitive)."""
         from lamdis_core.domain.config import NotIncludesStep
-        from lamdis_core.engine import _checks
 
         __tracebackhide__ = True
         step = NotIncludesStep(terms=list(terms), scope=scope, name=name)
-        return self._settle(_checks.not_includes(step, *self._scope(scope)))
+        return self._settle(self._execution.text_check(step))
 
     def regex(
         self,
@@ -99,11 +97,10 @@ class Convo:
     ) -> Check:
         """``pattern`` matches (or, with ``negate``, does not)."""
         from lamdis_core.domain.config import RegexStep
-        from lamdis_core.engine import _checks
 
         __tracebackhide__ = True
         step = RegexStep(pattern=pattern, flags=flags, negate=negate, scope=scope, name=name)
-        return self._settle(_checks.regex(step, *self._scope(scope)))
+        return self._settle(self._execution.text_check(step))
 
     async def judge(
         self,
@@ -127,10 +124,6 @@ class Convo:
         if check is None:  # the judge failed; the engine recorded an error check
             check = self._execution.checks[before]
         return self._settle(check)
-
-    def _scope(self, scope: str) -> tuple[str, str]:
-        # The engine's own reading of a scope, so a check here sees what the YAML step would.
-        return self._execution._scope_text(scope)
 
     def _settle(self, check: Check) -> Check:
         __tracebackhide__ = True  # the failure points at the test's line, not at this one
@@ -170,24 +163,16 @@ def assistant_entry(
 ) -> PlanEntry:
     """A plan entry for the assistant of ``path``, loaded as ``lamdis run`` loads it.
     Raises :class:`ConfigError` when the file is not a valid assistant."""
-    from lamdis_core.config._files import FileSession, default_config_root
+    from lamdis_core.config.loader import load_assistant
     from lamdis_core.domain.config import TestCase
-    from lamdis_core.domain.errors import ConfigError, ConfigProblem
     from lamdis_core.domain.plan import PlanEntry
 
-    path = Path(os.path.abspath(path))
-    if not path.is_file():
-        raise ConfigError([ConfigProblem(str(path), "no such assistant file")])
-    root = Path(config_root) if config_root else default_config_root(path.parent)
-    session = FileSession(root, env)
-    info = session.assistant(path)
-    if session.errors or info is None:
-        raise ConfigError(session.errors or [ConfigProblem(str(path), "not an assistant")])
+    info = load_assistant(path, config_root=config_root or None, env=env)
     return PlanEntry(
         test=TestCase(id=test_id),
         assistant=info.assistant,
         auths=dict(info.auths),
-        source=str(path),
+        source=str(info.path or path),
     )
 
 
@@ -200,9 +185,7 @@ async def open_convo(
 ) -> Convo:
     """A conversation with the assistant of ``path``, through the adapters ``lamdis run``
     would use. Raises :class:`ConfigError` when the file is not a valid assistant."""
-    from lamdis_core.engine._auth import AuthResolver
-    from lamdis_core.engine._test_run import TestExecution
-    from lamdis_core.engine.runner import _Targets
+    from lamdis_core.engine import AuthResolver, Targets, TestExecution
     from lamdis_core.ports.clock import SystemClock
     from lamdis_core.retry import RetryPolicy
     from lamdis_http import registry
@@ -218,7 +201,7 @@ async def open_convo(
     )
     requester: Requester = AiohttpRequester()
     auth = AuthResolver(requester, environ, clock)
-    targets = _Targets(factories, auth, environ)
+    targets = Targets(factories, auth, environ)
     closers = [
         targets.aclose,
         *(factory.aclose for factory in factories.values()),

@@ -50,7 +50,7 @@ import attrs
 
 from lamdis_core.config._build import Kind
 from lamdis_core.config._documents import DocumentSession, DocumentSource
-from lamdis_core.config._files import FileSession, default_config_root, split
+from lamdis_core.config._files import AssistantInfo, FileSession, default_config_root, split
 from lamdis_core.config._resolve import Resolver, display
 from lamdis_core.domain.errors import ConfigError, ConfigProblem
 from lamdis_core.domain.plan import PlanEntry, RunPlan
@@ -59,11 +59,13 @@ if TYPE_CHECKING:  # the ports package pulls in asyncio and every port; a CLI ru
     from lamdis_core.ports.catalog import Catalog
 
 __all__ = [
+    "AssistantInfo",
     "CatalogDocuments",
     "ConfigDocument",
     "DocumentSource",
     "ValidationReport",
     "default_config_root",
+    "load_assistant",
     "load_plan",
     "plan_from_documents",
     "read_config_tree",
@@ -162,6 +164,29 @@ def load_plan(
         files=[display(p) for p in session.files],
         skipped=skipped,
     )
+
+
+def load_assistant(
+    path: str | Path,
+    *,
+    config_root: str | Path | None = None,
+    env: Mapping[str, str] | None = None,
+) -> AssistantInfo:
+    """One assistant file, loaded as ``lamdis run`` loads the assistant a test names: its
+    ``authRef`` resolved (against the config root, as for :func:`load_plan`) and its
+    ``${NAME}`` references checked against ``env`` (default ``os.environ``).
+
+    Raises:
+        ConfigError: the file is missing or is not a valid assistant, with every problem.
+    """
+    path = Path(os.path.abspath(path))
+    if not path.is_file():
+        raise ConfigError([ConfigProblem(str(path), "no such assistant file")])
+    session = _session([path], config_root, env)
+    info = session.assistant(path)
+    if session.errors or info is None:
+        raise ConfigError(session.errors or [ConfigProblem(str(path), "not an assistant")])
+    return info
 
 
 def validate_paths(

@@ -543,7 +543,9 @@ class TestExecution:
 
     # --- steps ---------------------------------------------------------------------------
 
-    def _scope_text(self, scope: str) -> tuple[str, str]:
+    def scope_text(self, scope: str) -> tuple[str, str]:
+        """What a check of ``scope`` reads (the last reply, or every reply of the
+        transcript) and how a check's reason names it."""
         if scope == "transcript":
             return "\n".join(self.replies), "the transcript"
         return self.last["assistant"], "the last reply"
@@ -588,12 +590,8 @@ class TestExecution:
         check: Check | None
         if isinstance(step, c.AssistantCheckStep):
             check = await self.assistant_check(step)
-        elif isinstance(step, c.IncludesStep):
-            check = _checks.includes(step, *self._scope_text(step.scope))
-        elif isinstance(step, c.NotIncludesStep):
-            check = _checks.not_includes(step, *self._scope_text(step.scope))
-        elif isinstance(step, c.RegexStep):
-            check = _checks.regex(step, *self._scope_text(step.scope))
+        elif isinstance(step, c.IncludesStep | c.NotIncludesStep | c.RegexStep):
+            check = self.text_check(step)
         elif isinstance(step, c.JsonPathStep):
             check = _checks.json_path(step, self.context())
         elif isinstance(step, c.LatencyStep):
@@ -610,6 +608,16 @@ class TestExecution:
             check.details.setdefault("transcriptEntries", len(self.transcript))
             self.checks.append(check)
 
+    def text_check(self, step: c.IncludesStep | c.NotIncludesStep | c.RegexStep) -> Check:
+        """The check of an ``includes``, ``not_includes`` or ``regex`` step on the
+        conversation so far."""
+        text, scope_label = self.scope_text(step.scope)
+        if isinstance(step, c.IncludesStep):
+            return _checks.includes(step, text, scope_label)
+        if isinstance(step, c.NotIncludesStep):
+            return _checks.not_includes(step, text, scope_label)
+        return _checks.regex(step, text, scope_label)
+
     async def assistant_check(
         self, step: c.AssistantCheckStep, *, propose_next: bool = False
     ) -> Check | None:
@@ -624,7 +632,7 @@ class TestExecution:
                 severity=step.severity,
                 name=step.name,
             )
-            found = _checks.includes(terms, *self._scope_text(step.effective_scope))
+            found = _checks.includes(terms, *self.scope_text(step.effective_scope))
             return attrs.evolve(found, type="assistant_check", subtype="includes")
         if step.mode == "variable_check":
             return _checks.variable_check(step, self.context())

@@ -143,7 +143,7 @@ class Engine:
         # (one task per test x repeat made --repeat 1000000 take gigabytes and ignore Ctrl-C).
         jobs = enumerate((entry, r) for entry in plan.entries for r in range(max(1, repeat)))
         results: dict[int, Item] = {}
-        targets = _Targets(self.targets, auth, self.env)
+        targets = Targets(self.targets, auth, self.env)
         # Credentials may come back in replies and request results (echoed, lower-cased,
         # base64- or URL-encoded); every report and stored run is made from these items.
         masker = SecretMasker.from_env(self.env, _credential_headers(plan, self.env))
@@ -235,7 +235,7 @@ class Engine:
         self,
         entry: PlanEntry,
         repeat: int,
-        targets: _Targets,
+        targets: Targets,
         auth: AuthResolver,
         stop: asyncio.Event,
         observer: RunObserver,
@@ -291,7 +291,7 @@ class Engine:
         return await execution.run()
 
 
-class _Targets:
+class Targets:
     """One Target per assistant per run, created on first use and closed at the end."""
 
     def __init__(
