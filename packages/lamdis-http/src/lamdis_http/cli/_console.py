@@ -2,14 +2,19 @@
 otherwise (CI logs), then the summary table, totals, usage and warnings.
 
 It is also the run's observer: the engine tells it about progress as it happens.
+
+On a terminal (or with ``FORCE_COLOR``) everything goes through rich, in colour. Elsewhere
+(CI logs, pipes) the lines are plain text, unwrapped, and rich is imported only to lay out
+the summary table when there is one: rich's import is a tenth of a short run's start-up.
 """
 
 from __future__ import annotations
 
 import contextlib
+import os
 import sys
 from collections.abc import Iterator
-from typing import TYPE_CHECKING
+from typing import TYPE_CHECKING, TextIO
 
 from lamdis_core.domain.results import Item, ItemStatus, Throttling
 from lamdis_core.pricing import format_cost
@@ -25,14 +30,13 @@ from lamdis_core.reports.summary import (
     turn_count,
     unassessed_note,
 )
-from rich.console import Console as RichConsole
-from rich.table import Table
-from rich.text import Text
 
 if TYPE_CHECKING:
     from lamdis_core.domain.plan import PlanEntry
     from lamdis_core.engine import RunResult
+    from rich.console import Console as RichConsole
     from rich.progress import Progress
+    from rich.text import Text
 
 _STYLE = {
     ItemStatus.PASSED: ("PASS", "green"),
@@ -42,6 +46,58 @@ _STYLE = {
 }
 # CI log viewers are wide; rich's 80-column default for non-terminals would wrap the table.
 _CI_WIDTH = 160
+
+Part = str | tuple[str, str]
+"""A piece of a printed line: plain text, or ``(text, rich style)``."""
+
+
+class Stream:
+    """One output stream (stdout or stderr): styled lines through rich on a terminal, plain
+    text elsewhere.
+
+    Args:
+        file: where to write.
+        styled: use rich (colours, a terminal's width); by default when ``file`` is a
+            terminal or ``FORCE_COLOR`` is set, as rich itself decides.
+    """
+
+    def __init__(self, file: TextIO, *, styled: bool | None = None) -> None:
+        self.file = file
+        self.is_terminal = file.isatty()
+        self.styled = (
+            (self.is_terminal or bool(os.environ.get("FORCE_COLOR"))) if styled is None else styled
+        )
+        self._rich: RichConsole | None = None
+
+    @property
+    def rich(self) -> RichConsole:
+        """The rich console on this stream (imported and made on first use)."""
+        if self._rich is None:
+            from rich.console import Console as RichConsole
+
+            self._rich = RichConsole(file=self.file, width=None if self.is_terminal else _CI_WIDTH)
+        return self._rich
+
+    def line(self, *parts: Part, soft_wrap: bool = False) -> None:
+        """Print one line made of ``parts``."""
+        if self.styled:
+            self.rich.print(text_of(parts), highlight=False, soft_wrap=soft_wrap)
+        else:
+            self.file.write("".join(p if isinstance(p, str) else p[0] for p in parts) + "\n")
+            self.file.flush()  # CI shows each line as it comes, as rich's print does
+
+
+def text_of(parts: tuple[Part, ...] | list[Part]) -> Text:
+    """The parts as one rich ``Text``."""
+    from rich.text import Text
+
+    text = Text()
+    for part in parts:
+        if isinstance(part, str):
+            text.append(part)
+        else:
+            text.append(*part)
+    return text
 
 
 class Console:
@@ -53,14 +109,12 @@ class Console:
         out: the console to print to (stdout by default).
     """
 
-    def __init__(self, *, quiet: bool, total: int, out: RichConsole | None = None) -> None:
+    def __init__(self, *, quiet: bool, total: int, out: Stream | None = None) -> None:
         self.quiet = quiet
         self.total = total
         self.finished: list[Item] = []
-        self.out = out or RichConsole(
-            file=sys.stdout, width=None if sys.stdout.isatty() else _CI_WIDTH
-        )
-        self.err = RichConsole(file=sys.stderr, width=None if sys.stderr.isatty() else _CI_WIDTH)
+        self.out = out or Stream(sys.stdout)
+        self.err = Stream(sys.stderr)
         self._progress: Progress | None = None
         self._task_id: int | None = None
         self._running: dict[str, str] = {}
@@ -70,14 +124,14 @@ class Console:
     def announce_judge(self, name: str, *, offline: bool) -> None:
         """Say which judge scores rubric checks, and warn when it is not an LLM."""
         if offline:
-            self.err.print(
-                f"lamdis: judge: {name} (heuristic, no LLM) — [bold yellow]warning:[/] rubric "
-                "checks and iterative tests will be scored without an LLM; set OPENAI_API_KEY, "
-                "JUDGE_PROVIDER or JUDGE_BASE_URL for LLM scoring",
-                highlight=False,
+            self.err.line(
+                f"lamdis: judge: {name} (heuristic, no LLM) — ",
+                ("warning:", "bold yellow"),
+                " rubric checks and iterative tests will be scored without an LLM; set "
+                "OPENAI_API_KEY, JUDGE_PROVIDER or JUDGE_BASE_URL for LLM scoring",
             )
         else:
-            self.err.print(f"lamdis: judge: {name}", highlight=False)
+            self.err.line(f"lamdis: judge: {name}")
 
     @contextlib.contextmanager
     def live(self) -> Iterator[None]:
@@ -100,7 +154,7 @@ class Console:
             MofNCompleteColumn(),
             TimeElapsedColumn(),
             TextColumn("{task.description}"),
-            console=self.out,
+            console=self.out.rich,
             transient=True,
         )
         self._task_id = self._progress.add_task("", total=self.total)
@@ -110,10 +164,9 @@ class Console:
 
     def interrupted(self, *, terminated: bool = False) -> None:
         what, again = ("terminated", "SIGTERM") if terminated else ("interrupted", "Ctrl-C")
-        self.err.print(
+        self.err.line(
             f"\nlamdis: {what} — cancelling in-flight turns and reporting what finished "
-            f"({again} again to quit at once)",
-            highlight=False,
+            f"({again} again to quit at once)"
         )
 
     # --- RunObserver --------------------------------------------------------------------
@@ -132,7 +185,7 @@ class Console:
             self._progress.advance(self._task_id)  # type: ignore[arg-type]
             self._describe()
         elif not self.quiet:
-            self.out.print(self._line(item), highlight=False, soft_wrap=True)
+            self.out.line(*self._line(item), soft_wrap=True)
 
     def _describe(self) -> None:
         if self._progress is not None and self._task_id is not None:
@@ -140,11 +193,11 @@ class Console:
             text = ", ".join(names[:3]) + (f" +{len(names) - 3}" if len(names) > 3 else "")
             self._progress.update(self._task_id, description=one_line(text, 60))  # type: ignore[arg-type]
 
-    def _line(self, item: Item) -> Text:
+    def _line(self, item: Item) -> list[Part]:
         label, style = _STYLE[item.status]
         width = len(str(self.total))
-        line = Text(f"[{len(self.finished):>{width}}/{self.total}] ")
-        line.append(f"{label:<5}", style=f"bold {style}")
+        line: list[Part] = [f"[{len(self.finished):>{width}}/{self.total}] "]
+        line.append((f"{label:<5}", f"bold {style}"))
         name = item.test_name or item.test_id
         if item.repeat:
             name += f" (run {item.repeat + 1})"
@@ -156,10 +209,10 @@ class Console:
             facts.append(f"p95 {p95:.0f} ms")
         if item.judge_score is not None:
             facts.append(f"score {item.judge_score:.2f}")
-        line.append(f"  ({', '.join(facts)})", style="dim")
+        line.append((f"  ({', '.join(facts)})", "dim"))
         failure = failure_text(item)
         if failure and item.status is not ItemStatus.PASSED:
-            line.append(f" — {one_line(failure, 200)}", style=style)
+            line.append((f" — {one_line(failure, 200)}", style))
         return line
 
     # --- after the run ------------------------------------------------------------------
@@ -174,6 +227,9 @@ class Console:
             else rows
         )
         if shown:
+            from rich.table import Table
+            from rich.text import Text
+
             table = Table(title="lamdis summary", title_justify="left", expand=False)
             table.add_column("Test", overflow="fold")
             table.add_column("Assistant", overflow="fold")
@@ -202,48 +258,44 @@ class Console:
                     one_line(row.failure or "", 300),
                 ]
                 table.add_row(*cells)
-            self.out.print(table)
+            self.out.rich.print(table)
         t = result.totals
         seconds = max(0.0, (result.finished_at - result.started_at).total_seconds())
         status_style = {"passed": "green", "partial": "yellow"}.get(result.status.value, "red")
-        headline = Text()
-        headline.append(f"{result.status.value.upper()}", style=f"bold {status_style}")
-        headline.append(
+        self.out.line(
+            (f"{result.status.value.upper()}", f"bold {status_style}"),
             f"  {t.passed} passed, {t.failed} failed, {t.errors} errors, {t.skipped} skipped"
-            f" — pass rate {t.pass_rate:.0%} in {seconds:.2f} s"
+            f" — pass rate {t.pass_rate:.0%} in {seconds:.2f} s",
         )
-        self.out.print(headline, highlight=False)
         avg = (
             ""
             if result.judge.avg_score is None
             else f", average score {result.judge.avg_score:.2f}"
         )
-        self.out.print(
+        self.out.line(
             f"judge: {result.judge.provider or 'unknown'}{avg} · usage: "
             f"{result.usage.tokens} tokens, {result.usage.calls} calls"
             + (f" ({result.usage.cached_calls} cached)" if result.usage.cached_calls else "")
-            + f" · cost: {format_cost(result.usage)}",
-            highlight=False,
+            + f" · cost: {format_cost(result.usage)}"
         )
         if result.stop_reason:
-            self.out.print(f"[yellow]stopped early:[/] {result.stop_reason}", highlight=False)
+            self.out.line(("stopped early:", "yellow"), f" {result.stop_reason}")
         throttling = Throttling.of(result.items)
         if throttling:
-            self.out.print(f"rate limits: {throttling.describe()}", highlight=False)
+            self.out.line(f"rate limits: {throttling.describe()}")
         if interrupted:
-            self.out.print(
-                f"[yellow]interrupted:[/] {len(result.items)} of {self.total} finished; "
-                "the reports hold those",
-                highlight=False,
+            self.out.line(
+                ("interrupted:", "yellow"),
+                f" {len(result.items)} of {self.total} finished; the reports hold those",
             )
         warning = offline_warning(result.items, judge_offline=result.judge.offline)
         if warning:
-            self.out.print(f"[bold yellow]warning:[/] {warning}", highlight=False)
+            self.out.line(("warning:", "bold yellow"), f" {warning}")
         gates = gate_note(rows)
         if gates:
-            self.out.print(f"gate: {gates}", highlight=False)
+            self.out.line(f"gate: {gates}")
         unassessed = unassessed_note(result.judge.unassessed)
         if unassessed:
-            self.out.print(f"[bold yellow]skipped:[/] {unassessed}", highlight=False)
+            self.out.line(("skipped:", "bold yellow"), f" {unassessed}")
         if written:
-            self.out.print(f"reports: {', '.join(written)}", highlight=False, soft_wrap=True)
+            self.out.line(f"reports: {', '.join(written)}", soft_wrap=True)
