@@ -48,6 +48,8 @@ from lamdis_core.ports.store import (
     RunCursor,
     RunFilter,
     RunStore,
+    RunTrend,
+    Trends,
 )
 
 _F = TypeVar("_F", bound=Callable[..., Any])
@@ -464,6 +466,58 @@ class RunStoreContract(_Contract):
         assert fetched is not None
         assert outline == ItemOutline.of(fetched.items[0])
         assert outline.judge_score is None
+
+    async def test_trends_per_run_and_per_test_over_the_runs_asked_for(
+        self, store: RunStore
+    ) -> None:
+        """trends gives each run's item count and p95 turn latency, and per test x assistant
+        the worst status of its repeats in each run, its name in the first run asked for that
+        has it, and its latencies over every run — what Trends.of computes from outlines."""
+        older = await store.create_run(make_run())
+        newer = await store.create_run(make_run())
+        empty = await store.create_run(make_run())
+        assert older.id is not None and newer.id is not None and empty.id is not None
+
+        def item(test: str, status: ItemStatus, turns: list[float], **more: Any) -> Item:
+            return make_item(
+                0, test_id=test, status=status, timings=Timings.from_turns(turns), **more
+            )
+
+        for appended in (
+            item("a", ItemStatus.PASSED, [100.5, 300.0], test_name="A old"),
+            item("a", ItemStatus.FAILED, [200.0], repeat=1, test_name="A old"),
+            item("b", ItemStatus.SKIPPED, []),
+            item("c", ItemStatus.PASSED, [50.0], assistant="other/v2"),
+        ):
+            await store.append_item(older.id, appended)
+        for appended in (
+            item("a", ItemStatus.PASSED, [1000.0, 20.0], test_name="A new"),
+            item("b", ItemStatus.ERROR, [10.0]),
+        ):
+            await store.append_item(newer.id, appended)
+        unknown = "5f1d7c0e9b1e8a3d2c4b6a01"
+        asked = [newer.id, older.id, empty.id, unknown, newer.id]
+
+        got = await store.trends(asked)
+        reference = Trends.of(asked, await store.item_outlines(asked))
+        assert got == reference, (got, reference)
+        assert got.runs == (
+            RunTrend(run_id=newer.id, items=2, turns=3, p95_ms=1000.0),
+            RunTrend(run_id=older.id, items=4, turns=4, p95_ms=300.0),
+            RunTrend(run_id=empty.id, items=0, turns=0, p95_ms=None),
+            RunTrend(run_id=unknown, items=0, turns=0, p95_ms=None),
+        )
+        by_test = {(t.test_id, t.assistant): t for t in got.tests}
+        assert list(by_test) == [("a", "dev/v1"), ("b", "dev/v1"), ("c", "other/v2")]
+        a = by_test["a", "dev/v1"]
+        assert a.test_name == "A new"
+        assert a.outcomes == (ItemStatus.PASSED, ItemStatus.FAILED, None, None)
+        assert (a.turns, a.p95_ms, a.avg_ms, a.max_ms) == (5, 1000.0, 324.1, 1000.0)
+        b = by_test["b", "dev/v1"]
+        assert b.outcomes == (ItemStatus.ERROR, ItemStatus.SKIPPED, None, None)
+        assert (b.turns, b.p95_ms, b.avg_ms, b.max_ms) == (1, 10.0, 10.0, 10.0)
+        assert by_test["c", "other/v2"].outcomes == (None, ItemStatus.PASSED, None, None)
+        assert await store.trends([]) == Trends(runs=(), tests=())
 
     async def test_writers_ignore_unknown_run(self, store: RunStore) -> None:
         """Writers given an unknown id do nothing and do not raise."""

@@ -1,12 +1,15 @@
-"""Item outlines on PostgreSQL: rows stored before migration 0005 (no outline columns) are
-read from the item's document, and a row that cannot be read is left out, not an error."""
+"""Item outlines and trends on PostgreSQL: rows stored before migration 0005 (no outline
+columns) are read from the item's document, a row that cannot be read is left out, not an
+error, and the SQL percentile is the reports' nearest rank."""
 
 from __future__ import annotations
 
+import random
 from collections.abc import AsyncIterator
 
 import pytest
-from lamdis_core.ports.store import ItemOutline
+from lamdis_core.ports.store import ItemOutline, Trends
+from lamdis_core.reports.summary import percentile
 from lamdis_store_postgres import PostgresRunStore, create_pool
 
 from tests.contracts.store import make_item, make_run
@@ -54,3 +57,36 @@ async def test_a_damaged_row_is_left_out_and_the_rest_read(store: PostgresRunSto
     )
     outlines = await store.item_outlines([run.id])
     assert [o.test_id for o in outlines[run.id]] == ["test-0"]
+
+
+async def test_trends_of_rows_without_outline_columns_match_the_reference(
+    store: PostgresRunStore,
+) -> None:
+    runs = []
+    for n in range(2):
+        run = await store.create_run(make_run())
+        assert run.id is not None
+        runs.append(run.id)
+        for m in range(3):
+            await store.append_item(run.id, make_item(m + n))
+    fast = await store.trends(runs)
+    assert fast == Trends.of(runs, await store.item_outlines(runs))
+    await store.pool.execute(
+        'UPDATE test_run_items SET "perTurnMs" = NULL WHERE "runId" = $1 AND "testId" = $2',
+        runs[1],
+        "test-2",
+    )
+    assert await store.trends(runs) == fast  # read from the documents instead
+
+
+async def test_percentile_disc_is_the_nearest_rank_python_computes(
+    store: PostgresRunStore,
+) -> None:
+    rng = random.Random(7)
+    for n in range(1, 301):
+        values = [round(rng.uniform(0, 5000), 1) for _ in range(n)]
+        in_sql = await store.pool.fetchval(
+            "SELECT percentile_disc(0.95) WITHIN GROUP (ORDER BY x) FROM unnest($1::float8[]) x",
+            values,
+        )
+        assert round(in_sql, 1) == percentile(values, 0.95), n

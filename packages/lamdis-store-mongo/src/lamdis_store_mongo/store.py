@@ -29,7 +29,14 @@ from lamdis_core.domain.results import (
     Usage,
     WebhookDelivery,
 )
-from lamdis_core.ports.store import INTERRUPTED, Claim, ItemOutline, LostClaimError, RunFilter
+from lamdis_core.ports.store import (
+    INTERRUPTED,
+    Claim,
+    ItemOutline,
+    LostClaimError,
+    RunFilter,
+    Trends,
+)
 from lamdis_core.sanitize import clean, clean_text
 from pymongo import ASCENDING, DESCENDING, IndexModel, ReturnDocument
 from pymongo.asynchronous.collection import AsyncCollection
@@ -345,6 +352,9 @@ class MongoRunStore:
                 if outline is not None:
                     outlines.append(outline)
         return answer
+
+    async def trends(self, run_ids: Sequence[str]) -> Trends:
+        return Trends.of(run_ids, await self.item_outlines(run_ids))
 
     async def claim_next(
         self, worker_id: str, *, now: datetime, lease_seconds: float

@@ -51,6 +51,9 @@ from lamdis_core.ports.store import (
     ItemOutline,
     LostClaimError,
     RunFilter,
+    RunTrend,
+    TestTrend,
+    Trends,
 )
 from lamdis_core.sanitize import clean, clean_text
 
@@ -343,6 +346,50 @@ def _run_from_row(
     return run
 
 
+# Trends computed where the items are (``Trends.of`` is the reference): per run, and per test x
+# assistant with the worst status of its repeats in each run. percentile_disc is the nearest
+# rank: the value at ceil(0.95 * n), with the product in float8 as Python computes it.
+_RUN_TRENDS_SQL = """
+    SELECT i."runId", count(DISTINCT i.seq) AS items, count(t.ms) AS turns,
+           percentile_disc(0.95) WITHIN GROUP (ORDER BY t.ms) AS p95,
+           bool_or(i."perTurnMs" IS NULL) AS legacy
+    FROM test_run_items AS i LEFT JOIN LATERAL unnest(i."perTurnMs") AS t(ms) ON true
+    WHERE i."runId" = ANY($1::text[])
+      AND i.status IN ('error', 'failed', 'passed', 'skipped')
+    GROUP BY i."runId"
+"""
+_TEST_TRENDS_SQL = """
+    WITH i AS (
+        SELECT array_position($1::text[], "runId") - 1 AS pos, seq, "testId", assistant,
+               COALESCE("testName", "testId") AS name, "perTurnMs",
+               CASE status WHEN 'error' THEN 0 WHEN 'failed' THEN 1 WHEN 'passed' THEN 2
+                           ELSE 3 END AS rank
+        FROM test_run_items
+        WHERE "runId" = ANY($1::text[]) AND status IN ('error', 'failed', 'passed', 'skipped')
+    ),
+    per_run AS (
+        SELECT "testId", assistant, pos, min(rank) AS worst FROM i
+        GROUP BY "testId", assistant, pos
+    ),
+    outcomes AS (
+        SELECT "testId", assistant, array_agg(pos ORDER BY pos) AS positions,
+               array_agg(worst ORDER BY pos) AS worst
+        FROM per_run GROUP BY "testId", assistant
+    ),
+    latencies AS (
+        SELECT i."testId", i.assistant, (array_agg(i.name ORDER BY i.pos, i.seq))[1] AS name,
+               count(t.ms) AS turns,
+               percentile_disc(0.95) WITHIN GROUP (ORDER BY t.ms) AS p95,
+               avg(t.ms) AS avg, max(t.ms) AS max
+        FROM i LEFT JOIN LATERAL unnest(i."perTurnMs") AS t(ms) ON true
+        GROUP BY i."testId", i.assistant
+    )
+    SELECT l.*, o.positions, o.worst FROM latencies AS l JOIN outcomes AS o USING ("testId", assistant)
+    ORDER BY l."testId" COLLATE "C", l.assistant COLLATE "C"
+"""
+_STATUS_BY_RANK = (ItemStatus.ERROR, ItemStatus.FAILED, ItemStatus.PASSED, ItemStatus.SKIPPED)
+
+
 def _outline_from_row(row: Mapping[str, Any]) -> ItemOutline | None:
     """The outline in a ``test_run_items`` row; ``None`` when it cannot be read."""
     try:
@@ -578,6 +625,58 @@ class PostgresRunStore:
             if outline is not None:
                 answer[row["runId"]].append(outline)
         return answer
+
+    async def trends(self, run_ids: Sequence[str]) -> Trends:
+        asked = list(dict.fromkeys(run_ids))
+        usable = [run_id for run_id in asked if _usable_id(run_id)]
+        if not usable:
+            return Trends.of(asked, {})
+
+        async def body(conn: asyncpg.Connection, attempt: int) -> tuple[list[Any], list[Any]]:
+            async with conn.transaction(isolation="repeatable_read", readonly=True):
+                runs = await conn.fetch(_RUN_TRENDS_SQL, usable)
+                if any(row["legacy"] for row in runs):
+                    return list(runs), []
+                return list(runs), list(await conn.fetch(_TEST_TRENDS_SQL, usable))
+
+        runs, tests = await self._db.run("trends", body)
+        if any(row["legacy"] for row in runs):
+            # Items stored before migration 0005 have no outline columns: the slow path.
+            return Trends.of(asked, await self.item_outlines(asked))
+        by_run = {row["runId"]: row for row in runs}
+        position = {run_id: n for n, run_id in enumerate(usable)}
+        run_trends = []
+        for run_id in asked:
+            row = by_run.get(run_id)
+            run_trends.append(
+                RunTrend(
+                    run_id=run_id,
+                    items=row["items"] if row else 0,
+                    turns=row["turns"] if row else 0,
+                    p95_ms=row["p95"] if row else None,
+                )
+            )
+        test_trends = []
+        for row in tests:
+            worst = dict(zip(row["positions"], row["worst"], strict=True))
+            test_trends.append(
+                TestTrend(
+                    test_id=row["testId"],
+                    assistant=row["assistant"],
+                    test_name=row["name"],
+                    outcomes=tuple(
+                        _STATUS_BY_RANK[worst[position[run_id]]]
+                        if run_id in position and position[run_id] in worst
+                        else None
+                        for run_id in asked
+                    ),
+                    turns=row["turns"],
+                    p95_ms=row["p95"],
+                    avg_ms=row["avg"],
+                    max_ms=row["max"],
+                )
+            )
+        return Trends(runs=tuple(run_trends), tests=tuple(test_trends))
 
     async def claim_next(
         self, worker_id: str, *, now: datetime, lease_seconds: float

@@ -2,7 +2,7 @@
 
 from __future__ import annotations
 
-from collections.abc import Sequence
+from collections.abc import Mapping, Sequence
 from datetime import datetime
 from typing import Protocol
 
@@ -20,6 +20,7 @@ from lamdis_core.domain.results import (
     Trigger,
     Usage,
     WebhookDelivery,
+    _percentile,
 )
 
 INTERRUPTED = "interrupted"
@@ -151,6 +152,102 @@ class ItemOutline:
         )
 
 
+_WORST_FIRST = (ItemStatus.ERROR, ItemStatus.FAILED, ItemStatus.PASSED, ItemStatus.SKIPPED)
+
+
+def _nearest_rank_p95(ordered: list[float]) -> float | None:
+    # The reports' rule (nearest rank), unrounded: callers round for display.
+    return _percentile(ordered, 0.95) if ordered else None
+
+
+@attrs.frozen(kw_only=True)
+class RunTrend:
+    """One run on a suite's trend: how many items it stored and the p95 (nearest rank) of
+    every turn latency of every item, ``None`` without any."""
+
+    run_id: str
+    items: int
+    turns: int
+    p95_ms: float | None
+
+
+@attrs.frozen(kw_only=True)
+class TestTrend:
+    """One test x assistant over the runs asked for.
+
+    ``outcomes`` has one entry per run asked for, in the order asked: the worst status of the
+    test's repeats in that run (error, then failed, passed, skipped), ``None`` when the run
+    has no item of it. ``test_name`` is the name in the first run asked for that has it.
+    Latencies are over every turn of every item of the test in those runs.
+    """
+
+    __test__ = False  # not a pytest class
+
+    test_id: str
+    assistant: str
+    test_name: str
+    outcomes: tuple[ItemStatus | None, ...]
+    turns: int
+    p95_ms: float | None
+    avg_ms: float | None
+    max_ms: float | None
+
+
+@attrs.frozen(kw_only=True)
+class Trends:
+    """What the suite page charts and ranks, for the runs asked for: ``runs`` in the order
+    asked (an id asked for twice counts once; an unknown id gets a run of 0 items), ``tests``
+    ordered by test id and assistant (code point order)."""
+
+    runs: tuple[RunTrend, ...]
+    tests: tuple[TestTrend, ...]
+
+    @classmethod
+    def of(cls, run_ids: Sequence[str], outlines: Mapping[str, Sequence[ItemOutline]]) -> Trends:
+        """The reference computation, from each run's item outlines."""
+        run_ids = list(dict.fromkeys(run_ids))  # an id asked for twice counts once
+        position = {run_id: n for n, run_id in enumerate(run_ids)}
+        runs = []
+        statuses: dict[tuple[str, str], list[list[ItemStatus]]] = {}
+        turns: dict[tuple[str, str], list[float]] = {}
+        names: dict[tuple[str, str], str] = {}
+        for run_id in run_ids:
+            items = outlines.get(run_id, ())
+            every = sorted(ms for outline in items for ms in outline.per_turn_ms)
+            runs.append(
+                RunTrend(
+                    run_id=run_id,
+                    items=len(items),
+                    turns=len(every),
+                    p95_ms=_nearest_rank_p95(every),
+                )
+            )
+            for outline in items:
+                key = (outline.test_id, outline.assistant)
+                per_run = statuses.setdefault(key, [[] for _ in run_ids])
+                per_run[position[run_id]].append(outline.status)
+                turns.setdefault(key, []).extend(outline.per_turn_ms)
+                names.setdefault(key, outline.test_name)
+        tests = []
+        for key in sorted(statuses):
+            values = sorted(turns[key])
+            tests.append(
+                TestTrend(
+                    test_id=key[0],
+                    assistant=key[1],
+                    test_name=names[key],
+                    outcomes=tuple(
+                        next((s for s in _WORST_FIRST if s in seen), None) for seen in statuses[key]
+                    ),
+                    turns=len(values),
+                    p95_ms=_nearest_rank_p95(values),
+                    avg_ms=sum(values) / len(values) if values else None,
+                    max_ms=values[-1] if values else None,
+                )
+            )
+        return cls(runs=tuple(runs), tests=tuple(tests))
+
+
 class RunStore(Protocol):
     """Persists runs and hands queued runs to workers.
 
@@ -201,6 +298,14 @@ class RunStore(Protocol):
         list. It reads only the outline's fields, so asking for 50 runs of 500 items costs far
         less than 50 ``get_run`` calls. An item whose stored form cannot be read is left out
         (``get_run`` names it in the run's ``error``).
+        """
+        ...
+
+    async def trends(self, run_ids: Sequence[str]) -> Trends:
+        """Per run and per test x assistant, the figures of :class:`Trends` over these runs'
+        items: what ``Trends.of(run_ids, await item_outlines(run_ids))`` computes, which a
+        database may compute where the items are, sending only the answer. An item that
+        cannot be read counts as absent.
         """
         ...
 

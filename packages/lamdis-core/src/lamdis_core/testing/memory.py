@@ -45,6 +45,7 @@ from lamdis_core.ports.store import (
     LostClaimError,
     RunCursor,
     RunFilter,
+    Trends,
 )
 from lamdis_core.sanitize import clean_item, clean_text
 from lamdis_core.settings import env_int
@@ -146,6 +147,9 @@ class InMemoryRunStore:
             slot = self._slot(run_id)
             answer[run_id] = [] if slot is None else [ItemOutline.of(i) for i in slot.run.items]
         return answer
+
+    async def trends(self, run_ids: Sequence[str]) -> Trends:
+        return Trends.of(run_ids, await self.item_outlines(run_ids))
 
     async def claim_next(
         self, worker_id: str, *, now: datetime, lease_seconds: float

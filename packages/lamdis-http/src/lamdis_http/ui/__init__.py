@@ -12,6 +12,7 @@ there.
 
 from __future__ import annotations
 
+import functools
 import json
 import re
 from collections.abc import Mapping, Sequence
@@ -36,8 +37,12 @@ _OUTPUT_LIMIT = 4000
 """Characters of a request step's output shown; the JSON summary keeps all of it."""
 
 
+@functools.cache
 def environment() -> jinja2.Environment:
-    """The template environment: package templates, autoescaping on for every template."""
+    """The template environment: package templates, autoescaping on for every template.
+
+    One per process, so each template is compiled once, not on every page.
+    """
     env = jinja2.Environment(
         loader=jinja2.PackageLoader("lamdis_http.ui", "templates"),
         autoescape=True,
@@ -64,8 +69,14 @@ def render_report(
     return template.render(run=run_view(summary, items), title=title, css=stylesheet())
 
 
-def run_view(summary: Mapping[str, Any], items: Sequence[Item]) -> dict[str, Any]:
-    """What the run page shows, from a JSON summary's top-level keys and its items."""
+def run_view(
+    summary: Mapping[str, Any], items: Sequence[Item], *, first_index: int = 0
+) -> dict[str, Any]:
+    """What the run page shows, from a JSON summary's top-level keys and its items.
+
+    ``items`` may be a slice of the run's items starting at ``first_index`` (a page of them):
+    anchors and numbers follow the item's place in the whole run.
+    """
     totals = _mapping(summary.get("totals"))
     judge = _mapping(summary.get("judge"))
     usage = _mapping(summary.get("usage"))
@@ -114,7 +125,8 @@ def run_view(summary: Mapping[str, Any], items: Sequence[Item]) -> dict[str, Any
         if webhook
         else None,
         "warnings": [_text(w) for w in summary.get("warnings") or [] if w],
-        "items": [item_view(n, item) for n, item in enumerate(items)],
+        "items": [item_view(first_index + n, item) for n, item in enumerate(items)],
+        "items_pager": None,
     }
 
 
@@ -203,6 +215,9 @@ def item_view(index: int, item: Item) -> dict[str, Any]:
     failed = [c for c in item.assertions if not c.passed and not c.skipped]
     return {
         "anchor": f"item-{index + 1}",
+        "number": index + 1,
+        "link": f"#item-{index + 1}",
+        "inline": True,
         "test_id": item.test_id,
         "name": item.test_name or item.test_id,
         "assistant": item.assistant,

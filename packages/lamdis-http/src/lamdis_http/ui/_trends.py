@@ -1,21 +1,21 @@
-"""What the suite page shows, computed from runs and their item outlines: a point per run
+"""What the suite page shows, computed from runs and the store's :class:`Trends` of them: a point per run
 (pass rate, judge average, p95 latency), the flaky tests, the slowest tests, and the charts'
 geometry as inline SVG coordinates (no script, so the page keeps its strict CSP)."""
 
 from __future__ import annotations
 
 import itertools
-from collections.abc import Callable, Mapping, Sequence
+from collections.abc import Callable, Sequence
 from typing import Any
 
 import attrs
 from lamdis_core.domain.results import ItemStatus, Run
-from lamdis_core.ports.store import ItemOutline
-from lamdis_core.reports.summary import percentile
+from lamdis_core.ports.store import Trends
 
 TREND_RUNS = 50
 FLAKY_RUNS = 20
 FLAKY_CHANGES = 2
+FLAKY_SHOWN = 25
 SLOWEST = 10
 
 _CHART_WIDTH = 640
@@ -38,104 +38,79 @@ class RunPoint:
     items: int
 
 
-def run_points(
-    runs: Sequence[Run], outlines: Mapping[str, Sequence[ItemOutline]]
-) -> list[RunPoint]:
-    """A point per run, oldest first; the p95 is over every turn of every item of the run."""
+def run_points(runs: Sequence[Run], trends: Trends) -> list[RunPoint]:
+    """A point per run, oldest first; the p95 is over every turn of every item of the run.
+
+    ``runs`` is newest first, as ``list_runs`` answers, and ``trends`` is over their ids in
+    that order.
+    """
     points = []
-    for run in reversed(runs):
-        assert run.id is not None
-        items = outlines.get(run.id, ())
-        turns = [ms for outline in items for ms in outline.per_turn_ms]
+    for run, trend in zip(reversed(runs), reversed(trends.runs), strict=True):
+        assert run.id == trend.run_id
         points.append(
             RunPoint(
-                run_id=run.id,
+                run_id=trend.run_id,
                 created_at=run.created_at.isoformat(timespec="seconds") if run.created_at else "",
                 status=str(run.status),
                 pass_rate=run.totals.pass_rate if run.totals.total else None,
                 judge_avg=run.judge.avg_score,
-                p95_ms=percentile(turns, 0.95),
-                items=len(items),
+                p95_ms=_rounded(trend.p95_ms),
+                items=trend.items,
             )
         )
     return points
 
 
-def _run_outcome(statuses: Sequence[ItemStatus]) -> ItemStatus:
-    """One status for a test in one run, over its repeats: the worst of them."""
-    for worst in (ItemStatus.ERROR, ItemStatus.FAILED, ItemStatus.PASSED):
-        if worst in statuses:
-            return worst
-    return ItemStatus.SKIPPED
+def flaky_tests(trends: Trends, *, limit: int = FLAKY_SHOWN) -> tuple[list[dict[str, Any]], int]:
+    """Tests whose status changed at least twice over the newest 20 runs (skips ignored), most
+    changes first, at most ``limit`` of them, and how many there are in all.
 
-
-def _key(outline: ItemOutline) -> tuple[str, str]:
-    return (outline.test_id, outline.assistant)
-
-
-def flaky_tests(
-    runs: Sequence[Run], outlines: Mapping[str, Sequence[ItemOutline]]
-) -> list[dict[str, Any]]:
-    """Tests whose status changed at least twice over the newest 20 runs (skips ignored).
-
-    ``runs`` is newest first, as ``list_runs`` answers. A test's status in a run is the worst
-    of its repeats there. Most changes first.
+    A test's status in a run is the worst of its repeats there.
     """
-    window = list(reversed(runs[:FLAKY_RUNS]))
-    history: dict[tuple[str, str], list[tuple[str, str]]] = {}
-    names: dict[tuple[str, str], str] = {}
-    for run in window:
-        assert run.id is not None
-        per_test: dict[tuple[str, str], list[ItemStatus]] = {}
-        for outline in outlines.get(run.id, ()):
-            per_test.setdefault(_key(outline), []).append(outline.status)
-            names.setdefault(_key(outline), outline.test_name or outline.test_id)
-        for key, statuses in per_test.items():
-            history.setdefault(key, []).append((run.id, _run_outcome(statuses).value))
+    window = [run.run_id for run in trends.runs[:FLAKY_RUNS]][::-1]
     flaky: list[dict[str, Any]] = []
-    for key, seen in history.items():
-        judged = [status for _, status in seen if status != ItemStatus.SKIPPED]
+    for test in trends.tests:
+        seen = [
+            (run_id, status)
+            for run_id, status in zip(window, test.outcomes[:FLAKY_RUNS][::-1], strict=True)
+            if status is not None
+        ]
+        judged = [status for _, status in seen if status is not ItemStatus.SKIPPED]
         changes = sum(1 for a, b in itertools.pairwise(judged) if a != b)
         if changes >= FLAKY_CHANGES:
             flaky.append(
                 {
-                    "test_id": key[0],
-                    "assistant": key[1],
-                    "name": names[key],
+                    "test_id": test.test_id,
+                    "assistant": test.assistant,
+                    "name": test.test_name or test.test_id,
                     "changes": changes,
-                    "history": [{"run_id": r, "status": s} for r, s in seen],
+                    "history": [{"run_id": r, "status": s.value} for r, s in seen],
                 }
             )
     flaky.sort(key=lambda f: (-f["changes"], f["name"], f["assistant"]))
-    return flaky
+    return flaky[:limit], len(flaky)
 
 
-def slowest_tests(
-    runs: Sequence[Run], outlines: Mapping[str, Sequence[ItemOutline]]
-) -> list[dict[str, Any]]:
-    """The 10 tests with the highest p95 turn latency over the runs, with their average."""
-    turns: dict[tuple[str, str], list[float]] = {}
-    names: dict[tuple[str, str], str] = {}
-    for run in runs:
-        assert run.id is not None
-        for outline in outlines.get(run.id, ()):
-            turns.setdefault(_key(outline), []).extend(outline.per_turn_ms)
-            names.setdefault(_key(outline), outline.test_name or outline.test_id)
-    rows: list[dict[str, Any]] = [
+def slowest_tests(trends: Trends) -> list[dict[str, Any]]:
+    """The 10 tests with the highest p95 turn latency over the runs, with average and max."""
+    timed = [test for test in trends.tests if test.p95_ms is not None]
+    timed.sort(key=lambda t: (-(t.p95_ms or 0.0), t.test_name, t.assistant))
+    return [
         {
-            "test_id": key[0],
-            "assistant": key[1],
-            "name": names[key],
-            "turns": len(values),
-            "p95_ms": percentile(values, 0.95),
-            "avg_ms": sum(values) / len(values),
-            "max_ms": max(values),
+            "test_id": test.test_id,
+            "assistant": test.assistant,
+            "name": test.test_name or test.test_id,
+            "turns": test.turns,
+            "p95_ms": _rounded(test.p95_ms),
+            "avg_ms": test.avg_ms,
+            "max_ms": test.max_ms,
         }
-        for key, values in turns.items()
-        if values
+        for test in timed[:SLOWEST]
     ]
-    rows.sort(key=lambda r: (-r["p95_ms"], r["name"], r["assistant"]))
-    return rows[:SLOWEST]
+
+
+def _rounded(value: float | None) -> float | None:
+    return None if value is None else round(value, 1)
 
 
 def chart(

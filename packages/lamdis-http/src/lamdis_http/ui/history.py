@@ -1,8 +1,8 @@
 """The suite page (trends over a suite's last 50 finished runs, flaky and slowest tests) and
 the compare page (two runs of a suite side by side), under ``/ui/``.
 
-The suite page reads the runs with ``list_runs`` and their items' outlines with one
-``item_outlines`` call, never whole items. The compare page is :func:`lamdis_core.diff.diff_runs`
+The suite page reads the runs with ``list_runs`` and the figures over their items with one
+``trends`` call (PostgreSQL computes them where the items are), never whole items. The compare page is :func:`lamdis_core.diff.diff_runs`
 over the two stored runs, the same diff ``GET /internal/runs/{id}/diff`` answers.
 """
 
@@ -19,7 +19,8 @@ from lamdis_core.ports.store import RunFilter
 
 from lamdis_http.app import CATALOG_KEY, STORE_KEY
 from lamdis_http.routes.diff import previous_run, run_side
-from lamdis_http.ui import _trends
+from lamdis_http.ui import _trends, run_view
+from lamdis_http.ui._items import ITEMS_PAGE
 from lamdis_http.ui.web import _guarded, _not_found, _page, _row
 
 logger = structlog.get_logger()
@@ -47,8 +48,9 @@ async def _suite(request: web.Request) -> web.StreamResponse:
     if not listed and not await _in_catalog(request, suite_id):
         return _not_found(request, f"suite {suite_id}")
     runs = [run for run in listed if run.status not in _UNFINISHED][: _trends.TREND_RUNS]
-    outlines = await store.item_outlines([run.id for run in runs if run.id is not None])
-    points = _trends.run_points(runs, outlines)
+    trends = await store.trends([run.id for run in runs if run.id is not None])
+    points = _trends.run_points(runs, trends)
+    flaky, flaky_count = _trends.flaky_tests(trends)
     charts = [
         (
             "pass-rate",
@@ -74,8 +76,9 @@ async def _suite(request: web.Request) -> web.StreamResponse:
         env=env or "",
         points=points,
         charts=charts,
-        flaky=_trends.flaky_tests(runs, outlines),
-        slowest=_trends.slowest_tests(runs, outlines),
+        flaky=flaky,
+        flaky_count=flaky_count,
+        slowest=_trends.slowest_tests(trends),
         unfinished=len([run for run in listed if run.status in _UNFINISHED]),
         errors=[{"id": run.id, "error": run.error} for run in runs if run.error],
         trend_runs=_trends.TREND_RUNS,
@@ -193,3 +196,34 @@ def _change_view(change: TestChange) -> dict[str, Any]:
         "failure": change.failure,
         "divergence": divergence,
     }
+
+
+@routes.get("/ui/runs/{runId}/items/{number}")
+@_guarded
+async def _item(request: web.Request) -> web.StreamResponse:
+    run_id, number = request.match_info["runId"], request.match_info["number"]
+    run = await request.app[STORE_KEY].get_run(run_id, include_items=True)
+    if run is None:
+        return _not_found(request, f"run {run_id}")
+    n = int(number) if number.isdigit() and len(number) < 8 else 0
+    if not 1 <= n <= len(run.items):
+        return _not_found(request, f"item {number} in run {run_id}")
+    damage = None
+    try:
+        (item,) = run_view({}, [run.items[n - 1]], first_index=n - 1)["items"]
+        item["open"] = True
+    except Exception as exc:  # a damaged stored item: say so rather than fail the page
+        logger.warning("ui.item_unreadable", run_id=run_id, item=n, error=repr(exc))
+        damage = f"this stored item cannot be shown ({type(exc).__name__})"
+        item = None
+    return _page(
+        request,
+        "item.html",
+        title=f"Item {n} of run {run_id}",
+        run_id=run_id,
+        item=item,
+        number=n,
+        total=len(run.items),
+        run_page=(n - 1) // ITEMS_PAGE + 1,
+        damage=damage,
+    )

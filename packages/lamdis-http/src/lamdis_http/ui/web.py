@@ -32,6 +32,7 @@ from lamdis_core.service.errors import UnknownRunError
 from lamdis_http.app import SERVICE_KEY, SETTINGS_KEY, STORE_KEY
 from lamdis_http.ui import environment, item_view, run_view, stylesheet
 from lamdis_http.ui.live import RunFeeds
+from lamdis_http.ui._items import paged_run_view
 
 logger = structlog.get_logger()
 
@@ -422,8 +423,13 @@ async def _run(request: web.Request) -> web.StreamResponse:
     if run is None:
         return _not_found(request, f"run {run_id}")
     damage: str | None = None
+    raw_page = request.query.get("page", "1")
+    page = int(raw_page) if raw_page.isdigit() and len(raw_page) < 8 else 1
     try:
-        view = run_view(_summary_of(run), run.items)
+        if run.status.is_final:
+            view = paged_run_view(_summary_of(run), run.items, run_id=run_id, page=page)
+        else:  # live: the events append every new item to what is shown, so show them all
+            view = run_view(_summary_of(run), run.items)
     except Exception as exc:  # a damaged stored run: show what can be read, not a 500
         logger.warning("ui.run_unreadable", run_id=run_id, error=f"{type(exc).__name__}: {exc}")
         damage = f"part of this stored run cannot be shown ({type(exc).__name__})"
