@@ -1,9 +1,10 @@
-"""The hosted run page shows a large run's items 100 at a time, with the transcripts of the
-failing ones inline and every other item on its own page; a small run shows everything."""
+"""The hosted run page shows a large finished run's items 100 at a time, with the transcripts
+of the failing ones inline and every other item on its own page; a small run, and a running
+one (its page is updated live), show everything."""
 
 from __future__ import annotations
 
-from lamdis_core.domain.results import ItemStatus, Run
+from lamdis_core.domain.results import ItemStatus, JudgeSummary, Run, RunStatus, Totals, Usage
 from lamdis_core.testing.memory import InMemoryRunStore
 
 from tests.http._html import Element, parse
@@ -22,6 +23,10 @@ async def _run_of(store: InMemoryRunStore, count: int, failing: set[int]) -> str
     for n in range(1, count + 1):
         status = ItemStatus.FAILED if n in failing else ItemStatus.PASSED
         await store.append_item(run.id, _item(f"t{n}", status, turns=[10.0], reply=f"reply {n}"))
+    await store.finish_run(
+        run.id, status=RunStatus.FAILED, totals=Totals(passed=count - len(failing),
+        failed=len(failing)), judge=JudgeSummary(), usage=Usage(), finished_at=T0,
+    )  # fmt: skip
     return run.id
 
 
@@ -65,6 +70,20 @@ async def test_a_large_run_is_paged_with_failing_transcripts_inline(
         missing = await service.client.get(f"/ui/runs/{run_id}/items/{bad}")
         assert missing.status == 404
     assert (await service.client.get("/ui/runs/nope/items/1")).status == 404
+
+
+async def test_a_running_run_shows_every_item_for_its_live_updates(
+    make_service: MakeService,
+) -> None:
+    store = InMemoryRunStore()
+    service = await make_service(store=store, start_worker=False, import_tree=False)
+    run = await store.create_run(Run(suite_id="big", created_at=T0))
+    assert run.id is not None
+    for n in range(1, 131):
+        await store.append_item(run.id, _item(f"t{n}", ItemStatus.PASSED, turns=[1.0]))
+    tree = parse(await (await service.client.get(f"/ui/runs/{run.id}")).text())
+    assert len(list(tree.iter("details"))) == 130
+    assert tree.by_id("live").attrs["data-items"] == "130"
 
 
 async def test_a_small_run_shows_every_transcript_and_no_pager(make_service: MakeService) -> None:

@@ -31,8 +31,8 @@ from lamdis_core.service.errors import UnknownRunError
 
 from lamdis_http.app import SERVICE_KEY, SETTINGS_KEY, STORE_KEY
 from lamdis_http.ui import environment, item_view, run_view, stylesheet
-from lamdis_http.ui.live import RunFeeds
 from lamdis_http.ui._items import paged_run_view
+from lamdis_http.ui.live import RunFeeds
 
 logger = structlog.get_logger()
 
