@@ -309,3 +309,31 @@ async def test_damaged_stored_runs_show_what_could_be_read_and_the_error(
     suite_tree = parse(await suite.text())
     assert "judge (" in suite_tree.by_id("suite-errors").text()
     assert len(_rows(suite_tree.by_id("suite-runs"))) == 2
+
+
+async def test_compare_page_lists_the_100_largest_changes_regressions_first(
+    make_service: MakeService,
+) -> None:
+    store = InMemoryRunStore()
+    service = await make_service(store=store, start_worker=False, import_tree=False)
+
+    def items(later: bool) -> list[Item]:
+        made = []
+        for n in range(120):
+            slow = later and n in (7, 77)  # the two regressions: p95 three times the base
+            latency = 300.0 if slow else 100.0 + (n if later else 0)
+            made.append(_item(f"t{n:03d}", ItemStatus.PASSED, turns=[latency], score=0.5))
+        return made
+
+    await _finished_run(store, items(False), minute=0)
+    after = await _finished_run(store, items(True), minute=1)
+    tree = parse(await (await service.client.get(f"/ui/runs/{after}/compare")).text())
+    rows = _rows(tree.by_id("deltas"))
+    assert len(rows) == 100
+    assert [row[0] for row in rows[:4]] == [
+        "Test t007 t007",
+        "Test t077 t077",
+        "Test t119 t119",
+        "Test t118 t118",
+    ]
+    assert "20 tests with smaller changes not shown" in tree.text()

@@ -346,20 +346,12 @@ def _run_from_row(
     return run
 
 
-# Trends computed where the items are (``Trends.of`` is the reference): per run, and per test x
-# assistant with the worst status of its repeats in each run. percentile_disc is the nearest
-# rank: the value at ceil(0.95 * n), with the product in float8 as Python computes it.
-_RUN_TRENDS_SQL = """
-    SELECT i."runId", count(DISTINCT i.seq) AS items, count(t.ms) AS turns,
-           percentile_disc(0.95) WITHIN GROUP (ORDER BY t.ms) AS p95,
-           bool_or(i."perTurnMs" IS NULL) AS legacy
-    FROM test_run_items AS i LEFT JOIN LATERAL unnest(i."perTurnMs") AS t(ms) ON true
-    WHERE i."runId" = ANY($1::text[])
-      AND i.status IN ('error', 'failed', 'passed', 'skipped')
-    GROUP BY i."runId"
-"""
-_TEST_TRENDS_SQL = """
-    WITH i AS (
+# Trends computed where the items are (``Trends.of`` is the reference) in one scan of the runs'
+# item rows: per run, and per test x assistant with the worst status of its repeats in each
+# run. percentile_disc is the nearest rank: the value at ceil(0.95 * n), the product in
+# float8 as Python computes it.
+_TRENDS_SQL = """
+    WITH i AS MATERIALIZED (
         SELECT array_position($1::text[], "runId") - 1 AS pos, seq, "testId", assistant,
                COALESCE("testName", "testId") AS name, "perTurnMs",
                CASE status WHEN 'error' THEN 0 WHEN 'failed' THEN 1 WHEN 'passed' THEN 2
@@ -367,25 +359,45 @@ _TEST_TRENDS_SQL = """
         FROM test_run_items
         WHERE "runId" = ANY($1::text[]) AND status IN ('error', 'failed', 'passed', 'skipped')
     ),
-    per_run AS (
-        SELECT "testId", assistant, pos, min(rank) AS worst FROM i
-        GROUP BY "testId", assistant, pos
+    turns AS MATERIALIZED (
+        SELECT i.pos, i."testId", i.assistant, t.ms
+        FROM i CROSS JOIN LATERAL unnest(i."perTurnMs") AS t(ms) WHERE t.ms IS NOT NULL
     ),
-    outcomes AS (
-        SELECT "testId", assistant, array_agg(pos ORDER BY pos) AS positions,
-               array_agg(worst ORDER BY pos) AS worst
+    run_turns AS (
+        SELECT pos, count(*) AS turns, percentile_disc(0.95) WITHIN GROUP (ORDER BY ms) AS p95
+        FROM turns GROUP BY pos
+    ),
+    runs AS (
+        SELECT i.pos, count(*) AS items, bool_or(i."perTurnMs" IS NULL) AS legacy,
+               COALESCE(max(rt.turns), 0) AS turns, max(rt.p95) AS p95
+        FROM i LEFT JOIN run_turns AS rt USING (pos) GROUP BY i.pos
+    ),
+    per_run AS (
+        SELECT "testId", assistant, pos, min(rank) AS worst,
+               (array_agg(name ORDER BY seq))[1] AS name
+        FROM i GROUP BY "testId", assistant, pos
+    ),
+    tests AS (
+        SELECT "testId", assistant, (array_agg(name ORDER BY pos))[1] AS name,
+               array_agg(pos ORDER BY pos) AS positions, array_agg(worst ORDER BY pos) AS worst
         FROM per_run GROUP BY "testId", assistant
     ),
     latencies AS (
-        SELECT i."testId", i.assistant, (array_agg(i.name ORDER BY i.pos, i.seq))[1] AS name,
-               count(t.ms) AS turns,
-               percentile_disc(0.95) WITHIN GROUP (ORDER BY t.ms) AS p95,
-               avg(t.ms) AS avg, max(t.ms) AS max
-        FROM i LEFT JOIN LATERAL unnest(i."perTurnMs") AS t(ms) ON true
-        GROUP BY i."testId", i.assistant
+        SELECT "testId", assistant, count(*) AS turns,
+               percentile_disc(0.95) WITHIN GROUP (ORDER BY ms) AS p95,
+               avg(ms) AS avg, max(ms) AS max
+        FROM turns GROUP BY "testId", assistant
     )
-    SELECT l.*, o.positions, o.worst FROM latencies AS l JOIN outcomes AS o USING ("testId", assistant)
-    ORDER BY l."testId" COLLATE "C", l.assistant COLLATE "C"
+    SELECT
+        (SELECT json_agg(json_build_object('pos', pos, 'items', items, 'legacy', legacy,
+                                           'turns', turns, 'p95', p95))
+         FROM runs) AS runs,
+        (SELECT json_agg(json_build_object(
+                    'testId', t."testId", 'assistant', t.assistant, 'name', t.name,
+                    'positions', t.positions, 'worst', t.worst, 'turns', COALESCE(l.turns, 0),
+                    'p95', l.p95, 'avg', l.avg, 'max', l.max)
+                ORDER BY t."testId" COLLATE "C", t.assistant COLLATE "C")
+         FROM tests AS t LEFT JOIN latencies AS l USING ("testId", assistant)) AS tests
 """
 _STATUS_BY_RANK = (ItemStatus.ERROR, ItemStatus.FAILED, ItemStatus.PASSED, ItemStatus.SKIPPED)
 
@@ -632,48 +644,45 @@ class PostgresRunStore:
         if not usable:
             return Trends.of(asked, {})
 
-        async def body(conn: asyncpg.Connection, attempt: int) -> tuple[list[Any], list[Any]]:
-            async with conn.transaction(isolation="repeatable_read", readonly=True):
-                runs = await conn.fetch(_RUN_TRENDS_SQL, usable)
-                if any(row["legacy"] for row in runs):
-                    return list(runs), []
-                return list(runs), list(await conn.fetch(_TEST_TRENDS_SQL, usable))
+        async def body(conn: asyncpg.Connection, attempt: int) -> Any:
+            return await conn.fetchrow(_TRENDS_SQL, usable)
 
-        runs, tests = await self._db.run("trends", body)
-        if any(row["legacy"] for row in runs):
+        row = await self._db.run("trends", body)
+        # json, not jsonb: asyncpg hands the text over; one round trip, one scan of the items.
+        runs = {r["pos"]: r for r in json.loads(row["runs"] or "[]")}
+        if any(r["legacy"] for r in runs.values()):
             # Items stored before migration 0005 have no outline columns: the slow path.
             return Trends.of(asked, await self.item_outlines(asked))
-        by_run = {row["runId"]: row for row in runs}
         position = {run_id: n for n, run_id in enumerate(usable)}
         run_trends = []
         for run_id in asked:
-            row = by_run.get(run_id)
+            found = runs.get(position.get(run_id, -1))
             run_trends.append(
                 RunTrend(
                     run_id=run_id,
-                    items=row["items"] if row else 0,
-                    turns=row["turns"] if row else 0,
-                    p95_ms=row["p95"] if row else None,
+                    items=found["items"] if found else 0,
+                    turns=found["turns"] if found else 0,
+                    p95_ms=found["p95"] if found else None,
                 )
             )
         test_trends = []
-        for row in tests:
-            worst = dict(zip(row["positions"], row["worst"], strict=True))
+        for test in json.loads(row["tests"] or "[]"):
+            worst = dict(zip(test["positions"], test["worst"], strict=True))
             test_trends.append(
                 TestTrend(
-                    test_id=row["testId"],
-                    assistant=row["assistant"],
-                    test_name=row["name"],
+                    test_id=test["testId"],
+                    assistant=test["assistant"],
+                    test_name=test["name"],
                     outcomes=tuple(
                         _STATUS_BY_RANK[worst[position[run_id]]]
                         if run_id in position and position[run_id] in worst
                         else None
                         for run_id in asked
                     ),
-                    turns=row["turns"],
-                    p95_ms=row["p95"],
-                    avg_ms=row["avg"],
-                    max_ms=row["max"],
+                    turns=test["turns"],
+                    p95_ms=test["p95"],
+                    avg_ms=test["avg"],
+                    max_ms=test["max"],
                 )
             )
         return Trends(runs=tuple(run_trends), tests=tuple(test_trends))

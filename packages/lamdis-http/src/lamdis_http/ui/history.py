@@ -31,6 +31,8 @@ _UNFINISHED = frozenset({RunStatus.QUEUED, RunStatus.RUNNING})
 _UNFINISHED_ALLOWANCE = 20
 """Runs fetched beyond the 50 shown, so a few queued or running ones do not shorten the trend."""
 _PICKER_RUNS = 20
+DELTA_ROWS = 100
+"""Tests in the compare page's scores and latencies table, largest changes first."""
 _ID_LIMIT = 256
 
 
@@ -143,7 +145,8 @@ def _diff_view(diff: RunDiff) -> dict[str, Any]:
         "added": diff.added,
         "removed": diff.removed,
         "changed": [row for row in rows if row["changed_status"]],
-        "rows": rows,
+        "rows": _largest_changes(rows),
+        "rows_hidden": max(len(rows) - DELTA_ROWS, 0),
         "counts": {
             "shared": len(diff.changes),
             "newly_failing": len(diff.newly_failing),
@@ -154,6 +157,22 @@ def _diff_view(diff: RunDiff) -> dict[str, Any]:
         "score_margin": diff.score_margin,
         "latency_margin": diff.latency_margin,
     }
+
+
+def _largest_changes(rows: list[dict[str, Any]]) -> list[dict[str, Any]]:
+    """The rows the deltas table shows: regressions first, then the largest score changes,
+    then the largest relative latency changes; at most DELTA_ROWS, so two 500-test runs make
+    a page of kilobytes, not hundreds."""
+
+    def weight(row: dict[str, Any]) -> tuple[bool, float, float]:
+        score = abs(row["score_delta"]) if row["score_delta"] is not None else 0.0
+        base = row["base_p95_ms"]
+        latency = (
+            abs(row["latency_delta"]) / base if row["latency_delta"] is not None and base else 0.0
+        )
+        return (not row["regression"], -score, -latency)
+
+    return sorted(rows, key=weight)[:DELTA_ROWS]
 
 
 def _change_view(change: TestChange) -> dict[str, Any]:
