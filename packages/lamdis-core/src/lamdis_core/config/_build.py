@@ -1,8 +1,8 @@
-"""Pieces shared by the file loader and the document (hosted) loader.
+"""Checks the config pipeline (``_pipeline``) applies to documents of either source.
 
-Both turn plain data into config objects with :func:`structure`, check a test's persona and
-request ids with :func:`check_test_refs`, collect ``${NAME}`` environment references with
-:func:`env_refs_in`, and filter with :func:`select`.
+It turns plain data into config objects with :func:`structure`, checks a test's persona and
+request ids with :func:`check_test_refs`, collects ``${NAME}`` environment references with
+:func:`env_refs_in`, and filters with :func:`select`.
 """
 
 from __future__ import annotations
@@ -78,10 +78,12 @@ def structure(
     report: Report,
     *,
     tolerated_top: frozenset[str] = frozenset({"$schema"}),
+    tp: type[Any] | None = None,
 ) -> Any:
-    """Check ``data`` as a document of ``kind`` and build it; ``None`` when it has errors."""
+    """Check ``data`` as a document of ``kind`` (built as ``tp``, by default the kind's
+    type) and build it; ``None`` when it has errors."""
     checker = Checker(tolerated_top=tolerated_top)
-    tp = KIND_TYPES[kind]
+    tp = tp or KIND_TYPES[kind]
     try:
         normalised = checker.check(data, tp) if kind == "auth" else checker.object(data, tp)
     except RecursionError:

@@ -49,13 +49,15 @@ from typing import TYPE_CHECKING, Any
 import attrs
 
 from lamdis_core.config._build import Kind
-from lamdis_core.config._documents import DocumentSession, DocumentSource
-from lamdis_core.config._files import AssistantInfo, FileSession, default_config_root, split
+from lamdis_core.config._documents import CatalogTree, DocumentSource
+from lamdis_core.config._files import FileTree, collect, default_config_root
+from lamdis_core.config._pipeline import AssistantInfo, Planner, run_sync, split
 from lamdis_core.config._resolve import Resolver, display
 from lamdis_core.domain.errors import ConfigError, ConfigProblem
 from lamdis_core.domain.plan import PlanEntry, RunPlan
 
 if TYPE_CHECKING:  # the ports package pulls in asyncio and every port; a CLI run needs none
+    from lamdis_core.domain.config import Suite
     from lamdis_core.ports.catalog import Catalog
 
 __all__ = [
@@ -87,9 +89,9 @@ class ValidationReport:
     warnings: list[ConfigProblem] = attrs.Factory(list)
 
 
-def _session(
+def _file_planner(
     paths: Sequence[str | Path], config_root: str | Path | None, env: Mapping[str, str] | None
-) -> FileSession:
+) -> tuple[Planner, FileTree]:
     if not paths:
         raise ConfigError(
             [ConfigProblem(None, "no path given; expected a test file, suite or folder")]
@@ -97,7 +99,8 @@ def _session(
     root = Path(config_root) if config_root is not None else default_config_root(Path(paths[0]))
     if not root.is_dir():
         raise ConfigError([ConfigProblem(str(root), "the config root is not a folder")])
-    return FileSession(root, os.environ if env is None else env)
+    tree = FileTree(root)
+    return Planner(tree, os.environ if env is None else env), tree
 
 
 def _duplicate_keys(entries: Sequence[PlanEntry]) -> list[ConfigProblem]:
@@ -146,22 +149,23 @@ def load_plan(
     Raises:
         ConfigError: with every problem found; nothing should run.
     """
-    session = _session(paths, config_root, env)
-    pending = session.collect(paths, validate_all=False)
-    if session.errors:
-        raise ConfigError(session.errors, warnings=session.warnings)
+    planner, tree = _file_planner(paths, config_root, env)
+    pending = run_sync(collect(planner, tree, paths, validate_all=False))
+    if planner.errors:
+        raise ConfigError(planner.errors, warnings=planner.warnings)
     entries, skipped = split(pending, name_filter, tags)
+    named = {Path(os.path.realpath(x)) for x in paths}
     suite_ids = {
         s.id
-        for (p, kind), s in session.loaded.items()
-        if kind == "suite" and s is not None and (p in {Path(os.path.realpath(x)) for x in paths})
+        for (p, kind), s in planner.loaded.items()
+        if kind == "suite" and s is not None and p in named
     }
-    warnings = [*session.warnings, *_duplicate_keys(entries)]
+    warnings = [*planner.warnings, *_duplicate_keys(entries)]
     return RunPlan(
         entries=entries,
         warnings=warnings,
         suite_id=next(iter(suite_ids)) if len(suite_ids) == 1 else None,
-        files=[display(p) for p in session.files],
+        files=[display(p) for p in planner.files],
         skipped=skipped,
     )
 
@@ -182,10 +186,10 @@ def load_assistant(
     path = Path(os.path.abspath(path))
     if not path.is_file():
         raise ConfigError([ConfigProblem(str(path), "no such assistant file")])
-    session = _session([path], config_root, env)
-    info = session.assistant(path)
-    if session.errors or info is None:
-        raise ConfigError(session.errors or [ConfigProblem(str(path), "not an assistant")])
+    planner, _ = _file_planner([path], config_root, env)
+    info = run_sync(planner.assistant(path))
+    if planner.errors or info is None:
+        raise ConfigError(planner.errors or [ConfigProblem(str(path), "not an assistant")])
     return info
 
 
@@ -203,15 +207,16 @@ def validate_paths(
     Raises:
         ConfigError: with every problem found.
     """
-    session = _session(paths, config_root, env)
-    pending = session.collect(paths, validate_all=True)
-    if session.errors:
-        raise ConfigError(session.errors, warnings=session.warnings)
+    planner, tree = _file_planner(paths, config_root, env)
+    pending = run_sync(collect(planner, tree, paths, validate_all=True))
+    if planner.errors:
+        raise ConfigError(planner.errors, warnings=planner.warnings)
     entries = [p.entry() for p in pending]
     return ValidationReport(
-        files=[display(p) for p in session.files],
-        warnings=[*session.warnings, *_duplicate_keys(entries)],
+        files=[display(p) for p in planner.files],
+        warnings=[*planner.warnings, *_duplicate_keys(entries)],
     )
+
 
 
 @attrs.define
@@ -277,17 +282,21 @@ async def plan_from_documents(
         raise ConfigError(
             [ConfigProblem(None, f"expected a suite document (an object), got {suite!r:.40}")]
         )
-    session = DocumentSession(source, os.environ if env is None else env)
+    tree = CatalogTree(source)
+    planner = Planner(tree, os.environ if env is None else env)
+    loc = tree.add("suites", suite)
     try:
-        pending, suite_id = await session.plan(suite, env_id, test_ids)
+        result = await planner.suite(loc, env_id=env_id, test_ids=test_ids)
     except RecursionError:
         raise ConfigError([ConfigProblem(None, "a document is nested too deeply")]) from None
-    if session.errors:
-        raise ConfigError(session.errors, warnings=session.warnings)
+    if planner.errors:
+        raise ConfigError(planner.errors, warnings=planner.warnings)
+    pending = result[0] if result is not None else []
+    suite_id = planner.loaded[(loc, "suite")].id
     entries, skipped = split(pending, name_filter, tags)
     return RunPlan(
         entries=entries,
-        warnings=[*session.warnings, *_duplicate_keys(entries)],
+        warnings=[*planner.warnings, *_duplicate_keys(entries)],
         suite_id=suite_id,
         files=[],
         skipped=skipped,
@@ -301,7 +310,14 @@ async def suite_test_ids(suite: Mapping[str, Any], source: DocumentSource) -> se
     For refusing unknown ids up front, as an unknown suite is, instead of queueing a run that
     then selects nothing.
     """
-    return await DocumentSession(source, {}).test_ids(suite)
+    tree = CatalogTree(source)
+    planner = Planner(tree, {})
+    loc = tree.add("suites", suite)
+    parsed: Suite | None = await planner.load(loc, "suite")
+    if parsed is None:
+        return set()
+    selected, _ = await planner.suite_tests(loc, parsed)
+    return {t.id for _, t in selected} | {i.file_id for i, _ in selected if i.file_id}
 
 
 @attrs.frozen(kw_only=True)
@@ -327,13 +343,13 @@ def read_config_tree(root: str | Path) -> list[ConfigDocument]:
     :func:`validate_paths` — files that do not parse or are no config document are left out
     here, and symlinks leading outside the root are not followed.
     """
-    session = FileSession(Path(root), {})
+    tree = FileTree(Path(root))
     documents: list[ConfigDocument] = []
-    for _, real in session.resolver.walk(session.root):
+    for _, real in tree.resolver.walk(tree.root):
         if real is None:
             continue
-        parsed = session.read(real)
-        kind = session.kind_of(real) if parsed.ok else None
+        parsed = tree.parse(real)
+        kind = tree.kind_of(real) if parsed.ok else None
         if kind is not None:
             documents.append(ConfigDocument(path=real, kind=kind, data=parsed.data))
     return documents
