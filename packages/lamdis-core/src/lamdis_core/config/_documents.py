@@ -208,5 +208,5 @@ class CatalogTree:
             if doc.get("suiteId") == suite.id
         ]
 
-    def no_assistant_hint(self, suite: Path | None) -> str:
+    def no_assistant_hint(self, suite: Path) -> str:
         return "give envId, the suite's assistants or defaultEnvId, or the test's assistantRef"

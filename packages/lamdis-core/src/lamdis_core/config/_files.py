@@ -18,6 +18,7 @@ from lamdis_core.config._build import (
 from lamdis_core.config._parse import Parsed, ParseIssue, parse_file
 from lamdis_core.config._pipeline import Parts, Pending, Planner, Shaped
 from lamdis_core.config._resolve import Resolver, display
+from lamdis_core.domain import config as c
 
 _SCHEMA_ONLY = frozenset({"$schema"})
 # Files name personas and requests only through imports, never by id.
@@ -185,12 +186,12 @@ class FileTree:
             f"under {display(self.root)}"
         )
 
-    async def suite_members(self, suite: Any) -> list[Path]:
+    async def suite_members(self, suite: c.Suite) -> list[Path]:
         return []
 
-    def no_assistant_hint(self, suite: Path | None) -> str:
+    def no_assistant_hint(self, suite: Path) -> str:
         return (
-            f"the suite {display(suite) if suite else '?'} lists no assistants and this file "
+            f"the suite {display(suite)} lists no assistants and this file "
             "has no assistantRef or env"
         )
 

@@ -188,7 +188,7 @@ class Source(Protocol):
         """The id a document without one goes by."""
         ...
 
-    def no_assistant_hint(self, suite: Path | None) -> str:
+    def no_assistant_hint(self, suite: Path) -> str:
         """How to say which assistant a test runs against."""
         ...
 
