@@ -218,7 +218,6 @@ def validate_paths(
     )
 
 
-
 @attrs.define
 class CatalogDocuments:
     """A :class:`DocumentSource` over the Catalog port, for one organization.
