@@ -252,6 +252,40 @@ async def test_an_assistant_message_step_is_context_in_the_transcript_not_a_user
     assert item.status is ItemStatus.FAILED
 
 
+async def test_script_messages_of_a_stepped_test_apply_in_the_files_order() -> None:
+    """An assistant line written after the first user message is context for the second turn:
+    the first turn must not see it, and the transcript keeps the file's order."""
+    engine, factory, _ = engine_with()
+    test = make_test(
+        script={
+            "messages": [
+                {"role": "system", "content": "You are a bank assistant."},
+                {"role": "user", "content": "What is my balance?"},
+                {"role": "assistant", "content": "Your balance is 42 dollars."},
+                {"role": "user", "content": "And in euros?"},
+            ]
+        },
+        steps=[{"type": "includes", "scope": "last", "includes": ["euros"]}],
+    )
+    (item,) = (await engine.run(plan_of(test))).items
+    requests = factory.targets["bot"].requests
+    assert [r.message for r in requests] == ["What is my balance?", "And in euros?"]
+    assert all(t["content"] != "Your balance is 42 dollars." for t in requests[0].transcript)
+    assert requests[1].transcript[-1] == {
+        "role": "assistant",
+        "content": "Your balance is 42 dollars.",
+    }
+    assert [(t.role, t.content) for t in item.transcript] == [
+        ("system", "You are a bank assistant."),
+        ("user", "What is my balance?"),
+        ("assistant", "You said: What is my balance?. Investing involves risk."),
+        ("assistant", "Your balance is 42 dollars."),
+        ("user", "And in euros?"),
+        ("assistant", "You said: And in euros?. Investing involves risk."),
+    ]
+    assert item.status is ItemStatus.PASSED
+
+
 async def test_a_plan_run_as_it_comes_names_the_real_unset_variable_before_any_turn() -> None:
     """The hosted worker runs plans without lamdis run's exit-2 check: the item is an error
     naming DEV1_BOT_API_KEY (what the pattern auth's BOT_API_KEY stands for), and no turn is

@@ -293,16 +293,24 @@ class TestExecution:
         for message in self.test.script.messages:
             if message.role == "user":
                 users.append(message)
-            elif message.role == "system":
-                self.system.append(message.content)
-                self.transcript.append(TranscriptEntry(role="system", content=message.content))
             else:
-                self.transcript.append(TranscriptEntry(role="assistant", content=message.content))
+                self._script_context(message)
         return users
 
+    def _script_context(self, message: c.ScriptMessage) -> None:
+        """A system or assistant script message: context in the transcript, not a turn."""
+        if message.role == "system":
+            self.system.append(message.content)
+        self.transcript.append(TranscriptEntry(role=message.role, content=message.content))
+
     async def _run_steps(self) -> None:
-        for message in await self._script_prelude():
-            await self.turn(message.content, message.persona_id)
+        # In the file's order: an assistant message written between two user messages is
+        # context for the second turn, not for the first.
+        for message in self.test.script.messages:
+            if message.role == "user":
+                await self.turn(message.content, message.persona_id)
+            else:
+                self._script_context(message)
         for index, step in enumerate(self.test.steps):
             self._check_stop()
             await self._step(index, step)
