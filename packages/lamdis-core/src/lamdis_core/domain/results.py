@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import enum
+from collections.abc import Iterable
 from datetime import datetime
 from typing import Any
 
@@ -99,7 +100,7 @@ class Throttling:
         return bool(self.rate_limited or self.backoff_ms or self.queued_ms)
 
     @classmethod
-    def of(cls, items: list[Item]) -> Throttling:
+    def of(cls, items: Iterable[Item]) -> Throttling:
         """The sum over a run's items."""
         total = cls()
         for item in items:
@@ -228,7 +229,7 @@ class Totals:
     errors: int = 0
 
     @classmethod
-    def of(cls, items: list[Item]) -> Totals:
+    def of(cls, items: Iterable[Item]) -> Totals:
         totals = cls()
         for item in items:
             totals.count(item.status)
@@ -271,18 +272,46 @@ class JudgeSummary:
     @classmethod
     def of(
         cls,
-        items: list[Item],
+        items: Iterable[Item],
         *,
         provider: str | None,
         offline: bool,
         rate_limited: int = 0,
         backoff_ms: float = 0.0,
     ) -> JudgeSummary:
-        return cls(
-            avg_score=average_score(items),
+        tally = ScoreTally()
+        for item in items:
+            tally.add(item)
+        return tally.summary(
+            provider=provider, offline=offline, rate_limited=rate_limited, backoff_ms=backoff_ms
+        )
+
+
+class ScoreTally:
+    """The judge's figures over items fed one at a time (:meth:`JudgeSummary.of` in parts)."""
+
+    def __init__(self) -> None:
+        self.scores: list[float] = []
+        self.unassessed = 0
+
+    def add(self, item: Item) -> None:
+        if item.judge_score is not None:
+            self.scores.append(item.judge_score)
+        self.unassessed += sum(1 for check in item.assertions if check.skipped)
+
+    def summary(
+        self,
+        *,
+        provider: str | None,
+        offline: bool,
+        rate_limited: int = 0,
+        backoff_ms: float = 0.0,
+    ) -> JudgeSummary:
+        return JudgeSummary(
+            avg_score=_mean(self.scores),
             provider=provider,
             offline=offline,
-            unassessed=unassessed_checks(items),
+            unassessed=self.unassessed,
             rate_limited=rate_limited,
             backoff_ms=round(backoff_ms, 1),
         )
@@ -348,11 +377,14 @@ def run_status_for(totals: Totals, *, stopped: bool) -> RunStatus:
     return RunStatus.PASSED
 
 
-def average_score(items: list[Item]) -> float | None:
-    scores = [i.judge_score for i in items if i.judge_score is not None]
+def average_score(items: Iterable[Item]) -> float | None:
+    return _mean([i.judge_score for i in items if i.judge_score is not None])
+
+
+def _mean(scores: list[float]) -> float | None:
     return round(sum(scores) / len(scores), 4) if scores else None
 
 
-def unassessed_checks(items: list[Item]) -> int:
+def unassessed_checks(items: Iterable[Item]) -> int:
     """Checks the judge could not assess, over ``items`` (every report counts these)."""
     return sum(1 for item in items for check in item.assertions if check.skipped)

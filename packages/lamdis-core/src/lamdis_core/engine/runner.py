@@ -5,7 +5,7 @@ from __future__ import annotations
 import asyncio
 import os
 import secrets
-from collections.abc import Awaitable, Mapping
+from collections.abc import Awaitable, Mapping, Sequence
 from datetime import datetime
 
 import attrs
@@ -28,6 +28,7 @@ from lamdis_core.domain.results import (
     ItemStatus,
     JudgeSummary,
     RunStatus,
+    ScoreTally,
     Totals,
     Usage,
 )
@@ -35,6 +36,7 @@ from lamdis_core.engine._auth import AuthResolver
 from lamdis_core.engine._budget import BudgetedJudge
 from lamdis_core.engine._test_run import TestExecution
 from lamdis_core.engine._traced import TracedJudge
+from lamdis_core.engine.finished import FinishedItems, ItemsInMemory
 from lamdis_core.engine.observer import NullObserver, RunObserver
 from lamdis_core.masking import SecretMasker, looks_secret
 from lamdis_core.ports.clock import Clock, SystemClock
@@ -50,9 +52,10 @@ logger = structlog.get_logger()
 
 @attrs.define(kw_only=True)
 class RunResult:
-    """What a run produced. ``items`` are in plan order (entry, then repeat)."""
+    """What a run produced. ``items`` are in plan order (entry, then repeat): a list, or
+    items read back from disk (:class:`~lamdis_core.engine.finished.SpilledItems`)."""
 
-    items: list[Item]
+    items: Sequence[Item]
     totals: Totals
     status: RunStatus
     judge: JudgeSummary
@@ -117,6 +120,7 @@ class Engine:
         min_pass_rate: float = 1.0,
         seed: int | None = None,
         max_cost: float | None = None,
+        finished: FinishedItems | None = None,
     ) -> RunResult:
         """Run every entry ``repeat`` times, at most ``concurrency`` tests at once.
 
@@ -131,6 +135,8 @@ class Engine:
         ``max_cost`` (USD) stops the run before a judge call that would take its spend past
         the budget: the status is ``partial`` (``failed`` if a finished test failed), the
         reason is ``stop_reason``, finished items are kept and unfinished ones skipped.
+        ``finished`` keeps the finished items (in memory unless told otherwise: ``lamdis run``
+        spills them to disk, so a long ``--repeat`` run does not hold them all).
         """
         if seed is None:
             seed = secrets.randbelow(2**31)
@@ -142,7 +148,7 @@ class Engine:
         # one generator, so memory and the cost of a cancel do not grow with the repeat count
         # (one task per test x repeat made --repeat 1000000 take gigabytes and ignore Ctrl-C).
         jobs = enumerate((entry, r) for entry in plan.entries for r in range(max(1, repeat)))
-        results: dict[int, Item] = {}
+        results = finished if finished is not None else ItemsInMemory()
         targets = Targets(self.targets, auth, self.env)
         # Credentials may come back in replies and request results (echoed, lower-cased,
         # base64- or URL-encoded); every report and stored run is made from these items.
@@ -176,7 +182,7 @@ class Engine:
                         masker.add(*auth.issued)
                         masker.mask_value(item)
                         test_trace.finish_test(item)
-                results[index] = item
+                results.put(index, item)
                 await _notify(observer.item_finished(item))
                 # A worker whose items finish without awaiting anything (skipped, disabled)
                 # would otherwise hold the loop until the generator is exhausted.
@@ -191,13 +197,16 @@ class Engine:
             raise
         finally:
             await asyncio.shield(targets.aclose())
-        items = [results[index] for index in sorted(results)]
-        totals = Totals.of(items)
+        items = results.in_order()
+        # One read of the items for every figure (they may come back from disk).
+        totals, usage, stats, scores = Totals(), Usage(), RepeatStats(), ScoreTally()
+        for item in items:
+            totals.count(item.status)
+            usage.add(item.usage)
+            stats.add(item)
+            scores.add(item)
         stop_reason = budget.reason if budget is not None else None
         stopped = stop.is_set() and stop_reason is None
-        usage = Usage()
-        for item in items:
-            usage.add(item.usage)
         gate = PassRateGate(
             default=min_pass_rate,
             per_test={
@@ -206,7 +215,7 @@ class Engine:
                 if e.test.min_pass_rate is not None
             },
         )
-        status = gated_status(RepeatStats.of(items), gate, stopped=stopped)
+        status = gated_status(stats, gate, stopped=stopped)
         if stop_reason is not None and status is not RunStatus.FAILED:
             status = RunStatus.PARTIAL
         run_trace.finish_run(status=status.value, totals=attrs.asdict(totals))
@@ -215,8 +224,7 @@ class Engine:
             totals=totals,
             status=status,
             gate=gate,
-            judge=JudgeSummary.of(
-                items,
+            judge=scores.summary(
                 provider=self.judge.name,
                 offline=self.judge.offline,
                 # LLM judges run their calls through a CallPolicy, which counts push-backs.

@@ -19,8 +19,9 @@ from collections.abc import Mapping, Sequence
 from typing import TYPE_CHECKING, Any, TextIO
 
 from lamdis_core.domain.convert import default_converter
-from lamdis_core.domain.results import Item, Throttling
-from lamdis_core.reports.summary import offline_warning, summary_rows, unassessed_note
+from lamdis_core.domain.results import Throttling
+from lamdis_core.reports.facts import ReportFacts
+from lamdis_core.reports.summary import unassessed_note
 from lamdis_core.sanitize import clean
 
 if TYPE_CHECKING:
@@ -39,6 +40,7 @@ def build_summary(
     config_hashes: Mapping[str, Any] | None = None,
     extra: Mapping[str, Any] | None = None,
     include_items: bool = True,
+    facts: ReportFacts | None = None,
 ) -> dict[str, Any]:
     """The summary as a JSON-ready dict (camelCase keys).
 
@@ -52,18 +54,21 @@ def build_summary(
             the run used (``lamdis diff`` and ``lamdis rejudge`` compare them).
         extra: more top-level keys (``rejudgedFrom``...).
         include_items: ``False`` leaves ``items`` empty (:func:`write_json` streams them).
+        facts: the run's :class:`ReportFacts`, when the caller has them already.
     """
+    if facts is None:
+        facts = ReportFacts.of(result.items, result.gate)
     converter = default_converter()
     totals = result.totals
     all_warnings = list(warnings)
-    offline = offline_warning(result.items, judge_offline=result.judge.offline)
+    offline = facts.offline_warning(judge_offline=result.judge.offline)
     if offline and offline not in all_warnings:
         all_warnings.append(offline)
     unassessed = unassessed_note(result.judge.unassessed)
     if unassessed:
         all_warnings.append(unassessed)
     duration_ms = (result.finished_at - result.started_at).total_seconds() * 1000
-    rows = summary_rows(result.items, result.gate)
+    rows = facts.rows
     tests = [
         {
             "testId": row.test_id,
@@ -118,7 +123,7 @@ def build_summary(
             "backoffMs": result.judge.backoff_ms,
         },
         "usage": converter.unstructure(result.usage),
-        "throttling": _throttling(result.items),
+        "throttling": _throttling(facts.throttling),
         "startedAt": converter.unstructure(result.started_at),
         "finishedAt": converter.unstructure(result.finished_at),
         "durationMs": round(duration_ms, 1),
@@ -155,6 +160,7 @@ def render_json(
     indent: int | None = 2,
     config_hashes: Mapping[str, Any] | None = None,
     extra: Mapping[str, Any] | None = None,
+    facts: ReportFacts | None = None,
 ) -> str:
     """:func:`build_summary` as strict JSON text, newline-terminated.
 
@@ -172,6 +178,7 @@ def render_json(
         indent=indent,
         config_hashes=config_hashes,
         extra=extra,
+        facts=facts,
     )
     return out.getvalue()
 
@@ -187,6 +194,7 @@ def write_json(
     indent: int | None = 2,
     config_hashes: Mapping[str, Any] | None = None,
     extra: Mapping[str, Any] | None = None,
+    facts: ReportFacts | None = None,
 ) -> None:
     """Write :func:`render_json`'s text to ``out``, one item at a time.
 
@@ -202,6 +210,7 @@ def write_json(
         config_hashes=config_hashes,
         extra=extra,
         include_items=False,
+        facts=facts,
     )
     head = _dumps(clean(summary), indent)
     # ``items`` is the last key and holds []: the items go in its place.
@@ -227,8 +236,7 @@ def _dumps(value: Any, indent: int | None) -> str:
     return json.dumps(value, indent=indent, ensure_ascii=False, allow_nan=False, default=str)
 
 
-def _throttling(items: list[Item]) -> dict[str, Any]:
-    total = Throttling.of(items)
+def _throttling(total: Throttling) -> dict[str, Any]:
     return {
         "rateLimited": total.rate_limited,
         "backoffMs": round(total.backoff_ms, 1),

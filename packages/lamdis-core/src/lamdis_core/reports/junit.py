@@ -9,22 +9,22 @@ ElementTree escapes the rest.
 
 from __future__ import annotations
 
+import io
 import re
 import xml.etree.ElementTree as ET
 from collections.abc import Sequence
 from datetime import UTC
-from typing import TYPE_CHECKING, Literal
+from typing import TYPE_CHECKING, TextIO
 
 from lamdis_core.domain.results import Item, ItemStatus
 from lamdis_core.pricing import format_cost
+from lamdis_core.reports.facts import GroupBy, ReportFacts, item_seconds
 from lamdis_core.reports.summary import (
     SummaryRow,
     check_label,
     check_reason,
     failure_text,
     last_exchange,
-    offline_warning,
-    summary_rows,
     unassessed_note,
 )
 from lamdis_core.sanitize import clean_text
@@ -32,7 +32,8 @@ from lamdis_core.sanitize import clean_text
 if TYPE_CHECKING:
     from lamdis_core.engine.runner import RunResult
 
-GroupBy = Literal["assistant", "file"]
+# Where a suite's test cases go in the document around them (no real tag has this name).
+_CASES = "lamdis-testcases-here"
 
 # Characters XML 1.0 forbids even as references; an assistant reply can contain them.
 _INVALID_XML = re.compile("[\x00-\x08\x0b\x0c\x0e-\x1f\ufffe\uffff]")
@@ -41,12 +42,6 @@ _INVALID_XML = re.compile("[\x00-\x08\x0b\x0c\x0e-\x1f\ufffe\uffff]")
 def _safe(text: str) -> str:
     # Lone surrogates first (a pair split in two joins up again), then what XML forbids.
     return _INVALID_XML.sub("\ufffd", clean_text(text))
-
-
-def _seconds(item: Item) -> float:
-    if item.started_at and item.finished_at:
-        return max(0.0, (item.finished_at - item.started_at).total_seconds())
-    return sum(item.timings.per_turn_ms) / 1000
 
 
 def _case_name(item: Item, repeated: bool) -> str:
@@ -90,7 +85,7 @@ def _testcase(
         {
             "name": _safe(_case_name(item, repeated)),
             "classname": _safe(classname),
-            "time": f"{_seconds(item):.3f}",
+            "time": f"{item_seconds(item):.3f}",
         },
     )
     if item.file:
@@ -132,11 +127,13 @@ def _testcase(
     return case
 
 
-def _counts(element: ET.Element, items: Sequence[Item], seconds: float) -> None:
-    element.set("tests", str(len(items)))
-    element.set("failures", str(sum(1 for i in items if i.status is ItemStatus.FAILED)))
-    element.set("errors", str(sum(1 for i in items if i.status is ItemStatus.ERROR)))
-    element.set("skipped", str(sum(1 for i in items if i.status is ItemStatus.SKIPPED)))
+def _counts(
+    element: ET.Element, *, tests: int, failures: int, errors: int, skipped: int, seconds: float
+) -> None:
+    element.set("tests", str(tests))
+    element.set("failures", str(failures))
+    element.set("errors", str(errors))
+    element.set("skipped", str(skipped))
     element.set("time", f"{seconds:.3f}")
 
 
@@ -146,6 +143,7 @@ def render_junit(
     group_by: GroupBy = "assistant",
     name: str = "lamdis",
     warnings: Sequence[str] = (),
+    facts: ReportFacts | None = None,
 ) -> str:
     """The run as a JUnit XML document (UTF-8, with an XML declaration).
 
@@ -155,29 +153,62 @@ def render_junit(
         name: the ``<testsuites>`` name.
         warnings: added as ``<property name="warning">`` on every suite, with the
             offline-judge warning when it applies.
+        facts: the run's :class:`ReportFacts`, when the caller has them already.
     """
-    repeated = any(item.repeat > 0 for item in result.items)
+    out = io.StringIO()
+    write_junit(out, result, group_by=group_by, name=name, warnings=warnings, facts=facts)
+    return out.getvalue()
+
+
+def write_junit(
+    out: TextIO,
+    result: RunResult,
+    *,
+    group_by: GroupBy = "assistant",
+    name: str = "lamdis",
+    warnings: Sequence[str] = (),
+    facts: ReportFacts | None = None,
+) -> None:
+    """Write :func:`render_junit`'s text to ``out``, one ``<testcase>`` at a time.
+
+    The document around the test cases (suites, counts, properties) is built and indented
+    as one tree with a placeholder where each suite's cases go; each case is then built,
+    indented at its depth and written in its place. The text is the one a whole tree would
+    give, without holding a tree of every repeat of every test (``--repeat``).
+    """
+    if facts is None or facts.group_by != group_by:
+        facts = ReportFacts.of(result.items, result.gate, group_by=group_by)
     all_warnings = list(warnings)
-    offline = offline_warning(result.items, judge_offline=result.judge.offline)
+    offline = facts.offline_warning(judge_offline=result.judge.offline)
     if offline and offline not in all_warnings:
         all_warnings.append(offline)
     unassessed = unassessed_note(result.judge.unassessed)
     if unassessed:
         all_warnings.append(unassessed)
 
-    rows = {(r.test_id, r.assistant): r for r in summary_rows(result.items, result.gate)}
-    groups: dict[str, list[Item]] = {}
-    for item in result.items:
-        key = item.assistant if group_by == "assistant" else (item.file or "(no file)")
-        groups.setdefault(key, []).append(item)
-
+    rows = {(r.test_id, r.assistant): r for r in facts.rows}
+    suites = facts.suites
     total_seconds = (result.finished_at - result.started_at).total_seconds()
     root = ET.Element("testsuites", {"name": _safe(name)})
-    _counts(root, result.items, max(0.0, total_seconds))
+    _counts(
+        root,
+        tests=len(result.items),
+        failures=sum(s.failures for s in suites.values()),
+        errors=sum(s.errors for s in suites.values()),
+        skipped=sum(s.skipped for s in suites.values()),
+        seconds=max(0.0, total_seconds),
+    )
     timestamp = result.started_at.astimezone(UTC).replace(microsecond=0, tzinfo=None).isoformat()
-    for key, items in groups.items():
+    for key, counts in suites.items():
         suite = ET.SubElement(root, "testsuite", {"name": _safe(key), "timestamp": timestamp})
-        _counts(suite, items, sum(_seconds(i) for i in items))
+        _counts(
+            suite,
+            tests=len(counts.positions),
+            failures=counts.failures,
+            errors=counts.errors,
+            skipped=counts.skipped,
+            seconds=sum(counts.seconds),
+        )
         props = ET.SubElement(suite, "properties")
         if result.seed is not None:
             ET.SubElement(props, "property", {"name": "seed", "value": str(result.seed)})
@@ -191,22 +222,34 @@ def render_junit(
             ET.SubElement(
                 props, "property", {"name": "stop-reason", "value": _safe(result.stop_reason)}
             )
-        flaky = {(i.test_id, i.assistant) for i in items if rows[(i.test_id, i.assistant)].flaky}
+        flaky = sum(1 for test in counts.tests if rows[test].flaky)
         if flaky:
-            ET.SubElement(props, "property", {"name": "flaky-tests", "value": str(len(flaky))})
-        skipped_checks = sum(1 for i in items for c in i.assertions if c.skipped)
-        if skipped_checks:
+            ET.SubElement(props, "property", {"name": "flaky-tests", "value": str(flaky)})
+        if counts.unassessed:
             ET.SubElement(
-                props, "property", {"name": "unassessed-checks", "value": str(skipped_checks)}
+                props, "property", {"name": "unassessed-checks", "value": str(counts.unassessed)}
             )
         for warning in all_warnings:
             ET.SubElement(props, "property", {"name": "warning", "value": _safe(warning)})
-        for item in items:
+        if not len(props):
+            suite.remove(props)
+        ET.SubElement(suite, _CASES)
+    ET.indent(root)
+    # The placeholder is the suite's last child, so the indentation before it and the
+    # closing tag after it are those the last case would have had.
+    parts = (ET.tostring(root, encoding="unicode", xml_declaration=True) + "\n").split(
+        f"<{_CASES} />"
+    )
+    items = result.items
+    whole = len(suites) == 1  # every item, in order: read them in one sweep
+    for part, counts in zip(parts, suites.values(), strict=False):
+        out.write(part)
+        cases = iter(items) if whole else (items[p] for p in counts.positions)
+        for n, item in enumerate(cases):
             # classname + name is what Jenkins and GitLab key a case on; the assistant keeps
             # the same test against two assistants apart whichever way suites are grouped.
             row = rows.get((item.test_id, item.assistant))
-            suite.append(_testcase(item, classname=item.assistant, repeated=repeated, row=row))
-        if not len(props):
-            suite.remove(props)
-    ET.indent(root)
-    return ET.tostring(root, encoding="unicode", xml_declaration=True) + "\n"
+            case = _testcase(item, classname=item.assistant, repeated=facts.repeated, row=row)
+            ET.indent(case, level=2)
+            out.write(("\n    " if n else "") + ET.tostring(case, encoding="unicode"))
+    out.write(parts[-1])

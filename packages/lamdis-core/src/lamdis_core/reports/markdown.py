@@ -5,16 +5,15 @@ from __future__ import annotations
 from collections.abc import Sequence
 from typing import TYPE_CHECKING
 
-from lamdis_core.domain.results import ItemStatus, Throttling
+from lamdis_core.domain.results import ItemStatus
 from lamdis_core.pricing import format_cost
+from lamdis_core.reports.facts import ReportFacts
 from lamdis_core.reports.summary import (
     SummaryRow,
     gate_note,
-    offline_warning,
     one_line,
     pass_rate_text,
     score_text,
-    summary_rows,
     unassessed_note,
 )
 from lamdis_core.sanitize import clean_text
@@ -53,6 +52,7 @@ def render_markdown(
     *,
     title: str = "lamdis run",
     warnings: Sequence[str] = (),
+    facts: ReportFacts | None = None,
 ) -> str:
     """The run as Markdown: headline, warnings, a table per test x assistant, totals, usage.
 
@@ -60,13 +60,16 @@ def render_markdown(
         result: what the engine produced.
         title: the heading.
         warnings: configuration warnings to list under the headline.
+        facts: the run's :class:`ReportFacts`, when the caller has them already.
     """
-    rows = summary_rows(result.items, result.gate)
+    if facts is None:
+        facts = ReportFacts.of(result.items, result.gate)
+    rows = facts.rows
     repeated = any(row.runs > 1 for row in rows)
     totals = result.totals
     lines = [f"## {title}: {result.status.value}", ""]
 
-    offline = offline_warning(result.items, judge_offline=result.judge.offline)
+    offline = facts.offline_warning(judge_offline=result.judge.offline)
     if offline:
         lines += [
             f"> [!WARNING]\n> {offline}: scores are keyword heuristics, not an LLM's verdict.",
@@ -120,7 +123,7 @@ def render_markdown(
     if result.stop_reason:
         lines.append("")
         lines.append(f"**Stopped early:** {result.stop_reason}")
-    throttling = Throttling.of(result.items)
+    throttling = facts.throttling
     if throttling:
         lines.append("")
         lines.append(f"**Rate limits:** {throttling.describe()}")

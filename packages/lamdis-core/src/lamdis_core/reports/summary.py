@@ -103,49 +103,93 @@ class SummaryRow:
 
 
 def summary_rows(items: Iterable[Item], gate: PassRateGate | None = None) -> list[SummaryRow]:
-    """Group items by (test, assistant), in the order each group first appears."""
-    groups: dict[tuple[str, str], list[Item]] = {}
+    """Group items by (test, assistant), in the order each group first appears.
+
+    One pass, holding per group only what its row needs (not the items), so the rows of a
+    run spilled to disk cost one read of it.
+    """
+    rows = RowBuilders()
     for item in items:
-        groups.setdefault((item.test_id, item.assistant), []).append(item)
-    return [_row(group, gate or PassRateGate()) for group in groups.values()]
+        rows.add(item)
+    return rows.rows(gate or PassRateGate())
 
 
-def _row(group: Sequence[Item], gate: PassRateGate) -> SummaryRow:
-    first = group[0]
-    tally = RepeatTally()
-    for item in group:
-        tally.add(item.status)
-    status = next(s for s in _SEVERITY_ORDER if any(i.status is s for i in group))
-    spreads = [
-        float(c.details["spread"])
-        for i in group
-        for c in i.assertions
-        if isinstance(c.details.get("spread"), int | float)
-    ]
-    turns_ms = [ms for i in group for ms in i.timings.per_turn_ms]
-    scores = [i.judge_score for i in group if i.judge_score is not None]
-    failing = next(
-        (i for i in group if i.status in (ItemStatus.FAILED, ItemStatus.ERROR)),
-        next((i for i in group if i.status is ItemStatus.SKIPPED and i.error), None),
-    )
-    return SummaryRow(
-        test_id=first.test_id,
-        test=first.test_name or first.test_id,
-        assistant=first.assistant,
-        file=first.file,
-        status=status,
-        runs=len(group),
-        passed=sum(1 for i in group if i.status is ItemStatus.PASSED),
-        turns=max(turn_count(i) for i in group),
-        p95_ms=percentile(turns_ms, 0.95),
-        judge_score=round(sum(scores) / len(scores), 4) if scores else None,
-        failure=failure_text(failing) if failing else None,
-        skipped=sum(1 for i in group if i.status is ItemStatus.SKIPPED),
-        tally=tally,
-        judge_spread=max(spreads) if spreads else None,
-        min_pass_rate=gate.minimum(first.test_id),
-        gate_passed=gate.passes(first.test_id, tally),
-    )
+class RowBuilders:
+    """The :class:`SummaryRow` of every (test, assistant), fed items in plan order."""
+
+    def __init__(self) -> None:
+        self._groups: dict[tuple[str, str], _RowBuilder] = {}
+
+    def add(self, item: Item) -> None:
+        key = (item.test_id, item.assistant)
+        builder = self._groups.get(key)
+        if builder is None:
+            builder = self._groups[key] = _RowBuilder(item)
+        builder.add(item)
+
+    def rows(self, gate: PassRateGate) -> list[SummaryRow]:
+        return [builder.row(gate) for builder in self._groups.values()]
+
+
+class _RowBuilder:
+    """One row's figures so far. Scores and latencies are kept and summed or sorted at the
+    end, so the figures are exactly those of the whole group at once."""
+
+    def __init__(self, first: Item) -> None:
+        self.test_id = first.test_id
+        self.test = first.test_name or first.test_id
+        self.assistant = first.assistant
+        self.file = first.file
+        self.tally = RepeatTally()
+        self.statuses: set[ItemStatus] = set()
+        self.spread: float | None = None
+        self.turns_ms: list[float] = []
+        self.scores: list[float] = []
+        self.turns = 0
+        self.failure: str | None = None
+        self.failing = False
+        self.skip_reason: str | None = None
+
+    def add(self, item: Item) -> None:
+        self.tally.add(item.status)
+        self.statuses.add(item.status)
+        for check in item.assertions:
+            value = check.details.get("spread")
+            if isinstance(value, int | float):
+                # What max() over the group's spreads keeps: the first of equal values.
+                spread = float(value)
+                if self.spread is None or spread > self.spread:
+                    self.spread = spread
+        self.turns_ms.extend(item.timings.per_turn_ms)
+        if item.judge_score is not None:
+            self.scores.append(item.judge_score)
+        self.turns = max(self.turns, turn_count(item))
+        if not self.failing and item.status in (ItemStatus.FAILED, ItemStatus.ERROR):
+            self.failing = True
+            self.failure = failure_text(item)
+        elif self.skip_reason is None and item.status is ItemStatus.SKIPPED and item.error:
+            self.skip_reason = failure_text(item)
+
+    def row(self, gate: PassRateGate) -> SummaryRow:
+        tally = self.tally
+        return SummaryRow(
+            test_id=self.test_id,
+            test=self.test,
+            assistant=self.assistant,
+            file=self.file,
+            status=next(s for s in _SEVERITY_ORDER if s in self.statuses),
+            runs=tally.runs,
+            passed=tally.passed,
+            turns=self.turns,
+            p95_ms=percentile(self.turns_ms, 0.95),
+            judge_score=round(sum(self.scores) / len(self.scores), 4) if self.scores else None,
+            failure=self.failure if self.failing else self.skip_reason,
+            skipped=tally.skipped,
+            tally=tally,
+            judge_spread=self.spread,
+            min_pass_rate=gate.minimum(self.test_id),
+            gate_passed=gate.passes(self.test_id, tally),
+        )
 
 
 def turn_count(item: Item) -> int:

@@ -16,17 +16,16 @@ import sys
 from collections.abc import Iterator
 from typing import TYPE_CHECKING, TextIO
 
-from lamdis_core.domain.results import Item, ItemStatus, Throttling
+from lamdis_core.domain.results import Item, ItemStatus
 from lamdis_core.pricing import format_cost
+from lamdis_core.reports.facts import ReportFacts
 from lamdis_core.reports.summary import (
     failure_text,
     gate_note,
-    offline_warning,
     one_line,
     pass_rate_text,
     percentile,
     score_text,
-    summary_rows,
     turn_count,
     unassessed_note,
 )
@@ -101,7 +100,7 @@ def text_of(parts: tuple[Part, ...] | list[Part]) -> Text:
 
 
 class Console:
-    """Prints progress and the summary; collects finished items (for an interrupted run).
+    """Prints progress and the summary; counts finished items (the engine keeps them).
 
     Args:
         quiet: no progress, and only tests that did not pass in the table.
@@ -112,7 +111,7 @@ class Console:
     def __init__(self, *, quiet: bool, total: int, out: Stream | None = None) -> None:
         self.quiet = quiet
         self.total = total
-        self.finished: list[Item] = []
+        self.done = 0
         self.out = out or Stream(sys.stdout)
         self.err = Stream(sys.stderr)
         self._progress: Progress | None = None
@@ -179,7 +178,7 @@ class Console:
         return None
 
     async def item_finished(self, item: Item) -> None:
-        self.finished.append(item)
+        self.done += 1
         self._running.pop(f"{item.test_id}@{item.assistant}#{item.repeat}", None)
         if self._progress is not None and self._task_id is not None:
             self._progress.advance(self._task_id)  # type: ignore[arg-type]
@@ -196,7 +195,7 @@ class Console:
     def _line(self, item: Item) -> list[Part]:
         label, style = _STYLE[item.status]
         width = len(str(self.total))
-        line: list[Part] = [f"[{len(self.finished):>{width}}/{self.total}] "]
+        line: list[Part] = [f"[{self.done:>{width}}/{self.total}] "]
         line.append((f"{label:<5}", f"bold {style}"))
         name = item.test_name or item.test_id
         if item.repeat:
@@ -217,9 +216,19 @@ class Console:
 
     # --- after the run ------------------------------------------------------------------
 
-    def summary(self, result: RunResult, *, interrupted: bool, written: list[str]) -> None:
-        """The table, totals, usage, warnings and where the reports went."""
-        rows = summary_rows(result.items, result.gate)
+    def summary(
+        self,
+        result: RunResult,
+        *,
+        interrupted: bool,
+        written: list[str],
+        facts: ReportFacts | None = None,
+    ) -> None:
+        """The table, totals, usage, warnings and where the reports went (``facts``: the
+        run's :class:`ReportFacts`, when the caller has them already)."""
+        if facts is None:
+            facts = ReportFacts.of(result.items, result.gate)
+        rows = facts.rows
         repeated = any(row.runs > 1 for row in rows)
         shown = (
             [r for r in rows if r.status is not ItemStatus.PASSED or r.flaky]
@@ -280,7 +289,7 @@ class Console:
         )
         if result.stop_reason:
             self.out.line(("stopped early:", "yellow"), f" {result.stop_reason}")
-        throttling = Throttling.of(result.items)
+        throttling = facts.throttling
         if throttling:
             self.out.line(f"rate limits: {throttling.describe()}")
         if interrupted:
@@ -288,7 +297,7 @@ class Console:
                 ("interrupted:", "yellow"),
                 f" {len(result.items)} of {self.total} finished; the reports hold those",
             )
-        warning = offline_warning(result.items, judge_offline=result.judge.offline)
+        warning = facts.offline_warning(judge_offline=result.judge.offline)
         if warning:
             self.out.line(("warning:", "bold yellow"), f" {warning}")
         gates = gate_note(rows)

@@ -28,6 +28,8 @@ from lamdis_http.cli._common import (
 if TYPE_CHECKING:
     from lamdis_core.domain.plan import RunPlan
     from lamdis_core.engine import RunResult
+    from lamdis_core.engine.finished import FinishedItems
+    from lamdis_core.reports import ReportFacts
 
 DEFAULT_CONCURRENCY = 8
 # The same bound as lamdis_core.config._schema.MAX_JUDGE_SAMPLES, not imported so that
@@ -37,8 +39,9 @@ DEFAULT_RESULTS_DIR = "lamdis-results"
 CONCURRENCY_VAR = "LAMDIS_CONCURRENCY"
 MAX_COST_VAR = "LAMDIS_MAX_COST_PER_RUN"
 PRICES_VAR = "LAMDIS_PRICES"
-# Every finished run of a test is kept for the reports, so the count of runs bounds memory
-# (a few KiB each): beyond these a typo such as --repeat 1000000 is refused up front.
+# Finished runs are spilled to disk and the reports streamed from there, so memory does not
+# grow with them; the disk (a few KiB each) and the time do: beyond these a typo such as
+# --repeat 1000000 is refused up front.
 MAX_REPEAT = 10_000
 MAX_RUNS = 200_000
 
@@ -343,36 +346,46 @@ async def execute_async(options: RunOptions, env: dict[str, str]) -> int:
             print(f"lamdis: {exc}", file=sys.stderr)
         return EXIT_USAGE
 
+    from lamdis_core.engine.finished import SpilledItems
+    from lamdis_core.reports import ReportFacts
+
     from lamdis_http.cli._console import Console
 
     console = Console(quiet=options.quiet, total=len(plan.entries) * options.repeat)
     console.announce_judge(judge.name, offline=judge.offline)
     tracing = start_tracing(env)
-    try:
-        result, interrupted = await _run_engine(options, env, plan, judge, targets, console)
-    finally:
-        await _close(judge, targets)
-        # Bounded: a collector that is down costs the run nothing; it is reported once.
-        tracing_warning = await asyncio.to_thread(tracing.close) if tracing else None
+    # Finished items go to a file beside the reports (gone when the run ends) and every
+    # report is written from there, so memory stays what a few hundred items need.
+    with SpilledItems(directory=options.results_dir) as finished:
+        try:
+            result, interrupted = await _run_engine(
+                options, env, plan, judge, targets, console, finished
+            )
+        finally:
+            await _close(judge, targets)
+            # Bounded: a collector that is down costs the run nothing; it is reported once.
+            tracing_warning = await asyncio.to_thread(tracing.close) if tracing else None
 
-    warnings = [str(w) for w in plan.warnings]
-    try:
-        written = write_reports(
-            result,
-            options,
-            warnings=warnings,
-            suite_id=plan.suite_id,
-            env=env,
-            config_hashes=config_hashes(plan.entries),
-        )
-    except OSError as exc:
-        # The run happened, so this is not a usage error; but CI would miss the report,
-        # so the run must not look green either.
-        print(f"lamdis: cannot write a report: {exc}", file=sys.stderr)
-        written, report_failed = [], True
-    else:
-        report_failed = False
-    console.summary(result, interrupted=interrupted is not None, written=written)
+        facts = ReportFacts.of(result.items, result.gate)
+        warnings = [str(w) for w in plan.warnings]
+        try:
+            written = write_reports(
+                result,
+                options,
+                warnings=warnings,
+                suite_id=plan.suite_id,
+                env=env,
+                config_hashes=config_hashes(plan.entries),
+                facts=facts,
+            )
+        except OSError as exc:
+            # The run happened, so this is not a usage error; but CI would miss the report,
+            # so the run must not look green either.
+            print(f"lamdis: cannot write a report: {exc}", file=sys.stderr)
+            written, report_failed = [], True
+        else:
+            report_failed = False
+        console.summary(result, interrupted=interrupted is not None, written=written, facts=facts)
     if tracing_warning:
         print(f"lamdis: warning: {tracing_warning}", file=sys.stderr)
     if interrupted is not None:
@@ -452,6 +465,7 @@ async def _run_engine(
     judge: Any,
     targets: dict[str, Any],
     console: Any,
+    finished: FinishedItems,
 ) -> tuple[RunResult, int | None]:
     """Run the engine; on Ctrl-C or SIGTERM cancel in-flight turns and keep what finished.
 
@@ -491,6 +505,7 @@ async def _run_engine(
             min_pass_rate=options.min_pass_rate,
             seed=seed,
             max_cost=options.max_cost,
+            finished=finished,
         )
     )
     received: list[int] = []
@@ -517,7 +532,7 @@ async def _run_engine(
             except asyncio.CancelledError:
                 if not received:
                     raise  # cancelled from outside, not by a signal
-                partial = partial_result(plan, console.finished, judge, started_at)
+                partial = partial_result(finished.in_order(), judge, started_at)
                 partial.seed = seed
                 return partial, received[0]
     finally:
@@ -526,36 +541,23 @@ async def _run_engine(
         await requester.aclose()
 
 
-def partial_result(
-    plan: RunPlan, finished: Sequence[Any], judge: Any, started_at: Any
-) -> RunResult:
-    """A stopped result from the items that finished before an interrupt, in plan order."""
+def partial_result(finished: Sequence[Any], judge: Any, started_at: Any) -> RunResult:
+    """A stopped result from the items that finished before an interrupt (in plan order)."""
     from datetime import UTC, datetime
 
-    from lamdis_core.domain.results import (
-        JudgeSummary,
-        Totals,
-        Usage,
-        run_status_for,
-    )
+    from lamdis_core.domain.results import ScoreTally, Totals, Usage, run_status_for
     from lamdis_core.engine import RunResult
 
-    order: dict[tuple[str, str], int] = {}
-    for index, entry in enumerate(plan.entries):
-        for name in (entry.assistant.id, entry.assistant.label):
-            order.setdefault((entry.test.id, name), index)
-    items = sorted(
-        finished, key=lambda i: (order.get((i.test_id, i.assistant), len(order)), i.repeat)
-    )
-    totals = Totals.of(items)
-    usage = Usage()
-    for item in items:
+    totals, usage, scores = Totals(), Usage(), ScoreTally()
+    for item in finished:
+        totals.count(item.status)
         usage.add(item.usage)
+        scores.add(item)
     return RunResult(
-        items=items,
+        items=finished,
         totals=totals,
         status=run_status_for(totals, stopped=True),
-        judge=JudgeSummary.of(items, provider=judge.name, offline=judge.offline),
+        judge=scores.summary(provider=judge.name, offline=judge.offline),
         usage=usage,
         started_at=started_at,
         finished_at=datetime.now(UTC),
@@ -602,17 +604,21 @@ def write_reports(
     env: Mapping[str, str] | None = None,
     config_hashes: Mapping[str, Any] | None = None,
     extra: Mapping[str, Any] | None = None,
+    facts: ReportFacts | None = None,
 ) -> list[str]:
     """Write the JSON, JUnit and Markdown reports (and the HTML page when asked); append to
     ``GITHUB_STEP_SUMMARY``.
 
     A report given explicitly goes where it was asked; the others go in the results folder.
-    Returns the paths written.
+    Each is written as it is made (the JSON summary item by item, JUnit case by case) from
+    ``facts``, gathered here when not given. Returns the paths written.
     """
-    from lamdis_core.reports import render_junit, render_markdown, write_json
+    from lamdis_core.reports import ReportFacts, render_markdown, write_json, write_junit
 
+    if facts is None:
+        facts = ReportFacts.of(result.items, result.gate)
     results_dir = Path(options.results_dir)
-    markdown = render_markdown(result, title=options.title, warnings=warnings)
+    markdown = render_markdown(result, title=options.title, warnings=warnings, facts=facts)
 
     def json_report(out: TextIO) -> None:
         # Streamed item by item: a large --repeat run is never one string in memory.
@@ -625,6 +631,7 @@ def write_reports(
             suite_id=suite_id,
             config_hashes=config_hashes,
             extra=extra,
+            facts=facts,
         )
 
     outputs: list[tuple[str | None, str, Callable[[TextIO], Any]]] = [
@@ -632,7 +639,7 @@ def write_reports(
         (
             options.junit_path,
             JUNIT_NAME,
-            lambda out: out.write(render_junit(result, warnings=warnings)),
+            lambda out: write_junit(out, result, warnings=warnings, facts=facts),
         ),
         (options.markdown_path, MARKDOWN_NAME, lambda out: out.write(markdown)),
     ]
