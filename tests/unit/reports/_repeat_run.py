@@ -108,7 +108,7 @@ def _item(test: int, assistant: str, rep: int) -> Item:
         transcript.append(
             TranscriptEntry(
                 role="assistant",
-                content=f"answer {n}: buy <GME> & \"hold\" \x0b\ud83d end" if n == 2 else "ok",
+                content=f'answer {n}: buy <GME> & "hold" \x0b\ud83d end' if n == 2 else "ok",
                 latency_ms=ms,
                 ttft_ms=ms / 2 if test % 2 else None,
                 chunks=3 if test % 2 else None,
@@ -148,7 +148,9 @@ def _item(test: int, assistant: str, rep: int) -> Item:
         throttling=Throttling(rate_limited=1, backoff_ms=250.5, queued_ms=12.25)
         if test % 4 == 1
         else None,
-        error="HTTP 500 from http://127.0.0.1:1/chat\nbody: <oops>" if status is ItemStatus.ERROR else None,
+        error="HTTP 500 from http://127.0.0.1:1/chat\nbody: <oops>"
+        if status is ItemStatus.ERROR
+        else None,
         artifacts=Artifacts(
             log=[f"turn {n}" for n in range(len(turns))],
             requests={"lookup": {"output": {"id": test}, "status": 200, "latencyMs": 3.5}},

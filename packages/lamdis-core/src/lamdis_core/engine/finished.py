@@ -9,6 +9,7 @@ an anonymous temporary file as it finishes and reads them back one at a time, so
 
 from __future__ import annotations
 
+import os
 import pickle
 import tempfile
 from array import array
@@ -160,10 +161,12 @@ class SpilledItems(Sequence[Item]):
 
 
 def _temporary_file(directory: str | None) -> IO[bytes]:
-    """An anonymous file in ``directory``, else in the system's temporary folder."""
+    """An anonymous file in ``directory`` (made if missing), else in the system's temporary
+    folder."""
     prefix = "lamdis-items-"
     if directory is not None:
         try:
+            os.makedirs(directory, exist_ok=True)
             return tempfile.TemporaryFile(prefix=prefix, dir=directory)
         except OSError:
             pass

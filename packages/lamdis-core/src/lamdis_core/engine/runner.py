@@ -44,6 +44,7 @@ from lamdis_core.ports.judge import Judge
 from lamdis_core.ports.requester import Requester
 from lamdis_core.ports.target import Target, TargetFactory
 from lamdis_core.pricing import Budget
+from lamdis_core.reports.facts import FactsBuilder, ReportFacts
 from lamdis_core.reports.stats import PassRateGate, RepeatStats, gated_status
 from lamdis_core.retry import RetryPolicy
 
@@ -68,6 +69,10 @@ class RunResult:
     """What the data generators drew from; ``--seed`` with it reproduces them."""
     stop_reason: str | None = None
     """Why the run stopped early on its own (the ``--max-cost`` budget), if it did."""
+    facts: ReportFacts | None = attrs.field(default=None, eq=False, repr=False)
+    """What every report shares, gathered over ``items`` under ``gate`` by whoever made
+    them (the engine does, in the same read as the totals); pass it to the report writers
+    as ``facts=`` to spare them another read of the items. ``None``: not gathered."""
 
 
 class Engine:
@@ -200,11 +205,13 @@ class Engine:
         items = results.in_order()
         # One read of the items for every figure (they may come back from disk).
         totals, usage, stats, scores = Totals(), Usage(), RepeatStats(), ScoreTally()
+        facts = FactsBuilder()
         for item in items:
             totals.count(item.status)
             usage.add(item.usage)
             stats.add(item)
             scores.add(item)
+            facts.add(item)
         stop_reason = budget.reason if budget is not None else None
         stopped = stop.is_set() and stop_reason is None
         gate = PassRateGate(
@@ -237,6 +244,7 @@ class Engine:
             stopped=stopped,
             seed=seed,
             stop_reason=stop_reason,
+            facts=facts.facts(gate),
         )
 
     async def _run_entry(

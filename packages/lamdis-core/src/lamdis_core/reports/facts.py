@@ -87,30 +87,48 @@ class ReportFacts:
         *,
         group_by: GroupBy = "assistant",
     ) -> ReportFacts:
-        rows = RowBuilders()
-        throttling = Throttling()
-        semantic = repeated = False
-        suites: dict[str, SuiteCounts] = {}
-        for position, item in enumerate(items):
-            rows.add(item)
-            if item.throttling is not None:
-                throttling.add(item.throttling)
-            semantic = semantic or semantic_checks_ran((item,))
-            repeated = repeated or item.repeat > 0
-            key = item.assistant if group_by == "assistant" else (item.file or "(no file)")
-            suite = suites.get(key)
-            if suite is None:
-                suite = suites[key] = SuiteCounts()
-            suite.add(position, item)
-        return cls(
-            rows=rows.rows(gate or PassRateGate()),
-            throttling=throttling,
-            semantic=semantic,
-            repeated=repeated,
-            group_by=group_by,
-            suites=suites,
-        )
+        gathering = FactsBuilder(group_by=group_by)
+        for item in items:
+            gathering.add(item)
+        return gathering.facts(gate)
 
     def offline_warning(self, *, judge_offline: bool) -> str | None:
         """:data:`OFFLINE_JUDGE_WARNING` when an offline judge scored something."""
         return OFFLINE_JUDGE_WARNING if judge_offline and self.semantic else None
+
+
+class FactsBuilder:
+    """:meth:`ReportFacts.of` fed one item at a time (in plan order), for a caller that
+    reads the items for figures of its own anyway (the engine's totals)."""
+
+    def __init__(self, *, group_by: GroupBy = "assistant") -> None:
+        self.group_by: GroupBy = group_by
+        self.rows = RowBuilders()
+        self.throttling = Throttling()
+        self.semantic = False
+        self.repeated = False
+        self.suites: dict[str, SuiteCounts] = {}
+        self.position = 0
+
+    def add(self, item: Item) -> None:
+        self.rows.add(item)
+        if item.throttling is not None:
+            self.throttling.add(item.throttling)
+        self.semantic = self.semantic or semantic_checks_ran((item,))
+        self.repeated = self.repeated or item.repeat > 0
+        key = item.assistant if self.group_by == "assistant" else (item.file or "(no file)")
+        suite = self.suites.get(key)
+        if suite is None:
+            suite = self.suites[key] = SuiteCounts()
+        suite.add(self.position, item)
+        self.position += 1
+
+    def facts(self, gate: PassRateGate | None = None) -> ReportFacts:
+        return ReportFacts(
+            rows=self.rows.rows(gate or PassRateGate()),
+            throttling=self.throttling,
+            semantic=self.semantic,
+            repeated=self.repeated,
+            group_by=self.group_by,
+            suites=self.suites,
+        )

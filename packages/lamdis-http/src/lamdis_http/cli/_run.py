@@ -366,7 +366,7 @@ async def execute_async(options: RunOptions, env: dict[str, str]) -> int:
             # Bounded: a collector that is down costs the run nothing; it is reported once.
             tracing_warning = await asyncio.to_thread(tracing.close) if tracing else None
 
-        facts = ReportFacts.of(result.items, result.gate)
+        facts = result.facts or ReportFacts.of(result.items, result.gate)
         warnings = [str(w) for w in plan.warnings]
         try:
             written = write_reports(
