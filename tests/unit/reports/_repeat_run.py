@@ -206,9 +206,9 @@ def render_all(result: RunResult, repeat: int) -> dict[str, str]:
     quiet, as an interrupted run prints it)."""
     import io
 
-    from lamdis_core.reports import render_json, render_junit, render_markdown, write_json
+    from lamdis_core.reports import render_json, render_junit, render_markdown
     from lamdis_http.cli._console import Console
-    from lamdis_http.cli._run import html_report
+    from lamdis_http.cli._run import write_html
     from rich.console import Console as RichConsole
 
     kwargs = {
@@ -224,11 +224,10 @@ def render_all(result: RunResult, repeat: int) -> dict[str, str]:
         "junit.xml": render_junit(result, warnings=WARNINGS),
         "junit-by-file.xml": render_junit(result, group_by="file", name="suite <x>"),
         "summary.md": render_markdown(result, title="lamdis run", warnings=WARNINGS),
-        "report.html": html_report(
-            lambda out: write_json(out, result, **kwargs),  # type: ignore[arg-type]
-            title="lamdis <run>",
-        ),
     }
+    page = io.StringIO()
+    write_html(page, result, title="lamdis <run>", **kwargs)  # type: ignore[arg-type]
+    reports["report.html"] = page.getvalue()
     for quiet in (False, True):
         text = io.StringIO()
         console = Console(

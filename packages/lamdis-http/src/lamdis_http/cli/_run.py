@@ -8,7 +8,7 @@ from __future__ import annotations
 import argparse
 import os
 import sys
-from collections.abc import Callable, Mapping, Sequence
+from collections.abc import Callable, Iterator, Mapping, Sequence
 from dataclasses import dataclass, field
 from pathlib import Path
 from typing import TYPE_CHECKING, Any, TextIO
@@ -576,23 +576,44 @@ async def _close(judge: Any, targets: Mapping[str, Any]) -> None:
             logger.warning("close_failed", what=type(closeable).__name__, error=str(exc))
 
 
-def html_report(write_json: Callable[[TextIO], Any], *, title: str = "lamdis run") -> str:
-    """The HTML page of a run, from its JSON summary as ``write_json`` writes it.
+def write_html(
+    out: TextIO,
+    result: RunResult,
+    *,
+    title: str = "lamdis run",
+    facts: ReportFacts | None = None,
+    **summary: Any,
+) -> None:
+    """The HTML page of a run, written to ``out`` piece by piece.
 
-    Read back through the summary reader ``lamdis report`` uses, so the page of a live run
-    and the page of its saved summary are the same page.
+    Made from the run as its JSON summary reads back (``summary``: :func:`build_summary`'s
+    options), item by item as the page reaches them, so the page of a live run and the page
+    ``lamdis report`` makes of its saved summary are the same page, and a ``--repeat`` run is
+    never one page, one summary or one list of items in memory.
     """
-    import io
     import json
 
-    from lamdis_core.rejudge import read_summary
+    from lamdis_core.domain.convert import default_converter
+    from lamdis_core.domain.results import Item
+    from lamdis_core.reports import build_summary
+    from lamdis_core.sanitize import clean
 
-    from lamdis_http.ui import render_report
+    from lamdis_http.ui import write_report
 
-    text = io.StringIO()
-    write_json(text)
-    items, summary = read_summary(json.loads(text.getvalue()))
-    return render_report(summary, items, title=title)
+    converter = default_converter()
+
+    def read_back(value: Any) -> Any:  # what a reader of the summary's text gets
+        text = json.dumps(clean(value), ensure_ascii=False, allow_nan=False, default=str)
+        return json.loads(text)
+
+    class ItemsReadBack:
+        # The page goes through the items twice (the table, then one section each).
+        def __iter__(self) -> Iterator[Item]:
+            for item in result.items:
+                yield converter.structure(read_back(converter.unstructure(item)), Item)
+
+    head = build_summary(result, include_items=False, facts=facts, **summary)
+    write_report(out, read_back(head), ItemsReadBack(), title=title)
 
 
 def write_reports(
@@ -648,7 +669,18 @@ def write_reports(
             (
                 options.html_path,
                 "",
-                lambda out: out.write(html_report(json_report, title=options.title)),
+                lambda out: write_html(
+                    out,
+                    result,
+                    title=options.title,
+                    facts=facts,
+                    files=options.paths,
+                    warnings=warnings,
+                    repeat=options.repeat,
+                    suite_id=suite_id,
+                    config_hashes=config_hashes,
+                    extra=extra,
+                ),
             )
         )
     written: list[str] = []

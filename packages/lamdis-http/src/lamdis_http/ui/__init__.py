@@ -13,11 +13,12 @@ there.
 from __future__ import annotations
 
 import functools
+import io
 import json
 import re
-from collections.abc import Mapping, Sequence
+from collections.abc import Iterable, Iterator, Mapping, Sequence
 from importlib import resources
-from typing import Any
+from typing import Any, TextIO
 from urllib.parse import urlsplit
 
 import jinja2
@@ -31,6 +32,7 @@ __all__ = [
     "render_report",
     "run_view",
     "stylesheet",
+    "write_report",
 ]
 
 _OUTPUT_LIMIT = 4000
@@ -65,8 +67,33 @@ def render_report(
     summary: Mapping[str, Any], items: Sequence[Item], *, title: str = "lamdis run"
 ) -> str:
     """One self-contained HTML page for a run: inline CSS, no script, nothing fetched."""
+    page = io.StringIO()
+    write_report(page, summary, items, title=title)
+    return page.getvalue()
+
+
+def write_report(
+    out: TextIO, summary: Mapping[str, Any], items: Iterable[Item], *, title: str = "lamdis run"
+) -> None:
+    """:func:`render_report`'s page written to ``out`` as the template produces it.
+
+    ``items`` is gone through twice (the table, then a section per item) and each item's
+    view is made as the page reaches it, so neither the page nor the views of every item
+    are held at once.
+    """
     template = environment().get_template("report.html")
-    return template.render(run=run_view(summary, items), title=title, css=stylesheet())
+    run = run_view(summary, ())
+    run["items"] = _ItemViews(items)
+    for piece in template.generate(run=run, title=title, css=stylesheet()):
+        out.write(piece)
+
+
+class _ItemViews:
+    def __init__(self, items: Iterable[Item]) -> None:
+        self._items = items
+
+    def __iter__(self) -> Iterator[dict[str, Any]]:
+        return (item_view(n, item) for n, item in enumerate(self._items))
 
 
 def run_view(
