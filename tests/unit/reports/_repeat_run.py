@@ -3,7 +3,7 @@ above and below their minimum pass rate, errors, skipped repeats, sampled judge 
 throttling, unpriced usage, two assistants and two files, and text XML cannot hold.
 
 ``golden/`` holds the reports the in-memory writers produced for it before they were made to
-stream (lamdis 72b4d01); ``test_report_golden.py`` checks the streaming writers still
+stream (lamdis c6ba75b); ``test_report_golden.py`` checks the streaming writers still
 produce those bytes, from a list and from items spilled to disk.
 """
 
