@@ -3,7 +3,7 @@ above and below their minimum pass rate, errors, skipped repeats, sampled judge 
 throttling, unpriced usage, two assistants and two files, and text XML cannot hold.
 
 ``golden/`` holds the reports the in-memory writers produced for it before they were made to
-stream (lamdis c6ba75b); ``test_report_golden.py`` checks the streaming writers still
+stream (lamdis aceb242); ``test_report_golden.py`` checks the streaming writers still
 produce those bytes, from a list and from items spilled to disk.
 """
 
@@ -202,14 +202,13 @@ WARNINGS = ["env var X is not set | in tests/file0.yaml", "second \x1b warning"]
 
 def render_all(result: RunResult, repeat: int) -> dict[str, str]:
     """Every report of ``result``, by name: the JSON summary (indented and compact), JUnit
-    (by assistant and by file), Markdown, the HTML page and the console summary (plain and
-    quiet, as an interrupted run prints it)."""
+    (by assistant and by file), Markdown, the HTML page and the console summary (plain, quiet
+    as an interrupted run prints it, and through rich)."""
     import io
 
     from lamdis_core.reports import render_json, render_junit, render_markdown
-    from lamdis_http.cli._console import Console
+    from lamdis_http.cli._console import Console, Stream
     from lamdis_http.cli._run import write_html
-    from rich.console import Console as RichConsole
 
     kwargs = {
         "files": ["tests/file0.yaml", "tests/file1.yaml"],
@@ -228,15 +227,15 @@ def render_all(result: RunResult, repeat: int) -> dict[str, str]:
     page = io.StringIO()
     write_html(page, result, title="lamdis <run>", **kwargs)  # type: ignore[arg-type]
     reports["report.html"] = page.getvalue()
-    for quiet in (False, True):
+    for styled, quiet, name in (
+        (False, False, "console.txt"),
+        (False, True, "console-quiet.txt"),
+        (True, False, "console-styled.txt"),
+    ):
         text = io.StringIO()
-        console = Console(
-            quiet=quiet,
-            total=len(result.items),
-            out=RichConsole(file=text, width=160, color_system=None, force_terminal=False),
-        )
+        console = Console(quiet=quiet, total=len(result.items), out=Stream(text, styled=styled))
         console.summary(result, interrupted=quiet, written=["lamdis-results/summary.json"])
-        reports[f"console{'-quiet' if quiet else ''}.txt"] = text.getvalue()
+        reports[name] = text.getvalue()
     return reports
 
 

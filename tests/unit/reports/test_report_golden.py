@@ -1,5 +1,5 @@
 """Every report of a ``--repeat`` run is, byte for byte, what the writers produced before
-they streamed (``golden_reports.json``: sha256 of each, rendered at c6ba75b from
+they streamed (``golden_reports.json``: sha256 of each, rendered at aceb242 from
 ``_repeat_run.py``): from the items in a list, and from the same items spilled to disk in
 the order they finished, as ``lamdis run`` keeps them."""
 
