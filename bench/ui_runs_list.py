@@ -36,7 +36,14 @@ from aiohttp import web
 ROOT = Path(__file__).resolve().parent.parent
 sys.path.insert(0, str(ROOT))
 
-from lamdis_core.domain.results import RunStatus, Trigger  # noqa: E402  (after sys.path)
+from lamdis_core.domain.results import (  # noqa: E402  (after sys.path)
+    JudgeSummary,
+    Run,
+    RunStatus,
+    Totals,
+    Trigger,
+    Usage,
+)
 from lamdis_core.offline_judge import OfflineJudge  # noqa: E402
 from lamdis_core.ports.store import RunCursor, RunFilter  # noqa: E402
 from lamdis_http.bootstrap import Settings, build_app  # noqa: E402
@@ -117,45 +124,82 @@ async def _time(repeat: int, call: Any) -> list[float]:
     return times
 
 
-async def bench(dsn: str, runs: int, repeat: int, depth: int) -> dict[str, Any]:
-    store, catalog = await open_store({"DATABASE_URL": dsn})
+async def seed_mongo(store: Any, runs: int) -> None:
+    """The same runs as ``seed``, inserted into the Mongo store's collection in batches."""
+    from bson import ObjectId
+
+    batch: list[dict[str, Any]] = []
+    for record in _records(runs):
+        (_, org, suite, env, trigger, git, status, created, started, finished) = record[:10]
+        totals, judge, usage = (json.loads(v) for v in record[10:])
+        run = Run(
+            org_id=org,
+            suite_id=suite,
+            env_id=env,
+            trigger=Trigger(trigger),
+            git_context=json.loads(git),
+            status=RunStatus(status),
+            started_at=started,
+            finished_at=finished,
+            totals=Totals(**totals),
+            judge=JudgeSummary(avg_score=judge["avgScore"], provider=judge["provider"]),
+            usage=Usage(tokens=usage["tokens"], calls=usage["calls"]),
+        )
+        batch.append(store._run_doc(run, ObjectId.from_datetime(created), created))
+        if len(batch) == 1000:
+            await store.database["testruns"].insert_many(batch)
+            batch = []
+    if batch:
+        await store.database["testruns"].insert_many(batch)
+
+
+async def bench(
+    store: Any, catalog: Any, runs: int, repeat: int, depth: int, dsn: str | None
+) -> dict[str, Any]:
+    """``dsn``: the PostgreSQL database's, for the plans (none on FerretDB)."""
     rows: list[tuple[str, list[float], str]] = []
     plans: dict[str, str] = {}
     summaries: dict[str, str] = {}
+    # The run at the deep page's edge: what the Older link of page depth/25 carries.
+    edge = (await store.list_runs(RunFilter(limit=1, offset=depth)))[0]
+    cursor = RunCursor.of(edge)
+    deep_offset = RunFilter(limit=PAGE_SIZE + 1, offset=depth + 1)
+    deep_cursor = RunFilter(limit=PAGE_SIZE + 1, before=cursor)
+    assert [r.id for r in await store.list_runs(deep_offset)] == [
+        r.id for r in await store.list_runs(deep_cursor)
+    ], "offset and cursor pages differ"
+    for label, run_filter in (
+        (f"store: page at run {depth:,} by offset", deep_offset),
+        (f"store: page at run {depth:,} by cursor", deep_cursor),
+    ):
+        times = await _time(repeat, lambda f=run_filter: store.list_runs(f))
+        rows.append((label, times, ""))
+    suite_edge = (await store.list_runs(RunFilter(suite_id="suite-7", offset=runs // 40)))[0]
+    suite_cursor = RunFilter(
+        suite_id="suite-7", limit=PAGE_SIZE + 1, before=RunCursor.of(suite_edge)
+    )
+    conn = await asyncpg.connect(dsn) if dsn else None
     try:
-        # The run at the deep page's edge: what the Older link of page depth/25 carries.
-        edge = (await store.list_runs(RunFilter(limit=1, offset=depth)))[0]
-        cursor = RunCursor.of(edge)
-        deep_offset = RunFilter(limit=PAGE_SIZE + 1, offset=depth + 1)
-        deep_cursor = RunFilter(limit=PAGE_SIZE + 1, before=cursor)
-        assert [r.id for r in await store.list_runs(deep_offset)] == [
-            r.id for r in await store.list_runs(deep_cursor)
-        ], "offset and cursor pages differ"
         for label, run_filter in (
-            (f"store: page at run {depth:,} by offset", deep_offset),
-            (f"store: page at run {depth:,} by cursor", deep_cursor),
-        ):
-            times = await _time(repeat, lambda f=run_filter: store.list_runs(f))
-            rows.append((label, times, ""))
-        suite_edge = (await store.list_runs(RunFilter(suite_id="suite-7", offset=runs // 40)))[0]
-        suite_cursor = RunFilter(
-            suite_id="suite-7", limit=PAGE_SIZE + 1, before=RunCursor.of(suite_edge)
-        )
-        conn = await asyncpg.connect(dsn)
-        try:
-            for label, run_filter in (
+            ()
+            if conn is None
+            else (
                 ("offset", deep_offset),
                 ("cursor", deep_cursor),
                 ("cursor within a suite", suite_cursor),
-            ):
-                query = list_runs_query(run_filter)
-                assert query is not None
-                sql, args = query
-                plan = await conn.fetch("EXPLAIN (ANALYZE, COSTS OFF, BUFFERS) " + sql, *args)
-                plans[label] = "\n".join(r[0] for r in plan)
-            sample = edge.git_context["sha"][:7]
-            day = datetime(2026, 5, 30, tzinfo=UTC)
-            for label, run_filter in (
+            )
+        ):
+            query = list_runs_query(run_filter)
+            assert query is not None
+            sql, args = query
+            plan = await conn.fetch("EXPLAIN (ANALYZE, COSTS OFF, BUFFERS) " + sql, *args)
+            plans[label] = "\n".join(r[0] for r in plan)
+        sample = edge.git_context["sha"][:7]
+        day = datetime(2026, 5, 30, tzinfo=UTC)
+        for label, run_filter in (
+            ()
+            if conn is None
+            else (
                 ("environment", RunFilter(env_id="env-1", limit=26)),
                 (
                     "organization + status failed",
@@ -169,77 +213,77 @@ async def bench(dsn: str, runs: int, repeat: int, depth: int) -> dict[str, Any]:
                     RunFilter(created_from=day, created_before=day + timedelta(days=1), limit=26),
                 ),
                 ("status running", RunFilter(status=RunStatus.RUNNING, limit=26)),
-            ):
-                query = list_runs_query(run_filter)
-                assert query is not None
-                plan = await conn.fetch("EXPLAIN (ANALYZE, COSTS OFF) " + query[0], *query[1])
-                lines = [r[0] for r in plan]
-                scans = [ln.strip().split(" (")[0] for ln in lines if "Scan" in ln]
-                execution = next(ln for ln in lines if ln.startswith("Execution Time"))
-                summaries[label] = f"{'; '.join(scans)} — {execution}"
-        finally:
+            )
+        ):
+            query = list_runs_query(run_filter)
+            assert query is not None
+            plan = await conn.fetch("EXPLAIN (ANALYZE, COSTS OFF) " + query[0], *query[1])
+            lines = [r[0] for r in plan]
+            scans = [ln.strip().split(" (")[0] for ln in lines if "Scan" in ln]
+            execution = next(ln for ln in lines if ln.startswith("Execution Time"))
+            summaries[label] = f"{'; '.join(scans)} — {execution}"
+    finally:
+        if conn is not None:
             await conn.close()
 
-        with tempfile.TemporaryDirectory() as config_dir:
-            app = build_app(
-                Settings(config_dir=Path(config_dir), env={}),
-                store=store,
-                catalog=catalog,
-                judge=OfflineJudge(),  # type: ignore[arg-type]
-                start_worker=False,
-            )
-            server_ms: list[float] = []
+    with tempfile.TemporaryDirectory() as config_dir:
+        app = build_app(
+            Settings(config_dir=Path(config_dir), env={}),
+            store=store,
+            catalog=catalog,
+            judge=OfflineJudge(),  # type: ignore[arg-type]
+            start_worker=False,
+        )
+        server_ms: list[float] = []
 
-            @web.middleware
-            async def timing(request: web.Request, handler: Any) -> web.StreamResponse:
-                t0 = time.perf_counter()
-                try:
-                    return await handler(request)
-                finally:
-                    server_ms.append((time.perf_counter() - t0) * 1000)
-
-            app.middlewares.insert(0, timing)
-            runner = web.AppRunner(app, access_log=None)
-            await runner.setup()
-            site = web.TCPSite(runner, "127.0.0.1", 0)
-            await site.start()
-            port = next(a[1] for a in runner.addresses if isinstance(a, tuple))
-            base = f"http://127.0.0.1:{port}/ui/"
-            sample = edge.git_context["sha"][:7]
-            branch = edge.git_context["branch"]
-            pages = [
-                ("page: first", ""),
-                (f"page: at run {depth:,} (Older link)", f"?before={_cursor_text(edge)}"),
-                ("page: suite", "?suite=suite-7"),
-                (f"page: suite, at its run {runs // 40:,}", None),
-                ("page: environment", "?env=env-1"),
-                ("page: organization + status failed", "?org=org-2&status=failed"),
-                ("page: trigger schedule", "?trigger=schedule"),
-                ("page: branch", f"?branch={branch}"),
-                ("page: commit (7 hex)", f"?commit={sample}"),
-                ("page: one day in the middle", "?from=2026-05-30&to=2026-05-30"),
-                ("page: status running (1 %)", "?status=running"),
-            ]
+        @web.middleware
+        async def timing(request: web.Request, handler: Any) -> web.StreamResponse:
+            t0 = time.perf_counter()
             try:
-                async with aiohttp.ClientSession() as session:
-                    for label, query in pages:
-                        if query is None:
-                            query = f"?suite=suite-7&before={_cursor_text(suite_edge)}"
-                        sizes: list[int] = []
-
-                        async def get(q: str = query, sizes: list[int] = sizes) -> None:
-                            async with session.get(base + q) as resp:
-                                body = await resp.read()
-                                assert resp.status == 200, body[:300]
-                                sizes.append(len(body))
-
-                        server_ms.clear()
-                        await _time(repeat, get)
-                        rows.append((label, server_ms[1:], f"{sizes[-1] / 1024:.0f} KB HTML"))
+                return await handler(request)
             finally:
-                await runner.cleanup()
-    finally:
-        await store.aclose()
+                server_ms.append((time.perf_counter() - t0) * 1000)
+
+        app.middlewares.insert(0, timing)
+        runner = web.AppRunner(app, access_log=None)
+        await runner.setup()
+        site = web.TCPSite(runner, "127.0.0.1", 0)
+        await site.start()
+        port = next(a[1] for a in runner.addresses if isinstance(a, tuple))
+        base = f"http://127.0.0.1:{port}/ui/"
+        sample = edge.git_context["sha"][:7]
+        branch = edge.git_context["branch"]
+        pages = [
+            ("page: first", ""),
+            (f"page: at run {depth:,} (Older link)", f"?before={_cursor_text(edge)}"),
+            ("page: suite", "?suite=suite-7"),
+            (f"page: suite, at its run {runs // 40:,}", None),
+            ("page: environment", "?env=env-1"),
+            ("page: organization + status failed", "?org=org-2&status=failed"),
+            ("page: trigger schedule", "?trigger=schedule"),
+            ("page: branch", f"?branch={branch}"),
+            ("page: commit (7 hex)", f"?commit={sample}"),
+            ("page: one day in the middle", "?from=2026-05-30&to=2026-05-30"),
+            ("page: status running (1 %)", "?status=running"),
+        ]
+        try:
+            async with aiohttp.ClientSession() as session:
+                for label, query in pages:
+                    if query is None:
+                        query = f"?suite=suite-7&before={_cursor_text(suite_edge)}"
+                    sizes: list[int] = []
+
+                    async def get(q: str = query, sizes: list[int] = sizes) -> None:
+                        async with session.get(base + q) as resp:
+                            body = await resp.read()
+                            assert resp.status == 200, body[:300]
+                            sizes.append(len(body))
+
+                    server_ms.clear()
+                    await _time(repeat, get)
+                    rows.append((label, server_ms[1:], f"{sizes[-1] / 1024:.0f} KB HTML"))
+        finally:
+            await runner.cleanup()
     return {"rows": rows, "plans": plans, "summaries": summaries}
 
 
@@ -248,36 +292,69 @@ def main() -> None:
     parser.add_argument("--runs", type=int, default=100_000)
     parser.add_argument("--repeat", type=int, default=40)
     parser.add_argument("--depth", type=int, default=50_000)
+    parser.add_argument("--ferretdb", action="store_true", help="FerretDB instead of PostgreSQL")
     args = parser.parse_args()
-    cluster = PostgresCluster()
-    try:
-        cluster.start()
+    if args.ferretdb:
+        from lamdis_store_mongo import open_store as open_mongo_store
 
-        async def go() -> tuple[dict[str, Any], str]:
-            name = await cluster.create_database()
-            dsn = cluster.dsn(name)
-            await migrate(dsn)
-            t0 = time.perf_counter()
-            await seed(dsn, args.runs)
-            print(f"seeded {args.runs:,} runs in {time.perf_counter() - t0:.1f} s")
-            conn = await asyncpg.connect(dsn)
-            version = await conn.fetchval("SHOW server_version")
-            await conn.close()
-            return await bench(dsn, args.runs, args.repeat, args.depth), version
+        from tests.fixtures.ferretdb import start_ferretdb
 
-        result, version = asyncio.run(go())
-    finally:
-        cluster.destroy()
+        server = start_ferretdb()
+        try:
+
+            async def go_mongo() -> tuple[dict[str, Any], str]:
+                store, catalog = await open_mongo_store({"MONGO_URL": server.url_for("bench")})
+                try:
+                    t0 = time.perf_counter()
+                    await seed_mongo(store, args.runs)
+                    print(f"seeded {args.runs:,} runs in {time.perf_counter() - t0:.1f} s")
+                    result = await bench(
+                        store, catalog, args.runs, args.repeat, args.depth, dsn=None
+                    )
+                finally:
+                    await store.aclose()
+                return result, "FerretDB (SQLite backend)"
+
+            result, version = asyncio.run(go_mongo())
+        finally:
+            server.close()
+    else:
+        cluster = PostgresCluster()
+        try:
+            cluster.start()
+
+            async def go() -> tuple[dict[str, Any], str]:
+                name = await cluster.create_database()
+                dsn = cluster.dsn(name)
+                await migrate(dsn)
+                t0 = time.perf_counter()
+                await seed(dsn, args.runs)
+                print(f"seeded {args.runs:,} runs in {time.perf_counter() - t0:.1f} s")
+                conn = await asyncpg.connect(dsn)
+                version = "PostgreSQL " + await conn.fetchval("SHOW server_version")
+                await conn.close()
+                store, catalog = await open_store({"DATABASE_URL": dsn})
+                try:
+                    return await bench(
+                        store, catalog, args.runs, args.repeat, args.depth, dsn=dsn
+                    ), version
+                finally:
+                    await store.aclose()
+
+            result, version = asyncio.run(go())
+        finally:
+            cluster.destroy()
     print(
         f"\n{platform.processor() or platform.machine()}, {os.cpu_count()} cores, "
-        f"Python {platform.python_version()}, PostgreSQL {version}, "
+        f"Python {platform.python_version()}, {version}, "
         f"load average {os.getloadavg()[0]:.1f}; {args.runs:,} runs, {args.repeat} requests each"
     )
     print("\n| measure | p50 | p95 | note |\n|---|---|---|---|")
     for label, times, note in result["rows"]:
         p50 = statistics.median(times)
         print(f"| {label} | {p50:.2f} ms | {_pct(times, 0.95):.2f} ms | {note} |")
-    print("\nPlans of the first page of each filter (EXPLAIN ANALYZE):\n")
+    if result["summaries"]:
+        print("\nPlans of the first page of each filter (EXPLAIN ANALYZE):\n")
     for label, summary in result["summaries"].items():
         print(f"- {label}: {summary}")
     for label, plan in result["plans"].items():
