@@ -7,7 +7,6 @@ request ids with :func:`check_test_refs`, collects ``${NAME}`` environment refer
 
 from __future__ import annotations
 
-import difflib
 import fnmatch
 from collections.abc import Callable, Iterator, Mapping, Sequence
 from typing import Any, Literal
@@ -181,6 +180,8 @@ def _source_problem(
     parts = split_path(source)
     root = parts[0] if parts else ""
     if root not in _SOURCE_ROOTS:
+        import difflib  # only for a mistake's suggestion
+
         close = difflib.get_close_matches(str(root), _SOURCE_ROOTS, n=1, cutoff=0.6)
         hint = f" (did you mean {close[0]!r}?)" if close else ""
         return (

@@ -10,7 +10,6 @@ surprises.
 
 from __future__ import annotations
 
-import difflib
 import re
 import types
 import typing
@@ -365,6 +364,8 @@ class Checker:
         if spelled in fields and spelled != key:
             suggestion: str | None = spelled
         else:
+            import difflib  # only for a mistake's suggestion
+
             close = difflib.get_close_matches(key, known, n=1, cutoff=0.75)
             suggestion = close[0] if close else None
         if suggestion:
@@ -382,6 +383,8 @@ class Checker:
             return self.error((*path, "type"), f"step type must be a string, got {got(step_type)}")
         cls = c.STEP_TYPES.get(step_type) or c.STEP_TYPES.get(step_type.lower())
         if cls is None:
+            import difflib
+
             close = difflib.get_close_matches(step_type, list(c.STEP_TYPES), n=1, cutoff=0.6)
             hint = f" (did you mean {close[0]!r}?)" if close else ""
             return self.error(

@@ -9,7 +9,6 @@ judged, and the persona and objective the judge saw.
 from __future__ import annotations
 
 import asyncio
-import statistics
 from collections.abc import Sequence
 from typing import Any
 
@@ -46,6 +45,8 @@ def combine_samples(verdicts: Sequence[Verdict], threshold: float) -> Verdict:
     nearest the median; usage is summed; ``samples`` keeps every score. If any sample was
     unassessed, so is the result."""
     scores = [v.score for v in verdicts]
+    import statistics  # its import (fractions, decimal) is a start-up cost most runs skip
+
     median = float(statistics.median(scores))
     nearest = min(verdicts, key=lambda v: abs(v.score - median))
     usage = Usage()

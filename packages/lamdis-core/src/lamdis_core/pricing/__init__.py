@@ -12,7 +12,6 @@ from __future__ import annotations
 import json
 import math
 from collections.abc import Mapping
-from importlib import resources
 from pathlib import Path
 from typing import Any
 
@@ -53,6 +52,8 @@ class PriceTable:
     @classmethod
     def default(cls) -> PriceTable:
         """The packaged table."""
+        from importlib import resources  # only when the packaged table is read
+
         text = resources.files(__package__).joinpath("prices.json").read_text(encoding="utf-8")
         return cls(_parse(json.loads(text), "lamdis_core/pricing/prices.json"))
 
