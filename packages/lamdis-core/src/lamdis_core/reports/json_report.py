@@ -258,12 +258,17 @@ def config_hashes(entries: Sequence[Any]) -> dict[str, dict[str, str]]:
     import hashlib
 
     converter = default_converter()
+    # Every test of a suite shares its assistant object: hash each object once.
+    digests: dict[int, str] = {}
 
     def digest(value: Any) -> str:
-        text = json.dumps(
-            converter.unstructure(value), sort_keys=True, ensure_ascii=False, default=str
-        )
-        return hashlib.sha256(text.encode("utf-8")).hexdigest()
+        known = digests.get(id(value))
+        if known is None:
+            text = json.dumps(
+                converter.unstructure(value), sort_keys=True, ensure_ascii=False, default=str
+            )
+            known = digests[id(value)] = hashlib.sha256(text.encode("utf-8")).hexdigest()
+        return known
 
     return {
         entry.key: {"test": digest(entry.test), "assistant": digest(entry.assistant)}
