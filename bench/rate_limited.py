@@ -12,7 +12,15 @@ Two configurations of the same workload:
 - **fixed 32**: ``--concurrency 32`` with the adaptive limit off (``LAMDIS_HOST_LIMIT=off``):
   429s are still retried after their ``Retry-After``.
 
-    .venv/bin/python bench/rate_limited.py [--rounds 3] [--record]
+Besides the process wall and the run (``durationMs``: the engine's first test to its last), it
+shows where the rest of the process goes: "start" from launching the process to the run's
+start (interpreter, imports, loading the tests), "end" from the run's end to the process'
+exit (closing connections, reports, leaving). ``--baseline PYTHON`` runs another build's
+interpreter (an older checkout's ``.venv/bin/python``) in the same rounds, alternating with
+this one, so that both see the same load. The measured processes cache their bytecode (as an
+installed package has it), whatever ``PYTHONDONTWRITEBYTECODE`` the shell sets.
+
+    .venv/bin/python bench/rate_limited.py [--rounds 3] [--baseline PYTHON] [--record [LABEL]]
 """
 
 from __future__ import annotations
@@ -32,6 +40,9 @@ import urllib.request
 from datetime import UTC, datetime
 from pathlib import Path
 from typing import Any
+
+sys.path.insert(0, str(Path(__file__).resolve().parent))
+from run import bench_env
 
 REPO = Path(__file__).resolve().parents[1]
 RATE = 50.0
@@ -115,18 +126,25 @@ def _write_tree(root: Path) -> Path:
     return path
 
 
-def _run(tests: Path, url: str, concurrency: int, adaptive: bool, out: Path) -> dict[str, Any]:
+def _stamp(text: str) -> float:
+    return datetime.fromisoformat(text.replace("Z", "+00:00")).timestamp()
+
+
+def _run(
+    python: str, tests: Path, url: str, concurrency: int, adaptive: bool, out: Path
+) -> dict[str, Any]:
     _call(f"{url}/reset", "POST")
     env = {
-        k: v for k, v in os.environ.items() if not k.startswith(("OPENAI_", "JUDGE_", "LAMDIS_"))
+        k: v for k, v in bench_env().items() if not k.startswith(("OPENAI_", "JUDGE_", "LAMDIS_"))
     }
     env["BENCH_URL"] = url
     env["LAMDIS_HOST_LIMIT"] = "adaptive" if adaptive else "off"
     report = out / "summary.json"
+    launched = time.time()
     started = time.perf_counter()
     proc = subprocess.run(
         [
-            sys.executable,
+            python,
             "-m",
             "lamdis_http.cli",
             "run",
@@ -151,6 +169,8 @@ def _run(tests: Path, url: str, concurrency: int, adaptive: bool, out: Path) -> 
     return {
         "wall": wall,
         "run": summary["durationMs"] / 1000,
+        "start": _stamp(summary["startedAt"]) - launched,
+        "end": launched + wall - _stamp(summary["finishedAt"]),
         "code": proc.returncode,
         "errors": summary["totals"]["errors"],
         "passed": summary["totals"]["passed"],
@@ -160,6 +180,22 @@ def _run(tests: Path, url: str, concurrency: int, adaptive: bool, out: Path) -> 
         "refused": server["refused"],
         "admitted": server["admitted"],
     }
+
+
+def _row(label: str, build: str, concurrency: int, results: list[dict[str, Any]]) -> str:
+    median = sorted(results, key=lambda r: r["wall"])[len(results) // 2]
+    walls = [r["wall"] for r in results]
+    runs = [r["run"] for r in results]
+    name = f"{label}, {build}" if build else label
+    return (
+        f"| {name} | {concurrency} | {statistics.median(walls):.2f} s "
+        f"({min(walls):.2f}-{max(walls):.2f}) | {statistics.median(walls) / 6:.2f} x | "
+        f"{statistics.median(runs):.2f} s | {statistics.median(runs) / 6:.2f} x | "
+        f"{statistics.median(r['start'] for r in results):.2f} s / "
+        f"{statistics.median(r['end'] for r in results):.2f} s | "
+        f"{max(r['errors'] for r in results)} | {median['refused']} | "
+        f"{median['backoff_s']:.1f} s | {median['queued_s']:.1f} s |"
+    )
 
 
 def machine() -> str:
@@ -180,8 +216,13 @@ def main() -> None:
     )
     parser.add_argument("--rounds", type=int, default=3)
     parser.add_argument(
-        "--record", action="store_true", help="append the table to bench/RESULTS.md"
+        "--record",
+        nargs="?",
+        const="",
+        metavar="LABEL",
+        help="append the table to bench/RESULTS.md (under LABEL)",
     )
+    parser.add_argument("--baseline", metavar="PYTHON", help="another build's interpreter")
     parser.add_argument("--serve", type=int, help=argparse.SUPPRESS)
     args = parser.parse_args()
     if args.serve:
@@ -199,37 +240,42 @@ def main() -> None:
                 break
             except OSError:
                 time.sleep(0.05)
+        builds = [("this build", sys.executable)]
+        if args.baseline:
+            builds.insert(0, ("baseline", args.baseline))
         with tempfile.TemporaryDirectory(prefix="lamdis-w4-") as tmp:
             tests = _write_tree(Path(tmp) / "tree")
             for label, concurrency, adaptive in (("adaptive", 100, True), ("fixed 32", 32, False)):
-                results = []
-                for index in range(args.rounds):
-                    out = Path(tmp) / f"{label}-{index}".replace(" ", "")
-                    out.mkdir()
-                    result = _run(tests, url, concurrency, adaptive, out)
-                    results.append(result)
-                    print(
-                        label,
-                        {k: round(v, 2) if isinstance(v, float) else v for k, v in result.items()},
+                results: dict[str, list[dict[str, Any]]] = {name: [] for name, _ in builds}
+                # One warm-up per build (bytecode cache), then the builds alternate round by round.
+                for index in range(-1, args.rounds):
+                    for name, python in builds:
+                        out = Path(tmp) / f"{label}-{name}-{index}".replace(" ", "")
+                        out.mkdir()
+                        result = _run(python, tests, url, concurrency, adaptive, out)
+                        if index < 0:
+                            continue
+                        results[name].append(result)
+                        print(
+                            label,
+                            name,
+                            {
+                                k: round(v, 2) if isinstance(v, float) else v
+                                for k, v in result.items()
+                            },
+                        )
+                for name, _ in builds:
+                    rows.append(
+                        _row(label, name if args.baseline else "", concurrency, results[name])
                     )
-                median = sorted(results, key=lambda r: r["wall"])[len(results) // 2]
-                walls = [r["wall"] for r in results]
-                runs = [r["run"] for r in results]
-                rows.append(
-                    f"| {label} | {concurrency} | {statistics.median(walls):.2f} s "
-                    f"({min(walls):.2f}-{max(walls):.2f}) | {statistics.median(walls) / 6:.2f} x | "
-                    f"{statistics.median(runs):.2f} s | {statistics.median(runs) / 6:.2f} x | "
-                    f"{max(r['errors'] for r in results)} | {median['refused']} | "
-                    f"{median['backoff_s']:.1f} s | {median['queued_s']:.1f} s |"
-                )
     finally:
         server.terminate()
         server.wait(timeout=10)
     header = (
         "| configuration | --concurrency | process wall (median, range) | vs 6 s "
-        "| run (durationMs) | vs 6 s | error items (max) | 429s (median run) "
-        "| backoff, summed over tests | queued for the limit, summed |\n"
-        "|---|---|---|---|---|---|---|---|---|---|"
+        "| run (durationMs) | vs 6 s | start / end (median) | error items (max) "
+        "| 429s (median run) | backoff, summed over tests | queued for the limit, summed |\n"
+        "|---|---|---|---|---|---|---|---|---|---|---|"
     )
     table = header + "\n" + "\n".join(rows)
     print(table)
@@ -237,12 +283,15 @@ def main() -> None:
         now = datetime.now(UTC).strftime("%Y-%m-%d %H:%M UTC")
         load_after = os.getloadavg()[0]
         text = (
-            f"\n### W4 rate-limited (`bench/rate_limited.py`) — {now}\n\n"
+            f"\n### W4 rate-limited (`bench/rate_limited.py`){', ' + args.record if args.record else ''}"
+            f" — {now}\n\n"
             f"Machine: {machine()}; 1-minute load average before/after "
             f"{load_before:.2f} / {load_after:.2f}. Assistant: token bucket of 50 at 50 requests/s "
             "in its own process, 429 with `Retry-After` in whole seconds; 100 tests x 3 turns, "
-            f"offline judge, whole `lamdis run` process, {args.rounds} rounds. "
-            f"`python bench/rate_limited.py --rounds {args.rounds} --record`.\n\n{table}\n"
+            f"offline judge, whole `lamdis run` process, {args.rounds} rounds after a warm-up"
+            f"{', alternating with the baseline' if args.baseline else ''}. "
+            f"`python bench/rate_limited.py --rounds {args.rounds}"
+            f"{' --baseline ...' if args.baseline else ''} --record ...`.\n\n{table}\n"
         )
         with (REPO / "bench" / "RESULTS.md").open("a") as handle:
             handle.write(text)
