@@ -150,7 +150,8 @@ def test_the_program_runs_atexit_functions_flushes_and_keeps_the_exit_code(
     assert "nothing-here.yaml" in proc.stderr
 
 
-# What validating files does not need: no logging set-up, no event loop, no HTTP, no TLS.
+# What validating files does not need: no logging set-up, no event loop, no HTTP, no TLS, no
+# ports, reports or prices.
 NOT_FOR_VALIDATE = (
     "aiohttp",
     "asyncio",
@@ -160,6 +161,10 @@ NOT_FOR_VALIDATE = (
     "openai",
     "importlib.metadata",
     "lamdis_core.engine",
+    "lamdis_core.ports",
+    "lamdis_core.reports",
+    "lamdis_core.pricing",
+    "lamdis_http.targets",
 )
 
 
