@@ -6,16 +6,27 @@ A bot in its own process answers three ways — a JSON reply, an OpenAI-style SS
 WebSocket frames — and writes down, on the machine's monotonic clock (shared by all
 processes on Linux), when it sent each reply's first chunk. The client records the same
 clock just before each turn; ``start + ttftMs - server's first chunk`` is the measurement's
-error (network, parsing, scheduling). CPU: ``time.process_time`` of the client over many
-turns with no server delays, divided by the turns.
+error (network, parsing, scheduling).
 
-    .venv/bin/python bench/streaming.py [--turns 200] [--rounds 5] [--record]
+CPU per turn is ``time.process_time`` of the client process only (the bot runs in another
+process), over many turns, in rounds that alternate the channels (ABBA order, so a drift in
+the machine's load falls on every channel alike); each round gives each streaming channel a
+ratio against the plain channel measured beside it, and the report shows the median and range
+of those ratios. The bot does the same work for every channel: it parses the request and
+answers from pre-encoded bytes. Two stream shapes:
+
+- ``paced``: the bot leaves a gap between chunks, so every chunk is its own network read and
+  event-loop wake-up on the client, as with a model generating tokens;
+- ``burst``: the bot writes the whole stream at once (a buffering proxy, a cached answer).
+
+    .venv/bin/python bench/streaming.py [--turns 200] [--rounds 9] [--record]
 """
 
 from __future__ import annotations
 
 import argparse
 import asyncio
+import gc
 import json
 import os
 import platform
@@ -37,27 +48,40 @@ def serve(port: int) -> None:
     from aiohttp import web
 
     first_chunk: dict[str, float] = {}
+    reply = json.dumps({"reply": "".join(WORDS)}).encode()
+    sse_chunks = [
+        f"data: {json.dumps({'choices': [{'index': 0, 'delta': {'content': w}}]})}\n\n".encode()
+        for w in WORDS
+    ] + [b"data: [DONE]\n\n"]
+    ws_frames = [json.dumps({"type": "token", "content": w}) for w in WORDS] + ['{"type": "done"}']
 
     async def pause(body: Mapping[str, Any]) -> None:
         if body.get("delay_ms"):
             await asyncio.sleep(body["delay_ms"] / 1000)
 
+    def gap_s(body: Mapping[str, Any]) -> float:
+        return float(body.get("gap_ms") or 0) / 1000
+
     async def chat(request: web.Request) -> web.Response:
         body = await request.json()
         await pause(body)
-        return web.json_response({"reply": "".join(WORDS)})
+        return web.Response(body=reply, content_type="application/json")
 
     async def sse(request: web.Request) -> web.StreamResponse:
         body = await request.json()
         await pause(body)
         response = web.StreamResponse(headers={"Content-Type": "text/event-stream"})
         await response.prepare(request)
-        for index, word in enumerate(WORDS):
-            chunk = {"choices": [{"index": 0, "delta": {"content": word}}]}
-            await response.write(f"data: {json.dumps(chunk)}\n\n".encode())
+        gap = gap_s(body)
+        if not gap:
+            first_chunk[body["id"]] = time.monotonic()
+            await response.write(b"".join(sse_chunks))
+        for index, chunk in enumerate(sse_chunks if gap else ()):
+            if index:
+                await asyncio.sleep(gap)
+            await response.write(chunk)
             if index == 0:
                 first_chunk[body["id"]] = time.monotonic()
-        await response.write(b"data: [DONE]\n\n")
         await response.write_eof()
         return response
 
@@ -67,11 +91,13 @@ def serve(port: int) -> None:
         async for frame in socket:
             body = json.loads(frame.data)
             await pause(body)
-            for index, word in enumerate(WORDS):
-                await socket.send_str(json.dumps({"type": "token", "content": word}))
+            gap = gap_s(body)
+            for index, data in enumerate(ws_frames):
+                if index and gap:
+                    await asyncio.sleep(gap)
+                await socket.send_str(data)
                 if index == 0:
                     first_chunk[body["id"]] = time.monotonic()
-            await socket.send_str('{"type": "done"}')
         return socket
 
     async def stats(request: web.Request) -> web.Response:
@@ -97,7 +123,12 @@ def _assistant(mode: str, url: str) -> Any:
 
     channel = CHANNELS[mode]
     env = c.AssistantEnv(channel=channel, base_url=url, timeout_ms=10000)
-    body = {"message": "{{message}}", "id": "{{var.id}}", "delay_ms": "{{var.delay}}"}
+    body = {
+        "message": "{{message}}",
+        "id": "{{var.id}}",
+        "delay_ms": "{{var.delay}}",
+        "gap_ms": "{{var.gap}}",
+    }
     if mode == "plain":
         return c.Assistant(id="plain", env=env, path="/chat")
     if mode == "configured":
@@ -115,7 +146,9 @@ def _assistant(mode: str, url: str) -> Any:
     )
 
 
-async def _turns(mode: str, url: str, turns: int, delay_ms: int) -> tuple[list[float], float]:
+async def _turns(
+    mode: str, url: str, turns: int, *, delay_ms: int = 0, gap_ms: float = 0
+) -> tuple[list[float], float]:
     """Errors of the TTFT measure (ms; streaming channels) and client CPU ms per turn."""
     from lamdis_core.ports.target import TurnRequest
     from lamdis_http.targets import (
@@ -134,19 +167,23 @@ async def _turns(mode: str, url: str, turns: int, delay_ms: int) -> tuple[list[f
     target = factory.create(_assistant(mode, url), _no_auth, {})
     starts: dict[str, tuple[float, float | None]] = {}
     conversation = "c" * 32
-    cpu = time.process_time()
-    for index in range(turns):
-        ident = f"{mode}-{delay_ms}-{index}"
-        started = time.monotonic()
-        reply = await target.send(
-            TurnRequest(
-                message="How do refunds work?",
-                transcript=[],
-                conversation_id=conversation,
-                variables={"id": ident, "delay": delay_ms},
-            )
+    turn_requests = [
+        TurnRequest(
+            message="How do refunds work?",
+            transcript=[],
+            conversation_id=conversation,
+            variables={"id": f"{mode}-{delay_ms}-{index}", "delay": delay_ms, "gap": gap_ms},
         )
-        starts[ident] = (started, reply.ttft_ms)
+        for index in range(turns + 1)
+    ]
+    # The first turn opens the connection (and the websocket): not a per-turn cost.
+    await target.send(turn_requests[0])
+    gc.collect()
+    cpu = time.process_time()
+    for turn in turn_requests[1:]:
+        started = time.monotonic()
+        reply = await target.send(turn)
+        starts[turn.variables["id"]] = (started, reply.ttft_ms)
     cpu_ms = (time.process_time() - cpu) * 1000 / turns
     await target.aclose()
     await factory.aclose()
@@ -182,12 +219,30 @@ def _pct(values: list[float], fraction: float) -> float:
     return ordered[min(len(ordered) - 1, int(len(ordered) * fraction))]
 
 
+SHAPES = {"paced": 2.0, "burst": 0.0}  # ms between chunks
+
+
+def _cpu_rounds(url: str, turns: int, rounds: int, gap_ms: float) -> dict[str, list[float]]:
+    """Client CPU ms per turn, per channel, one value per round; ABBA order."""
+    samples: dict[str, list[float]] = {mode: [] for mode in CHANNELS}
+    order = list(CHANNELS)
+    for index in range(rounds):
+        for mode in order if index % 2 == 0 else reversed(order):
+            samples[mode].append(asyncio.run(_turns(mode, url, turns, gap_ms=gap_ms))[1])
+    return samples
+
+
+def _spread(values: list[float]) -> str:
+    return f"{statistics.median(values):.2f} x ({min(values):.2f}-{max(values):.2f})"
+
+
 def main() -> None:
     parser = argparse.ArgumentParser(
         description=__doc__, formatter_class=argparse.RawTextHelpFormatter
     )
     parser.add_argument("--turns", type=int, default=200, help="turns per CPU round")
-    parser.add_argument("--rounds", type=int, default=5, help="interleaved CPU rounds (median)")
+    parser.add_argument("--rounds", type=int, default=9, help="alternating CPU rounds")
+    parser.add_argument("--label", default="", help="a note for the recorded entry")
     parser.add_argument("--record", action="store_true")
     parser.add_argument("--serve", type=int, help=argparse.SUPPRESS)
     args = parser.parse_args()
@@ -210,47 +265,58 @@ def main() -> None:
                 break
             except OSError:
                 time.sleep(0.05)
-        # The machine is shared: rounds interleave the channels and the median is kept, so a
-        # burst of load elsewhere does not land on one channel only.
-        samples: dict[str, list[float]] = {mode: [] for mode in CHANNELS}
-        for channel in samples:
-            asyncio.run(_turns(channel, url, 20, 0))  # warm-up
-        for _ in range(args.rounds):
-            for channel in samples:
-                samples[channel].append(asyncio.run(_turns(channel, url, args.turns, 0))[1])
-        cpu = {channel: statistics.median(values) for channel, values in samples.items()}
+        for mode in CHANNELS:
+            asyncio.run(_turns(mode, url, 20))  # warm-up
+        for shape, gap_ms in SHAPES.items():
+            samples = _cpu_rounds(url, args.turns, args.rounds, gap_ms)
+            plain = samples["plain"]
+            for mode in ("sse", "websocket", "configured", "plain"):
+                ratios = [value / base for value, base in zip(samples[mode], plain, strict=True)]
+                values = samples[mode]
+                name = mode if mode in ("sse", "websocket") else f"http_chat ({mode})"
+                rows.append(
+                    f"| {name} | {shape if mode in ('sse', 'websocket') else '—'} "
+                    f"| {statistics.median(values):.3f} ms ({min(values):.3f}-{max(values):.3f}) "
+                    f"| {_spread(ratios)} |"
+                )
+        ttft_rows: list[str] = []
         for channel in ("sse", "websocket"):
-            errors, _ = asyncio.run(_turns(channel, url, min(args.turns, 100), 50))
-            rows.append(
-                f"| {channel} | {statistics.median(errors):.2f} ms | {_pct(errors, 0.95):.2f} ms | "
-                f"{max(errors):.2f} ms | {cpu[channel]:.3f} ms | {cpu[channel] / cpu['plain']:.2f} x "
-                f"| {cpu[channel] / cpu['configured']:.2f} x |"
+            errors, _ = asyncio.run(
+                _turns(channel, url, min(args.turns, 100), delay_ms=50, gap_ms=SHAPES["paced"])
             )
-        for mode in ("configured", "plain"):
-            rows.append(
-                f"| http_chat ({mode}) | — | — | — | {cpu[mode]:.3f} ms | "
-                f"{cpu[mode] / cpu['plain']:.2f} x | {cpu[mode] / cpu['configured']:.2f} x |"
+            ttft_rows.append(
+                f"| {channel} | {statistics.median(errors):.2f} ms | {_pct(errors, 0.95):.2f} ms "
+                f"| {max(errors):.2f} ms |"
             )
     finally:
         server.terminate()
         server.wait(timeout=10)
+    load_after = os.getloadavg()[0]
     table = (
-        "| channel | TTFT error, median | p95 | max | client CPU per turn "
-        "| vs http_chat, lamdis-runs contract | vs http_chat, configured request |\n"
-        "|---|---|---|---|---|---|---|\n" + "\n".join(rows)
+        "| channel | stream | client CPU per turn, median (range) "
+        "| vs plain http_chat in the same round, median (range) |\n"
+        "|---|---|---|---|\n" + "\n".join(rows)
     )
-    print(table)
+    ttft_table = "| channel | TTFT error, median | p95 | max |\n|---|---|---|---|\n" + "\n".join(
+        ttft_rows
+    )
+    print(table + "\n\n" + ttft_table)
+    print(f"load average before/after: {load_before:.2f} / {load_after:.2f}")
     if args.record:
         now = datetime.now(UTC).strftime("%Y-%m-%d %H:%M UTC")
+        label = f" — {args.label}" if args.label else ""
         text = (
-            f"\n### Streaming channels (`bench/streaming.py`) — {now}\n\n"
+            f"\n### Streaming channels (`bench/streaming.py`) — {now}{label}\n\n"
             f"Machine: {machine()}; 1-minute load average before/after {load_before:.2f} / "
-            f"{os.getloadavg()[0]:.2f}. Bot in its own process, 10 chunks per reply; TTFT error = "
+            f"{load_after:.2f}. Bot in its own process, 10 chunks per reply. CPU = client "
+            f"`process_time` per turn over {args.turns} turns, {args.rounds} rounds alternating "
+            "the channels (ABBA); ratios are taken within a round, against plain `http_chat` "
+            f"(the lamdis-runs contract). Paced: {SHAPES['paced']:g} ms between chunks (one "
+            "network read per chunk); burst: the whole stream in one write. TTFT error = "
             "client's request start + measured `ttftMs` - the bot's own first-chunk time (same "
-            "monotonic clock), over 100 turns with the first chunk 50 ms after the request; CPU "
-            f"= client `process_time` per turn, {args.turns} turns with no delays, median of "
-            f"{args.rounds} interleaved rounds. "
-            f"`python bench/streaming.py --turns {args.turns} --rounds {args.rounds} --record`.\n\n{table}\n"
+            "monotonic clock), 100 paced turns with the first chunk 50 ms after the request. "
+            f"`python bench/streaming.py --turns {args.turns} --rounds {args.rounds} --record`."
+            f"\n\n{table}\n\n{ttft_table}\n"
         )
         with (REPO / "bench" / "RESULTS.md").open("a") as handle:
             handle.write(text)

@@ -5,11 +5,12 @@ their path and show what was received, and secrets kept out of messages."""
 from __future__ import annotations
 
 import re
-from collections.abc import AsyncIterator, Mapping
+from collections.abc import AsyncIterator, Awaitable, Callable, Mapping
 from typing import Any
 
 import attrs
 import pytest
+from aiohttp import web
 from lamdis_core.domain import config as c
 from lamdis_core.domain.errors import ConfigError, TargetError
 from lamdis_core.ports.target import ConversationalTarget, Target, TargetFactory, TurnRequest
@@ -20,6 +21,7 @@ from tests.fakes.channel_bots import BotState, serve_bots
 from tests.http._channels import example_assistant
 
 SECRET = "s3cret-token-value-123"
+Handler = Callable[[web.Request], Awaitable[web.StreamResponse]]
 
 
 @pytest.fixture
@@ -51,6 +53,27 @@ async def ws_factory() -> AsyncIterator[TargetFactory]:
 
 async def _no_auth() -> Mapping[str, str]:
     return {}
+
+
+async def _serve(handler: Handler, *paths: str) -> tuple[web.AppRunner, str]:
+    """A bot made for one test, answering POST ``paths`` on a free loopback port: its runner
+    and base URL."""
+    app = web.Application()
+    app.add_routes([web.post(path, handler) for path in paths])
+    runner = web.AppRunner(app)
+    await runner.setup()
+    await web.TCPSite(runner, "127.0.0.1", 0).start()
+    port = next(a[1] for a in runner.addresses if isinstance(a, tuple))
+    return runner, f"http://127.0.0.1:{port}"
+
+
+def _sse_assistant(base_url: str, **options: Any) -> c.Assistant:
+    return c.Assistant(
+        id="s",
+        env=c.AssistantEnv(channel="sse", base_url=base_url),
+        request=c.ChannelRequest(path="/s", body={"q": "{{message}}"}),
+        **options,
+    )
 
 
 def _turn(message: str, conversation: str, turn: int = 1, **extra: Any) -> TurnRequest:
@@ -129,24 +152,16 @@ async def test_traceparent_has_one_trace_per_conversation_and_a_span_per_turn(
 
 
 async def test_the_plain_http_chat_channel_sends_traceparent_too(demo_url: str) -> None:
-    from aiohttp import web
-
     seen: list[str] = []
 
     async def chat(request: web.Request) -> web.Response:
         seen.append(request.headers.get("traceparent", ""))
         return web.json_response({"reply": "hello"})
 
-    app = web.Application()
-    app.router.add_post("/chat", chat)
-    runner = web.AppRunner(app)
-    await runner.setup()
-    site = web.TCPSite(runner, "127.0.0.1", 0)
-    await site.start()
-    port = next(a[1] for a in runner.addresses if isinstance(a, tuple))
+    runner, base_url = await _serve(chat, "/chat")
     factory = create_target_factory({})
     try:
-        assistant = c.Assistant(id="a", env=c.AssistantEnv(base_url=f"http://127.0.0.1:{port}"))
+        assistant = c.Assistant(id="a", env=c.AssistantEnv(base_url=base_url))
         target = factory.create(assistant, _no_auth, {})
         await target.send(_turn("hi", CONV_A))
     finally:
@@ -375,7 +390,6 @@ async def test_input_mappings_fill_templates_and_response_field_path_overrides_t
     """The newer format on a configurable channel: ``{{inputs.NAME}}`` reads a turn's
     assistantInputMappings, the default body carries them, and a turn's responseFieldPath
     (dotted) replaces ``response.reply`` for that turn."""
-    from aiohttp import web
 
     from tests.fixtures.servers import serve_loopback
 
@@ -416,8 +430,6 @@ async def test_sse_events_split_across_network_reads_are_joined(sse_factory: Tar
     """Lines cut mid-way between two writes (and CRLF line ends) still parse as events."""
     import asyncio
 
-    from aiohttp import web
-
     async def stream(request: web.Request) -> web.StreamResponse:
         response = web.StreamResponse(headers={"Content-Type": "text/event-stream"})
         await response.prepare(request)
@@ -431,19 +443,9 @@ async def test_sse_events_split_across_network_reads_are_joined(sse_factory: Tar
         await response.write_eof()
         return response
 
-    app = web.Application()
-    app.router.add_post("/s", stream)
-    runner = web.AppRunner(app)
-    await runner.setup()
-    site = web.TCPSite(runner, "127.0.0.1", 0)
-    await site.start()
-    port = next(a[1] for a in runner.addresses if isinstance(a, tuple))
+    runner, base_url = await _serve(stream, "/s")
     try:
-        assistant = c.Assistant(
-            id="s",
-            env=c.AssistantEnv(channel="sse", base_url=f"http://127.0.0.1:{port}"),
-            request=c.ChannelRequest(path="/s", body={"q": "{{message}}"}),
-        )
+        assistant = _sse_assistant(base_url)
         target = sse_factory.create(assistant, _no_auth, {})
         reply = await target.send(_turn("hi", CONV_A))
     finally:
@@ -457,8 +459,6 @@ async def test_sse_a_character_split_between_reads_a_custom_content_path_and_a_b
     """A UTF-8 character cut between two network reads arrives whole; contentPath is read;
     a chunk that is not JSON is an error naming it and showing what came."""
     import asyncio
-
-    from aiohttp import web
 
     wire = (
         'data: {"out": {"t": "gr\u00fc"}}\n\ndata: {"out": {"t": null}}\n\n'
@@ -477,21 +477,9 @@ async def test_sse_a_character_split_between_reads_a_custom_content_path_and_a_b
         await response.write_eof()
         return response
 
-    app = web.Application()
-    app.router.add_post("/s", stream)
-    app.router.add_post("/broken", stream)
-    runner = web.AppRunner(app)
-    await runner.setup()
-    site = web.TCPSite(runner, "127.0.0.1", 0)
-    await site.start()
-    port = next(a[1] for a in runner.addresses if isinstance(a, tuple))
+    runner, base_url = await _serve(stream, "/s", "/broken")
     try:
-        assistant = c.Assistant(
-            id="s",
-            env=c.AssistantEnv(channel="sse", base_url=f"http://127.0.0.1:{port}"),
-            request=c.ChannelRequest(path="/s", body={"q": "{{message}}"}),
-            sse=c.SseSpec(content_path="$.out.t"),
-        )
+        assistant = _sse_assistant(base_url, sse=c.SseSpec(content_path="$.out.t"))
         target = sse_factory.create(assistant, _no_auth, {})
         reply = await target.send(_turn("hi", CONV_A))
         bad = sse_factory.create(
@@ -506,6 +494,98 @@ async def test_sse_a_character_split_between_reads_a_custom_content_path_and_a_b
     assert (reply.text, reply.chunks) == ("gr\u00fc\u00dfe", 2)
     assert "an event's data is not JSON" in str(caught.value)
     assert '{"out": oops' in str(caught.value)  # what was received, up to the bad chunk
+
+
+async def test_sse_keeps_its_connection_when_the_server_ends_the_response_after_done(
+    sse_factory: TargetFactory,
+) -> None:
+    """A server that ends the response a little after ``[DONE]`` keeps one connection over
+    the turns (closing it early would cost every turn a new one); one that goes on streaming
+    after ``[DONE]`` does not hold the turn, and its connection is closed, not reused."""
+    import asyncio
+    import time
+
+    peers: list[tuple[str, Any]] = []
+
+    async def stream(request: web.Request) -> web.StreamResponse:
+        assert request.transport is not None
+        peers.append((request.path, request.transport.get_extra_info("peername")))
+        response = web.StreamResponse(headers={"Content-Type": "text/event-stream"})
+        await response.prepare(request)
+        await response.write(
+            b'data: {"choices": [{"delta": {"content": "ok"}}]}\n\ndata: [DONE]\n\n'
+        )
+        for _ in range(1 if request.path == "/s" else 400):
+            await asyncio.sleep(0.02)
+            if request.path != "/s":
+                await response.write(b": still here\n\n")
+        await response.write_eof()
+        return response
+
+    runner, base_url = await _serve(stream, "/s", "/endless")
+    assistant = _sse_assistant(base_url)
+    try:
+        target = sse_factory.create(assistant, _no_auth, {})
+        for turn in range(4):
+            assert (await target.send(_turn("hi", CONV_A, turn=turn + 1))).text == "ok"
+            await asyncio.sleep(0.05)  # the server ends the response meanwhile
+        endless = sse_factory.create(
+            attrs.evolve(assistant, request=c.ChannelRequest(path="/endless", body={})),
+            _no_auth,
+            {},
+        )
+        started = time.monotonic()
+        assert (await endless.send(_turn("hi", CONV_B))).text == "ok"
+        assert time.monotonic() - started < 1.0
+        await asyncio.sleep(1.2)  # longer than a response is given to end
+        await endless.send(_turn("hi", CONV_B, turn=2))
+    finally:
+        await sse_factory.aclose()
+        await runner.cleanup()
+    kept = {peer for path, peer in peers if path == "/s"}
+    assert len(kept) == 1, peers
+    assert peers[-1][1] != peers[-2][1], peers  # the endless response's connection was closed
+
+
+async def test_sse_event_framing_comments_names_multiline_data_and_a_last_event_unended(
+    sse_factory: TargetFactory,
+) -> None:
+    """Comments are skipped, ``event:`` names an event, several ``data:`` lines join with a
+    newline, CRLF and LF mix, and a stream that closes without a blank line after its last
+    event still delivers it."""
+
+    wire = (
+        ': ping\n\nevent: token\ndata: {"t": "a"}\r\n\r\n'
+        'event: meta\ndata: {"t": "not text"}\n\n'
+        'event: token\ndata: {"t":\r\ndata: "b"}\n\n'
+        '\n\nevent: token\ndata:{"t": "d"}\n\n'
+        'event: token\ndata: {"t": "e"}\r'
+    )
+
+    async def stream(request: web.Request) -> web.StreamResponse:
+        response = web.StreamResponse(headers={"Content-Type": "text/event-stream"})
+        await response.prepare(request)
+        await response.write(wire.encode())
+        await response.write_eof()
+        return response
+
+    runner, base_url = await _serve(stream, "/s")
+    try:
+        assistant = _sse_assistant(
+            base_url, sse=c.SseSpec(format="events", events={"token": "$.t"})
+        )
+        target = sse_factory.create(assistant, _no_auth, {})
+        reply = await target.send(_turn("hi", CONV_A))
+    finally:
+        await runner.cleanup()
+    assert (reply.text, reply.chunks) == ("abde", 4)
+    assert [event["event"] for event in reply.raw["events"]] == [
+        "token",
+        "meta",
+        "token",
+        "token",
+        "token",
+    ]
 
 
 async def test_a_stream_that_never_ends_times_out_naming_its_end_and_what_came(

@@ -12,7 +12,7 @@ from hypothesis import strategies as st
 from lamdis_core.config.loader import load_plan, validate_paths
 from lamdis_core.domain.errors import ConfigError, ConfigProblem
 from lamdis_core.jsonpath import JsonPathError, compile_path
-from lamdis_core.template import TemplateError, render
+from lamdis_core.template import TemplateError, compile_template, render
 
 CHANNELS = Path(__file__).resolve().parents[3] / "examples" / "channels"
 
@@ -141,6 +141,19 @@ def test_text_filled_into_a_template_is_not_scanned_again() -> None:
     assert render("say {{message}}", {"message": "{{turn}} ${HOME}", "turn": 3}) == (
         "say {{turn}} ${HOME}"
     )
+
+
+def test_a_compiled_template_fills_each_turn_anew() -> None:
+    fill = compile_template(
+        {"q": "{{var.a}}-{{ message }}!{{turn}}", "l": ["{{var.a}}", 1, None], "k": "plain"}
+    )
+    first = fill({"message": "hi {{turn}}", "turn": 1, "var": {"a": {"b": 2}}})
+    assert first == {"q": '{"b":2}-hi {{turn}}!1', "l": [{"b": 2}, 1, None], "k": "plain"}
+    first["l"].append("changed")
+    second = fill({"message": "yo", "turn": 2, "var": {"a": True}})
+    assert second == {"q": "true-yo!2", "l": [True, 1, None], "k": "plain"}
+    with pytest.raises(TemplateError, match=r"\{\{var.a\}\} has no value \(known var values: z\)"):
+        fill({"message": "m", "turn": 3, "var": {"z": 1}})
 
 
 def test_a_session_value_never_kept_is_a_template_error() -> None:

@@ -12,7 +12,7 @@ from __future__ import annotations
 import json
 import math
 import re
-from collections.abc import Mapping, MutableMapping
+from collections.abc import Callable, Mapping, MutableMapping
 from typing import Any
 
 from lamdis_core.domain.convert import default_converter
@@ -26,6 +26,7 @@ REPLACEMENT = "\ufffd"
 _SURROGATE = re.compile("[\ud800-\udfff]")
 # A string (skipped whole, escapes included) or one bracket; the unrolled loop keeps long
 # strings linear.
+_scan_once: Callable[[str, int], tuple[Any, int]] = getattr(json.JSONDecoder(), "scan_once")  # noqa: B009
 _DEPTH_TOKEN = re.compile(r'"[^"\\]*(?:\\.[^"\\]*)*"|[\[\]{}]', re.DOTALL)
 
 
@@ -98,7 +99,14 @@ def loads_bounded(raw: str | bytes, *, max_depth: int = MAX_JSON_DEPTH) -> Any:
     """
     text = raw.decode(json.detect_encoding(raw), "surrogatepass") if isinstance(raw, bytes) else raw
     check_depth(text, max_depth=max_depth)
-    return json.loads(text)
+    # The scanner json.loads ends in, without its wrapper (two regex scans for whitespace):
+    # this runs once per streamed chunk. Anything but one bare value goes the usual way, so
+    # errors read exactly as json.loads words them.
+    try:
+        value, end = _scan_once(text, 0)
+    except (StopIteration, ValueError):
+        return json.loads(text)
+    return value if end == len(text) else json.loads(text)
 
 
 def clean_log_event(_logger: Any, _method: str, event: MutableMapping[str, Any]) -> Any:

@@ -28,7 +28,7 @@ import re
 from collections.abc import Callable, Mapping
 from typing import Any
 
-from lamdis_core.config.interpolation import MISSING, lookup, to_text
+from lamdis_core.config.interpolation import MISSING, lookup, split_path, to_text
 
 PLACEHOLDER = re.compile(r"\{\{\s*([^{}]*?)\s*\}\}")
 SIMPLE_NAMES = frozenset(
@@ -91,6 +91,10 @@ def session_references(
     return found
 
 
+Compiled = Callable[[Mapping[str, Any]], Any]
+"""A template worked out once: call it with a turn's values to fill it."""
+
+
 def render(value: Any, values: Mapping[str, Any]) -> Any:
     """Fill every placeholder in ``value`` from ``values`` (keys as in the table above, with
     ``session`` and ``var`` as mappings). Text placed inside a longer string is never
@@ -99,31 +103,51 @@ def render(value: Any, values: Mapping[str, Any]) -> Any:
     Raises:
         TemplateError: a ``session.`` or ``var.`` placeholder has no value.
     """
+    return compile_template(value)(values)
 
-    def resolve(name: str) -> Any:
-        if name in SIMPLE_NAMES:
-            return values.get(name)
-        found = lookup(values, name)
+
+def compile_template(value: Any) -> Compiled:
+    """:func:`render` with the template scanned once, for a template filled on every turn.
+    Each call builds new containers, so a caller may change what it gets."""
+    if isinstance(value, str):
+        if "{{" not in value:
+            return lambda _values: value
+        whole = PLACEHOLDER.fullmatch(value)
+        if whole:
+            return _getter(whole.group(1))
+        pieces = PLACEHOLDER.split(value)  # text, name, text, name, ..., text
+        texts = pieces[0::2]
+        getters = [_getter(name) for name in pieces[1::2]]
+
+        def fill(values: Mapping[str, Any]) -> str:
+            out = [texts[0]]
+            for get, text in zip(getters, texts[1:], strict=True):
+                out.append(to_text(get(values)))
+                out.append(text)
+            return "".join(out)
+
+        return fill
+    if isinstance(value, Mapping):
+        members = [(key, compile_template(item)) for key, item in value.items()]
+        return lambda values: {key: fill(values) for key, fill in members}
+    if isinstance(value, list):
+        items = [compile_template(item) for item in value]
+        return lambda values: [fill(values) for fill in items]
+    return lambda _values: value
+
+
+def _getter(name: str) -> Compiled:
+    if name in SIMPLE_NAMES:
+        return lambda values: values.get(name)
+    parts = split_path(name)
+    root = name.split(".", 1)[0]
+
+    def get(values: Mapping[str, Any]) -> Any:
+        found = lookup(values, parts)
         if found is MISSING:
-            root = name.split(".", 1)[0]
             held = values.get(root)
             known = ", ".join(sorted(held)) if isinstance(held, Mapping) and held else "none"
             raise TemplateError(f"{{{{{name}}}}} has no value (known {root} values: {known})")
         return found
 
-    return _render(value, resolve)
-
-
-def _render(value: Any, resolve: Callable[[str], Any]) -> Any:
-    if isinstance(value, str):
-        if "{{" not in value:
-            return value
-        whole = PLACEHOLDER.fullmatch(value)
-        if whole:
-            return resolve(whole.group(1))
-        return PLACEHOLDER.sub(lambda m: to_text(resolve(m.group(1))), value)
-    if isinstance(value, Mapping):
-        return {k: _render(v, resolve) for k, v in value.items()}
-    if isinstance(value, list):
-        return [_render(v, resolve) for v in value]
-    return value
+    return get

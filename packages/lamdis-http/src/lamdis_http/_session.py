@@ -34,6 +34,7 @@ class LazySession:
         self._limit_per_host = limit_per_host
         self._session: aiohttp.ClientSession | None = None
         self._loop: asyncio.AbstractEventLoop | None = None
+        self._finishing: set[asyncio.Task[None]] = set()
 
     def get(self) -> aiohttp.ClientSession:
         """The open session, made now if there is none (must be called inside a running loop)."""
@@ -61,11 +62,45 @@ class LazySession:
     def is_open(self) -> bool:
         return self._session is not None and not self._session.closed
 
+    def finish(self, response: aiohttp.ClientResponse) -> None:
+        """Read the rest of ``response`` in the background, then give its connection back to
+        the pool. For a streamed answer whose reply is complete before the server has ended
+        the response (an SSE ``[DONE]`` before the closing chunk): releasing it now would
+        close the connection and cost the next request a new one (a TLS handshake, too).
+        A response that does not end within a second, or goes on for more than 64 KiB, is
+        closed instead."""
+        task = asyncio.get_running_loop().create_task(_finish(response))
+        self._finishing.add(task)
+        task.add_done_callback(self._finishing.discard)
+
     async def aclose(self) -> None:
         """Close the session and its pool. Safe to call twice, or when nothing was opened."""
+        finishing = list(self._finishing)
+        for task in finishing:
+            task.cancel()
+        await asyncio.gather(*finishing, return_exceptions=True)
         session, self._session, self._loop = self._session, None, None
         if session is not None and not session.closed:
             await session.close()
+
+
+_FINISH_S = 1.0
+_FINISH_BYTES = 65536
+
+
+async def _finish(response: aiohttp.ClientResponse) -> None:
+    try:
+        async with asyncio.timeout(_FINISH_S):
+            left = _FINISH_BYTES
+            while left > 0 and (data := await response.content.readany()):
+                left -= len(data)
+    except (TimeoutError, aiohttp.ClientError, OSError):
+        pass
+    finally:
+        if response.content.at_eof():
+            response.release()
+        else:
+            response.close()
 
 
 def safe_url(url: str | URL) -> str:

@@ -72,7 +72,9 @@ def lookup(value: Any, path: str | list[str | int]) -> Any:
     parts = _split_cached(path) if isinstance(path, str) else path
     current = value
     for part in parts:
-        if isinstance(current, Mapping):
+        # dict first: parsed JSON and template values are dicts, and the Mapping ABC check is
+        # slow next to it (templates look values up on every turn).
+        if type(current) is dict or isinstance(current, Mapping):
             key: Any = str(part) if isinstance(part, int) and str(part) in current else part
             if key not in current:
                 return MISSING

@@ -36,7 +36,7 @@ from lamdis_core.ports.target import AuthHeaders, ToolCall, TurnReply, TurnReque
 from lamdis_core.ratelimit import THROTTLING_STATUSES, HostLimits
 from lamdis_core.retry import parse_retry_after
 from lamdis_core.sanitize import TooDeepError, loads_bounded
-from lamdis_core.template import TemplateError, render
+from lamdis_core.template import Compiled, TemplateError, compile_template
 from lamdis_core.tool_calls import to_tool_call
 from lamdis_core.tracing import record_http
 from yarl import URL
@@ -48,6 +48,7 @@ logger = structlog.get_logger()
 EXCERPT_BYTES = 500
 MAX_REDIRECTS = 5
 RETRYABLE_STATUSES = frozenset({429, 502, 503, 504})
+_HOSTS_HELD = 256  # URLs whose host limit a target remembers (templated URLs vary per turn)
 _OPENAI_TOOL_CALLS = (
     compile_path("$.choices[0].message.tool_calls"),
     compile_path("$.tool_calls"),
@@ -158,6 +159,50 @@ def openai_messages(turn: TurnRequest) -> list[dict[str, Any]]:
     messages.extend({"role": t["role"], "content": t["content"]} for t in turn.transcript)
     messages.append({"role": "user", "content": turn.message})
     return messages
+
+
+class TurnValues(dict[str, Any]):
+    """What a turn's templates may name. ``transcript`` and ``messages`` are built on first
+    use: most templates name neither, and they cost a list per turn that grows with the
+    conversation."""
+
+    __slots__ = ("of",)
+    of: TurnRequest
+
+    def __missing__(self, key: str) -> Any:
+        if key == "transcript":
+            value: Any = default_body(self.of)["transcript"]
+        elif key == "messages":
+            value = openai_messages(self.of)
+        else:
+            raise KeyError(key)
+        self[key] = value
+        return value
+
+    def get(self, key: str, default: Any = None) -> Any:
+        try:
+            return self[key]
+        except KeyError:
+            return default
+
+    def __contains__(self, key: object) -> bool:
+        return key in _LAZY_VALUES or dict.__contains__(self, key)
+
+
+_LAZY_VALUES = frozenset({"transcript", "messages"})
+
+
+@attrs.frozen
+class _Plan:
+    """A request spec worked out once per target: its templates compiled."""
+
+    method: str
+    where: str
+    url: Compiled
+    query: Compiled | None
+    headers: Compiled | None
+    body: Compiled | None
+    sends_body: bool
 
 
 class ChannelSetup:
@@ -290,6 +335,10 @@ class ChannelTarget:
         self.timeout_s = setup.timeout_s()
         self._secrets = setup.secrets
         self._conversations: dict[str, Conversation] = {}
+        self._plans: dict[int, tuple[c.ChannelRequest, _Plan]] = {}
+        # Per target, not per turn: the timeout and each URL's host limit.
+        self.client_timeout = aiohttp.ClientTimeout(total=self.timeout_s)
+        self._hosts: dict[str, Any] = {}
         self._configure(setup)
         setup.done()
 
@@ -319,20 +368,20 @@ class ChannelTarget:
             held.extend(conversation.cookies.values())
         return held
 
-    def values(self, turn: TurnRequest, conversation: Conversation) -> dict[str, Any]:
-        return {
-            "message": turn.message,
-            "transcript": default_body(turn)["transcript"],
-            "messages": openai_messages(turn),
-            "persona": turn.persona or "",
-            "personaId": turn.persona_id or "",
-            "turn": turn.turn,
-            "conversationId": conversation.id,
-            "session": conversation.session,
-            "var": dict(turn.variables),
+    def values(self, turn: TurnRequest, conversation: Conversation) -> TurnValues:
+        values = TurnValues(
+            message=turn.message,
+            persona=turn.persona or "",
+            personaId=turn.persona_id or "",
+            turn=turn.turn,
+            conversationId=conversation.id,
+            session=conversation.session,
+            var=turn.variables,
             # assistantInputMappings of the newer lamdis format: {{inputs.conversationId}}.
-            "inputs": dict(turn.extra),
-        }
+            inputs=turn.extra,
+        )
+        values.of = turn
+        return values
 
     async def begin(self, turn: TurnRequest, conversation: Conversation) -> None:
         """Make the session request once per conversation, keeping what it names."""
@@ -380,28 +429,51 @@ class ChannelTarget:
 
     # --- requests ----------------------------------------------------------------------
 
+    def _plan(self, spec: c.ChannelRequest) -> _Plan:
+        found = self._plans.get(id(spec))
+        if found is not None and found[0] is spec:
+            return found[1]
+        method = spec.method.upper()
+        shown_target = spec.url or f"{self._shown_base}{_slash(spec.path or '')}"
+        if spec.url:
+            url = compile_template(spec.url)
+        else:
+            base, path = self.base_url, compile_template(spec.path or "")
+            url = lambda values: base + _slash(str(path(values)))  # noqa: E731
+        plan = _Plan(
+            method=method,
+            where=f"{method} {shown_target}",
+            url=url,
+            query=compile_template(spec.query) if spec.query else None,
+            headers=compile_template(spec.headers) if spec.headers else None,
+            body=None if spec.body is UNSET else compile_template(spec.body),
+            sends_body=method not in ("GET", "HEAD"),
+        )
+        self._plans[id(spec)] = (spec, plan)
+        return plan
+
     def prepare(
         self, spec: c.ChannelRequest, values: Mapping[str, Any], conversation: Conversation
     ) -> tuple[str, str, str, dict[str, Any]]:
         """Render ``spec``: method, URL, a secret-free description, and aiohttp arguments."""
-        shown_target = spec.url or f"{self._shown_base}{_slash(spec.path or '')}"
-        where = f"{spec.method.upper()} {shown_target}"
+        plan = self._plan(spec)
+        where = plan.where
         try:
-            if spec.url:
-                url = str(render(spec.url, values))
-            else:
-                url = self.base_url + _slash(str(render(spec.path or "", values)))
-            query = {k: to_text(v) for k, v in render(spec.query, values).items()}
-            headers = {k: to_text(v) for k, v in render(spec.headers, values).items()}
-            body = UNSET if spec.body is UNSET else render(spec.body, values)
+            url = str(plan.url(values))
+            query = {k: to_text(v) for k, v in plan.query(values).items()} if plan.query else None
+            headers = (
+                {k: to_text(v) for k, v in plan.headers(values).items()} if plan.headers else {}
+            )
+            body = UNSET if plan.body is None else plan.body(values)
         except TemplateError as exc:
             raise TargetError(f"{where}: {exc}") from exc
         kwargs: dict[str, Any] = {"headers": headers}
         if query:
             kwargs["params"] = query
-        if spec.body is UNSET and spec is self.request and spec.method.upper() == "POST":
-            kwargs["json"] = default_body(_turn_of(values))
-        elif body is not UNSET and spec.method.upper() not in ("GET", "HEAD"):
+        if spec.body is UNSET and spec is self.request and plan.method == "POST":
+            turn = values.of if isinstance(values, TurnValues) else _turn_of(values)
+            kwargs["json"] = default_body(turn)
+        elif body is not UNSET and plan.sends_body:
             if spec.body_format == "form":
                 kwargs["data"] = urlencode({k: to_text(v) for k, v in dict(body).items()})
                 headers.setdefault("Content-Type", "application/x-www-form-urlencoded")
@@ -410,7 +482,7 @@ class ChannelTarget:
                 headers.setdefault("Content-Type", "text/plain; charset=utf-8")
             else:
                 kwargs["json"] = body
-        return spec.method.upper(), url, where, kwargs
+        return plan.method, url, where, kwargs
 
     async def headers_for(
         self, conversation: Conversation, extra: Mapping[str, str]
@@ -426,8 +498,9 @@ class ChannelTarget:
                 f"could not get the auth headers for {self.assistant_id}: {exc}",
                 retryable=bool(getattr(exc, "retryable", False)),
             ) from exc
-        headers.update(auth)
-        self._secrets.extend(v for v in auth.values() if v not in self._secrets)
+        if auth:
+            headers.update(auth)
+            self._secrets.extend(v for v in auth.values() if v not in self._secrets)
         if conversation.cookies:
             headers["Cookie"] = "; ".join(f"{k}={v}" for k, v in conversation.cookies.items())
         headers["traceparent"] = traceparent(conversation.id, secrets.token_hex(8))
@@ -620,14 +693,19 @@ class _Opened:
 
     async def __aenter__(self) -> tuple[aiohttp.ClientResponse, float]:
         target = self.target
-        try:
-            parsed = URL(self.url)
-            origin = f"{parsed.scheme}://{parsed.host}:{parsed.port}"
-        except ValueError as exc:
-            raise TargetError(f"{self.where}: not a valid URL") from exc
+        limit = target._hosts.get(self.url)
+        if limit is None:
+            try:
+                parsed = URL(self.url)
+                origin = f"{parsed.scheme}://{parsed.host}:{parsed.port}"
+            except ValueError as exc:
+                raise TargetError(f"{self.where}: not a valid URL") from exc
+            limit = target._limits.for_host(origin)
+            if len(target._hosts) < _HOSTS_HELD:
+                target._hosts[self.url] = limit
         kwargs = dict(self.kwargs)
         kwargs["headers"] = await target.headers_for(self.conversation, kwargs.get("headers", {}))
-        self._slot_cm = target._limits.for_host(origin).slot()
+        self._slot_cm = limit.slot()
         self._slot = await self._slot_cm.__aenter__()
         record_http(self.method, self.url)
         started = time.perf_counter()
@@ -635,7 +713,7 @@ class _Opened:
             self._response = await target._session.get().request(
                 self.method,
                 self.url,
-                timeout=aiohttp.ClientTimeout(total=target.timeout_s),
+                timeout=target.client_timeout,
                 max_redirects=MAX_REDIRECTS,
                 **kwargs,
             )
@@ -652,6 +730,14 @@ class _Opened:
         elif status >= 500:
             self._slot.failed()
         return self._response, started
+
+    def finish_later(self) -> None:
+        """The turn has its answer: let the server end the response in the background, so
+        the connection goes back to the pool (see :meth:`LazySession.finish`)."""
+        response = self._response
+        if response is not None and not response.content.at_eof():
+            self._response = None
+            self.target._session.finish(response)
 
     async def __aexit__(self, exc_type: Any, exc: Any, tb: Any) -> None:
         try:

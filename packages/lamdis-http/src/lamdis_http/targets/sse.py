@@ -19,7 +19,6 @@ import codecs
 import time
 from typing import Any
 
-import attrs
 from lamdis_core.domain import config as c
 from lamdis_core.domain.errors import TargetError
 from lamdis_core.jsonpath import JsonPath, compile_path
@@ -39,12 +38,6 @@ from lamdis_http.targets._channel import (
 OPENAI_CONTENT = "$.choices[0].delta.content"
 _OPENAI_TOOL_DELTAS = compile_path("$.choices[0].delta.tool_calls")
 _OPENAI_DELTA = compile_path("$.choices[0].delta")
-
-
-@attrs.define
-class _Event:
-    name: str = "message"
-    data: list[str] = attrs.Factory(list)
 
 
 class SseTarget(ChannelTarget):
@@ -93,8 +86,9 @@ class SseTarget(ChannelTarget):
             self.request, self.values(turn, conversation), conversation
         )
         kwargs["headers"].setdefault("Accept", "text/event-stream")
-        state = _Stream(self, where)
-        async with self.open(method, url, where, kwargs, conversation) as (response, started):
+        state = _Stream(self, where, conversation)
+        opened = self.open(method, url, where, kwargs, conversation)
+        async with opened as (response, started):
             state.started = started
             if not 200 <= response.status < 300:
                 self.answered(response, await response.read(), where, conversation, "turn")
@@ -108,40 +102,35 @@ class SseTarget(ChannelTarget):
                     status=response.status,
                 )
             self.answered(response, b"", where, conversation, "turn")  # keeps cookies
-            event = _Event()
             try:
-                # Read what arrived, not line by line: one await per network read.
-                # One decode per read; the incremental decoder holds a character split
-                # between two reads.
+                # Read what arrived, not line by line: one await per network read. One decode
+                # per read; the incremental decoder holds a character split between two reads.
                 decode = codecs.getincrementaldecoder("utf-8")(errors="replace").decode
-                pending = ""
+                pending = ""  # the event not yet ended by a blank line
                 ended = False
+                raw = state.raw
+                block = state.block
                 read = response.content.readany  # b"" at the end of the stream
                 while data := await read():
-                    state.raw.extend(data)
-                    *lines, pending = (pending + decode(data)).split("\n")
-                    for line in lines:
-                        if line.endswith("\r"):
-                            line = line.rstrip("\r")
-                        if line.startswith("data:"):
-                            event.data.append(line[6:] if line[5:6] == " " else line[5:])
-                        elif line:
-                            _field(event, line)
-                        elif event.data and state.dispatch(event, conversation):
+                    raw += data
+                    text = pending + decode(data)
+                    if "\r" in text:
+                        text = text.replace("\r\n", "\n")
+                    *events, pending = text.split("\n\n")
+                    for event in events:
+                        if block(event):
                             ended = True
                             break
-                        else:
-                            event = _Event()
                     if ended:
                         break
-                if not ended:
+                if ended:
+                    opened.finish_later()
+                else:
                     pending += decode(b"", True)
-                    if pending.strip():
-                        _field(event, pending.rstrip("\r"))
-                    if not (event.data and state.dispatch(event, conversation)) and self.terminal:
+                    if not block(pending.replace("\r\n", "\n")) and self.terminal:
                         raise TargetError(
                             f"{where}: the stream closed before its end ({self.terminal}); "
-                            f"received: {received(bytes(state.raw), self.secrets_of(conversation))}",
+                            f"received: {received(bytes(raw), self.secrets_of(conversation))}",
                             retryable=True,
                         )
             except TimeoutError as exc:
@@ -170,23 +159,13 @@ class SseTarget(ChannelTarget):
         )
 
 
-def _field(event: _Event, line: str) -> None:
-    if line.startswith(":"):
-        return  # a comment (keep-alive ping)
-    name, _, value = line.partition(":")
-    value = value.removeprefix(" ")
-    if name == "data":
-        event.data.append(value)
-    elif name == "event":
-        event.name = value or "message"
-
-
 class _Stream:
     """What one turn's stream has delivered so far."""
 
-    def __init__(self, target: SseTarget, where: str) -> None:
+    def __init__(self, target: SseTarget, where: str, conversation: Any) -> None:
         self.target = target
         self.where = where
+        self.conversation = conversation
         self.started = time.perf_counter()
         self.raw = bytearray()
         self.parts: list[str] = []
@@ -204,14 +183,39 @@ class _Stream:
         self.chunks += 1
         self.parts.append(text)
 
-    def dispatch(self, event: _Event, conversation: Any) -> bool:
+    def block(self, text: str) -> bool:
+        """Take the lines of one event up to the blank line that ends it (``\\r\\n`` already
+        made ``\\n``); ``True`` when an event in it ends the reply."""
+        if text.startswith("data:") and "\n" not in text:  # the usual event: one data line
+            return self.dispatch("message", text[6:] if text[5:6] == " " else text[5:])
+        name = "message"
+        data: list[str] = []
+        for line in text.split("\n"):
+            if line.endswith("\r"):
+                line = line.rstrip("\r")
+            if not line:  # a lone CR made a blank line: the event ends here
+                if data and self.dispatch(name, "\n".join(data)):
+                    return True
+                name, data = "message", []
+                continue
+            if line.startswith(":"):
+                continue  # a comment (keep-alive ping)
+            field, _, value = line.partition(":")
+            value = value.removeprefix(" ")
+            if field == "data":
+                data.append(value)
+            elif field == "event":
+                name = value or "message"
+        return bool(data) and self.dispatch(name, "\n".join(data))
+
+    def dispatch(self, name: str, data: str) -> bool:
         """Take one event; ``True`` when it ends the reply."""
         target = self.target
-        data = event.data[0] if len(event.data) == 1 else "\n".join(event.data)
+        conversation = self.conversation
         spec = target.spec
         document: Any
         if spec.format == "openai":
-            if data.strip() == "[DONE]":
+            if data == "[DONE]" or data.strip() == "[DONE]":
                 return True
             try:
                 document = loads_bounded(data)
@@ -226,14 +230,15 @@ class _Stream:
                 delta = _OPENAI_DELTA.first(document)
                 if isinstance(delta, dict):
                     self.content(delta.get("content"))
-                    self._openai_tool_deltas(delta.get("tool_calls"))
+                    if "tool_calls" in delta:
+                        self._openai_tool_deltas(delta["tool_calls"])
             else:
                 self.content(target.content.first(document))
                 self._openai_tool_deltas(_OPENAI_TOOL_DELTAS.first(document))
             if target.tool_path is not None:
                 self._calls.extend(tool_calls_in(document, target.tool_path))
             return False
-        path = target.event_paths.get(event.name)
+        path = target.event_paths.get(name)
         needs_json = (path is not None and path.steps) or spec.done is not None or target.tool_path
         document = data
         if needs_json:
@@ -243,8 +248,8 @@ class _Stream:
                 if path is not None and path.steps:
                     self._json(data, conversation)  # raises, naming the event
                 document = data
-        self.events.append({"event": event.name, "data": document})
-        if spec.done_event and event.name == spec.done_event:
+        self.events.append({"event": name, "data": document})
+        if spec.done_event and name == spec.done_event:
             return True
         target.check_error(target.reading.error, document, self.raw, self.where, conversation)
         if path is not None:

@@ -26,7 +26,7 @@ from lamdis_core.jsonpath import JsonPath, compile_path
 from lamdis_core.ports.target import ToolCall, TurnReply, TurnRequest
 from lamdis_core.ratelimit import THROTTLING_STATUSES
 from lamdis_core.sanitize import loads_bounded
-from lamdis_core.template import TemplateError, render
+from lamdis_core.template import TemplateError, compile_template, render
 from lamdis_core.tracing import record_http
 
 from lamdis_http._session import safe_url
@@ -63,6 +63,7 @@ class WebSocketTarget(ChannelTarget):
             dict(spec.headers), "$.websocket.headers", secret=True
         )
         self.message = setup.resolve(spec.message, "$.websocket.message")
+        self.frame = None if self.message is c.UNSET else compile_template(self.message)
         default = "$" if spec.format == "text" else "$.content"
         self.content: JsonPath = compile_path(spec.content_path or default)
         self.tool_path = compile_path(spec.tool_calls) if spec.tool_calls else None
@@ -149,7 +150,7 @@ class WebSocketTarget(ChannelTarget):
         await self.begin(turn, conversation)
         values = self.values(turn, conversation)
         try:
-            frame = default_body(turn) if self.message is c.UNSET else render(self.message, values)
+            frame = default_body(turn) if self.frame is None else self.frame(values)
         except TemplateError as exc:
             raise TargetError(f"WebSocket {self.assistant_id}: {exc}") from exc
         async with asyncio.timeout(self.timeout_s):
