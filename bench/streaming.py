@@ -222,13 +222,49 @@ def _pct(values: list[float], fraction: float) -> float:
 SHAPES = {"paced": 2.0, "burst": 0.0}  # ms between chunks
 
 
+FLOORS = {"floor sse": ("/sse", b"0\r\n\r\n"), "floor plain": ("/chat", b'purchase."}')}
+
+
+async def _floor_turns(mode: str, url: str, turns: int, gap_ms: float) -> float:
+    """Client CPU ms per turn of the least a client can do: the same request as pre-built
+    bytes on one kept-alive socket, reading until the answer's last bytes. What is left when
+    HTTP parsing, JSON and lamdis are taken away: the reads and wake-ups themselves."""
+    path, last = FLOORS[mode]
+    host, port = url.removeprefix("http://").split(":")
+    reader, writer = await asyncio.open_connection(host, int(port))
+    body = json.dumps({"message": "How do refunds work?", "id": "floor", "gap_ms": gap_ms})
+    request = (
+        f"POST {path} HTTP/1.1\r\nHost: {host}\r\nContent-Type: application/json\r\n"
+        f"Content-Length: {len(body)}\r\n\r\n{body}"
+    ).encode()
+
+    async def turn() -> None:
+        writer.write(request)
+        received = b""
+        while not received.endswith(last):
+            received += await reader.read(65536)
+
+    await turn()
+    gc.collect()
+    cpu = time.process_time()
+    for _ in range(turns):
+        await turn()
+    cpu_ms = (time.process_time() - cpu) * 1000 / turns
+    writer.close()
+    return cpu_ms
+
+
 def _cpu_rounds(url: str, turns: int, rounds: int, gap_ms: float) -> dict[str, list[float]]:
     """Client CPU ms per turn, per channel, one value per round; ABBA order."""
-    samples: dict[str, list[float]] = {mode: [] for mode in CHANNELS}
-    order = list(CHANNELS)
+    order = [*CHANNELS, *FLOORS]
+    samples: dict[str, list[float]] = {mode: [] for mode in order}
     for index in range(rounds):
         for mode in order if index % 2 == 0 else reversed(order):
-            samples[mode].append(asyncio.run(_turns(mode, url, turns, gap_ms=gap_ms))[1])
+            if mode in FLOORS:
+                cpu = asyncio.run(_floor_turns(mode, url, turns, gap_ms))
+            else:
+                cpu = asyncio.run(_turns(mode, url, turns, gap_ms=gap_ms))[1]
+            samples[mode].append(cpu)
     return samples
 
 
@@ -269,13 +305,15 @@ def main() -> None:
             asyncio.run(_turns(mode, url, 20))  # warm-up
         for shape, gap_ms in SHAPES.items():
             samples = _cpu_rounds(url, args.turns, args.rounds, gap_ms)
-            plain = samples["plain"]
-            for mode in ("sse", "websocket", "configured", "plain"):
-                ratios = [value / base for value, base in zip(samples[mode], plain, strict=True)]
+            for mode in ("sse", "websocket", "configured", "plain", "floor sse", "floor plain"):
+                base = samples["plain"]
+                ratios = [value / b for value, b in zip(samples[mode], base, strict=True)]
                 values = samples[mode]
                 name = mode if mode in ("sse", "websocket") else f"http_chat ({mode})"
+                if mode.startswith("floor"):
+                    name = f"{mode} (a bare socket)"
                 rows.append(
-                    f"| {name} | {shape if mode in ('sse', 'websocket') else '—'} "
+                    f"| {name} | {shape if mode not in ('configured', 'plain') else '—'} "
                     f"| {statistics.median(values):.3f} ms ({min(values):.3f}-{max(values):.3f}) "
                     f"| {_spread(ratios)} |"
                 )
@@ -312,7 +350,9 @@ def main() -> None:
             f"`process_time` per turn over {args.turns} turns, {args.rounds} rounds alternating "
             "the channels (ABBA); ratios are taken within a round, against plain `http_chat` "
             f"(the lamdis-runs contract). Paced: {SHAPES['paced']:g} ms between chunks (one "
-            "network read per chunk); burst: the whole stream in one write. TTFT error = "
+            "network read per chunk); burst: the whole stream in one write. Floor rows: the "
+            "same requests as pre-built bytes on a bare asyncio socket, reading to the last "
+            "byte (no HTTP parser, no JSON): the reads and wake-ups alone. TTFT error = "
             "client's request start + measured `ttftMs` - the bot's own first-chunk time (same "
             "monotonic clock), 100 paced turns with the first chunk 50 ms after the request. "
             f"`python bench/streaming.py --turns {args.turns} --rounds {args.rounds} --record`."
