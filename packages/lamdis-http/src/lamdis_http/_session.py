@@ -75,7 +75,9 @@ class LazySession:
 
     async def aclose(self) -> None:
         """Close the session and its pool. Safe to call twice, or when nothing was opened."""
-        finishing = list(self._finishing)
+        loop = asyncio.get_running_loop()
+        # A task of a loop that has ended (a session reused across asyncio.run) is done.
+        finishing = [task for task in self._finishing if task.get_loop() is loop]
         for task in finishing:
             task.cancel()
         await asyncio.gather(*finishing, return_exceptions=True)

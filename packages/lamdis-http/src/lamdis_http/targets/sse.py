@@ -215,7 +215,7 @@ class _Stream:
         spec = target.spec
         document: Any
         if spec.format == "openai":
-            if data == "[DONE]" or data.strip() == "[DONE]":
+            if data == "[DONE]" or ("[DONE]" in data and data.strip() == "[DONE]"):
                 return True
             try:
                 document = loads_bounded(data)
