@@ -330,6 +330,33 @@ def test_a_sampled_out_test_still_sends_its_traceparent(loopback: Loopback, tmp_
     assert all(header.endswith("-00") for header in loopback.traceparents)
 
 
+def test_two_runs_in_one_process_both_export(loopback: Loopback, tmp_path: Path) -> None:
+    """An application calling ``lamdis_http.cli.main`` twice: the global tracer provider is
+    set once, and the second run's spans reach the collector too."""
+    _tree(tmp_path, loopback.assistant_url)
+    code = (
+        "from lamdis_http.cli import main\n"
+        "for _ in range(2):\n"
+        "    try:\n"
+        "        main(['run', 'tests/traced.json', '--no-cache'])\n"
+        "    except SystemExit as exc:\n"
+        "        print('exit', exc.code)\n"
+    )
+    proc = subprocess.run(
+        [sys.executable, "-c", code],
+        cwd=tmp_path,
+        env=_env(loopback, OTEL_EXPORTER_OTLP_ENDPOINT=loopback.receiver_url),
+        capture_output=True,
+        text=True,
+        timeout=120,
+        check=False,
+    )
+    assert proc.stdout.count("exit 1") == 2, proc.stdout + proc.stderr
+    assert "warning" not in proc.stderr.lower(), proc.stderr
+    assert len(loopback.receiver.named("lamdis run")) == 2
+    assert len([s for s in loopback.receiver.spans if s.name.startswith("lamdis test ")]) == 4
+
+
 def test_serve_exports_spans_for_a_hosted_run(
     loopback: Loopback,
     tmp_path: Path,
@@ -355,6 +382,8 @@ def test_serve_exports_spans_for_a_hosted_run(
     run_span = _only(loopback.receiver.named("lamdis run"))
     assert run_span.resource["service.name"] == "lamdis"
     assert run_span.attributes["lamdis.suite.id"] == "smoke"
+    assert run_span.attributes["lamdis.run.id"] == started["runId"]
+    assert run_span.attributes["lamdis.run.attempt"] == 1
     tests = [s for s in spans if s.name.startswith("lamdis test ")]
     assert sorted(t.attributes["lamdis.test.id"] for t in tests) == [
         "greets",

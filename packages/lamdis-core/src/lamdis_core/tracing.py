@@ -17,6 +17,7 @@ from __future__ import annotations
 import sys
 from collections.abc import Iterator, Mapping
 from contextlib import contextmanager
+from contextvars import ContextVar
 from typing import TYPE_CHECKING, Any
 from urllib.parse import urlsplit, urlunsplit
 
@@ -124,6 +125,16 @@ class SpanHandle:
 
 
 _OFF = SpanHandle(None)
+_RUN_ATTRIBUTES: ContextVar[Mapping[str, Any] | None] = ContextVar(
+    "lamdis_run_attributes", default=None
+)
+
+
+def describe_run(attributes: Mapping[str, Any]) -> None:
+    """Attributes for the run spans the current task starts from now on (the hosted worker
+    names its run: ``lamdis.run.id``...). A task's context is its own, so no reset is needed
+    when the task does one run."""
+    _RUN_ATTRIBUTES.set({**(_RUN_ATTRIBUTES.get() or {}), **attributes})
 
 
 @contextmanager
@@ -174,9 +185,10 @@ def start_run(attributes: Mapping[str, Any]) -> SpanHandle:
     trace = _api()
     if trace is None:
         return _OFF
+    merged = {**(_RUN_ATTRIBUTES.get() or {}), **attributes}
     return SpanHandle(
         trace.get_tracer(TRACER_NAME).start_span(
-            "lamdis run", attributes={k: v for k, v in attributes.items() if v is not None}
+            "lamdis run", attributes={k: v for k, v in merged.items() if v is not None}
         )
     )
 

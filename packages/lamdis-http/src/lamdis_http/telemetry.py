@@ -35,6 +35,8 @@ FLUSH_GRACE_S = 3.0
 _DEFAULTS = {"OTEL_BSP_MAX_QUEUE_SIZE": 2048, "OTEL_BSP_MAX_EXPORT_BATCH_SIZE": 512}
 _DEFAULT_DELAY_MS = 1000
 _EXPORTER_LOGGER = "opentelemetry.exporter"
+_provider: Any = None
+"""The tracer provider :func:`start` installed in this process, if it did."""
 _ERRNO = re.compile(r"\[Errno -?\d+\][^'\")]*")
 
 
@@ -126,8 +128,8 @@ class BoundedExport:
         return None
 
     def on_end(self, span: Any) -> None:
-        if not span.context.trace_flags.sampled:
-            return
+        if self._closed or not span.context.trace_flags.sampled:
+            return  # spans ending after the close belong to a later run's processor
         with self._lock:
             if self._stopping or len(self._queue) >= self.max_queue:
                 self._drop(1, "the export queue was full")
@@ -256,14 +258,18 @@ def _reason(record: logging.LogRecord) -> str | None:
 class Tracing:
     """The installed tracer provider and its exporter; :meth:`close` ends them."""
 
-    def __init__(self, provider: Any, processor: BoundedExport, endpoint: str) -> None:
+    def __init__(
+        self, provider: Any, processor: BoundedExport, endpoint: str, log: logging.Handler
+    ) -> None:
         self.provider = provider
         self.processor = processor
         self.endpoint = endpoint
+        self._log = log
 
     def close(self) -> str | None:
         """Sends the last spans (bounded) and returns the one warning to report, if any."""
         self.processor.shutdown()
+        logging.getLogger(_EXPORTER_LOGGER).removeHandler(self._log)
         return dropped_warning(self.processor, self.endpoint)
 
 
@@ -347,11 +353,16 @@ def start(
         delay_s=delay_ms / 1000,
         on_first_drop=first_drop,
     )
+    handler = _ExporterProblems(processor)
     exporter_log = logging.getLogger(_EXPORTER_LOGGER)
-    exporter_log.addHandler(_ExporterProblems(processor))
+    exporter_log.addHandler(handler)
     exporter_log.propagate = False
-    provider = TracerProvider(resource=resource, shutdown_on_exit=False)
+    global _provider
+    if _provider is None:
+        # The global provider can be set once per process; a later run in the same process
+        # (an embedding application) adds its processor to it.
+        _provider = TracerProvider(resource=resource, shutdown_on_exit=False)
+        trace.set_tracer_provider(_provider)
     # BoundedExport has SpanProcessor's methods; subclassing it would import the SDK here.
-    provider.add_span_processor(cast("SpanProcessor", processor))
-    trace.set_tracer_provider(provider)
-    return Tracing(provider, processor, endpoint)
+    _provider.add_span_processor(cast("SpanProcessor", processor))
+    return Tracing(_provider, processor, endpoint, handler)

@@ -37,6 +37,7 @@ from typing import Any, Protocol
 import attrs
 import structlog
 
+from lamdis_core import tracing
 from lamdis_core.domain.errors import LamdisError
 from lamdis_core.domain.plan import PlanEntry, RunPlan
 from lamdis_core.domain.results import (
@@ -440,6 +441,13 @@ class WorkerPool:
         run_id = run.id
         log = logger.bind(run_id=run_id, suite_id=run.suite_id, attempt=run.attempts)
         log.info("run.started", kind=run.request.get("kind", "suite"))
+        tracing.describe_run(
+            {
+                "lamdis.run.id": run_id,
+                "lamdis.org.id": run.org_id,
+                "lamdis.run.attempt": run.attempts,
+            }
+        )
         claim = Claim.of(run)
         body = asyncio.current_task()
         assert body is not None
