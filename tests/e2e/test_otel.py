@@ -33,6 +33,7 @@ REPO = Path(__file__).resolve().parents[2]
 OPENAI_KEY = "sk-e2e-not-a-real-key"
 OTLP_TOKEN = "otlp-header-secret-4711"
 QUERY_TOKEN = "query-secret-0815"
+PATH_TOKEN = "path-secret-77a9c1e5"  # a bot token in the URL path, as some chat APIs want
 SPAN_KIND_CLIENT = 3
 STATUS_OK, STATUS_ERROR = 1, 2
 
@@ -71,6 +72,7 @@ class Loopback:
         self.receiver_url = self._run(self._serve(self.receiver.app))
         assistant = web.Application()
         assistant.router.add_post("/chat", self._chat)
+        assistant.router.add_post("/{bot}/chat", self._chat)
         self.assistant_url = self._run(self._serve(assistant))
         self._run(self.openai.start())
 
@@ -110,7 +112,7 @@ def _tree(root: Path, assistant_url: str) -> None:
                 "id": "bot",
                 "env": {
                     "channel": "http_chat",
-                    "baseUrl": assistant_url,
+                    "baseUrl": f"{assistant_url}/bot${{BOT_PATH_TOKEN}}",
                     "path": f"/chat?token={QUERY_TOKEN}",
                 },
             }
@@ -160,6 +162,7 @@ def _env(loopback: Loopback, **otel: str) -> dict[str, str]:
             "OPENAI_API_KEY": OPENAI_KEY,
             "OPENAI_BASE": loopback.openai.base_url,
             "OPENAI_MODEL": "gpt-4o-mini",
+            "BOT_PATH_TOKEN": PATH_TOKEN,
             **otel,
         }
     )
@@ -200,7 +203,7 @@ def _only(spans: list[ReceivedSpan]) -> ReceivedSpan:
 
 def _no_secrets(spans: list[ReceivedSpan]) -> None:
     text = json.dumps([[s.attributes, s.status_message, s.resource] for s in spans])
-    for secret in (OPENAI_KEY, OTLP_TOKEN, QUERY_TOKEN):
+    for secret in (OPENAI_KEY, OTLP_TOKEN, QUERY_TOKEN, PATH_TOKEN):
         assert secret not in text
 
 
@@ -257,7 +260,8 @@ def test_run_exports_run_test_turn_and_judge_spans(loopback: Loopback, tmp_path:
         assert turn.attributes == {
             "lamdis.turn": 1,
             "http.request.method": "POST",
-            "url.full": f"{loopback.assistant_url}/chat",
+            # The path's credential masked (from the environment), the query dropped.
+            "url.full": f"{loopback.assistant_url}/bot***/chat",
             "server.address": host,
             "server.port": int(port),
             "http.response.status_code": 200,

@@ -25,6 +25,7 @@ if TYPE_CHECKING:
     from opentelemetry.trace import Span
 
     from lamdis_core.domain.results import Item
+    from lamdis_core.masking import SecretMasker
 
 TRACER_NAME = "lamdis"
 _TEXT_LIMIT = 1000
@@ -70,14 +71,16 @@ class SpanHandle:
     def set(self, attributes: Mapping[str, Any]) -> None:
         if self.recording:
             assert self.span is not None
-            self.span.set_attributes({k: v for k, v in attributes.items() if v is not None})
+            self.span.set_attributes(
+                {k: _masked(v) for k, v in attributes.items() if v is not None}
+            )
 
     def fail(self, description: str) -> None:
         if self.recording:
             from opentelemetry.trace import Status, StatusCode
 
             assert self.span is not None
-            self.span.set_status(Status(StatusCode.ERROR, description[:_TEXT_LIMIT]))
+            self.span.set_status(Status(StatusCode.ERROR, _masked(description[:_TEXT_LIMIT])))
 
     def ok(self) -> None:
         if self.recording:
@@ -125,6 +128,21 @@ class SpanHandle:
 
 
 _OFF = SpanHandle(None)
+_TURN: ContextVar[SpanHandle | None] = ContextVar("lamdis_turn_span", default=None)
+_MASKER: ContextVar[SecretMasker | None] = ContextVar("lamdis_span_masker", default=None)
+
+
+def mask_with(masker: SecretMasker) -> None:
+    """Texts put on spans in the current task from now on are masked with ``masker`` (the
+    run's: credentials of the environment and the assistants' headers, OAuth tokens)."""
+    _MASKER.set(masker)
+
+
+def _masked(value: Any) -> Any:
+    masker = _MASKER.get()
+    return masker.mask(value) if masker is not None and isinstance(value, str) else value
+
+
 _RUN_ATTRIBUTES: ContextVar[Mapping[str, Any] | None] = ContextVar(
     "lamdis_run_attributes", default=None
 )
@@ -211,9 +229,16 @@ def execution_span(
     )
 
 
-def turn_span(turn: int) -> Any:
-    """The span of one user turn (an HTTP client call to the assistant, with its retries)."""
-    return _started(f"lamdis turn {turn}", kind="CLIENT", attributes={"lamdis.turn": turn})
+@contextmanager
+def turn_span(turn: int) -> Iterator[SpanHandle]:
+    """The span of one user turn (an HTTP client call to the assistant, with its retries);
+    :func:`record_http` describes its requests."""
+    with _started(f"lamdis turn {turn}", kind="CLIENT", attributes={"lamdis.turn": turn}) as span:
+        token = _TURN.set(span)
+        try:
+            yield span
+        finally:
+            _TURN.reset(token)
 
 
 def judge_span(judge_name: str, operation: str) -> Any:
@@ -256,12 +281,10 @@ def traceparent_for(trace_id: str) -> str | None:
 
 
 def record_http(method: str, url: str, status: int | None = None) -> None:
-    """HTTP client attributes of the request a turn made, on the current (turn) span."""
-    trace = _api()
-    if trace is None:
-        return
-    span = SpanHandle(trace.get_current_span())
-    if not span.recording:
+    """HTTP client attributes of the request a turn made, on the turn's span (requests made
+    outside a turn, such as closing a session, are not described)."""
+    span = _TURN.get()
+    if span is None or not span.recording:
         return
     parts = urlsplit(url)
     span.set(

@@ -160,11 +160,12 @@ class Engine:
         masker = SecretMasker.from_env(self.env, _credential_headers(plan, self.env))
         budget = Budget(limit=max_cost) if max_cost is not None else None
         run_trace = tracing.start_run({"lamdis.run.seed": seed, "lamdis.suite.id": plan.suite_id})
-        judge: Judge = TracedJudge(self.judge) if run_trace.recording else self.judge
+        judge: Judge = TracedJudge(self.judge) if tracing.enabled() else self.judge
         if budget is not None:
             judge = BudgetedJudge(judge, budget, stop)
 
         async def worker() -> None:
+            tracing.mask_with(masker)
             for index, (entry, rep) in jobs:
                 if stop.is_set():
                     item = _skipped(
