@@ -40,6 +40,26 @@ def test_building_the_parser_imports_no_heavy_module() -> None:
     assert json.loads(proc.stdout.strip().splitlines()[-1]) == []
 
 
+def _commands(parser: argparse.ArgumentParser) -> dict[str, argparse.ArgumentParser]:
+    action = next(a for a in parser._actions if isinstance(a, argparse._SubParsersAction))
+    return dict(action.choices)
+
+
+def test_each_command_alone_parses_as_in_the_full_parser() -> None:
+    """Running a command registers only its module, found by name (``demo-assistant`` is
+    ``_demo_assistant``): every command's own parser is the one the full parser holds."""
+    from lamdis_http.cli import COMMAND_MODULES, build_parser
+
+    full = _commands(build_parser())
+    assert sorted(f"_{name.replace('-', '_')}" for name in full) == sorted(COMMAND_MODULES)
+    for name, parser in full.items():
+        alone = _commands(build_parser(name))
+        assert list(alone) == [name]
+        assert alone[name].format_help() == parser.format_help()
+    # An unknown command gets the full parser, so the error lists every command.
+    assert _commands(build_parser("nosuch")).keys() == full.keys()
+
+
 def _args(**overrides: object) -> argparse.Namespace:
     base = {
         "paths": ["t.json"],
@@ -173,7 +193,9 @@ def test_help_imports_no_heavy_module() -> None:
 
 
 def test_validate_imports_no_http_client_logging_or_event_loop() -> None:
-    assert _imported_by(["validate", "examples/configs"], NOT_FOR_VALIDATE) == []
+    # ...nor other commands' modules: only the command being run is registered.
+    others = ("lamdis_http.cli._run", "lamdis_http.cli._serve")
+    assert _imported_by(["validate", "examples/configs"], (*NOT_FOR_VALIDATE, *others)) == []
     # ...and it did validate (the examples load, so the loader itself was imported).
     assert _imported_by(["validate", "examples/configs"], ("lamdis_core.config.loader",)) == [
         "lamdis_core.config.loader"

@@ -31,11 +31,14 @@ COMMAND_MODULES: list[str] = [
     "_diff",
     "_report",
 ]
-"""Modules under ``lamdis_http.cli`` that add a command; each exposes ``register(subparsers)``."""
+"""Modules under ``lamdis_http.cli`` that add a command; each exposes ``register(subparsers)``.
+A command's module is named after it: ``demo-assistant`` is ``_demo_assistant``."""
 
 
-def build_parser() -> argparse.ArgumentParser:
-    """The argument parser with every command in :data:`COMMAND_MODULES` registered."""
+def build_parser(command: str | None = None) -> argparse.ArgumentParser:
+    """The argument parser with every command in :data:`COMMAND_MODULES` registered; or, given
+    the ``command`` about to run, with that one only: importing and registering all fourteen
+    was a tenth of a short ``lamdis run``'s start-up."""
     parser = argparse.ArgumentParser(
         prog="lamdis",
         description="Test conversational AI assistants: run lamdis-runs test files locally or in CI.",
@@ -51,7 +54,8 @@ def build_parser() -> argparse.ArgumentParser:
         help="log more to stderr (-v info, -vv debug); LAMDIS_LOG_LEVEL sets it too",
     )
     subparsers = parser.add_subparsers(dest="command", metavar="COMMAND")
-    for name in COMMAND_MODULES:
+    only = f"_{command.replace('-', '_')}" if command else None
+    for name in [only] if only in COMMAND_MODULES else COMMAND_MODULES:
         qualified = f"{__name__}.{name}"
         try:
             module = importlib.import_module(qualified)
@@ -124,10 +128,22 @@ def _version() -> str:
         return "unknown"
 
 
+def _command_in(argv: Sequence[str]) -> str | None:
+    """The command ``argv`` names: its first word that is not a top-level option (none of
+    which takes a value); ``None`` when there is none or help is asked before it."""
+    for word in argv:
+        if word in ("-h", "--help", "--"):
+            return None
+        if not word.startswith("-"):
+            return word
+    return None
+
+
 def main(argv: Sequence[str] | None = None) -> None:
     """Parse, run the command, exit with its code (``SystemExit``)."""
-    parser = build_parser()
-    args = parser.parse_args(argv)
+    words = sys.argv[1:] if argv is None else list(argv)
+    parser = build_parser(_command_in(words))
+    args = parser.parse_args(words)
     if args.version:
         print(f"lamdis {_version()}")
         sys.exit(0)
