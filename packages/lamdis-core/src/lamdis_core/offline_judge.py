@@ -6,7 +6,7 @@ rubric asks for more:
 - **It can judge presence.** A rubric's content words (stemmed crudely, stop words and words
   about the judging left out) must appear in the judged text; its score is the share found.
   A few conversational acts are recognised by their usual wording rather than by the
-  rubric's own words (see :data:`CONCEPTS`): "greets the user" matches "Hello!", "offers
+  rubric's own words (see :func:`known_concepts`): "greets the user" matches "Hello!", "offers
   help" matches "How can I help you today?".
 - **It cannot judge manner, quality or absence.** Words such as "polite", "empathetic",
   "accurate" or "concise" (:data:`JUDGEMENT_WORDS`), and anything the rubric asks the reply
@@ -21,6 +21,7 @@ Every verdict's reasoning says it came from the offline judge; reports warn too.
 
 from __future__ import annotations
 
+import functools
 import re
 from collections.abc import Iterable, Mapping
 
@@ -101,56 +102,61 @@ def _rx(pattern: str) -> re.Pattern[str]:
     return re.compile(pattern, re.IGNORECASE)
 
 
-CONCEPTS: tuple[Concept, ...] = (
-    Concept(
-        "a greeting",
-        _rx(r"\bgreet\w*|\bwelcom\w*|\bsays? (?:hello|hi)\b"),
-        _rx(r"\b(?:hello|hi|hey|greetings|welcome|good (?:morning|afternoon|evening|day))\b"),
-    ),
-    Concept(
-        "an offer of help",
-        _rx(
-            r"\boffer\w*(?: (?:to|its|their|some|any|further|more|additional))? "
-            r"(?:help|assist\w*|support)\b"
+@functools.cache
+def known_concepts() -> tuple[Concept, ...]:
+    """The conversational acts the offline judge recognises by their usual wording.
+
+    Compiled on first use: a run without rubric checks never needs these patterns.
+    """
+    return (
+        Concept(
+            "a greeting",
+            _rx(r"\bgreet\w*|\bwelcom\w*|\bsays? (?:hello|hi)\b"),
+            _rx(r"\b(?:hello|hi|hey|greetings|welcome|good (?:morning|afternoon|evening|day))\b"),
         ),
-        _rx(
-            r"\b(?:how (?:can|may|could) i (?:help|assist)|what can i do for you|"
-            r"(?:can|could|may) i help|(?:happy|glad|here) to (?:help|assist)|"
-            r"i can help|let me know (?:if|how|what))"
+        Concept(
+            "an offer of help",
+            _rx(
+                r"\boffer\w*(?: (?:to|its|their|some|any|further|more|additional))? "
+                r"(?:help|assist\w*|support)\b"
+            ),
+            _rx(
+                r"\b(?:how (?:can|may|could) i (?:help|assist)|what can i do for you|"
+                r"(?:can|could|may) i help|(?:happy|glad|here) to (?:help|assist)|"
+                r"i can help|let me know (?:if|how|what))"
+            ),
         ),
-    ),
-    Concept(
-        "thanks",
-        _rx(r"\bthank\w*|\bexpress\w* (?:gratitude|appreciation)"),
-        _rx(r"\bthank|\bappreciate|\bgrateful"),
-    ),
-    Concept(
-        "an apology",
-        _rx(r"\bapologi[sz]\w*|\bsays? sorry|\bexpress\w* (?:regret|sorrow)"),
-        _rx(r"\bsorry\b|\bapologi[sz]|\bregret"),
-    ),
-    Concept(
-        "a question back",
-        _rx(
-            r"\basks? (?:the user )?(?:a |for |follow-up |clarifying |one )*"
-            r"(?:questions?|clarification|details|more information)|\bclarifying questions?"
+        Concept(
+            "thanks",
+            _rx(r"\bthank\w*|\bexpress\w* (?:gratitude|appreciation)"),
+            _rx(r"\bthank|\bappreciate|\bgrateful"),
         ),
-        _rx(r"\?"),
-    ),
-    Concept(
-        "a referral to a professional",
-        _rx(
-            r"\b(?:refer\w*|recommend\w*|suggest\w*|direct\w*) (?:the user |them )?(?:to )?"
-            r"(?:consult(?:ing)? )?(?:a |an )?(?:licensed |qualified |certified )?"
-            r"(?:professional|advis[eo]r|expert|doctor|lawyer|attorney|specialist)s?"
+        Concept(
+            "an apology",
+            _rx(r"\bapologi[sz]\w*|\bsays? sorry|\bexpress\w* (?:regret|sorrow)"),
+            _rx(r"\bsorry\b|\bapologi[sz]|\bregret"),
         ),
-        _rx(
-            r"\b(?:professional|advis[eo]r|expert|doctor|physician|lawyer|attorney|"
-            r"specialist)s?\b"
+        Concept(
+            "a question back",
+            _rx(
+                r"\basks? (?:the user )?(?:a |for |follow-up |clarifying |one )*"
+                r"(?:questions?|clarification|details|more information)|\bclarifying questions?"
+            ),
+            _rx(r"\?"),
         ),
-    ),
-)
-"""The conversational acts the offline judge recognises by their usual wording."""
+        Concept(
+            "a referral to a professional",
+            _rx(
+                r"\b(?:refer\w*|recommend\w*|suggest\w*|direct\w*) (?:the user |them )?(?:to )?"
+                r"(?:consult(?:ing)? )?(?:a |an )?(?:licensed |qualified |certified )?"
+                r"(?:professional|advis[eo]r|expert|doctor|lawyer|attorney|specialist)s?"
+            ),
+            _rx(
+                r"\b(?:professional|advis[eo]r|expert|doctor|physician|lawyer|attorney|"
+                r"specialist)s?\b"
+            ),
+        ),
+    )
 
 
 def _key(word: str) -> str:
@@ -182,7 +188,7 @@ class RubricReading:
     """What the offline judge can look for in a rubric, and what it cannot assess.
 
     Attributes:
-        concepts: conversational acts named by the rubric (:data:`CONCEPTS`).
+        concepts: conversational acts named by the rubric (:func:`known_concepts`).
         terms: content words that must appear.
         judgements: words asking for a judgement of manner or quality.
         absences: the parts the reply must not contain ("avoids X" gives "X").
@@ -211,7 +217,7 @@ def read_rubric(rubric: str) -> RubricReading:
     """Split a rubric into what keywords can show and what needs an LLM."""
     text = rubric.lower()
     concepts: list[Concept] = []
-    for concept in CONCEPTS:
+    for concept in known_concepts():
         if concept.rubric.search(text):
             concepts.append(concept)
             text = concept.rubric.sub(" ", text)
