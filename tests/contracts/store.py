@@ -1252,6 +1252,14 @@ class CatalogContract(_Contract):
         assert updated >= created
         assert await catalog.get(CatalogKind.SUITES, "org-1", "suite-1") == stored
 
+    async def test_list_of_no_organization_holds_no_upserted_document(
+        self, catalog: Catalog
+    ) -> None:
+        """``list(kind, None)`` lists documents of no organization; every upsert names one."""
+        await catalog.upsert(CatalogKind.SUITES, "org-a", {"id": "s1", "name": "one"})
+        assert await catalog.list(CatalogKind.SUITES, None) == []
+        assert [d["id"] for d in await catalog.list(CatalogKind.SUITES, "org-a")] == ["s1"]
+
     async def test_upsert_replaces_and_keeps_created_at(self, catalog: Catalog) -> None:
         """upsert of an existing id replaces the document but keeps its createdAt."""
         first = await catalog.upsert(

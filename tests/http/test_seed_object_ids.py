@@ -68,3 +68,43 @@ async def test_start_by_object_ids_of_documents_without_id(
     )
     assert unknown.status == 404
     assert (await unknown.json())["field"] == "envId"
+
+
+@pytest.mark.mongo
+async def test_documents_of_no_organization_start_and_run(
+    aiohttp_client: Any, mongo_url: str, demo_url: str, tmp_path: Path
+) -> None:
+    """Documents another tool wrote without ``orgId``: a start that names no organization
+    runs the suite in no organization, its tests found by their ``suiteId``."""
+    suite, env = ObjectId(), ObjectId()
+    mongo: AsyncMongoClient[dict[str, Any]] = AsyncMongoClient(mongo_url)
+    try:
+        db = mongo.get_default_database()
+        await db.environments.insert_one(
+            {"_id": env, "name": "demo", "channel": "http_chat", "baseUrl": demo_url}
+        )
+        await db.testsuites.insert_one({"_id": suite, "name": "Smoke", "defaultEnvId": env})
+        tests = [
+            _test("greets", "hello there", "hello", suite, ObjectId()),
+            _test("risk", "I want to put everything in one risky stock", "risk", suite, ObjectId()),
+        ]
+        for test in tests:
+            del test["orgId"]
+        await db.tests.insert_many(tests)
+    finally:
+        await mongo.close()
+
+    settings = Settings.from_env({"MONGO_URL": mongo_url, "LAMDIS_CONFIG_DIR": str(tmp_path)})
+    client = await aiohttp_client(build_app(settings, poll_seconds=0.05))
+
+    for body in ({"suiteId": str(suite), "envId": str(env)}, {"suiteId": str(suite)}):
+        run = await wait_status(client, await start(client, body), within=30)
+        assert run["status"] == "passed", run
+        assert run["totals"]["passed"] == 2
+        assert run["suiteId"] == str(suite) and run.get("orgId") is None
+
+    elsewhere = await client.post(
+        "/internal/runs/start", json={"suiteId": str(suite), "orgId": "acme"}
+    )
+    assert elsewhere.status == 404
+    assert (await elsewhere.json())["field"] == "suiteId"

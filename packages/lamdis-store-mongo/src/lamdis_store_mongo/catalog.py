@@ -177,14 +177,15 @@ class MongoCatalog(MongoScheduleClaims):
         return None if found is None else self._out(found)
 
     async def list(
-        self, kind: CatalogKind, org_id: str, *, limit: int = 500
+        self, kind: CatalogKind, org_id: str | None, *, limit: int = 500
     ) -> list[dict[str, Any]]:
         if limit < 1:
             return []
         collection = self._collection(kind)
 
         async def read() -> list[Doc]:
-            query = {"orgId": _org_filter(org_id)}
+            # None matches a missing orgId too: the documents of no organization.
+            query = {"orgId": None if org_id is None else _org_filter(org_id)}
             cursor = collection.find(query).sort([("id", ASCENDING)]).limit(limit)
             return await cursor.to_list()
 

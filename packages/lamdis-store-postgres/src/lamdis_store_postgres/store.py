@@ -1140,7 +1140,7 @@ class PostgresCatalog:
         return await self._db.run("catalog.get", body)
 
     async def list(
-        self, kind: CatalogKind, org_id: str, *, limit: int = 500
+        self, kind: CatalogKind, org_id: str | None, *, limit: int = 500
     ) -> list[dict[str, Any]]:
         table = _TABLES[CatalogKind(kind)]
         if limit <= 0 or not _usable_id(org_id):

@@ -46,9 +46,11 @@ class Catalog(Protocol):
         ...
 
     async def list(
-        self, kind: CatalogKind, org_id: str, *, limit: int = 500
+        self, kind: CatalogKind, org_id: str | None, *, limit: int = 500
     ) -> list[dict[str, Any]]:
-        """The organization's documents of this kind, ordered by id."""
+        """The organization's documents of this kind, ordered by id. With ``org_id=None``:
+        the documents of no organization (another tool wrote them without ``orgId``); a
+        catalog that records an organization for every document returns none."""
         ...
 
     async def delete(self, kind: CatalogKind, org_id: str, doc_id: str) -> bool:

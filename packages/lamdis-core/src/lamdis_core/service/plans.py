@@ -19,7 +19,7 @@ instances sharing a catalog behave alike whatever their config roots hold.
 from __future__ import annotations
 
 import asyncio
-from collections.abc import Mapping
+from collections.abc import Mapping, Sequence
 from pathlib import Path
 from typing import Any
 
@@ -43,6 +43,21 @@ from lamdis_core.ports.catalog import Catalog, CatalogKind
 from lamdis_core.service._worker import SuitePlan
 
 logger = structlog.get_logger()
+
+
+class _DocumentsOfNoOrganization(CatalogDocuments):
+    """A run of no organization (its suite document has no ``orgId``): documents are read by
+    id from any organization, and listed from those of no organization."""
+
+    async def list(self, kind: str) -> Sequence[Mapping[str, Any]]:
+        return await self.catalog.list(CatalogKind(kind), None)
+
+
+def run_documents(catalog: Catalog, org_id: str | None) -> CatalogDocuments:
+    """Where a suite run of ``org_id`` reads its catalog documents."""
+    if org_id is None:
+        return _DocumentsOfNoOrganization(catalog, None)
+    return CatalogDocuments(catalog, org_id)
 
 
 class CatalogPlanBuilder:
@@ -82,7 +97,7 @@ class CatalogPlanBuilder:
             raise ConfigError(
                 [ConfigProblem(f"catalog:suites/{suite_id}", "the suite no longer exists")]
             )
-        source = CatalogDocuments(self.catalog, run.org_id)
+        source = run_documents(self.catalog, run.org_id)
         tests = run.request.get("tests") or None
         restricted = self.catalog_env.view(self.env)
         plan = await plan_from_documents(

@@ -14,7 +14,7 @@ from typing import Any
 
 import attrs
 
-from lamdis_core.config.loader import CatalogDocuments, suite_test_ids
+from lamdis_core.config.loader import suite_test_ids
 from lamdis_core.domain.results import Run, RunStatus, Trigger
 from lamdis_core.ports.catalog import Catalog, CatalogKind
 from lamdis_core.ports.clock import Clock, SystemClock
@@ -28,6 +28,7 @@ from lamdis_core.service.errors import (
     UnknownSuiteError,
     UnknownTestsError,
 )
+from lamdis_core.service.plans import run_documents
 
 MAX_SEED = 2**63 - 1
 """A start's ``seed`` fits PostgreSQL's bigint, like ``lamdis run --seed``."""
@@ -109,7 +110,7 @@ class RunService:
                 raise UnknownEnvironmentError(request.env_id, org_id)
         tests = list(dict.fromkeys(request.tests))
         if tests:
-            known = await suite_test_ids(suite, CatalogDocuments(self.catalog, org_id))
+            known = await suite_test_ids(suite, run_documents(self.catalog, org_id))
             unknown = [t for t in tests if t not in known]
             if unknown:
                 raise UnknownTestsError(unknown, request.suite_id, sorted(known))

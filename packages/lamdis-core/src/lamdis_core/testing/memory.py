@@ -452,7 +452,7 @@ class InMemoryCatalog:
         return copy.deepcopy(self._docs[matches[0]]) if matches else None
 
     async def list(
-        self, kind: CatalogKind, org_id: str, *, limit: int = 500
+        self, kind: CatalogKind, org_id: str | None, *, limit: int = 500
     ) -> list[dict[str, Any]]:
         kind = CatalogKind(kind)
         keys = sorted(
