@@ -7,22 +7,26 @@ as an embedder would, with no web framework.
 
 from __future__ import annotations
 
+from datetime import UTC, datetime
 from pathlib import Path
 from typing import Any
 
 import pytest
 from lamdis_core.domain.errors import ConfigError
-from lamdis_core.domain.results import Run, RunStatus, Trigger
+from lamdis_core.domain.results import JudgeSummary, Run, RunStatus, Totals, Trigger, Usage
 from lamdis_core.ports.catalog import Catalog, CatalogKind
 from lamdis_core.ports.store import Claim, RunFilter, RunStore
 from lamdis_core.service import (
+    LAST_PASSED,
     CatalogService,
     DocumentExistsError,
     InvalidDocumentError,
     InvalidRequestError,
+    NoBaselineError,
     NotClaimedError,
     RunService,
     StartRequest,
+    UnknownBaseRunError,
     UnknownDocumentError,
     UnknownEnvironmentError,
     UnknownRunError,
@@ -145,6 +149,34 @@ class RunServiceContract:
         for limit in (0, 201):
             with pytest.raises(InvalidRequestError, match="limit"):
                 await service.list(RunFilter(limit=limit))
+
+    async def test_compare_with_the_last_passed_run_or_a_named_one(
+        self, stores: Stores, tmp_path: Path
+    ) -> None:
+        service = await _imported(stores, tmp_path)
+        store = stores[0]
+        first = await service.start(StartRequest(suite_id="smoke"))
+        with pytest.raises(NoBaselineError, match="no passed run of suite 'smoke'"):
+            await service.compare(first.id, LAST_PASSED)
+        second = await service.start(StartRequest(suite_id="smoke"))
+        for run in (first, second):
+            await store.finish_run(
+                run.id,
+                status=RunStatus.PASSED,
+                totals=Totals(),
+                judge=JudgeSummary(),
+                usage=Usage(),
+                finished_at=datetime.now(UTC),
+            )
+        base, new, diff = await service.compare(second.id, LAST_PASSED)
+        assert (base.id, new.id) == (first.id, second.id)
+        assert (diff.base, diff.new, diff.regressions) == (first.id, second.id, [])
+        base, _, _ = await service.compare(first.id, second.id)
+        assert base.id == second.id
+        with pytest.raises(UnknownBaseRunError, match="unknown base run 'nope'"):
+            await service.compare(first.id, "nope")
+        with pytest.raises(UnknownRunError, match="unknown run 'nope'"):
+            await service.compare("nope", first.id)
 
     async def test_unknown_runs_are_errors_not_none(self, stores: Stores, tmp_path: Path) -> None:
         service = await _imported(stores, tmp_path)

@@ -36,9 +36,11 @@ from lamdis_core.service.catalog import (
 )
 from lamdis_core.service.errors import (
     InvalidRequestError,
+    NoBaselineError,
     NotClaimedError,
     NotFoundError,
     ServiceError,
+    UnknownBaseRunError,
     UnknownEnvironmentError,
     UnknownRunError,
     UnknownSuiteError,
@@ -46,9 +48,18 @@ from lamdis_core.service.errors import (
 )
 from lamdis_core.service.notifications import SuiteSummary, deliver_and_record, summary_payload
 from lamdis_core.service.plans import CatalogPlanBuilder, import_config_tree
-from lamdis_core.service.runs import MAX_LIST_LIMIT, MAX_SEED, RunService, StartRequest
+from lamdis_core.service.runs import (
+    LAST_PASSED,
+    MAX_LIST_LIMIT,
+    MAX_SEED,
+    RunService,
+    StartRequest,
+    previous_run,
+    run_side,
+)
 
 __all__ = [
+    "LAST_PASSED",
     "MAX_ATTEMPTS",
     "MAX_LIST_LIMIT",
     "MAX_SEED",
@@ -59,6 +70,7 @@ __all__ = [
     "EngineFactory",
     "InvalidDocumentError",
     "InvalidRequestError",
+    "NoBaselineError",
     "NotClaimedError",
     "NotFoundError",
     "PlanBuilder",
@@ -68,6 +80,7 @@ __all__ = [
     "StartRequest",
     "SuitePlan",
     "SuiteSummary",
+    "UnknownBaseRunError",
     "UnknownDocumentError",
     "UnknownEnvironmentError",
     "UnknownRunError",
@@ -77,5 +90,7 @@ __all__ = [
     "default_worker_id",
     "deliver_and_record",
     "import_config_tree",
+    "previous_run",
+    "run_side",
     "summary_payload",
 ]

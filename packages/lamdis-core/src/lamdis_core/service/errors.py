@@ -30,9 +30,28 @@ class NotFoundError(ServiceError):
 class UnknownRunError(NotFoundError):
     """No run has this id (in the store the service reads)."""
 
-    def __init__(self, run_id: str) -> None:
+    def __init__(self, run_id: str, *, role: str = "run") -> None:
         self.run_id = run_id
-        super().__init__(f"unknown run {run_id!r}")
+        super().__init__(f"unknown {role} {run_id!r}")
+
+
+class UnknownBaseRunError(UnknownRunError):
+    """The run a comparison names as its base does not exist."""
+
+    def __init__(self, run_id: str) -> None:
+        super().__init__(run_id, role="base run")
+
+
+class NoBaselineError(NotFoundError):
+    """A comparison with ``last-passed`` found no passed run of the same suite and
+    environment before the run."""
+
+    def __init__(self, run: str, suite_id: str | None, env_id: str | None) -> None:
+        self.run_id = run
+        super().__init__(
+            f"no passed run of suite {suite_id!r} in environment {env_id!r} to compare run "
+            f"{run!r} with"
+        )
 
 
 class UnknownSuiteError(NotFoundError):
@@ -86,9 +105,11 @@ class InvalidRequestError(ServiceError):
 
 __all__ = [
     "InvalidRequestError",
+    "NoBaselineError",
     "NotClaimedError",
     "NotFoundError",
     "ServiceError",
+    "UnknownBaseRunError",
     "UnknownEnvironmentError",
     "UnknownRunError",
     "UnknownSuiteError",

@@ -15,6 +15,7 @@ from typing import Any
 import attrs
 
 from lamdis_core.config.loader import suite_test_ids
+from lamdis_core.diff import RunDiff, RunSide, diff_runs
 from lamdis_core.domain.results import Run, RunStatus, Trigger
 from lamdis_core.ports.catalog import Catalog, CatalogKind
 from lamdis_core.ports.clock import Clock, SystemClock
@@ -22,7 +23,9 @@ from lamdis_core.ports.store import RunFilter, RunStore
 from lamdis_core.service._worker import WorkerPool
 from lamdis_core.service.errors import (
     InvalidRequestError,
+    NoBaselineError,
     ServiceError,
+    UnknownBaseRunError,
     UnknownEnvironmentError,
     UnknownRunError,
     UnknownSuiteError,
@@ -35,6 +38,11 @@ MAX_SEED = 2**63 - 1
 
 MAX_LIST_LIMIT = 200
 """The most runs one :meth:`RunService.list` returns."""
+
+LAST_PASSED = "last-passed"
+"""The base of :meth:`RunService.compare` meaning the newest passed run before."""
+
+_SEARCH_LIMIT = 200
 
 
 @attrs.frozen(kw_only=True)
@@ -193,6 +201,28 @@ class RunService:
             raise UnknownRunError(run_id)
         return run
 
+    async def compare(self, run_id: str, base: str) -> tuple[Run, Run, RunDiff]:
+        """What changed in run ``run_id`` since ``base``: a run id, or :data:`LAST_PASSED`
+        (the newest passed run of the same suite and environment before it).
+
+        Returns:
+            The base run and the run (with items), and their :class:`RunDiff`.
+
+        Raises:
+            UnknownRunError: no run ``run_id``; UnknownBaseRunError: no run ``base``;
+            NoBaselineError: ``last-passed`` found none.
+        """
+        run = await self.get(run_id)
+        if base == LAST_PASSED:
+            found = await previous_run(self.store, run, status=RunStatus.PASSED)
+            if found is None:
+                raise NoBaselineError(run_id, run.suite_id, run.env_id)
+        else:
+            found = await self.store.get_run(base, include_items=True)
+            if found is None:
+                raise UnknownBaseRunError(base)
+        return found, run, diff_runs(run_side(found), run_side(run))
+
     async def list(self, run_filter: RunFilter | None = None) -> list[Run]:
         """Runs matching ``run_filter`` (default: the 20 newest), newest first, without items.
 
@@ -206,6 +236,32 @@ class RunService:
         if run_filter.offset < 0:
             raise InvalidRequestError("offset", "expected an integer of 0 or more")
         return await self.store.list_runs(run_filter)
+
+
+def run_side(run: Run) -> RunSide:
+    """A stored run as one side of a diff."""
+    return RunSide(
+        label=run.id or "",
+        items=list(run.items),
+        suite_id=run.suite_id,
+        status=run.status.value,
+    )
+
+
+async def previous_run(store: RunStore, run: Run, *, status: RunStatus | None = None) -> Run | None:
+    """The newest run of ``run``'s suite and environment before it (of ``status``, when
+    given), with its items; ``None`` when none is among the suite's newest 200 runs."""
+    candidates = await store.list_runs(
+        RunFilter(org_id=run.org_id, suite_id=run.suite_id, status=status, limit=_SEARCH_LIMIT)
+    )
+    for candidate in candidates:  # newest first
+        if candidate.id == run.id or candidate.env_id != run.env_id:
+            continue
+        if run.created_at and candidate.created_at and candidate.created_at > run.created_at:
+            continue
+        assert candidate.id is not None
+        return await store.get_run(candidate.id, include_items=True)
+    return None
 
 
 def _check_start(request: StartRequest) -> None:

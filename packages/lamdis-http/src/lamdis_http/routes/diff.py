@@ -10,18 +10,16 @@ from __future__ import annotations
 from typing import Any
 
 from aiohttp import web
-from lamdis_core.diff import RunSide, diff_runs, diff_to_json
-from lamdis_core.domain.results import Run, RunStatus
-from lamdis_core.ports.store import RunFilter, RunStore
+from lamdis_core.diff import diff_to_json
+from lamdis_core.service import LAST_PASSED, previous_run, run_side
 
 from lamdis_http import _problems as p
-from lamdis_http._problems import ProblemError
-from lamdis_http.app import STORE_KEY, json_response
+from lamdis_http.app import SERVICE_KEY, json_response
 
 routes = web.RouteTableDef()
 
-LAST_PASSED = "last-passed"
-_SEARCH_LIMIT = 200
+# The UI's history pages read these from here.
+__all__ = ["LAST_PASSED", "OPENAPI_PATHS", "previous_run", "routes", "run_side"]
 
 
 @routes.get("/internal/runs/{runId}/diff")
@@ -35,58 +33,10 @@ async def diff_run(request: web.Request) -> web.Response:
         p.invalid(
             [p.FieldIssue("base", f"expected a run id or {LAST_PASSED!r} (1 to 256 characters)")]
         )
-    store = request.app[STORE_KEY]
-    run_id = request.match_info["runId"]
-    run = await store.get_run(run_id, include_items=True)
-    if run is None:
-        raise ProblemError(404, f"unknown run {run_id!r}")
-    if base_ref == LAST_PASSED:
-        base = await last_passed(store, run)
-        if base is None:
-            raise ProblemError(
-                404,
-                f"no passed run of suite {run.suite_id!r} in environment {run.env_id!r} to "
-                f"compare run {run_id!r} with",
-            )
-    else:
-        base = await store.get_run(base_ref, include_items=True)
-        if base is None:
-            raise ProblemError(404, f"unknown base run {base_ref!r}")
-    diff = diff_runs(run_side(base), run_side(run))
+    base, run, diff = await request.app[SERVICE_KEY].compare(request.match_info["runId"], base_ref)
     body: dict[str, Any] = diff_to_json(diff)
     body["baseRunId"], body["runId"] = base.id, run.id
     return json_response(body)
-
-
-async def last_passed(store: RunStore, run: Run) -> Run | None:
-    """The newest passed run of ``run``'s suite and environment before it, with its items."""
-    return await previous_run(store, run, status=RunStatus.PASSED)
-
-
-async def previous_run(store: RunStore, run: Run, *, status: RunStatus | None = None) -> Run | None:
-    """The newest run of ``run``'s suite and environment before it (of ``status``, when
-    given), with its items; ``None`` when none is among the suite's newest 200 runs."""
-    candidates = await store.list_runs(
-        RunFilter(org_id=run.org_id, suite_id=run.suite_id, status=status, limit=_SEARCH_LIMIT)
-    )
-    for candidate in candidates:  # newest first
-        if candidate.id == run.id or candidate.env_id != run.env_id:
-            continue
-        if run.created_at and candidate.created_at and candidate.created_at > run.created_at:
-            continue
-        assert candidate.id is not None
-        return await store.get_run(candidate.id, include_items=True)
-    return None
-
-
-def run_side(run: Run) -> RunSide:
-    """A stored run as one side of a diff."""
-    return RunSide(
-        label=run.id or "",
-        items=list(run.items),
-        suite_id=run.suite_id,
-        status=run.status.value,
-    )
 
 
 OPENAPI_PATHS: dict[str, dict[str, Any]] = {
