@@ -5,8 +5,8 @@ Fills a store through its own ``RunStore`` methods (``create_run``, ``append_ite
 with a few items, plus:
 
 - suite ``trend``: 50 runs of ``--trend-items`` items (the suite page's 50 runs);
-- suite ``big``: one run of 500 items (the largest), and the run before it of 500 items too
-  (the compare page).
+- suite ``big``: one run of ``--big-items`` (500) items, the largest, and the run before it of
+  as many (the compare page).
 
 Items look like real ones: 3 user turns and 3 replies of a few hundred characters, 2 checks
 with reasoning, timings. Then starts ``lamdis serve`` on that store as its own process (no
@@ -179,7 +179,7 @@ async def store_run(
     return run.id
 
 
-async def fill(store: RunStore, runs: int, trend_items: int) -> dict[str, str]:
+async def fill(store: RunStore, runs: int, trend_items: int, big_items: int) -> dict[str, str]:
     """Store the history; returns the ids the pages are measured on."""
     rng = random.Random(12)
     plan: list[dict[str, Any]] = []
@@ -213,7 +213,7 @@ async def fill(store: RunStore, runs: int, trend_items: int) -> dict[str, str]:
                 "suite": "big",
                 "env": "prod",
                 "created_at": latest + timedelta(minutes=60 + n),
-                "items": 500,
+                "items": big_items,
                 "fail_rate": 0.08,
                 "key": key,
             }
@@ -339,7 +339,7 @@ async def deep_runs_page(session: aiohttp.ClientSession, base: str, pages: int) 
 
 
 async def measure_pages(
-    base: str, ids: dict[str, str], requests: int, log: Path
+    base: str, ids: dict[str, str], requests: int, log: Path, big: int
 ) -> list[dict[str, Any]]:
     async with aiohttp.ClientSession() as session:
         async with session.get(base + "/ui/static/lamdis.css") as resp:
@@ -349,9 +349,9 @@ async def measure_pages(
             ("runs page", "runs page (first)", "/ui/"),
             ("runs page", "runs page, filtered by suite", "/ui/?suite=suite-07"),
             ("runs page", "runs page, 200 pages deep", deep),
-            ("run page, 500 items", "run page, 500 items", f"/ui/runs/{ids['big']}"),
+            ("run page, 500 items", f"run page, {big} items", f"/ui/runs/{ids['big']}"),
             ("suite trends, 50 runs", "suite trends, 50 runs", "/ui/suites/trend"),
-            (None, "compare, 500 vs 500 items", f"/ui/runs/{ids['big']}/compare"),
+            (None, f"compare, {big} vs {big} items", f"/ui/runs/{ids['big']}/compare"),
         ]
         rows = []
         for target, label, path in pages:
@@ -395,6 +395,7 @@ def main() -> None:
     parser.add_argument("--store", choices=["postgres", "ferretdb"], default="postgres")
     parser.add_argument("--runs", type=int, default=10_000)
     parser.add_argument("--trend-items", type=int, default=100)
+    parser.add_argument("--big-items", type=int, default=500, help="items of the largest run")
     parser.add_argument("--requests", type=int, default=30)
     parser.add_argument("--record", action="store_true", help="append to bench/RESULTS.md")
     args = parser.parse_args()
@@ -426,7 +427,7 @@ def main() -> None:
         async def seed() -> dict[str, str]:
             store = await open_store(args.store, url)
             try:
-                return await fill(store, args.runs, args.trend_items)
+                return await fill(store, args.runs, args.trend_items, args.big_items)
             finally:
                 await store.aclose()
 
@@ -438,7 +439,7 @@ def main() -> None:
             log = Path(work) / "serve.log"
             proc, base = start_service(args.store, url, log)
             try:
-                rows = asyncio.run(measure_pages(base, ids, args.requests, log))
+                rows = asyncio.run(measure_pages(base, ids, args.requests, log, args.big_items))
             finally:
                 proc.terminate()
                 proc.wait(timeout=30)
@@ -455,9 +456,11 @@ def main() -> None:
     setup = (
         f"Machine: {machine()}; 1-minute load average before/after {load_before} / "
         f"{load_after}. `python bench/ui_pages.py --store {args.store} --runs {args.runs} "
-        f"--trend-items {args.trend_items} --requests {args.requests}`: {args.runs:,} runs over "
+        f"--trend-items {args.trend_items} --big-items {args.big_items} --requests "
+        f"{args.requests}`: {args.runs:,} runs over "
         f"20 suites and 3 environments (2-8 items each), suite `trend` 50 runs x "
-        f"{args.trend_items} items, suite `big` two runs of 500 items; items of 3 turns with "
+        f"{args.trend_items} items, suite `big` two runs of {args.big_items} items; items of 3 "
+        f"turns with "
         f"2 checks. Stored through the store's own methods in {fill_seconds:.0f} s. `lamdis "
         f"serve` in its own process, no token; each page requested {args.requests} times in a "
         f"row after 3 warm-ups. Server time is the service's `http.request` `duration_ms`."
