@@ -4,7 +4,7 @@ assistant at 0 ms in its own process, offline judge), and where the import time 
 
 The machine is shared with other developers, so each figure is the *best* of ``--rounds``
 runs (after one warm-up): the least the command needs when the machine lets it run, which is
-what a change to lamdis' imports moves. ``--importtime`` also prints the largest cumulative
+what a change to lamdis' imports moves; the median of the same runs is shown beside it. ``--importtime`` also prints the largest cumulative
 ``python -X importtime`` entries of each command.
 
 ``--baseline PYTHON`` times another build's interpreter (e.g. an older checkout's
@@ -20,6 +20,7 @@ from __future__ import annotations
 
 import argparse
 import os
+import statistics
 import subprocess
 import sys
 import tempfile
@@ -36,7 +37,7 @@ TARGETS = {"lamdis --help": 0.1, "lamdis validate examples/configs": 0.2, "1-tes
 
 def best_of(
     builds: list[list[str]], args: list[str], env: dict[str, str], cwd: Path, rounds: int
-) -> list[tuple[float, float]]:
+) -> list[tuple[float, float, float, float]]:
     """The best wall time of ``args`` per build (``[python, "-m", ...]`` prefixes), the
     builds alternating round by round; the first round of each is a warm-up."""
     samples: list[list[tuple[float, float]]] = [[] for _ in builds]
@@ -57,8 +58,16 @@ def best_of(
                 raise RuntimeError(f"{[*build, *args]} exited {code}")
             samples[index].append((wall, usage.ru_utime + usage.ru_stime))
     # Best wall and best CPU (user + system) of the measured rounds: CPU time is what the
-    # other developers' load disturbs least.
-    return [(min(w for w, _ in s[1:]), min(c for _, c in s[1:])) for s in samples]
+    # other developers' load disturbs least. Then the medians.
+    return [
+        (
+            min(w for w, _ in s[1:]),
+            min(c for _, c in s[1:]),
+            statistics.median(w for w, _ in s[1:]),
+            statistics.median(c for _, c in s[1:]),
+        )
+        for s in samples
+    ]
 
 
 def importtime(args: list[str], env: dict[str, str], cwd: Path, top: int = 12) -> list[str]:
@@ -95,7 +104,7 @@ def main() -> None:
     builds = [LAMDIS]
     if opts.baseline:
         builds.append([opts.baseline, *LAMDIS[1:]])
-    figures: dict[str, list[tuple[float, float]]] = {}
+    figures: dict[str, list[tuple[float, float, float, float]]] = {}
     commands = {
         "lamdis --help": ["--help"],
         "lamdis validate examples/configs": ["validate", "examples/configs"],
@@ -116,17 +125,22 @@ def main() -> None:
                 for row in importtime(args, run_env, where):
                     print(f"  {row}")
     load_after = os.getloadavg()[0]
-    head = f"| command | wall / CPU, best of {opts.rounds} | target (wall) |"
+    head = f"| command | wall / CPU, best of {opts.rounds} (median) | target (wall) |"
     rule = "|---|---|---|"
     if opts.baseline:
-        head = "| command | baseline wall / CPU | this build wall / CPU | target (wall) |"
+        head = (
+            "| command | baseline wall / CPU, best (median) | this build wall / CPU, best (median) "
+            "| target (wall) |"
+        )
         rule = "|---|---|---|---|"
     lines = [
         head,
         rule,
         *(
             f"| {n} | "
-            + " | ".join(f"{w:.3f} s / {c:.3f} s" for w, c in reversed(s))
+            + " | ".join(
+                f"{w:.3f} s / {c:.3f} s ({mw:.3f} s / {mc:.3f} s)" for w, c, mw, mc in reversed(s)
+            )
             + f" | < {TARGETS[n]} s |"
             for n, s in figures.items()
         ),
@@ -138,7 +152,7 @@ def main() -> None:
             f"\n### Start-up (`bench/startup.py`), {opts.record} — {when}\n\n"
             f"Machine: {machine()}; 1-minute load average before/after "
             f"{load_before:.2f} / {load_after:.2f} (shared with other developers, hence the best "
-            f"of {opts.rounds} runs after a warm-up, not the median). "
+            f"of {opts.rounds} runs after a warm-up, with their median in brackets). "
             f"`python bench/startup.py --rounds {opts.rounds} --record ...`.\n\n"
             + "\n".join(lines)
             + "\n"
