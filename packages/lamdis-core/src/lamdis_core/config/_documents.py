@@ -93,6 +93,7 @@ class CatalogTree:
 
     noun = "document"
     assistant_word = "environment"
+    finds_by_id = True
 
     def __init__(self, source: DocumentSource) -> None:
         self.source = source

@@ -44,6 +44,7 @@ class FileTree:
 
     noun = "file"
     assistant_word = "assistant"
+    finds_by_id = False
 
     def __init__(self, root: Path) -> None:
         self.resolver = Resolver(root)

@@ -132,6 +132,9 @@ class Source(Protocol):
     """What a document is called in messages: ``file`` or ``document``."""
     assistant_word: str
     """What an assistant document is called: ``assistant`` or ``environment``."""
+    finds_by_id: bool
+    """Whether a ``personaId`` or ``requestId`` no import defines is looked up by id (the
+    roles ``persona`` and ``request`` of :meth:`resolve`)."""
 
     async def read(self, loc: Path) -> tuple[Any, Sequence[ParseIssue]]:
         """Read: the document's plain data (``None`` when it cannot be parsed) and the
@@ -412,7 +415,7 @@ class Planner:
                 continue
             request_sources.append(ref)
             ok = result and ok
-        for test in info.tests:
+        for test in info.tests if self.source.finds_by_id else ():
             wanted = {test.persona_id} | {m.persona_id for m in test.script.messages}
             wanted |= {
                 s.persona_id
