@@ -37,7 +37,6 @@ from lamdis_http.targets._channel import (
 
 OPENAI_CONTENT = "$.choices[0].delta.content"
 _OPENAI_TOOL_DELTAS = compile_path("$.choices[0].delta.tool_calls")
-_OPENAI_DELTA = compile_path("$.choices[0].delta")
 
 
 class SseTarget(ChannelTarget):
@@ -159,6 +158,16 @@ class SseTarget(ChannelTarget):
         )
 
 
+def _openai_delta(chunk: Any) -> Any:
+    """``$.choices[0].delta`` of a parsed chunk, looked up directly: this runs once per
+    streamed chunk, and parsed JSON is plain dicts and lists."""
+    if type(chunk) is dict:
+        choices = chunk.get("choices")
+        if type(choices) is list and choices and type(choices[0]) is dict:
+            return choices[0].get("delta")
+    return None
+
+
 class _Stream:
     """What one turn's stream has delivered so far."""
 
@@ -227,7 +236,7 @@ class _Stream:
                     target.reading.error, document, self.raw, self.where, conversation
                 )
             if target.openai_delta:
-                delta = _OPENAI_DELTA.first(document)
+                delta = _openai_delta(document)
                 if isinstance(delta, dict):
                     self.content(delta.get("content"))
                     if "tool_calls" in delta:
