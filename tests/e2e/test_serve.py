@@ -359,6 +359,9 @@ def test_without_a_token_it_listens_on_loopback_only_and_says_so(
 
 
 def test_startup_errors_are_clear(config_dir: Path, tmp_path: Path) -> None:
+    broken_dir = tmp_path / "broken"
+    shutil.copytree(config_dir, broken_dir)
+    (broken_dir / "suites" / "broken.yaml").write_text("id: [unclosed\n", encoding="utf-8")
     cases = [
         ({"DB_PROVIDER": "cassandra"}, "DB_PROVIDER"),
         (
@@ -370,11 +373,25 @@ def test_startup_errors_are_clear(config_dir: Path, tmp_path: Path) -> None:
         ),
         ({"JUDGE_PROVIDER": "oracle"}, "JUDGE_PROVIDER"),
         ({"LAMDIS_MAX_RUNS": "many"}, "LAMDIS_MAX_RUNS"),
+        ({"LAMDIS_MAX_COST_PER_RUN": "-1"}, "LAMDIS_MAX_COST_PER_RUN"),
+        ({"LAMDIS_MAX_COST_PER_RUN": "abc"}, "LAMDIS_MAX_COST_PER_RUN"),
+        # Fails after the store and judge were opened: they must be closed on the way out.
+        (
+            {
+                "LAMDIS_MAX_COST_PER_RUN": "1",
+                "JUDGE_PROVIDER": "external",
+                "JUDGE_BASE_URL": f"http://127.0.0.1:{free_port()}/",
+            },
+            "LAMDIS_MAX_COST_PER_RUN",
+        ),
+        # Fails after every adapter (HTTP sessions included) was opened.
+        ({"LAMDIS_CONFIG_DIR": str(broken_dir)}, "LAMDIS_CONFIG_DIR"),
     ]
     for extra, needle in cases:
         out = subprocess.run(
             [*CLI, "serve"],
-            env=base_env(config_dir, **extra),
+            # Development mode makes an unclosed session or socket print a warning.
+            env=base_env(config_dir, PYTHONDEVMODE="1", **extra),
             capture_output=True,
             text=True,
             timeout=60,
@@ -382,6 +399,7 @@ def test_startup_errors_are_clear(config_dir: Path, tmp_path: Path) -> None:
         assert out.returncode == 2, (extra, out.stderr)
         assert needle in out.stderr, out.stderr
         assert "hunter2" not in out.stderr + out.stdout
+        assert "Unclosed" not in out.stderr and "ResourceWarning" not in out.stderr, out.stderr
 
 
 def test_with_an_hmac_secret_wait_signs_and_unsigned_requests_are_refused(

@@ -165,6 +165,11 @@ def build_app(
         except (LamdisError, OSError) as exc:
             await _close_all(closers)
             raise StartupError(str(exc)) from exc
+        except BaseException:
+            # Any other failure (a bug, a cancelled start-up) must still close the sessions
+            # and pools already opened, or Python reports them unclosed on the way out.
+            await _close_all(closers)
+            raise
 
         app[STORE_KEY] = the_store
         app[CATALOG_KEY] = the_catalog
@@ -194,6 +199,9 @@ def build_app(
                     raise StartupError(
                         f"cannot load the config dir {settings.config_dir} (LAMDIS_CONFIG_DIR): {exc}"
                     ) from exc
+                except BaseException:
+                    await _close_all(closers)
+                    raise
                 logger.info("service.config_imported", config_dir=str(settings.config_dir), **count)
             else:
                 logger.warning(

@@ -190,8 +190,10 @@ async def _serve(settings: Any, *, host: str | None, port: int | None) -> None:
     bind_port = settings.port if port is None else port
     app = build_app(settings)
     runner = web.AppRunner(app, access_log=None, handle_signals=False, shutdown_timeout=5.0)
-    await runner.setup()
     try:
+        # Inside the try: when start-up fails half-way, cleanup still closes what the
+        # app's cleanup contexts had opened before the failure.
+        await runner.setup()
         guard = ConnectionGuard(
             read_seconds=settings.read_seconds, max_connections=settings.max_connections
         )
