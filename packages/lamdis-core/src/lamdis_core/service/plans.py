@@ -295,6 +295,51 @@ def _warn_unexposed(tree: _Tree, env: Mapping[str, str]) -> None:
                 )
 
 
+# Header names of a static auth file that carry credentials; other headers (a tenant id, a
+# content type) may well be written in clear.
+_CREDENTIAL_HEADER_WORDS = ("authorization", "cookie", "token", "key", "secret", "password")
+
+
+def literal_secret_fields(auth: Mapping[str, Any]) -> list[str]:
+    """The fields of an auth file that hold a credential in clear where a ``${NAME}``
+    reference belongs (``headers.Authorization``, ``env.TOKEN``, ``clientSecret``)."""
+
+    def in_clear(value: Any) -> bool:
+        return isinstance(value, str) and bool(value.strip()) and not env_references(value)
+
+    fields: list[str] = []
+    headers = auth.get("headers")
+    if isinstance(headers, Mapping):
+        fields += [
+            f"headers.{name}"
+            for name, value in headers.items()
+            if any(word in str(name).lower() for word in _CREDENTIAL_HEADER_WORDS)
+            and in_clear(value)
+        ]
+    values = auth.get("env")
+    if isinstance(values, Mapping):
+        fields += [f"env.{name}" for name, value in values.items() if in_clear(value)]
+    fields += [key for key in ("clientSecret", "client_secret") if in_clear(auth.get(key))]
+    return fields
+
+
+def _warn_literal_secrets(tree: _Tree) -> None:
+    """Auth documents are shared by every server on the database: a credential written in
+    clear would be stored, and readable, there. Importing still works (a throwaway token in a
+    test tree is common); the warning names the file and field, never the value."""
+    for path, kind in tree.kinds.items():
+        if kind != "auth" or not isinstance(tree.data[path], Mapping):
+            continue
+        for field in literal_secret_fields(tree.data[path]):
+            logger.warning(
+                "catalog.literal_secret",
+                file=str(path.relative_to(tree.root)),
+                field=field,
+                hint="the value is stored in the catalog as written; use a ${NAME} reference "
+                "and set NAME in each server's environment",
+            )
+
+
 async def import_config_tree(
     catalog: Catalog, root: Path, *, org_id: str, env: Mapping[str, str] | None = None
 ) -> dict[str, int]:
@@ -317,6 +362,7 @@ async def import_config_tree(
     )
     tree = await asyncio.to_thread(_Tree, root)
     docs = _documents(tree)
+    _warn_literal_secrets(tree)
     if env is not None:
         _warn_unexposed(tree, env)
     counts: dict[str, int] = {}

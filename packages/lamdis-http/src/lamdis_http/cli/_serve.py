@@ -48,10 +48,13 @@ class RepeatThrottle:
     While PostgreSQL was down the service logged about 100 retry warnings a second. The same
     warning — same level, event, ``operation`` and ``run_id`` — is now written at most once
     every ``seconds``; the next one written says how many were dropped (``repeated``).
-    Info and debug lines (the access log) pass untouched.
+    Info and debug lines (the access log) pass untouched. Warnings about different config
+    files, fields or variables (``file``, ``field``, ``variable``) are different warnings:
+    an import reports each one.
     """
 
     LEVELS = frozenset({"warning", "warn", "error", "exception", "critical"})
+    KEY_FIELDS = ("event", "operation", "run_id", "file", "field", "variable")
 
     def __init__(self, seconds: float = 10.0, clock: Callable[[], float] | None = None) -> None:
         import time
@@ -65,7 +68,7 @@ class RepeatThrottle:
             return event
         import structlog
 
-        key = (method, event.get("event"), event.get("operation"), event.get("run_id"))
+        key = (method, *(event.get(name) for name in self.KEY_FIELDS))
         now = self._clock()
         last = self._last.get(key)
         if last is not None and now - last[0] < self.seconds:
