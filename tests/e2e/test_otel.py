@@ -11,6 +11,8 @@ import subprocess
 import sys
 import threading
 import time
+import urllib.error
+import urllib.request
 from collections.abc import Iterator
 from pathlib import Path
 from typing import Any
@@ -401,3 +403,59 @@ def test_serve_exports_spans_for_a_hosted_run(
         assert f"00-{turn.trace_id}-{turn.span_id}-01" in loopback.traceparents
     assert all(t.links == [(run_span.trace_id, run_span.span_id)] for t in tests)
     assert any(line.get("event") == "otel.exporting" for line in server.log_lines())
+
+
+def test_configurable_channels_describe_each_turn_request(
+    loopback: Loopback, tmp_path: Path
+) -> None:
+    """examples/channels against the channel bots: every turn span of the HTTP channels (REST
+    with a session, SSE, WebSocket, rate-limited...) names the request the turn made; a
+    session's start and close requests do not land on the test span."""
+    port = free_port()
+    bots = subprocess.Popen(
+        [sys.executable, "-m", "tests.fakes.channel_bots", "--port", str(port)],
+        cwd=REPO,
+        stdout=subprocess.DEVNULL,
+        stderr=subprocess.DEVNULL,
+    )
+    bots_url = f"http://127.0.0.1:{port}"
+    try:
+        deadline = time.monotonic() + 20
+        while True:
+            try:
+                urllib.request.urlopen(f"{bots_url}/nowhere", timeout=1)
+            except urllib.error.HTTPError:
+                break  # it answers (404): it is up
+            except OSError:
+                assert time.monotonic() < deadline, "the channel bots did not start"
+                time.sleep(0.1)
+        env = _env(loopback, OTEL_EXPORTER_OTLP_ENDPOINT=loopback.receiver_url)
+        env["CHANNEL_BOTS_URL"] = bots_url
+        proc = _run(REPO, env, ("examples/channels/tests", "--results-dir", str(tmp_path / "r")))
+    finally:
+        bots.terminate()
+        bots.wait(timeout=10)
+    assert proc.returncode == 0, proc.stdout + proc.stderr
+    spans = loopback.receiver.spans
+    tests = {s.span_id: s for s in spans if s.name.startswith("lamdis test ")}
+    assert len(tests) == 20
+    assert all(t.status_code == STATUS_OK for t in tests.values())
+    assert not any(k.startswith(("http.", "url.")) for t in tests.values() for k in t.attributes)
+    turns = [s for s in spans if s.name.startswith("lamdis turn ")]
+    assert turns and all(t.parent_span_id in tests for t in turns)
+    for turn in turns:
+        test_id = tests[turn.parent_span_id].attributes["lamdis.test.id"]
+        if test_id == "streamed-model-reply":
+            # openai_chat: the OpenAI SDK makes the request; no HTTP attributes (documented).
+            assert not any(k.startswith(("http.", "url.")) for k in turn.attributes)
+            continue
+        url = turn.attributes["url.full"]
+        if test_id.startswith("websocket"):
+            assert turn.attributes["http.request.method"] == "GET"
+            assert url.startswith(f"ws://127.0.0.1:{port}/"), url
+        else:
+            assert turn.attributes["http.request.method"] == "POST"
+            assert url.startswith(f"{bots_url}/"), url
+            assert turn.attributes["http.response.status_code"] == 200
+        if test_id.startswith("rest-session"):
+            assert url == f"{bots_url}/rest/messages"

@@ -107,11 +107,12 @@ class WebSocketTarget(ChannelTarget):
             extra = {k: str(render(v, values)) for k, v in self.ws_headers.items()}
         except TemplateError as exc:
             raise TargetError(f"WebSocket {self.assistant_id}: {exc}") from exc
+        # Every turn names its socket (the handshake's GET), also one opened by an earlier turn.
+        record_http("GET", url)
         if conversation.socket is not None and not conversation.socket.closed:
             return conversation.socket, where
         # The handshake's traceparent carries the conversation's trace id.
         headers = await self.headers_for(conversation, extra)
-        record_http("GET", url)
         try:
             socket = await self._session.get().ws_connect(
                 url,
