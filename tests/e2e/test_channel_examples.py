@@ -204,32 +204,11 @@ def test_the_openai_compatible_example_streams_from_a_keyless_server(tmp_path: P
 
 def test_the_examples_readme_commands_run_as_written(tmp_path: Path) -> None:
     """examples/channels/README.md: the bots as a module, then lamdis run on the folder."""
-    from tests.fixtures.servers import free_port
+    from tests.fixtures.servers import channel_bots_process
 
-    port = free_port()
-    server = subprocess.Popen(
-        [sys.executable, "-m", "tests.fakes.channel_bots", "--port", str(port)],
-        cwd=REPO,
-        stdout=subprocess.DEVNULL,
-        stderr=subprocess.DEVNULL,
-    )
-    try:
-        import time
-        import urllib.error
-        import urllib.request
-
-        deadline = time.monotonic() + 20
-        while True:
-            try:
-                urllib.request.urlopen(f"http://127.0.0.1:{port}/nowhere", timeout=1)
-            except urllib.error.HTTPError:
-                break  # it answers (404): it is up
-            except OSError:
-                if time.monotonic() > deadline:
-                    raise
-                time.sleep(0.1)
+    with channel_bots_process(REPO) as bots_url:
         env = {k: v for k, v in os.environ.items() if not k.startswith(("OPENAI_", "JUDGE_"))}
-        env["CHANNEL_BOTS_URL"] = f"http://127.0.0.1:{port}"
+        env["CHANNEL_BOTS_URL"] = bots_url
         proc = subprocess.run(
             [
                 sys.executable,
@@ -247,8 +226,5 @@ def test_the_examples_readme_commands_run_as_written(tmp_path: Path) -> None:
             timeout=120,
             check=False,
         )
-    finally:
-        server.terminate()
-        server.wait(timeout=10)
     assert proc.returncode == 0, proc.stdout + proc.stderr
     assert "20 passed, 0 failed, 0 errors" in proc.stdout

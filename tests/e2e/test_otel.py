@@ -11,8 +11,6 @@ import subprocess
 import sys
 import threading
 import time
-import urllib.error
-import urllib.request
 from collections.abc import Iterator
 from pathlib import Path
 from typing import Any
@@ -25,7 +23,7 @@ from tests.e2e.test_serve import servers as servers  # the fixture
 from tests.fakes._scripted import RecordedRequest, Reply, answer, verdict_json
 from tests.fakes.openai_server import FakeOpenAIServer
 from tests.fixtures.otlp import OtlpReceiver, ReceivedSpan
-from tests.fixtures.servers import free_port
+from tests.fixtures.servers import channel_bots_process, free_port
 from tests.http._configs import write_config_tree
 
 pytestmark = pytest.mark.e2e
@@ -411,30 +409,10 @@ def test_configurable_channels_describe_each_turn_request(
     """examples/channels against the channel bots: every turn span of the HTTP channels (REST
     with a session, SSE, WebSocket, rate-limited...) names the request the turn made; a
     session's start and close requests do not land on the test span."""
-    port = free_port()
-    bots = subprocess.Popen(
-        [sys.executable, "-m", "tests.fakes.channel_bots", "--port", str(port)],
-        cwd=REPO,
-        stdout=subprocess.DEVNULL,
-        stderr=subprocess.DEVNULL,
-    )
-    bots_url = f"http://127.0.0.1:{port}"
-    try:
-        deadline = time.monotonic() + 20
-        while True:
-            try:
-                urllib.request.urlopen(f"{bots_url}/nowhere", timeout=1)
-            except urllib.error.HTTPError:
-                break  # it answers (404): it is up
-            except OSError:
-                assert time.monotonic() < deadline, "the channel bots did not start"
-                time.sleep(0.1)
+    with channel_bots_process(REPO) as bots_url:
         env = _env(loopback, OTEL_EXPORTER_OTLP_ENDPOINT=loopback.receiver_url)
         env["CHANNEL_BOTS_URL"] = bots_url
         proc = _run(REPO, env, ("examples/channels/tests", "--results-dir", str(tmp_path / "r")))
-    finally:
-        bots.terminate()
-        bots.wait(timeout=10)
     assert proc.returncode == 0, proc.stdout + proc.stderr
     spans = loopback.receiver.spans
     tests = {s.span_id: s for s in spans if s.name.startswith("lamdis test ")}
@@ -452,7 +430,7 @@ def test_configurable_channels_describe_each_turn_request(
         url = turn.attributes["url.full"]
         if test_id.startswith("websocket"):
             assert turn.attributes["http.request.method"] == "GET"
-            assert url.startswith(f"ws://127.0.0.1:{port}/"), url
+            assert url.startswith(bots_url.replace("http://", "ws://") + "/"), url
         else:
             assert turn.attributes["http.request.method"] == "POST"
             assert url.startswith(f"{bots_url}/"), url
