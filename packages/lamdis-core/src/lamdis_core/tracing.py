@@ -9,7 +9,8 @@ Each test execution is a trace of its own whose id is the conversation id the as
 receives in ``traceparent``, so the assistant's own spans land in the test's trace. The run
 is a span of its own; every test span links to it. Attributes follow the OpenTelemetry
 semantic conventions (``gen_ai.*`` for judge calls, ``http.*``/``url.*`` for turns) and never
-hold credentials: URLs lose their query and user info, and texts come from the masked item.
+hold credentials: URLs lose their query and user info, and every text goes through the run's
+secret masker (:func:`mask_with`).
 """
 
 from __future__ import annotations
