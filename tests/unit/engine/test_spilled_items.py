@@ -8,7 +8,7 @@ from pathlib import Path
 
 import pytest
 from lamdis_core.domain.results import Item, ItemStatus
-from lamdis_core.engine.finished import SpilledItems
+from lamdis_core.engine.finished import InPlanOrder, SpilledItems
 from lamdis_core.ports.target import TurnReply, TurnRequest
 from lamdis_core.reports import ReportFacts, render_json, render_junit, render_markdown
 
@@ -94,6 +94,24 @@ def test_a_folder_that_cannot_hold_the_file_falls_back_to_the_system_temp(
             spilled.put(index, item)
         assert spilled.spilled == 4
         assert list(spilled) == items
+
+
+@pytest.mark.parametrize("hold", [0, 2, 100])
+def test_items_are_taken_in_plan_order_as_soon_as_every_earlier_one_finished(
+    hold: int, tmp_path: Path
+) -> None:
+    items = _items(12)
+    taken: list[Item] = []
+    with SpilledItems(keep=3, directory=str(tmp_path)) as spilled:
+        in_order = InPlanOrder(spilled, taken.append, hold=hold)
+        arrivals = [5, 0, 11, 3, 7, 1, 10, 2, 9, 4, 8, 6]
+        for n, index in enumerate(arrivals):
+            in_order.put(index, items[index])
+            # Taken: the longest run of plan positions from 0 that have all finished.
+            done = set(arrivals[: n + 1])
+            expected = next(k for k in range(13) if k not in done)
+            assert in_order.taken == expected == len(taken)
+        assert taken == items and list(spilled) == items
 
 
 def test_the_folder_is_made_when_missing(tmp_path: Path) -> None:

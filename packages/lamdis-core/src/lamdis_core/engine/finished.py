@@ -13,7 +13,7 @@ import os
 import pickle
 import tempfile
 from array import array
-from collections.abc import Iterator, Sequence
+from collections.abc import Callable, Iterator, Sequence
 from typing import IO, Protocol, overload
 
 import structlog
@@ -28,6 +28,10 @@ class FinishedItems(Protocol):
 
     def put(self, index: int, item: Item) -> None: ...
 
+    def get(self, index: int) -> Item:
+        """The item put at plan position ``index``."""
+        ...
+
     def in_order(self) -> Sequence[Item]:
         """The items received so far, in plan order (a gap where one did not finish)."""
         ...
@@ -41,6 +45,9 @@ class ItemsInMemory:
 
     def put(self, index: int, item: Item) -> None:
         self._items[index] = item
+
+    def get(self, index: int) -> Item:
+        return self._items[index]
 
     def in_order(self) -> list[Item]:
         return [self._items[index] for index in sorted(self._items)]
@@ -67,6 +74,7 @@ class SpilledItems(Sequence[Item]):
         self._end = 0
         self._memory: dict[int, Item] = {}  # by arrival
         self._index = array("q")  # plan position of each item, by arrival
+        self._arrival = array("q")  # arrival of each plan position; -1: not put
         self._offsets = array("q")  # in the file, by arrival; -1: in memory
         self._sizes = array("q")
         self._order: array[int] | None = array("q")
@@ -74,6 +82,9 @@ class SpilledItems(Sequence[Item]):
     def put(self, index: int, item: Item) -> None:
         arrival = len(self._index)
         self._index.append(index)
+        if index >= len(self._arrival):
+            self._arrival.extend([-1] * (index + 1 - len(self._arrival)))
+        self._arrival[index] = arrival
         self._order = None
         if len(self._memory) >= self._keep and self._spill(item):
             return
@@ -103,6 +114,12 @@ class SpilledItems(Sequence[Item]):
         self._sizes.append(len(data))
         self._end += len(data)
         return True
+
+    def get(self, index: int) -> Item:
+        arrival = self._arrival[index] if index < len(self._arrival) else -1
+        if arrival < 0:
+            raise KeyError(index)
+        return self._read(arrival)
 
     def in_order(self) -> SpilledItems:
         return self
@@ -171,3 +188,44 @@ def _temporary_file(directory: str | None) -> IO[bytes]:
         except OSError:
             pass
     return tempfile.TemporaryFile(prefix=prefix)
+
+
+class InPlanOrder:
+    """Hands finished items to ``take`` in plan order, as soon as every earlier one has
+    finished, while ``finished`` keeps them.
+
+    Items finish a little out of order (``concurrency`` run at once): one that finishes
+    early is held until its turn, up to ``hold`` of them; past that it is left to
+    ``finished`` and read back when its turn comes. So a caller's figures are made in plan
+    order from the items as they finish, without reading the run back afterwards.
+    """
+
+    def __init__(
+        self, finished: FinishedItems, take: Callable[[Item], None], *, hold: int = 256
+    ) -> None:
+        self._finished = finished
+        self._take = take
+        self._hold = hold
+        self._held: dict[int, Item] = {}
+        self._left: set[int] = set()  # finished, not held: read back at their turn
+        self.taken = 0
+
+    def put(self, index: int, item: Item) -> None:
+        self._finished.put(index, item)
+        if index != self.taken:
+            if len(self._held) < self._hold:
+                self._held[index] = item
+            else:
+                self._left.add(index)
+            return
+        self._take(item)
+        self.taken += 1
+        while True:
+            held = self._held.pop(self.taken, None)
+            if held is None:
+                if self.taken not in self._left:
+                    return
+                self._left.discard(self.taken)
+                held = self._finished.get(self.taken)
+            self._take(held)
+            self.taken += 1

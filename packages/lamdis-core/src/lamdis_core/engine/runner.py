@@ -36,7 +36,7 @@ from lamdis_core.engine._auth import AuthResolver
 from lamdis_core.engine._budget import BudgetedJudge
 from lamdis_core.engine._test_run import TestExecution
 from lamdis_core.engine._traced import TracedJudge
-from lamdis_core.engine.finished import FinishedItems, ItemsInMemory
+from lamdis_core.engine.finished import FinishedItems, InPlanOrder, ItemsInMemory
 from lamdis_core.engine.observer import NullObserver, RunObserver
 from lamdis_core.masking import SecretMasker, looks_secret
 from lamdis_core.ports.clock import Clock, SystemClock
@@ -154,6 +154,19 @@ class Engine:
         # (one task per test x repeat made --repeat 1000000 take gigabytes and ignore Ctrl-C).
         jobs = enumerate((entry, r) for entry in plan.entries for r in range(max(1, repeat)))
         results = finished if finished is not None else ItemsInMemory()
+        # Every figure is made from the items in plan order as they finish, so the items
+        # (on disk with ``lamdis run``) are not read back for them at the end.
+        totals, usage, stats, scores = Totals(), Usage(), RepeatStats(), ScoreTally()
+        facts = FactsBuilder()
+
+        def count(item: Item) -> None:
+            totals.count(item.status)
+            usage.add(item.usage)
+            stats.add(item)
+            scores.add(item)
+            facts.add(item)
+
+        in_order = InPlanOrder(results, count)
         targets = Targets(self.targets, auth, self.env)
         # Credentials may come back in replies and request results (echoed, lower-cased,
         # base64- or URL-encoded); every report and stored run is made from these items.
@@ -188,7 +201,7 @@ class Engine:
                         masker.add(*auth.issued)
                         masker.mask_value(item)
                         test_trace.finish_test(item)
-                results.put(index, item)
+                in_order.put(index, item)
                 await _notify(observer.item_finished(item))
                 # A worker whose items finish without awaiting anything (skipped, disabled)
                 # would otherwise hold the loop until the generator is exhausted.
@@ -204,15 +217,8 @@ class Engine:
         finally:
             await asyncio.shield(targets.aclose())
         items = results.in_order()
-        # One read of the items for every figure (they may come back from disk).
-        totals, usage, stats, scores = Totals(), Usage(), RepeatStats(), ScoreTally()
-        facts = FactsBuilder()
-        for item in items:
-            totals.count(item.status)
-            usage.add(item.usage)
-            stats.add(item)
-            scores.add(item)
-            facts.add(item)
+        if in_order.taken != len(items):  # pragma: no cover - every job puts an item
+            raise AssertionError(f"{len(items)} items finished, {in_order.taken} counted")
         stop_reason = budget.reason if budget is not None else None
         stopped = stop.is_set() and stop_reason is None
         gate = PassRateGate(
