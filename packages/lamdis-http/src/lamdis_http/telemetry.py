@@ -24,6 +24,8 @@ from collections import deque
 from collections.abc import Callable, Mapping
 from typing import TYPE_CHECKING, Any, cast
 
+from lamdis_core.domain.errors import ConfigError
+from lamdis_core.settings import env_int
 from lamdis_core.tracing import span_url
 
 if TYPE_CHECKING:
@@ -71,17 +73,14 @@ def traces_endpoint(env: Mapping[str, str]) -> str:
 
 
 def _setting(env: Mapping[str, str], name: str, default: int, problems: list[str]) -> int:
-    raw = env.get(name, "").strip()
-    if not raw:
-        return default
+    # A bad tracing setting must not stop a run: warn and keep the default.
     try:
-        value = int(raw)
-    except ValueError:
-        value = 0
-    if value <= 0:
-        problems.append(f"{name}={raw!r} is not a positive whole number; using {default}")
+        return env_int(env, name, default, minimum=1)
+    except ConfigError:
+        problems.append(
+            f"{name}={env.get(name, '').strip()!r} is not a positive whole number; using {default}"
+        )
         return default
-    return value
 
 
 class BoundedExport:
