@@ -256,6 +256,25 @@ async def test_user_info_in_the_url_is_not_shown(factory: HttpChatTargetFactory)
     assert caught.value.retryable
 
 
+async def test_a_credential_written_in_the_url_query_is_not_shown(
+    factory: HttpChatTargetFactory, serve: Callable[[Handler], Awaitable[str]]
+) -> None:
+    async def handler(request: web.Request) -> web.Response:
+        return web.Response(status=500, text="upstream broke")
+
+    async def no_auth() -> Mapping[str, str]:
+        return {}
+
+    url = await serve(handler)
+    target = factory.create(_assistant(f"{url}?api_key=literal-key-1234&team=qa"), no_auth, {})
+    with pytest.raises(TargetError) as caught:
+        await target.send(_turn())
+    message = str(caught.value)
+    assert "literal-key-1234" not in message
+    assert "api_key=***&team=qa" in message
+    assert "answered HTTP" in message
+
+
 async def test_credentials_in_both_url_and_header_are_a_clear_error(
     factory: HttpChatTargetFactory,
 ) -> None:

@@ -5,10 +5,11 @@ from __future__ import annotations
 import base64
 from urllib.parse import quote, quote_plus
 
+import pytest
 from hypothesis import given
 from hypothesis import strategies as st
 from lamdis_core.domain.results import Check, Item, ItemStatus, TranscriptEntry
-from lamdis_core.masking import MASK, SecretMasker, looks_secret
+from lamdis_core.masking import MASK, SecretMasker, looks_secret, redact_url
 
 TOKEN = "Sk-Live/9fQ2+xT7vLm4"
 
@@ -109,3 +110,20 @@ def test_no_form_of_a_secret_survives_masking(
     form = encode(secret)  # type: ignore[operator]
     masked = SecretMasker([secret]).mask(before + form + after)
     assert form.lower() not in masked.lower()
+
+
+@pytest.mark.parametrize(
+    ("url", "shown"),
+    [
+        ("http://u:pw@h:1/x?api_key=abc&q=1", "http://u:***@h:1/x?api_key=***&q=1"),
+        ("https://h/p?sig=%2Fab&x=" + "a" * 24, "https://h/p?sig=***&x=***"),
+        ("https://h/cb#access_token=zz&state=2", "https://h/cb#access_token=***&state=2"),
+        ("/chat?token=${env.T}", "/chat?token=***"),
+        ("http://h/x?flag&a=&page=2#top", "http://h/x?flag&a=&page=2#top"),
+        ("http://[::1/x", "<invalid url>"),
+    ],
+)
+def test_urls_are_shown_without_passwords_or_secret_looking_query_values(
+    url: str, shown: str
+) -> None:
+    assert redact_url(url) == shown

@@ -18,7 +18,7 @@ import enum
 import re
 from collections.abc import Iterable, Mapping
 from typing import Any
-from urllib.parse import quote, quote_plus
+from urllib.parse import quote, quote_plus, unquote_plus, urlsplit, urlunsplit
 
 import attrs
 
@@ -56,6 +56,47 @@ def looks_secret(name: str) -> bool:
     if any(word in lowered for word in SECRET_NAME_WORDS):
         return True
     return any(part in SECRET_NAME_PARTS for part in re.split(r"[^a-z0-9]+", lowered))
+
+
+# Query parameter names that carry credentials in URLs people paste into configs and
+# webhooks: API keys, SAS/S3 signatures (``sig``, ``X-Amz-Signature``), OAuth codes.
+_SECRET_QUERY_NAME = re.compile(
+    r"token|secret|key|sig|pass|pwd|auth|credential|session|code|hash", re.IGNORECASE
+)
+# A long opaque value is a credential more often than not, whatever its name.
+_OPAQUE_VALUE = re.compile(r"[A-Za-z0-9_\-.~+/=%]{20,}")
+
+
+def _redact_pairs(text: str) -> str:
+    pairs = []
+    for pair in text.split("&"):
+        name, sep, value = pair.partition("=")
+        secret = _SECRET_QUERY_NAME.search(unquote_plus(name)) or _OPAQUE_VALUE.fullmatch(value)
+        pairs.append(f"{name}{sep}{MASK}" if sep and value and secret else pair)
+    return "&".join(pairs)
+
+
+def redact_url(url: str) -> str:
+    """The URL as an error message, a log line or an API answer may show it.
+
+    A password in it and every secret-looking query (or ``#fragment``) value become ``***``:
+    a value whose name says it is a credential (``token``, ``sig``, ``apiKey``...) or a long
+    opaque string (20+ characters of a token alphabet). The scheme, host, path and the other
+    values stay exactly as written, so a reader can still tell which endpoint it is. This is
+    for URLs written in files: the run's :class:`SecretMasker` also masks the values of
+    secrets it knows wherever they appear.
+    """
+    try:
+        parts = urlsplit(url)
+    except ValueError:
+        return "<invalid url>"
+    netloc = parts.netloc
+    userinfo, at, host = netloc.rpartition("@")
+    if at and ":" in userinfo:
+        netloc = f"{userinfo.partition(':')[0]}:{MASK}@{host}"
+    query = _redact_pairs(parts.query) if parts.query else ""
+    fragment = _redact_pairs(parts.fragment) if "=" in parts.fragment else parts.fragment
+    return urlunsplit((parts.scheme, netloc, parts.path, query, fragment))
 
 
 def _encodings(value: str) -> set[str]:

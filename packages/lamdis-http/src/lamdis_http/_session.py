@@ -8,10 +8,10 @@ composition root builds adapters before any loop runs (the CLI) or outside the r
 from __future__ import annotations
 
 import asyncio
-import re
 
 import aiohttp
 import structlog
+from lamdis_core.masking import redact_url
 from yarl import URL
 
 from lamdis_http._secret_guard import request_trace
@@ -106,40 +106,8 @@ async def _finish(response: aiohttp.ClientResponse) -> None:
 
 
 def safe_url(url: str | URL) -> str:
-    """The URL as it may appear in messages and logs: no user name or password."""
-    parsed = url if isinstance(url, URL) else URL(url)
-    if parsed.user is not None or parsed.password is not None:
-        parsed = parsed.with_user(None)
-    return str(parsed)
-
-
-_SECRET_KEY = re.compile(
-    r"token|secret|key|sig|pass|pwd|auth|credential|session|code|hash", re.IGNORECASE
-)
-_SECRET_VALUE = re.compile(r"[A-Za-z0-9_\-.~+/=]{20,}")
-REDACTED = "***"
-
-
-def redact_url(url: str) -> str:
-    """The URL as an API may show it: its password and secret-looking query values as ``***``.
-
-    A query value is secret-looking when its name says so (``token``, ``sig``, ``apiKey``...)
-    or it is a long opaque string (20+ characters of a token alphabet). The rest of the URL
-    stays, so a client can still tell which endpoint it is.
-    """
-    try:
-        parsed = URL(url)
-    except ValueError:
-        return "<invalid url>"
-    if parsed.password is not None:
-        parsed = parsed.with_password(REDACTED)
-    if parsed.query_string:
-        query = [
-            (k, REDACTED if _SECRET_KEY.search(k) or _SECRET_VALUE.fullmatch(v) else v)
-            for k, v in parsed.query.items()
-        ]
-        parsed = parsed.with_query(query)
-    return str(parsed)
+    """The URL as it may appear in messages and logs: see :func:`lamdis_core.masking.redact_url`."""
+    return redact_url(str(url))
 
 
 def excerpt(body: bytes | str, limit: int = 200) -> str:

@@ -42,6 +42,7 @@ from lamdis_core.engine.judging import (
     judge_error_check,
 )
 from lamdis_core.generators import execution_random, resolve_variables
+from lamdis_core.masking import redact_url
 from lamdis_core.ports.clock import Clock
 from lamdis_core.ports.judge import (
     ConversationTurn,
@@ -839,7 +840,7 @@ class TestExecution:
                 self.steps[step.name] = record
         self.last["request"] = output
         self.log.append(
-            f"request {definition.id}: {method} {_redact_url(str(url))} -> {result.status} in {result.latency_ms:.0f} ms"
+            f"request {definition.id}: {method} {redact_url(str(url))} -> {result.status} in {result.latency_ms:.0f} ms"
         )
 
     async def _send_request(self, call: HttpCall, request_id: str) -> HttpResult:
@@ -866,8 +867,3 @@ def _path_value(value: Any) -> str:
 def _excerpt(body: Any, limit: int = 200) -> str:
     text = to_text(body)
     return text if len(text) <= limit else text[:limit] + "…"
-
-
-def _redact_url(url: str) -> str:
-    """Drop the query string from logged URLs: it may carry keys."""
-    return url.split("?", 1)[0]

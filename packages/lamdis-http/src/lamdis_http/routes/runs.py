@@ -14,11 +14,11 @@ import structlog
 from aiohttp import web
 from lamdis_core.domain.convert import default_converter
 from lamdis_core.domain.results import Run, RunStatus, Trigger
+from lamdis_core.masking import redact_url
 from lamdis_core.ports.store import RunFilter
 from lamdis_core.service import MAX_LIST_LIMIT, MAX_SEED, StartRequest
 
 from lamdis_http import _problems as p
-from lamdis_http._session import redact_url
 from lamdis_http.app import SERVICE_KEY, json_response
 
 logger = structlog.get_logger()

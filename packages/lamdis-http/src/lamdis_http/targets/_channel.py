@@ -434,7 +434,9 @@ class ChannelTarget:
         if found is not None and found[0] is spec:
             return found[1]
         method = spec.method.upper()
-        shown_target = spec.url or f"{self._shown_base}{_slash(spec.path or '')}"
+        shown_target = (
+            safe_url(spec.url) if spec.url else f"{self._shown_base}{_slash(spec.path or '')}"
+        )
         if spec.url:
             url = compile_template(spec.url)
         else:
