@@ -120,17 +120,21 @@ async def test_json_mode_refuses_paths_outside_the_root_and_unknown_suites(
 
 
 class Receiver:
-    """A webhook receiver on a free loopback port: records deliveries, fails on demand."""
+    """A webhook receiver on a free loopback port: records deliveries, fails on demand, and
+    answers slowly on demand (``answer.clear()``: each delivery waits until ``answer.set()``)."""
 
     def __init__(self) -> None:
         self.received: list[tuple[dict[str, str], bytes]] = []
         self.fail_first = 0
         self.got = asyncio.Event()
+        self.answer = asyncio.Event()
+        self.answer.set()
         self.url = ""
 
     async def handle(self, request: web.Request) -> web.Response:
         body = await request.read()
         self.received.append((dict(request.headers), body))
+        await self.answer.wait()
         if len(self.received) <= self.fail_first:
             return web.Response(status=500, text="receiver down")
         self.got.set()
@@ -148,6 +152,7 @@ async def receiver() -> AsyncIterator[Receiver]:
     await web.TCPSite(runner, "127.0.0.1", port).start()
     recv.url = f"http://127.0.0.1:{port}/hook"
     yield recv
+    recv.answer.set()  # a delivery a test left waiting ends now
     await runner.cleanup()
 
 

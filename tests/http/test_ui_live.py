@@ -9,7 +9,7 @@ from __future__ import annotations
 import asyncio
 import json
 from collections.abc import AsyncIterator
-from datetime import UTC, datetime
+from datetime import UTC, datetime, timedelta
 from pathlib import Path
 from typing import Any
 
@@ -35,6 +35,7 @@ from tests.http._configs import _chat_test, _write, write_config_tree
 from tests.http._helpers import start, wait_status
 from tests.http._html import parse
 from tests.http.conftest import TOKEN, MakeService, Service
+from tests.http.test_files_and_webhooks import Receiver, receiver  # noqa: F401  # the fixture
 
 
 def write_live_suite(root: Path) -> None:
@@ -135,7 +136,7 @@ async def test_a_running_run_streams_its_items_and_the_stop_button_stops_it(
         async for event, data, event_id in Events(response):
             names.extend(next(parse(item["row"]).iter("a")).text() for item in data["items"])
             seen.append((event, len(data["items"]), data["status"]))
-            assert int(event_id) == len(names)
+            assert event_id == f"1:{len(names)}"  # the first attempt, items sent so far
             if len(names) == 3 and not stopped:
                 # The three quick tests are in; the long one is still going. Stop it.
                 refused = await client.post(
@@ -379,3 +380,153 @@ async def test_a_run_executed_elsewhere_is_followed_by_polling_the_store(
             if event == "final":
                 break
     assert received == [("run", 0), ("run", 1), ("final", 0)]
+
+
+async def _stream_until_final(response: ClientResponse) -> list[tuple[str, dict[str, Any], str]]:
+    events: list[tuple[str, dict[str, Any], str]] = []
+    async with asyncio.timeout(30):
+        async for event in Events(response):
+            events.append(event)
+            if event[0] == "final":
+                break
+    return events
+
+
+def _webhook_text(data: dict[str, Any]) -> str:
+    return parse(data["header"]).by_id("run-webhook").text()
+
+
+async def test_the_webhook_outcome_arrives_on_the_stream_after_the_run_ends(
+    make_service: MakeService,
+    receiver: Receiver,  # noqa: F811
+) -> None:
+    """The worker records the outcome after the run is final; the stream stays open for it."""
+    service = await make_service()  # the service's own notifier, to a real receiver
+    receiver.answer.clear()  # the receiver answers only when the test says so
+    run_id = await start(service.client, {"suiteId": "smoke", "webhookUrl": receiver.url})
+    response = await _events(service.client, run_id)
+    events: list[tuple[str, dict[str, Any], str]] = []
+    try:
+        async with asyncio.timeout(30):
+            async for event, data, event_id in Events(response):
+                events.append((event, data, event_id))
+                if event == "run" and data["over"]:
+                    # The run is final, its webhook is on its way: the stream is still open.
+                    receiver.answer.set()
+                if event == "final":
+                    break
+    finally:
+        receiver.answer.set()
+    waiting = [data for event, data, _ in events if event == "run" and data["over"]]
+    assert waiting, [event for event, _, _ in events]
+    assert waiting[0]["status"] == "passed"
+    text = _webhook_text(waiting[0])
+    assert "127.0.0.1" in text and "sending" in text and "/hook" not in text
+    event, data, _ = events[-1]
+    assert event == "final" and data["status"] == "passed"
+    text = _webhook_text(data)
+    assert "delivered" in text and "not delivered" not in text
+    assert "HTTP 204" in text and "1 attempt" in text
+    stored = await service.store.get_run(run_id, include_items=False)
+    assert stored is not None and stored.webhook is not None and stored.webhook.ok
+
+
+async def test_the_stream_waits_for_a_webhook_outcome_only_so_long(
+    make_service: MakeService,
+    receiver: Receiver,  # noqa: F811
+) -> None:
+    service = await make_service()
+    service.app[FEEDS_KEY].webhook_wait_seconds = 1.0
+    receiver.answer.clear()  # the receiver does not answer while the stream waits
+    try:
+        run_id = await start(service.client, {"suiteId": "smoke", "webhookUrl": receiver.url})
+        events = await _stream_until_final(await _events(service.client, run_id))
+        event, data, _ = events[-1]
+        assert event == "final" and data["status"] == "passed"
+        assert "no outcome recorded yet" in _webhook_text(data)
+        stored = await service.store.get_run(run_id, include_items=False)
+        assert stored is not None and stored.webhook is None
+    finally:
+        receiver.answer.set()
+
+
+async def test_a_run_without_a_webhook_ends_its_stream_with_the_run(
+    make_service: MakeService,
+) -> None:
+    service = await make_service()
+    run_id = await start(service.client, {"suiteId": "smoke"})
+    events = await _stream_until_final(await _events(service.client, run_id))
+    # nothing to wait for once the run is final: its final event is the first that says so
+    assert [event for event, data, _ in events if data["over"]] == ["final"]
+    header = parse(events[-1][1]["header"])
+    assert not [p for p in header.iter("p") if p.attrs.get("id") == "run-webhook"]
+
+
+async def test_a_run_that_recovery_requeues_starts_over_on_the_stream(
+    make_service: MakeService,
+) -> None:
+    """Its instance died: recovery clears its items and queues it again; the viewer's items
+    are replaced, live and on reconnecting, by what the store now holds."""
+    store = InMemoryRunStore()
+    service = await make_service(store=store, start_worker=False, import_tree=False)
+    service.app[FEEDS_KEY].poll_seconds = 0.1
+    run = await store.create_run(Run(suite_id="s"))
+    assert run.id is not None
+    now = datetime.now(UTC)
+    claim = Claim.of(await store.claim_next("crashed", now=now, lease_seconds=60) or run)
+    await store.append_item(run.id, make_item(1), claim=claim)
+    await store.append_item(run.id, make_item(2), claim=claim)
+    await store.update_progress(run.id, Progress(done=2, total=3), claim=claim)
+    response = await _events(service.client, run.id)
+    received: list[tuple[str, int, bool, str, str]] = []
+    async with asyncio.timeout(20):
+        async for event, data, event_id in Events(response):
+            received.append((event, len(data["items"]), data["reset"], data["status"], event_id))
+            if len(received) == 1:
+                assert await store.recover_expired(now=now + timedelta(seconds=120))
+            elif len(received) == 2:
+                again = await store.claim_next("another", now=now, lease_seconds=60)
+                assert again is not None and again.attempts == 2
+                claim = Claim.of(again)
+            elif len(received) == 3:
+                await store.append_item(run.id, make_item(3), claim=claim)
+                await store.update_progress(run.id, Progress(done=1, total=3), claim=claim)
+            else:
+                break
+    assert received == [
+        ("run", 2, False, "running", "1:2"),
+        ("run", 0, True, "queued", "1:0"),  # re-queued: the two items are gone
+        ("run", 0, True, "running", "2:0"),  # claimed again: a new attempt
+        ("run", 1, False, "running", "2:1"),
+    ]
+    # A browser that reconnects with what it had before the recovery starts over too.
+    stale = await _events(service.client, run.id, **{"Last-Event-ID": "1:2"})
+    async with asyncio.timeout(10):
+        async for event, data, event_id in Events(stale):
+            assert (event, len(data["items"]), data["reset"], event_id) == ("run", 1, True, "2:1")
+            break
+    # One whose items are of this attempt gets only what it lacks.
+    current = await _events(service.client, run.id, **{"Last-Event-ID": "2:1"})
+    async with asyncio.timeout(10):
+        async for event, data, event_id in Events(current):
+            assert (event, len(data["items"]), data["reset"], event_id) == ("run", 0, False, "2:1")
+            break
+    # The page tells the script which attempt its items are of.
+    tree = parse(await (await service.client.get(f"/ui/runs/{run.id}")).text())
+    assert tree.by_id("live").attrs["data-attempt"] == "2"
+
+
+async def test_the_worker_tells_listeners_about_recovered_runs(
+    make_service: MakeService,
+) -> None:
+    store = InMemoryRunStore()
+    service = await make_service(store=store, start_worker=False, import_tree=False)
+    worker = service.app[WORKER_KEY]
+    heard: list[str] = []
+    worker.on_change(heard.append)
+    run = await store.create_run(Run(suite_id="s"))
+    assert run.id is not None
+    await store.claim_next("crashed", now=datetime.now(UTC) - timedelta(minutes=5), lease_seconds=1)
+    changed = await worker.recover()
+    assert [r.id for r in changed] == [run.id] and changed[0].status is RunStatus.QUEUED
+    assert heard == [run.id]

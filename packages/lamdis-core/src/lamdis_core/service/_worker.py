@@ -301,9 +301,10 @@ class WorkerPool:
         return len(self._active)
 
     def on_change(self, listener: Callable[[str], None]) -> None:
-        """Call ``listener(run_id)`` after this instance stores something about a run it
-        executes (claimed, an item, progress, finished), so a live view re-reads the store
-        at once instead of on its next poll. Listeners must be quick and must not raise."""
+        """Call ``listener(run_id)`` after this instance stores something about a run
+        (claimed, an item, progress, finished, its webhook's outcome, re-queued or failed by
+        recovery), so a live view re-reads the store at once instead of on its next poll.
+        Listeners must be quick and must not raise."""
         self._listeners.append(listener)
 
     def _changed(self, run_id: str) -> None:
@@ -354,12 +355,14 @@ class WorkerPool:
             return
         if run.webhook_url and run.webhook is None:
             payload = summary_payload(run, mode=self._mode_of(run), suites=[])
-            self._spawn(deliver_and_record(self.notifier, self.store, run, payload))
+            self._spawn(self._notify(run, payload))
 
     async def recover(self) -> list[Run]:
         """Re-queue (once) or fail runs whose lease expired; returns the runs changed."""
         changed = await self.store.recover_expired(now=self.clock.now(), max_attempts=MAX_ATTEMPTS)
         for run in changed:
+            if run.id is not None:
+                self._changed(run.id)  # a live view of it starts over, or ends
             logger.warning(
                 "worker.recovered_run",
                 run_id=run.id,
@@ -368,7 +371,7 @@ class WorkerPool:
             )
             if run.status is RunStatus.FAILED and run.error == INTERRUPTED and run.webhook_url:
                 payload = summary_payload(run, mode=self._mode_of(run), suites=[])
-                self._spawn(deliver_and_record(self.notifier, self.store, run, payload))
+                self._spawn(self._notify(run, payload))
         if any(r.status is RunStatus.QUEUED for r in changed):
             self.wake()
         return changed
@@ -428,6 +431,12 @@ class WorkerPool:
 
         task.add_done_callback(finished)
         self._changed(run_id)
+
+    async def _notify(self, run: Run, payload: WebhookPayload) -> None:
+        """Send the finished run's webhook and record its outcome, which a live view shows."""
+        await deliver_and_record(self.notifier, self.store, run, payload)
+        if run.id is not None:
+            self._changed(run.id)
 
     def _spawn(self, coro: Any) -> None:
         task = asyncio.create_task(coro)
@@ -613,7 +622,7 @@ class WorkerPool:
         while len(self.summaries) > 1000:
             self.summaries.popitem(last=False)
         if run.webhook_url:
-            self._spawn(deliver_and_record(self.notifier, self.store, final, payload))
+            self._spawn(self._notify(final, payload))
 
     def _mode_of(self, run: Run) -> str:
         kind = run.request.get("kind", "suite")

@@ -110,6 +110,7 @@ def run_view(
     git = _mapping(summary.get("gitContext"))
     progress = _mapping(summary.get("progress"))
     webhook = _mapping(summary.get("webhook"))
+    webhook_wait = _mapping(summary.get("webhookWait"))
     return {
         "status": str(summary.get("status") or "unknown"),
         "stopped": bool(summary.get("stopped")),
@@ -151,6 +152,14 @@ def run_view(
         }
         if webhook
         else None,
+        # A live page's finished run whose webhook outcome is not recorded (yet).
+        "webhook_wait": {
+            "state": _text(webhook_wait.get("state")),
+            "host": _host(webhook_wait.get("url")),
+        }
+        if webhook_wait and not webhook
+        else None,
+        "attempt": _int(summary.get("attempts")),
         "warnings": [_text(w) for w in summary.get("warnings") or [] if w],
         "items": [item_view(first_index + n, item) for n, item in enumerate(items)],
         "items_pager": None,

@@ -1,24 +1,38 @@
 """Live run pages: one store watcher per run being viewed, fanned out to its viewers.
 
-However many browsers watch a run, the store is read by one task for it: at once when this
-instance's worker reports a change (:meth:`WorkerPool.on_change`) or a stop is asked here,
-and otherwise every ``poll_seconds`` (a run executed by another instance), with one small read
-without items that is followed by a full read only when something moved. Each new item is
-rendered to HTML once, by the watcher, whatever the number of viewers. The watcher ends with
-its last viewer, or when the run is final and every viewer has been told.
+However many browsers watch a run, the store is read by one task for it, through
+:class:`~lamdis_core.service.RunService`: at once when this instance's worker reports a change
+(:meth:`WorkerPool.on_change`) or a stop is asked here, and otherwise every ``poll_seconds``
+(a run executed by another instance), with one small read without items that is followed by a
+full read only when something moved. Each new item is rendered to HTML once, by the watcher,
+whatever the number of viewers. The watcher ends with its last viewer, or when the run is over
+and every viewer has been told.
+
+A run is over when it is final and, if it has a webhook, the webhook's outcome is recorded:
+the worker records it after the run is final (a slow receiver takes seconds), and a viewer
+should see it arrive. The wait for it is bounded by :data:`WEBHOOK_WAIT_SECONDS`, counted from
+the run's end and from the watcher's first sight of the end, whichever comes first; past it
+the stream ends and the page says the outcome is not recorded yet.
+
+A run that recovery re-queued (its instance died) starts again from no items: the watcher
+sees fewer items than it rendered, or a new attempt, and starts over; viewers are sent the
+whole new state with ``reset``.
 """
 
 from __future__ import annotations
 
 import asyncio
 import contextlib
+import enum
 from collections.abc import AsyncIterator, Callable
+from datetime import UTC, datetime
 from typing import Any
 
 import attrs
 import structlog
 from lamdis_core.domain.results import Run
-from lamdis_core.ports.store import RunStore
+from lamdis_core.service import RunService
+from lamdis_core.service.errors import UnknownRunError
 
 logger = structlog.get_logger()
 
@@ -26,6 +40,10 @@ POLL_SECONDS = 2.0
 """How often a watched run is re-read when no in-process notice arrives."""
 COALESCE_SECONDS = 0.2
 """The least time between two reads of one run: a burst of notices costs one read."""
+WEBHOOK_WAIT_SECONDS = 40.0
+"""How long a finished run's stream stays open for its webhook's outcome: the service's
+notifier takes at most 31.5 s (three attempts of 10 s, 0.5 s and 1 s apart), plus the store
+write and a poll."""
 
 
 @attrs.frozen
@@ -39,14 +57,26 @@ class Snapshot:
     """The run is over (or gone): nothing more will come."""
     interrupted: bool = False
     """The watcher stopped before the run did (store trouble, shutdown): reconnect later."""
+    attempt: int = 0
+    """The run's attempt the items belong to: recovery re-queues a run, which starts over."""
 
     @property
     def last(self) -> bool:
         return self.final or self.interrupted
 
 
-Render = Callable[[Run, int], tuple[dict[str, Any], list[tuple[str, str]]]]
-"""``render(run, first)``: the header of ``run`` and the HTML of its items from ``first``."""
+class WebhookWait(enum.Enum):
+    """Where a finished run's webhook outcome stands, while its stream waits for it."""
+
+    SENDING = "sending"
+    """Not recorded yet; the stream stays open for it."""
+    UNRECORDED = "unrecorded"
+    """Still not recorded after the wait (:data:`WEBHOOK_WAIT_SECONDS`); the stream ends."""
+
+
+Render = Callable[[Run, int, WebhookWait | None], tuple[dict[str, Any], list[tuple[str, str]]]]
+"""``render(run, first, webhook_wait)``: the header of ``run`` and the HTML of its items from
+``first``."""
 
 
 class _Watcher:
@@ -59,30 +89,43 @@ class _Watcher:
         self.task: asyncio.Task[None] | None = None
 
     async def watch(self) -> None:
-        store = self.feeds.store()
+        runs = self.feeds.runs()
         seen: tuple[Any, ...] | None = None
         items: list[tuple[str, str]] = []
+        attempt: int | None = None
         loop = asyncio.get_running_loop()
         rest = self.feeds.coalesce_seconds
+        ended_at: float | None = None
         try:
             while self.viewers:
                 poked = self.poked.is_set()
                 self.poked.clear()
                 if not poked and seen is not None:
-                    light = await store.get_run(self.run_id, include_items=False)
-                    if light is not None and _moved(light) == seen:
+                    light = await runs.get(self.run_id, include_items=False)
+                    if _moved(light) == seen:
                         await self._pause(rest)
                         continue
                 started = loop.time()
-                run = await store.get_run(self.run_id, include_items=True)
-                if run is None:
-                    self._publish(Snapshot({"gone": True}, tuple(items), final=True))
-                    return
+                run = await runs.get(self.run_id, include_items=True)
                 seen = _moved(run)
-                header, new = self.feeds.render(run, len(items))
-                items.extend(new)
-                self._publish(Snapshot(header, tuple(items), final=run.status.is_final))
+                if run.attempts != attempt or len(run.items) < len(items):
+                    # Re-queued by recovery (and perhaps claimed again): nothing rendered so
+                    # far belongs to the run as it now is.
+                    items, attempt = [], run.attempts
+                wait = None
                 if run.status.is_final:
+                    ended_at = started if ended_at is None else ended_at
+                    wait = _webhook_wait(
+                        run,
+                        waited=started - ended_at,
+                        now=runs.clock.now(),
+                        bound=self.feeds.webhook_wait_seconds,
+                    )
+                header, new = self.feeds.render(run, len(items), wait)
+                items.extend(new)
+                over = run.status.is_final and wait is not WebhookWait.SENDING
+                self._publish(Snapshot(header, tuple(items), final=over, attempt=attempt))
+                if over:
                     return
                 # A big run is costly to read whole: its reads are spaced by five times what
                 # the last one took, so watching keeps the store busy a sixth of the time at most.
@@ -90,6 +133,8 @@ class _Watcher:
                 await self._pause(rest)
         except asyncio.CancelledError:
             raise
+        except UnknownRunError:
+            self._publish(Snapshot({"gone": True}, tuple(items), final=True))
         except Exception as exc:  # the store failed: viewers reconnect, a new watcher retries
             logger.warning("ui.live_read_failed", run_id=self.run_id, error=repr(exc))
             self.interrupt()
@@ -122,7 +167,24 @@ def _moved(run: Run) -> tuple[Any, ...]:
         run.progress.current,
         run.stop_requested,
         run.attempts,
+        run.webhook is not None,
     )
+
+
+def _webhook_wait(run: Run, *, waited: float, now: datetime, bound: float) -> WebhookWait | None:
+    """Where the final ``run``'s webhook outcome stands; ``None``: recorded, or no webhook.
+    ``waited``: seconds since this watcher first saw the run final; past ``bound`` seconds
+    (since then or since the run's end) the outcome is no longer waited for."""
+    if not run.webhook_url or run.webhook is not None:
+        return None
+    since_end = (_utc(now) - _utc(run.finished_at)).total_seconds() if run.finished_at else 0.0
+    if max(waited, since_end) < bound:
+        return WebhookWait.SENDING
+    return WebhookWait.UNRECORDED
+
+
+def _utc(at: datetime) -> datetime:
+    return at if at.tzinfo else at.replace(tzinfo=UTC)
 
 
 class Viewer:
@@ -158,16 +220,18 @@ class RunFeeds:
 
     def __init__(
         self,
-        store: Callable[[], RunStore],
+        runs: Callable[[], RunService],
         render: Render,
         *,
         poll_seconds: float = POLL_SECONDS,
         coalesce_seconds: float = COALESCE_SECONDS,
+        webhook_wait_seconds: float = WEBHOOK_WAIT_SECONDS,
     ) -> None:
-        self.store = store
+        self.runs = runs
         self.render = render
         self.poll_seconds = poll_seconds
         self.coalesce_seconds = coalesce_seconds
+        self.webhook_wait_seconds = webhook_wait_seconds
         self._watchers: dict[str, _Watcher] = {}
         self._closed = False
 

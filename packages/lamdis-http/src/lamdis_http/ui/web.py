@@ -32,7 +32,7 @@ from lamdis_core.service.errors import UnknownRunError
 from lamdis_http.app import SERVICE_KEY, SETTINGS_KEY, STORE_KEY
 from lamdis_http.ui import environment, item_view, run_view, stylesheet
 from lamdis_http.ui._items import paged_run_view
-from lamdis_http.ui.live import RunFeeds
+from lamdis_http.ui.live import RunFeeds, WebhookWait
 
 logger = structlog.get_logger()
 
@@ -64,7 +64,7 @@ def setup_ui(app: web.Application, *pages: web.RouteTableDef) -> None:
     for table in pages:
         app.router.add_routes(table)
     app.router.add_routes(routes)
-    app[FEEDS_KEY] = RunFeeds(lambda: app[STORE_KEY], _live_render)
+    app[FEEDS_KEY] = RunFeeds(lambda: app[SERVICE_KEY], _live_render)
     # Signs the Stop form when there is no API token (loopback): a page of another site
     # cannot read it, so it cannot post the form.
     app[FORM_KEY] = secrets.token_bytes(32)
@@ -465,16 +465,24 @@ async def _stop(request: web.Request) -> web.StreamResponse:
 @routes.get("/ui/runs/{runId}/events")
 @_guarded
 async def _events(request: web.Request) -> web.StreamResponse:
-    """The run's changes as server-sent events, until it is final.
+    """The run's changes as server-sent events, until it is over (final, and its webhook's
+    outcome recorded or given up on: see :mod:`lamdis_http.ui.live`).
 
     ``run`` events carry the re-rendered header and the items the viewer lacks; ``final``
-    the last of them; ``gone`` a run that no longer exists. Each event's id is the number of
-    items sent, so a reconnecting browser (``Last-Event-ID``) gets only what it missed.
+    the last of them; ``gone`` a run that no longer exists. Each event's id is
+    ``<attempt>:<items sent>``, so a reconnecting browser (``Last-Event-ID``) gets only what
+    it missed. An event with ``reset`` replaces every item shown: the run was re-queued by
+    recovery and started over, with fewer items than the viewer has, or a new attempt.
     """
     run_id = request.match_info["runId"]
-    if await request.app[STORE_KEY].get_run(run_id, include_items=False) is None:
+    try:
+        await request.app[SERVICE_KEY].get(run_id, include_items=False)
+    except UnknownRunError:
         return _not_found(request, f"run {run_id}")
-    shown = _count(request.headers.get("Last-Event-ID")) or _count(request.query.get("items"))
+    attempt, shown = _position(request.headers.get("Last-Event-ID"))
+    if not shown:
+        shown = _count(request.query.get("items"))
+        attempt = _count(request.query.get("attempt")) if request.query.get("attempt") else None
     response = web.StreamResponse(
         headers={
             **SECURITY_HEADERS,
@@ -495,15 +503,23 @@ async def _events(request: web.Request) -> web.StreamResponse:
                 if snapshot.header.get("gone"):
                     await response.write(b"event: gone\ndata: {}\n\n")
                     break
+                if snapshot.interrupted:
+                    break  # store trouble, shutdown: the browser reconnects by itself
+                reset = len(snapshot.items) < shown or attempt not in (None, snapshot.attempt)
+                if reset:
+                    shown = 0
+                attempt = snapshot.attempt
                 update: dict[str, Any] = {
                     "items": [{"row": r, "detail": d} for r, d in snapshot.items[shown:]],
+                    "reset": reset,
                     **{k: v for k, v in snapshot.header.items() if k != "gone"},
                 }
-                shown = max(shown, len(snapshot.items))
-                # interrupted (store trouble, shutdown): the browser reconnects by itself
+                shown = len(snapshot.items)
                 event = "final" if snapshot.final else "run"
                 data = json.dumps(update, separators=(",", ":"))
-                await response.write(f"id: {shown}\nevent: {event}\ndata: {data}\n\n".encode())
+                await response.write(
+                    f"id: {attempt}:{shown}\nevent: {event}\ndata: {data}\n\n".encode()
+                )
     except ConnectionResetError:
         pass  # the viewer left
     return response
@@ -513,11 +529,28 @@ def _count(value: str | None) -> int:
     return int(value) if value and value.isdigit() and len(value) < 10 else 0
 
 
-def _live_render(run: Run, first: int) -> tuple[dict[str, Any], list[tuple[str, str]]]:
-    """The live page's header and the HTML of the run's items from ``first``."""
+def _position(event_id: str | None) -> tuple[int | None, int]:
+    """The attempt and the number of items of a ``Last-Event-ID`` (``<attempt>:<items>``;
+    a bare number of items from a page served before attempts were sent)."""
+    if not event_id:
+        return None, 0
+    attempt, colon, items = event_id.partition(":")
+    if not colon:
+        return None, _count(attempt)
+    return (_count(attempt) if attempt.isdigit() else None), _count(items)
+
+
+def _live_render(
+    run: Run, first: int, webhook_wait: WebhookWait | None
+) -> tuple[dict[str, Any], list[tuple[str, str]]]:
+    """The live page's header and the HTML of the run's items from ``first``;
+    ``webhook_wait``: the final run's webhook outcome is not recorded yet."""
     env = _templates()
     try:
-        view = run_view(_summary_of(run), [])
+        summary = _summary_of(run)
+        if webhook_wait is not None:
+            summary["webhookWait"] = {"state": webhook_wait.value, "url": run.webhook_url}
+        view = run_view(summary, [])
         header = env.get_template("_run_header.html").render(run=view)
         items = [
             (
@@ -537,6 +570,7 @@ def _live_render(run: Run, first: int) -> tuple[dict[str, Any], list[tuple[str, 
     return {
         "header": header,
         "status": str(run.status),
+        "over": run.status.is_final,
         "stopRequested": run.stop_requested,
     }, items
 
@@ -571,6 +605,7 @@ def _summary_of(run: Run) -> dict[str, Any]:
         "gitContext": run.git_context,
         "progress": converter.unstructure(run.progress) if going else None,
         "stopRequested": run.stop_requested,
+        "attempts": run.attempts,
         "webhook": converter.unstructure(run.webhook) if run.webhook is not None else None,
         "warnings": [run.error] if run.error else [],
     }
