@@ -16,7 +16,12 @@ from typing import Any, NoReturn
 import attrs
 from aiohttp import web
 from lamdis_core.service.catalog import DocumentExistsError, InvalidDocumentError
-from lamdis_core.service.errors import InvalidRequestError, NotFoundError, ServiceError
+from lamdis_core.service.errors import (
+    InvalidQueryError,
+    InvalidRequestError,
+    NotFoundError,
+    ServiceError,
+)
 
 PROBLEM_CONTENT_TYPE = "application/problem+json"
 
@@ -73,6 +78,8 @@ def from_service_error(exc: ServiceError) -> ProblemError:
         return invalid_problem([FieldIssue(i.field, i.message) for i in exc.issues])
     if isinstance(exc, InvalidRequestError):
         return invalid_problem([FieldIssue(exc.field or "$", exc.reason)])
+    if isinstance(exc, InvalidQueryError):
+        return invalid_problem([FieldIssue(i.name, i.message) for i in exc.issues], what="query")
     status = 400
     if isinstance(exc, NotFoundError):
         status = 404
@@ -93,12 +100,12 @@ def invalid(issues: Sequence[FieldIssue]) -> NoReturn:
     raise invalid_problem(issues)
 
 
-def invalid_problem(issues: Sequence[FieldIssue]) -> ProblemError:
+def invalid_problem(issues: Sequence[FieldIssue], *, what: str = "request body") -> ProblemError:
     """The 400 naming every field that is wrong (the first one also as ``field``)."""
     detail = "; ".join(f"{i.field}: {i.message}" for i in issues)
     return ProblemError(
         400,
-        f"invalid request body: {detail}",
+        f"invalid {what}: {detail}",
         field=issues[0].field,
         errors=[{"field": i.field, "message": i.message} for i in issues],
     )

@@ -52,6 +52,21 @@ _PATH = {**_NAME, "maxLength": 1024}
 
 _NAME_OR_EMPTY = {"type": ["string", "null"], "maxLength": 256}
 
+_DAY = {
+    "type": "string",
+    "format": "date",
+    "pattern": "^[0-9]{4}-[0-9]{2}-[0-9]{2}$",
+    "description": "A UTC day, YYYY-MM-DD; `to` includes its whole day",
+}
+
+_CURSOR = {
+    "type": "string",
+    "pattern": "^[A-Za-z0-9_-]+$",
+    "maxLength": 256,
+    "description": "A `nextCursor` (as `before`) or `prevCursor` (as `after`) of an earlier "
+    "answer; not together, nor with `offset`",
+}
+
 _TRIGGER = {"type": "string", "enum": ["manual", "schedule", "ci"], "default": "ci"}
 
 _RUN_START_FIELDS = {
@@ -176,10 +191,16 @@ def _operations() -> dict[str, dict[str, Any]]:
         },
         "/internal/runs": {
             "get": {
-                "summary": "Recent runs, newest first, without items",
+                "summary": "Runs, newest first, without items, paged by cursor",
+                "description": "Every filter is optional and they combine. `nextCursor` in the "
+                "answer, given as `before`, reads the next (older) page; `prevCursor`, given as "
+                "`after`, the previous (newer) one; each is null at its end. The `Link` header "
+                'carries the same pages as URLs (`rel="next"`, `rel="prev"`). Cursors are '
+                "opaque: pass them back unchanged.",
                 "parameters": [
                     _param("orgId", "query"),
                     _param("suiteId", "query"),
+                    _param("envId", "query"),
                     _param(
                         "status",
                         "query",
@@ -188,25 +209,53 @@ def _operations() -> dict[str, dict[str, Any]]:
                             "enum": ["queued", "running", "passed", "failed", "partial", "stopped"],
                         },
                     ),
+                    _param("trigger", "query", schema={"type": "string", "enum": _TRIGGER["enum"]}),
+                    _param("branch", "query"),
+                    _param(
+                        "commit",
+                        "query",
+                        schema={"type": "string", "pattern": "^[0-9A-Fa-f]+$", "maxLength": 256},
+                    ),
+                    _param("from", "query", schema=_DAY),
+                    _param("to", "query", schema=_DAY),
+                    _param("before", "query", schema=_CURSOR),
+                    _param("after", "query", schema=_CURSOR),
                     _param(
                         "limit",
                         "query",
                         schema={"type": "integer", "minimum": 1, "maximum": 200, "default": 20},
                     ),
+                    _param(
+                        "offset",
+                        "query",
+                        schema={"type": "integer", "minimum": 0, "default": 0},
+                    ),
                 ],
                 "responses": {
-                    "200": _json(
-                        "Runs",
-                        {
-                            "type": "object",
-                            "properties": {
-                                "runs": {
-                                    "type": "array",
-                                    "items": {"$ref": "#/components/schemas/Run"},
-                                }
+                    "200": {
+                        **_json(
+                            "A page of runs",
+                            {
+                                "type": "object",
+                                "required": ["runs", "nextCursor", "prevCursor"],
+                                "properties": {
+                                    "runs": {
+                                        "type": "array",
+                                        "items": {"$ref": "#/components/schemas/Run"},
+                                    },
+                                    "nextCursor": {"type": ["string", "null"]},
+                                    "prevCursor": {"type": ["string", "null"]},
+                                },
                             },
+                        ),
+                        "headers": {
+                            "Link": {
+                                "description": 'The next and previous pages (`rel="next"`, '
+                                '`rel="prev"`) with the same filters; absent when there are none',
+                                "schema": {"type": "string"},
+                            }
                         },
-                    ),
+                    },
                     "400": _COMMON_ERRORS["400"],
                     "401": _COMMON_ERRORS["401"],
                 },

@@ -1,7 +1,8 @@
 """The hosted service's use cases, with no web framework and no database library.
 
 - :class:`RunService`: start a run (check it against the catalog, queue it), stop it, get it,
-  list runs; misuse raises a :class:`ServiceError` (:class:`UnknownRunError`,
+  list runs (:func:`parse_run_query` reads a runs list's parameters, :class:`RunPage` carries
+  its opaque cursors); misuse raises a :class:`ServiceError` (:class:`UnknownRunError`,
   :class:`UnknownSuiteError`, ...), never a silent no-op.
 - :func:`import_config_tree`: load a config tree into a catalog, so its suites start by id;
   :class:`CatalogService`: list, create, get, replace, patch and delete catalog documents,
@@ -35,10 +36,12 @@ from lamdis_core.service.catalog import (
     UnknownDocumentError,
 )
 from lamdis_core.service.errors import (
+    InvalidQueryError,
     InvalidRequestError,
     NoBaselineError,
     NotClaimedError,
     NotFoundError,
+    QueryIssue,
     ServiceError,
     UnknownBaseRunError,
     UnknownEnvironmentError,
@@ -48,9 +51,17 @@ from lamdis_core.service.errors import (
 )
 from lamdis_core.service.notifications import SuiteSummary, deliver_and_record, summary_payload
 from lamdis_core.service.plans import CatalogPlanBuilder, import_config_tree
+from lamdis_core.service.run_list import (
+    API_NAMES,
+    MAX_LIST_LIMIT,
+    RunPage,
+    RunQueryNames,
+    decode_cursor,
+    encode_cursor,
+    parse_run_query,
+)
 from lamdis_core.service.runs import (
     LAST_PASSED,
-    MAX_LIST_LIMIT,
     MAX_SEED,
     RunService,
     StartRequest,
@@ -59,6 +70,7 @@ from lamdis_core.service.runs import (
 )
 
 __all__ = [
+    "API_NAMES",
     "LAST_PASSED",
     "MAX_ATTEMPTS",
     "MAX_LIST_LIMIT",
@@ -69,12 +81,16 @@ __all__ = [
     "DocumentIssue",
     "EngineFactory",
     "InvalidDocumentError",
+    "InvalidQueryError",
     "InvalidRequestError",
     "NoBaselineError",
     "NotClaimedError",
     "NotFoundError",
     "PlanBuilder",
+    "QueryIssue",
     "RunEngine",
+    "RunPage",
+    "RunQueryNames",
     "RunService",
     "ServiceError",
     "StartRequest",
@@ -87,9 +103,12 @@ __all__ = [
     "UnknownSuiteError",
     "UnknownTestsError",
     "WorkerPool",
+    "decode_cursor",
     "default_worker_id",
     "deliver_and_record",
+    "encode_cursor",
     "import_config_tree",
+    "parse_run_query",
     "previous_run",
     "run_side",
     "summary_payload",

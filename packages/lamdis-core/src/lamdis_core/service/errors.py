@@ -9,6 +9,8 @@ from __future__ import annotations
 
 from collections.abc import Sequence
 
+import attrs
+
 from lamdis_core.domain.errors import LamdisError
 from lamdis_core.ports.store import NotClaimedError
 
@@ -103,11 +105,30 @@ class InvalidRequestError(ServiceError):
         super().__init__(f"{field}: {message}")
 
 
+@attrs.frozen
+class QueryIssue:
+    """One wrong parameter: its name as the caller spells it, and what was expected."""
+
+    name: str
+    message: str
+
+
+class InvalidQueryError(ServiceError):
+    """Parameters of the runs list are wrong; ``issues`` names each (nothing was listed)."""
+
+    def __init__(self, issues: Sequence[QueryIssue]) -> None:
+        self.issues = tuple(issues)
+        self.field = self.issues[0].name if self.issues else None
+        super().__init__("; ".join(f"{i.name}: {i.message}" for i in self.issues))
+
+
 __all__ = [
+    "InvalidQueryError",
     "InvalidRequestError",
     "NoBaselineError",
     "NotClaimedError",
     "NotFoundError",
+    "QueryIssue",
     "ServiceError",
     "UnknownBaseRunError",
     "UnknownEnvironmentError",

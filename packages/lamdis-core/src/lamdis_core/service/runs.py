@@ -32,12 +32,10 @@ from lamdis_core.service.errors import (
     UnknownTestsError,
 )
 from lamdis_core.service.plans import run_documents
+from lamdis_core.service.run_list import MAX_LIST_LIMIT, RunPage, page_of
 
 MAX_SEED = 2**63 - 1
 """A start's ``seed`` fits PostgreSQL's bigint, like ``lamdis run --seed``."""
-
-MAX_LIST_LIMIT = 200
-"""The most runs one :meth:`RunService.list` returns."""
 
 LAST_PASSED = "last-passed"
 """The base of :meth:`RunService.compare` meaning the newest passed run before."""
@@ -230,12 +228,27 @@ class RunService:
             InvalidRequestError: ``limit`` is not from 1 to :data:`MAX_LIST_LIMIT`, or
                 ``offset`` is negative.
         """
-        run_filter = run_filter or RunFilter()
-        if not 1 <= run_filter.limit <= MAX_LIST_LIMIT:
-            raise InvalidRequestError("limit", f"expected an integer from 1 to {MAX_LIST_LIMIT}")
-        if run_filter.offset < 0:
-            raise InvalidRequestError("offset", "expected an integer of 0 or more")
-        return await self.store.list_runs(run_filter)
+        return await self.store.list_runs(_checked(run_filter or RunFilter()))
+
+    async def page(self, run_filter: RunFilter | None = None) -> RunPage:
+        """Like :meth:`list`, with where the older and newer pages start (``before`` and
+        ``after`` cursors), for a list that pages by position rather than by offset.
+
+        Raises:
+            InvalidRequestError: as :meth:`list`.
+        """
+        run_filter = _checked(run_filter or RunFilter())
+        # One run more than the page says whether another page follows on the side walked.
+        extra = attrs.evolve(run_filter, limit=run_filter.limit + 1)
+        return page_of(await self.store.list_runs(extra), run_filter)
+
+
+def _checked(run_filter: RunFilter) -> RunFilter:
+    if not 1 <= run_filter.limit <= MAX_LIST_LIMIT:
+        raise InvalidRequestError("limit", f"expected an integer from 1 to {MAX_LIST_LIMIT}")
+    if run_filter.offset < 0:
+        raise InvalidRequestError("offset", "expected an integer of 0 or more")
+    return run_filter
 
 
 def run_side(run: Run) -> RunSide:

@@ -11,15 +11,43 @@ from typing import Any
 
 from lamdis_http.cli._common import EXIT_FAILED, EXIT_OK, EXIT_USAGE
 
+STATUSES = ("queued", "running", "passed", "failed", "partial", "stopped")
+TRIGGERS = ("manual", "schedule", "ci")
+"""RunStatus and Trigger values, spelled out: importing the domain model would slow down
+every ``lamdis --help`` (a test keeps them equal)."""
+
 
 def register(subparsers: Any) -> None:
     parser = subparsers.add_parser("runs", help="list or show runs of a hosted lamdis service")
     commands = parser.add_subparsers(dest="runs_command", metavar="SUBCOMMAND", required=True)
-    listing = commands.add_parser("list", help="recent runs, newest first")
+    listing = commands.add_parser(
+        "list",
+        help="runs, newest first, filtered and paged",
+        description="Runs, newest first, without items. The filters combine. A page ends with "
+        "the --before value of the next (older) page; --json prints it as nextCursor, and "
+        "prevCursor for --after (the newer page).",
+    )
     listing.add_argument("--org", help="only this organization")
     listing.add_argument("--suite", help="only this suite")
+    listing.add_argument("--env", help="only runs against this environment")
+    listing.add_argument("--status", choices=STATUSES, help="only runs with this status")
+    listing.add_argument("--trigger", choices=TRIGGERS, help="only runs started this way")
+    listing.add_argument("--branch", help="only runs of this git branch (gitContext.branch)")
     listing.add_argument(
-        "--status", choices=["queued", "running", "passed", "failed", "partial", "stopped"]
+        "--commit", metavar="SHA", help="only runs of a commit starting with these hex digits"
+    )
+    listing.add_argument(
+        "--from", dest="created_from", metavar="YYYY-MM-DD", help="created on or after (UTC day)"
+    )
+    listing.add_argument(
+        "--to", dest="created_to", metavar="YYYY-MM-DD", help="created on or before (UTC day)"
+    )
+    page = listing.add_mutually_exclusive_group()
+    page.add_argument(
+        "--before", metavar="CURSOR", help="the page older than this (a nextCursor printed before)"
+    )
+    page.add_argument(
+        "--after", metavar="CURSOR", help="the page newer than this (a prevCursor printed before)"
     )
     listing.add_argument(
         "--limit", type=int, default=20, help="at most this many (1-200, default 20)"
@@ -44,7 +72,19 @@ def _handle_list(args: argparse.Namespace) -> int:
     import asyncio
 
     params = {"limit": str(args.limit)}
-    for key, value in (("orgId", args.org), ("suiteId", args.suite), ("status", args.status)):
+    for key, value in (
+        ("orgId", args.org),
+        ("suiteId", args.suite),
+        ("envId", args.env),
+        ("status", args.status),
+        ("trigger", args.trigger),
+        ("branch", args.branch),
+        ("commit", args.commit),
+        ("from", args.created_from),
+        ("to", args.created_to),
+        ("before", args.before),
+        ("after", args.after),
+    ):
         if value:
             params[key] = value
     return asyncio.run(_call(args, "/internal/runs", params, _print_list))
@@ -103,6 +143,9 @@ def _print_list(data: dict[str, Any]) -> None:
             f"{run.get('id', '')!s:<34} {run.get('status', ''):<8} "
             f"{str(run.get('suiteId', ''))[:28]:<28} {_totals(run):<11} {run.get('finishedAt', '-')}"
         )
+    for label, option, key in (("older", "before", "nextCursor"), ("newer", "after", "prevCursor")):
+        if data.get(key):
+            print(f"{label} runs: --{option} {data[key]}")
 
 
 def _print_run(run: dict[str, Any]) -> None:

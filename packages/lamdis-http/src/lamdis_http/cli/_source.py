@@ -41,12 +41,11 @@ class StoreReader:
         from lamdis_core.service import ServiceError, UnknownRunError
 
         from lamdis_http._problems import ProblemError
-        from lamdis_http.routes.runs import run_filter_of, run_to_json
+        from lamdis_http.routes.runs import page_to_json, run_filter_of, run_to_json
 
         try:
             if path == "/internal/runs":
-                runs = await self.service.list(run_filter_of(params or {}))
-                return {"runs": [run_to_json(r) for r in runs]}
+                return page_to_json(await self.service.page(run_filter_of(params or {})))
             run_id = path.rsplit("/", 1)[-1]
             return run_to_json(await self.service.get(run_id, include_items=self.items))
         except UnknownRunError as exc:

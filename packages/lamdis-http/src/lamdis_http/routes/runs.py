@@ -1,4 +1,4 @@
-"""Runs: start, stop, read one, list recent (``/internal/runs``).
+"""Runs: start, stop, read one, list (``/internal/runs``, paged by opaque cursors).
 
 The handlers check the request's shape and translate it to :class:`lamdis_core.service.RunService`
 calls; the service's errors (unknown run, suite, environment or tests) become problems in the
@@ -13,10 +13,19 @@ from typing import Any
 import structlog
 from aiohttp import web
 from lamdis_core.domain.convert import default_converter
-from lamdis_core.domain.results import Run, RunStatus, Trigger
+from lamdis_core.domain.results import Run, Trigger
 from lamdis_core.masking import redact_url
 from lamdis_core.ports.store import RunFilter
-from lamdis_core.service import MAX_LIST_LIMIT, MAX_SEED, StartRequest
+from lamdis_core.service import (
+    API_NAMES,
+    MAX_LIST_LIMIT,
+    MAX_SEED,
+    RunPage,
+    StartRequest,
+    encode_cursor,
+    parse_run_query,
+)
+from yarl import URL
 
 from lamdis_http import _problems as p
 from lamdis_http.app import SERVICE_KEY, json_response
@@ -27,7 +36,7 @@ routes = web.RouteTableDef()
 
 TRIGGERS = [t.value for t in Trigger]
 
-__all__ = ["MAX_LIST_LIMIT", "MAX_SEED", "routes", "run_filter_of", "run_to_json"]
+__all__ = ["MAX_LIST_LIMIT", "MAX_SEED", "page_to_json", "routes", "run_filter_of", "run_to_json"]
 
 
 def run_to_json(run: Run) -> dict[str, Any]:
@@ -124,42 +133,47 @@ async def get_run(request: web.Request) -> web.Response:
 
 @routes.get("/internal/runs")
 async def list_runs(request: web.Request) -> web.Response:
-    runs = await request.app[SERVICE_KEY].list(run_filter_of(request.query))
-    return json_response({"runs": [run_to_json(r) for r in runs]})
+    page = await request.app[SERVICE_KEY].page(run_filter_of(request.query))
+    response = json_response(page_to_json(page))
+    links = _links(request.rel_url, page)
+    if links:
+        response.headers["Link"] = links
+    return response
 
 
 def run_filter_of(query: Mapping[str, str]) -> RunFilter:
     """The :class:`RunFilter` of ``GET /internal/runs``'s query (``lamdis runs list`` sends
-    the same one to the database); raises a 400 naming each parameter that is wrong."""
-    unknown = sorted(set(query) - {"orgId", "suiteId", "status", "limit"})
+    the same one to the database); a 400 names each parameter that is wrong."""
+    accepted = API_NAMES.accepted()
+    unknown = sorted(set(query) - set(accepted))
     if unknown:
+        expected = ", ".join(accepted)
         p.invalid(
             [
-                p.FieldIssue(
-                    name, "unknown query parameter; expected orgId, suiteId, status, limit"
-                )
+                p.FieldIssue(name, f"unknown query parameter; expected {expected}")
                 for name in unknown
             ]
         )
-    status: RunStatus | None = None
-    if "status" in query:
-        try:
-            status = RunStatus(query["status"])
-        except ValueError:
-            p.invalid(
-                [p.FieldIssue("status", f"expected one of {', '.join(s.value for s in RunStatus)}")]
-            )
-    limit = 20
-    if "limit" in query:
-        try:
-            limit = int(query["limit"])
-        except ValueError:
-            limit = -1
-        if not 1 <= limit <= MAX_LIST_LIMIT:
-            p.invalid([p.FieldIssue("limit", f"expected an integer from 1 to {MAX_LIST_LIMIT}")])
-    return RunFilter(
-        org_id=query.get("orgId") or None,
-        suite_id=query.get("suiteId") or None,
-        status=status,
-        limit=limit,
-    )
+    return parse_run_query(query, API_NAMES)
+
+
+def page_to_json(page: RunPage) -> dict[str, Any]:
+    """A page of the runs list as the API answers it: ``nextCursor`` (older runs: pass it as
+    ``before``) and ``prevCursor`` (newer runs: pass it as ``after``), ``None`` at either end."""
+    return {
+        "runs": [run_to_json(r) for r in page.runs],
+        "nextCursor": encode_cursor(page.older) if page.older else None,
+        "prevCursor": encode_cursor(page.newer) if page.newer else None,
+    }
+
+
+def _links(url: URL, page: RunPage) -> str:
+    """The ``Link`` header: the next and previous pages with the same filters (relative to
+    the request, so they hold behind a proxy that rewrites the host)."""
+    params = {k: v for k, v in url.query.items() if k not in ("before", "after", "offset")}
+    links = []
+    for cursor, side, rel in ((page.older, "before", "next"), (page.newer, "after", "prev")):
+        if cursor is not None:
+            target = url.with_query({**params, side: encode_cursor(cursor)})
+            links.append(f'<{target.path_qs}>; rel="{rel}"')
+    return ", ".join(links)

@@ -17,7 +17,7 @@ import json
 import secrets
 import time
 from collections.abc import Awaitable, Callable, Mapping
-from datetime import UTC, date, datetime, timedelta
+from datetime import UTC, datetime
 from importlib import resources
 from typing import Any
 from urllib.parse import quote, urlencode
@@ -26,7 +26,14 @@ import structlog
 from aiohttp import web
 from lamdis_core.domain.convert import default_converter
 from lamdis_core.domain.results import Run, RunStatus, Totals, Trigger, average_score
-from lamdis_core.ports.store import RunCursor, RunFilter
+from lamdis_core.ports.store import RunCursor
+from lamdis_core.service import (
+    InvalidQueryError,
+    RunPage,
+    RunQueryNames,
+    encode_cursor,
+    parse_run_query,
+)
 from lamdis_core.service.errors import UnknownRunError
 
 from lamdis_http.app import SERVICE_KEY, SETTINGS_KEY, STORE_KEY
@@ -257,7 +264,12 @@ async def _logout(request: web.Request) -> web.StreamResponse:
     return response
 
 
-_FILTERS = ("org", "suite", "env", "status", "trigger", "branch", "commit", "from", "to")
+UI_NAMES = RunQueryNames(org="org", suite="suite", env="env", limit=None, offset=None, lenient=True)
+"""The runs page's parameters: short names in its links, a fixed page size, and a form's
+empty fields meaning "any"."""
+
+_FILTERS = tuple(n for n in UI_NAMES.accepted() if n not in (UI_NAMES.before, UI_NAMES.after))
+"""The filters the page's form and links carry (not the page position)."""
 
 
 @routes.get("/ui/")
@@ -266,122 +278,38 @@ async def _runs(request: web.Request) -> web.StreamResponse:
     query = request.query
     filters = {name: query.get(name, "").strip() for name in _FILTERS}
     problems: list[str] = []
-    run_filter = _run_filter(filters, query, problems)
-    runs: list[Run] = []
-    if run_filter is not None:
-        runs = await request.app[STORE_KEY].list_runs(run_filter)
-    more = len(runs) > PAGE_SIZE
-    paging_back = run_filter is not None and run_filter.after is not None
-    if more:
-        # the extra run only says there is another page, on the side being walked
-        runs = runs[1:] if paging_back else runs[:PAGE_SIZE]
-    cursor_given = bool(query.get("before") or query.get("after"))
-    newer = older = None
-    if runs:
-        if cursor_given and (more or not paging_back):
-            newer = _page_query(filters, after=runs[0])
-        if more or (paging_back and cursor_given):
-            older = _page_query(filters, before=runs[-1])
+    page = RunPage(runs=[])
+    try:
+        page = await request.app[SERVICE_KEY].page(
+            parse_run_query(query, UI_NAMES, default_limit=PAGE_SIZE)
+        )
+    except InvalidQueryError as exc:
+        problems = [issue.message for issue in exc.issues]
+    positioned = bool(query.get("before", "").strip() or query.get("after", "").strip())
     return _page(
         request,
         "runs.html",
         status=400 if problems else 200,
         title="Runs",
-        rows=[_row(run) for run in runs],
+        rows=[_row(run) for run in page.runs],
         filters=filters,
         statuses=[s.value for s in RunStatus],
         triggers=[t.value for t in Trigger],
         problems=problems,
-        newest=_page_query(filters) if cursor_given else None,
-        newer=newer,
-        older=older,
+        newest=_page_query(filters) if positioned else None,
+        newer=_page_query(filters, after=page.newer) if page.newer else None,
+        older=_page_query(filters, before=page.older) if page.older else None,
     )
-
-
-def _run_filter(
-    filters: Mapping[str, str], query: Mapping[str, str], problems: list[str]
-) -> RunFilter | None:
-    """The store filter of the runs page's query; ``None`` (and ``problems``) when a value is
-    not one the page accepts."""
-    status = _choice(filters["status"], RunStatus, "status", problems)
-    trigger = _choice(filters["trigger"], Trigger, "trigger", problems)
-    commit = filters["commit"].lower()
-    if commit and not all(c in "0123456789abcdef" for c in commit):
-        problems.append(f"commit {filters['commit']!r} is not hexadecimal (a SHA or its start)")
-    created_from = _day(filters["from"], "from", problems)
-    until = _day(filters["to"], "to", problems)
-    before = _cursor(query.get("before"), "before", problems)
-    after = _cursor(query.get("after"), "after", problems)
-    if before and after:
-        problems.append("give before or after, not both")
-    if problems:
-        return None
-    return RunFilter(
-        org_id=filters["org"] or None,
-        suite_id=filters["suite"] or None,
-        env_id=filters["env"] or None,
-        status=status,
-        trigger=trigger,
-        branch=filters["branch"] or None,
-        commit=commit or None,
-        created_from=created_from,
-        # "to" names a day: every run of that day is in (UTC days, like the list's times)
-        created_before=until + timedelta(days=1) if until else None,
-        before=before,
-        after=after,
-        limit=PAGE_SIZE + 1,
-    )
-
-
-def _choice(value: str, kind: Any, name: str, problems: list[str]) -> Any:
-    if not value:
-        return None
-    try:
-        return kind(value)
-    except ValueError:
-        expected = ", ".join(member.value for member in kind)
-        problems.append(f"unknown {name} {value!r}; expected one of {expected}")
-        return None
-
-
-def _day(value: str, name: str, problems: list[str]) -> datetime | None:
-    if not value:
-        return None
-    try:
-        day = date.fromisoformat(value)
-    except ValueError:
-        problems.append(f"{name} {value!r} is not a date (expected YYYY-MM-DD)")
-        return None
-    return datetime(day.year, day.month, day.day, tzinfo=UTC)
-
-
-def _cursor(value: str | None, name: str, problems: list[str]) -> RunCursor | None:
-    """A page position in a link: ``<microseconds since the epoch>.<run id>``."""
-    if not value:
-        return None
-    micros, dot, run_id = value.partition(".")
-    if not dot or not run_id or not micros.isdigit() or len(micros) > 18:
-        problems.append(f"{name} is not a page position from this list")
-        return None
-    at = datetime(1970, 1, 1, tzinfo=UTC) + timedelta(microseconds=int(micros))
-    return RunCursor(at, run_id)
-
-
-def _cursor_text(run: Run) -> str:
-    cursor = RunCursor.of(run)
-    at = cursor.created_at if cursor.created_at.tzinfo else cursor.created_at.replace(tzinfo=UTC)
-    micros = (at - datetime(1970, 1, 1, tzinfo=UTC)) // timedelta(microseconds=1)
-    return f"{micros}.{cursor.run_id}"
 
 
 def _page_query(
-    filters: Mapping[str, str], *, before: Run | None = None, after: Run | None = None
+    filters: Mapping[str, str], *, before: RunCursor | None = None, after: RunCursor | None = None
 ) -> str:
     params = {k: v for k, v in filters.items() if v}
     if before is not None:
-        params["before"] = _cursor_text(before)
+        params["before"] = encode_cursor(before)
     if after is not None:
-        params["after"] = _cursor_text(after)
+        params["after"] = encode_cursor(after)
     return "?" + urlencode(params) if params else ""
 
 
