@@ -6,6 +6,7 @@ parameter for each bad value. ``lamdis runs list`` reads the same filters from a
 from __future__ import annotations
 
 import asyncio
+import base64
 import json
 import os
 import subprocess
@@ -22,6 +23,7 @@ from lamdis_core.ports.store import RunCursor
 from lamdis_core.service import encode_cursor
 from lamdis_http.app import STORE_KEY
 from lamdis_http.bootstrap import Settings, build_app
+from lamdis_http.cli._runs import STATUSES, TRIGGERS
 
 T0 = datetime(2026, 3, 1, 23, 40, tzinfo=UTC)
 RUNS = 240
@@ -220,6 +222,10 @@ async def test_offset_still_pages_and_says_where_the_next_page_starts(listing: L
     assert await listing.ids(offset=str(RUNS), limit="5") == []
 
 
+def _b64(text: str) -> str:
+    return base64.urlsafe_b64encode(text.encode()).decode().rstrip("=")
+
+
 def _cursor_of(run: Seeded) -> str:
     return encode_cursor(RunCursor(run.created_at, run.id))
 
@@ -237,6 +243,7 @@ async def test_bad_values_are_a_400_naming_the_parameter(listing: Listing) -> No
         ({"commit": ""}, "commit", "not hexadecimal"),
         ({"before": "garbage!"}, "before", "expected a cursor the list returned"),
         ({"after": "cjEuMTIz"}, "after", "not a page position"),  # a cursor missing its id
+        ({"before": _b64("r1.999999999999999999.x")}, "before", "not a page position"),
         ({"before": good, "after": good}, "after", "not both"),
         ({"before": good, "offset": "5"}, "offset", "a cursor already says"),
         ({"limit": "0"}, "limit", "expected an integer from 1 to 200"),
@@ -256,6 +263,19 @@ async def test_bad_values_are_a_400_naming_the_parameter(listing: Listing) -> No
     resp = await listing.client.get("/internal/runs", params={"status": "x", "limit": "0"})
     problem = await resp.json()
     assert {e["field"] for e in problem["errors"]} == {"status", "limit"}
+    # The web UI reads its query with the same code: the same messages, above an empty list.
+    page = await listing.client.get(
+        "/ui/", params={"before": _b64("r1.999999999999999999.x"), "env": "prod", "to": "x"}
+    )
+    assert page.status == 400
+    text = await page.text()
+    assert "before is not a page position from this list" in text
+    assert "to &#39;x&#39; is not a date (expected YYYY-MM-DD)" in text
+
+
+def test_the_commands_choices_are_the_models() -> None:
+    assert tuple(s.value for s in RunStatus) == STATUSES
+    assert tuple(t.value for t in Trigger) == TRIGGERS
 
 
 CLI = [sys.executable, "-m", "lamdis_http.cli"]
@@ -283,7 +303,7 @@ async def test_runs_list_command_takes_the_same_filters(listing: Listing) -> Non
     first = await _cli(listing.env, *args, "--json")
     assert first.returncode == 0, first.stderr
     status, api, _ = await listing.get(**params)
-    assert json.loads(first.stdout) == api and len(api["runs"]) == 4
+    assert status == 200 and json.loads(first.stdout) == api and len(api["runs"]) == 4
     table = await _cli(listing.env, *args, "--before", api["nextCursor"])
     assert table.returncode == 0, table.stderr
     _, older, _ = await listing.get(**params, before=api["nextCursor"])
