@@ -1,4 +1,5 @@
-"""Benchmark of the web UI's runs list over 100,000 runs in PostgreSQL (issue 12, "Performance").
+"""Benchmark of the web UI's runs list over 100,000 runs in PostgreSQL (issue 12, "Performance"),
+and of the API's (``GET /internal/runs``) at the same depth by cursor and by offset.
 
 The list pages by position (``before``/``after`` cursors on ``("createdAt", seq)``); before it
 paged with an offset. This measures both at a deep page, through the store (the query the page
@@ -46,8 +47,9 @@ from lamdis_core.domain.results import (  # noqa: E402  (after sys.path)
 )
 from lamdis_core.offline_judge import OfflineJudge  # noqa: E402
 from lamdis_core.ports.store import RunCursor, RunFilter  # noqa: E402
+from lamdis_core.service import encode_cursor  # noqa: E402
 from lamdis_http.bootstrap import Settings, build_app  # noqa: E402
-from lamdis_http.ui.web import PAGE_SIZE, _cursor_text  # noqa: E402
+from lamdis_http.ui.web import PAGE_SIZE  # noqa: E402
 from lamdis_store_postgres import migrate, open_store  # noqa: E402
 from lamdis_store_postgres.store import list_runs_query  # noqa: E402
 
@@ -253,9 +255,16 @@ async def bench(
         base = f"http://127.0.0.1:{port}/ui/"
         sample = edge.git_context["sha"][:7]
         branch = edge.git_context["branch"]
+        older = encode_cursor(RunCursor.of(edge))
+        api = f"http://127.0.0.1:{port}/internal/runs?limit={PAGE_SIZE}"
+        api_pages = [
+            ("api: first page", ""),
+            (f"api: page at run {depth:,} by offset", f"&offset={depth + 1}"),
+            (f"api: page at run {depth:,} by cursor (nextCursor)", f"&before={older}"),
+        ]
         pages = [
             ("page: first", ""),
-            (f"page: at run {depth:,} (Older link)", f"?before={_cursor_text(edge)}"),
+            (f"page: at run {depth:,} (Older link)", f"?before={older}"),
             ("page: suite", "?suite=suite-7"),
             (f"page: suite, at its run {runs // 40:,}", None),
             ("page: environment", "?env=env-1"),
@@ -270,7 +279,7 @@ async def bench(
             async with aiohttp.ClientSession() as session:
                 for label, query in pages:
                     if query is None:
-                        query = f"?suite=suite-7&before={_cursor_text(suite_edge)}"
+                        query = f"?suite=suite-7&before={encode_cursor(RunCursor.of(suite_edge))}"
                     sizes: list[int] = []
 
                     async def get(q: str = query, sizes: list[int] = sizes) -> None:
@@ -282,6 +291,23 @@ async def bench(
                     server_ms.clear()
                     await _time(repeat, get)
                     rows.append((label, server_ms[1:], f"{sizes[-1] / 1024:.0f} KB HTML"))
+                answers: list[list[str]] = []
+                for label, query in api_pages:
+                    answers.append([])
+                    sizes = []
+
+                    async def read(q: str = query, sizes: list[int] = sizes) -> None:
+                        async with session.get(api + q) as resp:
+                            body = await resp.json()
+                            assert resp.status == 200, body
+                            sizes.append(len(body["runs"]))
+                            answers[-1] = [r["id"] for r in body["runs"]]
+
+                    server_ms.clear()
+                    await _time(repeat, read)
+                    rows.append((label, server_ms[1:], f"{sizes[-1]} runs as JSON"))
+                # the deep page is the same by offset and by cursor (and not the first page)
+                assert answers[-1] == answers[-2] != answers[0], "API offset and cursor differ"
         finally:
             await runner.cleanup()
     return {"rows": rows, "plans": plans, "summaries": summaries}
