@@ -20,7 +20,7 @@ from aiohttp import web
 
 from tests.e2e.test_serve import Server, api, base_env, launch, wait_for_status
 from tests.e2e.test_serve import servers as servers  # the fixture
-from tests.fakes._scripted import RecordedRequest, Reply, answer, verdict_json
+from tests.fakes._scripted import RecordedRequest, Reply, answer, chat_reply, verdict_json
 from tests.fakes.openai_server import FakeOpenAIServer
 from tests.fixtures.otlp import OtlpReceiver, ReceivedSpan
 from tests.fixtures.servers import channel_bots_process, free_port
@@ -423,12 +423,13 @@ def test_configurable_channels_describe_each_turn_request(
     assert turns and all(t.parent_span_id in tests for t in turns)
     for turn in turns:
         test_id = tests[turn.parent_span_id].attributes["lamdis.test.id"]
-        if test_id == "streamed-model-reply":
-            # openai_chat: the OpenAI SDK makes the request; no HTTP attributes (documented).
-            assert not any(k.startswith(("http.", "url.")) for k in turn.attributes)
-            continue
         url = turn.attributes["url.full"]
-        if test_id.startswith("websocket"):
+        if test_id == "streamed-model-reply":
+            # openai_chat: the request the OpenAI SDK made.
+            assert turn.attributes["http.request.method"] == "POST"
+            assert url == f"{bots_url}/v1/chat/completions"
+            assert turn.attributes["http.response.status_code"] == 200
+        elif test_id.startswith("websocket"):
             assert turn.attributes["http.request.method"] == "GET"
             assert url.startswith(bots_url.replace("http://", "ws://") + "/"), url
         else:
@@ -437,3 +438,68 @@ def test_configurable_channels_describe_each_turn_request(
             assert turn.attributes["http.response.status_code"] == 200
         if test_id.startswith("rest-session"):
             assert url == f"{bots_url}/rest/messages"
+
+
+def _openai_chat_tree(root: Path, model_url: str) -> None:
+    """An assistant exposed as an OpenAI-compatible chat API (the wire-format fake), one test
+    it answers and one it answers with HTTP 500."""
+    (root / "assistants").mkdir(parents=True)
+    (root / "assistants/model.json").write_text(
+        json.dumps(
+            {"id": "model", "env": {"channel": "openai_chat", "baseUrl": model_url, "model": "m"}}
+        ),
+        encoding="utf-8",
+    )
+    (root / "tests").mkdir()
+    tests = [
+        {"id": "answers", "steps": [{"type": "message", "content": "Hello"}]},
+        {"id": "breaks", "steps": [{"type": "message", "content": "Hello #fail:500"}]},
+    ]
+    (root / "tests/model.json").write_text(
+        json.dumps({"id": "model", "assistantRef": "assistants/model", "tests": tests}),
+        encoding="utf-8",
+    )
+
+
+def test_openai_chat_turns_send_traceparent_and_describe_the_request(
+    loopback: Loopback, tmp_path: Path
+) -> None:
+    """The assistant behind the OpenAI SDK receives the test's trace in ``traceparent``, with
+    the turn's span as the parent; the turn span names the SDK's request and its status."""
+    model = loopback.openai
+    model.responder = chat_reply
+    _openai_chat_tree(tmp_path, model.base_url)
+    env = _env(loopback, OTEL_EXPORTER_OTLP_ENDPOINT=loopback.receiver_url)
+    proc = _run(tmp_path, env, ("tests/model.json", "--no-cache"))
+    assert proc.returncode == 1, proc.stdout + proc.stderr  # "breaks" is an error
+    assert "not exported" not in proc.stderr
+    spans = loopback.receiver.spans
+    tests = {s.attributes["lamdis.test.id"]: s for s in spans if s.name.startswith("lamdis test ")}
+    assert set(tests) == {"answers", "breaks"}
+    received = {
+        request.message_texts()[-1][1]: {k.lower(): v for k, v in request.headers.items()}
+        for request in model.requests
+    }
+    assert set(received) == {"Hello", "Hello #fail:500"}
+    for test_id, message, status in (("answers", "Hello", 200), ("breaks", "Hello #fail:500", 500)):
+        test = tests[test_id]
+        turn = _only([s for s in spans if s.parent_span_id == test.span_id])
+        assert turn.name == "lamdis turn 1" and turn.trace_id == test.trace_id
+        assert turn.kind == SPAN_KIND_CLIENT
+        # The trace id the assistant received is the test span's; its parent, the turn span.
+        assert received[message]["traceparent"] == f"00-{test.trace_id}-{turn.span_id}-01"
+        expected = {
+            "lamdis.turn": 1,
+            "http.request.method": "POST",
+            "url.full": f"{model.base_url}/v1/chat/completions",
+            "server.address": "127.0.0.1",
+            "server.port": model.port,
+            "http.response.status_code": status,
+        }
+        if status >= 400:
+            expected["error.type"] = str(status)
+        assert turn.attributes == expected
+    assert tests["answers"].status_code == STATUS_OK
+    assert tests["breaks"].attributes["lamdis.test.status"] == "error"
+    assert tests["breaks"].status_code == STATUS_ERROR
+    _no_secrets(spans)

@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import re
 from collections.abc import Mapping
 
 import pytest
@@ -84,6 +85,36 @@ async def test_headers_come_from_env_and_auth_and_model_falls_back(
     assert sent.headers["x-tenant"] == "acme"
     assert sent.headers["Authorization"] == "Bearer from-auth-ref"
     assert sent.body["model"] == "fallback-model" and "temperature" not in sent.body
+
+
+async def test_each_turn_sends_a_traceparent_in_the_conversations_trace(
+    openai_server: FakeOpenAIServer,
+) -> None:
+    """As the HTTP channels do: the conversation id is the trace id, each turn a new parent
+    span id; one in the assistant's own env.headers is replaced, a turn without a conversation
+    id sends none."""
+    conversation = "4bf92f3577b34da6a3ce929d0e0e4736"
+    factory = create_target_factory({"OPENAI_API_KEY": "sk-t"})
+    target = factory.create(
+        assistant(base_url=openai_server.base_url, headers={"traceparent": "stale"}), bearer, {}
+    )
+    try:
+        for turn in (1, 2):
+            await target.send(
+                TurnRequest(message="hi", transcript=[], conversation_id=conversation, turn=turn)
+            )
+        await target.send(TurnRequest(message="hi", transcript=[]))
+    finally:
+        await factory.aclose()
+    sent = [
+        {k.lower(): v for k, v in r.headers.items()}.get("traceparent")
+        for r in openai_server.requests
+    ]
+    parsed = [re.fullmatch(r"00-([0-9a-f]{32})-([0-9a-f]{16})-01", h or "") for h in sent[:2]]
+    assert all(parsed), sent
+    assert {m.group(1) for m in parsed if m} == {conversation}
+    assert len({m.group(2) for m in parsed if m}) == 2
+    assert sent[2] == "stale"
 
 
 def test_a_header_naming_an_unset_variable_is_a_config_error() -> None:

@@ -17,6 +17,7 @@ from lamdis_core.llm import (
     retry_after_from_headers,
 )
 from lamdis_core.tool_calls import to_tool_call
+from lamdis_core.tracing import record_http
 from openai import AsyncOpenAI
 from openai.types.chat import ChatCompletion
 
@@ -161,6 +162,7 @@ class OpenAIChatModel:
         except openai.OpenAIError as exc:
             raise self._error(exc) from exc
         response = getattr(stream, "response", None)
+        _describe_turn(response)
         content_type = response.headers.get("content-type", "") if response is not None else ""
         if "text/event-stream" not in content_type:
             body = ""
@@ -243,6 +245,7 @@ class OpenAIChatModel:
     def _error(self, exc: openai.OpenAIError) -> ProviderError:
         """The ProviderError for an SDK exception."""
         if isinstance(exc, openai.APIStatusError):
+            _describe_turn(exc.response)
             status = exc.status_code
             return ProviderError(
                 f"OpenAI answered HTTP {status}: {exc.message}",
@@ -259,6 +262,15 @@ class OpenAIChatModel:
 
     async def aclose(self) -> None:
         await self._client.close()
+
+
+def _describe_turn(response: Any) -> None:
+    """The HTTP client attributes of the request the SDK made, on the span of the turn being
+    sent (an ``openai_chat`` turn); a no-op elsewhere, since judge calls never run inside a
+    turn. A parameter the model refused is retried within the turn: the retry is described.
+    ``response`` is the SDK's HTTP response (its HTTP library's type), or ``None``."""
+    if response is not None:
+        record_http(response.request.method, str(response.request.url), response.status_code)
 
 
 def _refused_param(exc: openai.BadRequestError, kwargs: Mapping[str, Any]) -> str | None:

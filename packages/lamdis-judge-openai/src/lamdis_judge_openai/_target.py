@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import secrets
 from collections.abc import Mapping
 from typing import Any
 
@@ -9,7 +10,7 @@ from lamdis_core.config.interpolation import interpolate_env
 from lamdis_core.domain.config import Assistant
 from lamdis_core.domain.errors import ConfigError, ConfigProblem, InterpolationError, TargetError
 from lamdis_core.llm import Completion, assistant_headers, model_turn, turn_messages
-from lamdis_core.ports.target import AuthHeaders, TurnReply, TurnRequest
+from lamdis_core.ports.target import AuthHeaders, TurnReply, TurnRequest, traceparent
 from lamdis_core.ratelimit import THROTTLING_STATUSES, AdaptiveLimit, HostLimits
 
 from lamdis_judge_openai._chat import OpenAIChatModel
@@ -21,7 +22,11 @@ CHANNEL = "openai_chat"
 class OpenAIChatTarget:
     """Sends each turn as a streamed Chat Completions request: ``env.systemPrompt``, the
     transcript, then the user's message; records the time to the first token, the chunk count
-    and any tool calls. Never retries (the engine owns retries)."""
+    and any tool calls. Never retries (the engine owns retries).
+
+    Like the HTTP channels, each turn carries a W3C ``traceparent`` in the conversation's trace
+    (an OpenAI-compatible assistant API can continue it), and the turn's span is described by
+    the HTTP request the SDK made (see :meth:`OpenAIChatModel.stream`)."""
 
     def __init__(
         self,
@@ -44,6 +49,8 @@ class OpenAIChatTarget:
     async def send(self, turn: TurnRequest) -> TurnReply:
         messages = turn_messages(turn, system_prompt=self.assistant.env.system_prompt)
         headers = {**self._headers, **(await self._auth_headers())}
+        if turn.conversation_id:
+            headers["traceparent"] = traceparent(turn.conversation_id, secrets.token_hex(8))
         # The server's adaptive limit, shared by the targets of this base URL; the engine
         # keeps the wait off the turn's clock.
         async with self._limit.slot() as slot:
