@@ -102,7 +102,12 @@ def decode_cursor(text: str) -> RunCursor:
         at = _EPOCH + timedelta(microseconds=int(micros))
     except OverflowError as exc:  # past year 9999: no run was created then
         raise ValueError("not a cursor") from exc
-    return RunCursor(at, run_id)
+    cursor = RunCursor(at, run_id)
+    # Only the one spelling encode_cursor writes: the decoder skips stray characters and
+    # reads leading zeros, which would give one position many texts.
+    if encode_cursor(cursor) != text:
+        raise ValueError("not a cursor")
+    return cursor
 
 
 def parse_run_query(
