@@ -36,6 +36,7 @@ from lamdis_core.service import (
 )
 from lamdis_core.testing.fakes import FakeClock
 
+from tests.contracts.store import make_item
 from tests.http._configs import write_config_tree
 
 ORG = "acme"
@@ -149,6 +150,23 @@ class RunServiceContract:
         for limit in (0, 201):
             with pytest.raises(InvalidRequestError, match="limit"):
                 await service.list(RunFilter(limit=limit))
+
+    async def test_items_reads_a_page_of_a_runs_items(self, stores: Stores, tmp_path: Path) -> None:
+        service = await _imported(stores, tmp_path)
+        run = await service.start(StartRequest(suite_id="smoke"))
+        for n in range(7):
+            await stores[0].append_item(run.id, make_item(n))
+        page = await service.items(run.id, offset=5, limit=3)
+        assert (page.offset, page.total) == (5, 7)
+        assert [i.test_id for i in page.items if i is not None] == ["test-5", "test-6"]
+        assert [i.test_id for i in (await service.items(run.id)).items if i] == [
+            f"test-{n}" for n in range(7)
+        ]
+        for offset, limit, field in ((-1, 3, "offset"), (0, 0, "limit"), (0, 501, "limit")):
+            with pytest.raises(InvalidRequestError, match=field):
+                await service.items(run.id, offset=offset, limit=limit)
+        with pytest.raises(UnknownRunError, match="'nope'"):
+            await service.items("nope")
 
     async def test_compare_with_the_last_passed_run_or_a_named_one(
         self, stores: Stores, tmp_path: Path

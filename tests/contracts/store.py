@@ -467,6 +467,76 @@ class RunStoreContract(_Contract):
         assert outline == ItemOutline.of(fetched.items[0])
         assert outline.judge_score is None
 
+    async def test_get_items_reads_a_window_of_the_items_in_append_order(
+        self, store: RunStore
+    ) -> None:
+        """get_items gives the items at offset..offset+limit-1, the last page partial, and
+        the run's item count; the windows together are get_run's items."""
+        run = await store.create_run(make_run())
+        other = await store.create_run(make_run())
+        assert run.id is not None
+        assert other.id is not None
+        for n in range(12):
+            await store.append_item(run.id, make_item(n))
+        await store.append_item(other.id, make_item(99))
+        whole = await store.get_run(run.id)
+        assert whole is not None
+        windows = []
+        for offset, expected in ((0, 5), (5, 5), (10, 2)):
+            page = await store.get_items(run.id, offset=offset, limit=5)
+            assert page is not None
+            assert (page.offset, page.total, len(page.items)) == (offset, 12, expected)
+            assert [n for n, _ in page.numbered()] == list(range(offset, offset + expected))
+            assert page.unreadable == ()
+            windows.extend(page.items)
+        assert windows == whole.items
+        assert [i.test_id for i in windows if i is not None] == [f"test-{n}" for n in range(12)]
+        middle = await store.get_items(run.id, offset=3, limit=1)
+        assert middle is not None
+        assert middle.items == (whole.items[3],)
+
+    async def test_get_items_past_the_end_or_of_no_items_is_empty_with_the_count(
+        self, store: RunStore
+    ) -> None:
+        """A window past the last item is empty and still counts the items; a negative
+        offset counts as 0; a limit below 1 reads only the count."""
+        run = await store.create_run(make_run())
+        empty = await store.create_run(make_run())
+        assert run.id is not None
+        assert empty.id is not None
+        for n in range(3):
+            await store.append_item(run.id, make_item(n))
+        for offset in (3, 4, 1000):
+            page = await store.get_items(run.id, offset=offset, limit=10)
+            assert page is not None
+            assert (page.offset, page.total, page.items) == (offset, 3, ())
+        only_count = await store.get_items(run.id, offset=0, limit=0)
+        assert only_count is not None
+        assert (only_count.total, only_count.items) == (3, ())
+        negative = await store.get_items(run.id, offset=-5, limit=2)
+        assert negative is not None
+        assert negative.offset == 0
+        assert [i.test_id for i in negative.items if i is not None] == ["test-0", "test-1"]
+        none_yet = await store.get_items(empty.id, offset=0, limit=10)
+        assert none_yet is not None
+        assert (none_yet.total, none_yet.items) == (0, ())
+
+    async def test_get_items_of_unknown_or_malformed_ids_is_none(self, store: RunStore) -> None:
+        """get_items of an id the store never issued, or a malformed one, is None."""
+        run = await store.create_run(make_run())
+        assert run.id is not None
+        await store.append_item(run.id, make_item(1))
+        for bad_id in (
+            "5f1d7c0e9b1e8a3d2c4b6a01",
+            "0123456789abcdef0123456789abcdef",
+            "",
+            "a\x00b",
+            "\u00e9\u4e2d",
+            "x" * 500,
+            "'; DROP TABLE test_runs; --",
+        ):
+            assert await store.get_items(bad_id, offset=0, limit=10) is None
+
     async def test_trends_per_run_and_per_test_over_the_runs_asked_for(
         self, store: RunStore
     ) -> None:

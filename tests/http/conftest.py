@@ -18,6 +18,7 @@ from lamdis_http.bootstrap import Settings, build_app
 from lamdis_http.demo import start_demo_server
 from lamdis_http.requests import AiohttpRequester
 from lamdis_http.targets.http_chat import HttpChatTargetFactory
+from lamdis_store_postgres import PostgresRunStore, create_pool
 
 from tests.http._configs import write_config_tree
 
@@ -120,3 +121,11 @@ async def make_service(aiohttp_client: Any, config_dir: Path) -> AsyncIterator[M
 @pytest.fixture
 async def service(make_service: MakeService) -> Service:
     return await make_service()
+
+
+@pytest.fixture
+async def pg_store(postgres_dsn: str) -> AsyncIterator[PostgresRunStore]:
+    """A PostgreSQL run store on the test's fresh database."""
+    store = PostgresRunStore(await create_pool(postgres_dsn, max_size=4))
+    yield store
+    await store.aclose()

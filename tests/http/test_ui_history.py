@@ -4,7 +4,7 @@ strings shown as text, and damaged stored runs on real PostgreSQL shown with an 
 
 from __future__ import annotations
 
-from collections.abc import AsyncIterator, Mapping
+from collections.abc import Mapping
 from datetime import timedelta
 
 import asyncpg  # type: ignore[import-untyped]
@@ -22,7 +22,7 @@ from lamdis_core.domain.results import (
     Usage,
 )
 from lamdis_core.testing.memory import InMemoryRunStore
-from lamdis_store_postgres import PostgresRunStore, create_pool
+from lamdis_store_postgres import PostgresRunStore
 
 from tests.http._html import Element, parse
 from tests.http.conftest import MakeService
@@ -253,13 +253,6 @@ async def test_compare_page_shows_status_changes_and_score_and_latency_deltas(
         missing = await service.client.get(path)
         assert missing.status == 404 and _secured(missing.headers)
         assert "There is no run nope" in parse(await missing.text()).text()
-
-
-@pytest.fixture
-async def pg_store(postgres_dsn: str) -> AsyncIterator[PostgresRunStore]:
-    store = PostgresRunStore(await create_pool(postgres_dsn, max_size=4))
-    yield store
-    await store.aclose()
 
 
 @pytest.mark.postgres

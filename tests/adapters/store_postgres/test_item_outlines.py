@@ -1,6 +1,7 @@
-"""Item outlines and trends on PostgreSQL: rows stored before migration 0005 (no outline
-columns) are read from the item's document, a row that cannot be read is left out, not an
-error, and the SQL percentile is the reports' nearest rank."""
+"""Item outlines, trends and item windows on PostgreSQL: rows stored before migration 0005 (no
+outline columns) are read from the item's document, a row that cannot be read is left out of
+the outlines (``None`` at its place in a window), not an error, the SQL percentile is the
+reports' nearest rank, and a window reads the ("runId", seq) index."""
 
 from __future__ import annotations
 
@@ -11,6 +12,7 @@ import pytest
 from lamdis_core.ports.store import ItemOutline, Trends
 from lamdis_core.reports.summary import percentile
 from lamdis_store_postgres import PostgresRunStore, create_pool
+from lamdis_store_postgres.store import _ITEM_PAGE_SQL
 
 from tests.contracts.store import make_item, make_run
 
@@ -90,3 +92,48 @@ async def test_percentile_disc_is_the_nearest_rank_python_computes(
             values,
         )
         assert round(in_sql, 1) == percentile(values, 0.95), n
+
+
+async def test_a_damaged_row_is_none_at_its_place_and_the_rest_read(
+    store: PostgresRunStore,
+) -> None:
+    run = await store.create_run(make_run())
+    assert run.id is not None
+    items = [make_item(n) for n in range(4)]
+    for item in items:
+        await store.append_item(run.id, item)
+    await store.pool.execute(
+        """UPDATE test_run_items SET item = jsonb_set(item, '{transcript}', '"torn"')
+        WHERE "runId" = $1 AND "testId" = 'test-1'""",
+        run.id,
+    )
+    await store.pool.execute(
+        """UPDATE test_run_items SET item = '[1, 2]'::jsonb WHERE "runId" = $1 AND "testId" = 'test-2'""",
+        run.id,
+    )
+    page = await store.get_items(run.id, offset=0, limit=10)
+    assert page is not None
+    assert page.items == (items[0], None, None, items[3])
+    assert (page.total, page.unreadable) == (4, (1, 2))
+    later = await store.get_items(run.id, offset=2, limit=2)
+    assert later is not None
+    assert later.items == (None, items[3])
+    whole = await store.get_run(run.id)
+    assert whole is not None
+    assert whole.items == [items[0], items[3]]
+    assert "item 1 (" in (whole.error or "") and "item 2 (" in (whole.error or "")
+
+
+async def test_the_window_is_read_through_the_run_index(store: PostgresRunStore) -> None:
+    run = await store.create_run(make_run())
+    assert run.id is not None
+    for n in range(3):
+        await store.append_item(run.id, make_item(n))
+    async with store.pool.acquire() as conn:
+        # As on a table of many runs: the planner may not pick a sequential scan.
+        await conn.execute("SET enable_seqscan = off")
+        plan = "\n".join(
+            r[0] for r in await conn.fetch("EXPLAIN " + _ITEM_PAGE_SQL, run.id, 100, 100)
+        )
+    assert "test_run_items_run_idx" in plan
+    assert "Seq Scan on test_run_items" not in plan

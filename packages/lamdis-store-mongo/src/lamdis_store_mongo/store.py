@@ -33,6 +33,7 @@ from lamdis_core.ports.store import (
     INTERRUPTED,
     Claim,
     ItemOutline,
+    ItemPage,
     LostClaimError,
     RunFilter,
     Trends,
@@ -272,8 +273,20 @@ class MongoRunStore:
             doc.pop(name, None)
         doc["id"] = str(oid)
         run: Run = self._converter.structure(doc, Run)
-        run.items = [self._converter.structure(restore_micros(i), Item) for i in raw_items]
+        run.items = [self._item(i) for i in raw_items]
         return run
+
+    def _item(self, raw: Doc) -> Item:
+        """A stored item (its keys already unescaped) as an ``Item``."""
+        item: Item = self._converter.structure(restore_micros(raw), Item)
+        return item
+
+    def _item_or_none(self, raw: Any) -> Item | None:
+        try:
+            return self._item(unescape_keys(raw))
+        # Whatever a damaged stored item makes structuring raise (cattrs' groups included).
+        except Exception:
+            return None
 
     @contextlib.asynccontextmanager
     async def _guard(self, oid: ObjectId, owner: str) -> AsyncIterator[None]:
@@ -312,6 +325,28 @@ class MongoRunStore:
             "get_run", self._where, lambda: self._runs.find_one({"_id": oid}, projection)
         )
         return None if doc is None else self._to_run(doc)
+
+    async def get_items(self, run_id: str, *, offset: int, limit: int) -> ItemPage | None:
+        oid = _oid(run_id)
+        if oid is None:
+            return None
+        offset = max(offset, 0)
+        # The items live in the run's document. FerretDB implements neither $slice nor $size
+        # in a projection, so the array is read whole and only the window is converted (the
+        # conversion, not the read, is what costs with hundreds of items).
+        doc = await once_more(
+            "get_items", self._where, lambda: self._runs.find_one({"_id": oid}, {"items": 1})
+        )
+        if doc is None:
+            return None
+        stored = doc.get("items")
+        stored = stored if isinstance(stored, list) else []
+        window = stored[offset : offset + max(limit, 0)]
+        return ItemPage(
+            offset=offset,
+            total=len(stored),
+            items=tuple(self._item_or_none(raw) for raw in window),
+        )
 
     async def list_runs(self, run_filter: RunFilter) -> list[Run]:
         f = run_filter

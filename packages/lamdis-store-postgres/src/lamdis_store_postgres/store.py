@@ -49,6 +49,7 @@ from lamdis_core.ports.store import (
     INTERRUPTED,
     Claim,
     ItemOutline,
+    ItemPage,
     LostClaimError,
     RunFilter,
     RunTrend,
@@ -399,6 +400,30 @@ _TRENDS_SQL = """
                 ORDER BY t."testId" COLLATE "C", t.assistant COLLATE "C")
          FROM tests AS t LEFT JOIN latencies AS l USING ("testId", assistant)) AS tests
 """
+# One statement, so one snapshot: the count and the window agree. No row: no such run; one
+# row without seq: a window past the last item (or a run without items). The window walks the
+# ("runId", seq) index from the run's first item, so its cost follows offset + limit.
+_ITEM_PAGE_SQL = """
+    SELECT n.total, w.seq, w.item
+    FROM test_runs AS r
+    CROSS JOIN LATERAL (SELECT count(*) AS total FROM test_run_items WHERE "runId" = r.id) AS n
+    LEFT JOIN LATERAL (
+        SELECT seq, item FROM test_run_items WHERE "runId" = r.id
+        ORDER BY seq OFFSET $2 LIMIT $3
+    ) AS w ON true
+    WHERE r.id = $1
+    ORDER BY w.seq
+"""
+
+
+def _item_or_none(value: Any) -> Item | None:
+    try:
+        return _converter.structure(_mapping(value), Item)
+    # Whatever the content makes structuring raise, as _Damage.read: the row was fetched.
+    except Exception:
+        return None
+
+
 _STATUS_BY_RANK = (ItemStatus.ERROR, ItemStatus.FAILED, ItemStatus.PASSED, ItemStatus.SKIPPED)
 
 
@@ -596,6 +621,23 @@ class PostgresRunStore:
                 return _run_from_row(row, items, damage)
 
         return await self._db.run("get_run", body)
+
+    async def get_items(self, run_id: str, *, offset: int, limit: int) -> ItemPage | None:
+        if not _usable_id(run_id):
+            return None
+        offset = max(offset, 0)
+
+        async def body(conn: asyncpg.Connection, attempt: int) -> list[Any]:
+            return list(await conn.fetch(_ITEM_PAGE_SQL, run_id, offset, max(limit, 0)))
+
+        rows = await self._db.run("get_items", body)
+        if not rows:
+            return None
+        return ItemPage(
+            offset=offset,
+            total=rows[0]["total"],
+            items=tuple(_item_or_none(r["item"]) for r in rows if r["seq"] is not None),
+        )
 
     async def list_runs(self, run_filter: RunFilter) -> list[Run]:
         query = list_runs_query(run_filter)

@@ -152,6 +152,31 @@ class ItemOutline:
         )
 
 
+@attrs.frozen(kw_only=True)
+class ItemPage:
+    """A window of one run's items in append order, from ``get_items``: what a page showing
+    some of a run's items reads, at a cost that follows the window, not the run.
+
+    ``items[n]`` is the item at position ``offset + n`` of the run (0-based, counting every
+    stored item), or ``None`` when its stored form cannot be read (``get_run`` leaves such an
+    item out and names it in the run's ``error``). ``total`` counts every stored item,
+    readable or not, so positions and page counts never shift around a damaged item.
+    """
+
+    offset: int
+    total: int
+    items: tuple[Item | None, ...] = ()
+
+    def numbered(self) -> list[tuple[int, Item | None]]:
+        """Each item of the window with its position in the run."""
+        return list(enumerate(self.items, start=self.offset))
+
+    @property
+    def unreadable(self) -> tuple[int, ...]:
+        """Positions in the run of the window's items that cannot be read."""
+        return tuple(n for n, item in self.numbered() if item is None)
+
+
 _WORST_FIRST = (ItemStatus.ERROR, ItemStatus.FAILED, ItemStatus.PASSED, ItemStatus.SKIPPED)
 
 
@@ -279,6 +304,19 @@ class RunStore(Protocol):
 
     async def get_run(self, run_id: str, *, include_items: bool = True) -> Run | None:
         """The run, with its items in the order they were appended, or ``None``."""
+        ...
+
+    async def get_items(self, run_id: str, *, offset: int, limit: int) -> ItemPage | None:
+        """The run's items at positions ``offset`` to ``offset + limit - 1`` (0-based, in
+        the order they were appended) and how many it has, or ``None`` for an unknown or
+        malformed id.
+
+        The cost follows ``limit``, not the run's size. A window past the last item is empty
+        (``total`` still counts them); a negative ``offset`` counts as 0 and a ``limit`` below
+        1 reads no item, only ``total``. The run's own row is not read: take it from
+        ``get_run(run_id, include_items=False)``. An item whose stored form cannot be read
+        is ``None`` in the window (never an exception), the others are read.
+        """
         ...
 
     async def list_runs(self, run_filter: RunFilter) -> list[Run]:

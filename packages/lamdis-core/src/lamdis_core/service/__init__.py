@@ -62,6 +62,7 @@ from lamdis_core.service.run_list import (
 )
 from lamdis_core.service.runs import (
     LAST_PASSED,
+    MAX_ITEMS_LIMIT,
     MAX_SEED,
     RunService,
     StartRequest,
@@ -73,6 +74,7 @@ __all__ = [
     "API_NAMES",
     "LAST_PASSED",
     "MAX_ATTEMPTS",
+    "MAX_ITEMS_LIMIT",
     "MAX_LIST_LIMIT",
     "MAX_SEED",
     "CatalogPlanBuilder",

@@ -19,7 +19,7 @@ from lamdis_core.diff import RunDiff, RunSide, diff_runs
 from lamdis_core.domain.results import Run, RunStatus, Trigger
 from lamdis_core.ports.catalog import Catalog, CatalogKind
 from lamdis_core.ports.clock import Clock, SystemClock
-from lamdis_core.ports.store import RunFilter, RunStore
+from lamdis_core.ports.store import ItemPage, RunFilter, RunStore
 from lamdis_core.service._worker import WorkerPool
 from lamdis_core.service.errors import (
     InvalidRequestError,
@@ -36,6 +36,9 @@ from lamdis_core.service.run_list import MAX_LIST_LIMIT, RunPage, page_of
 
 MAX_SEED = 2**63 - 1
 """A start's ``seed`` fits PostgreSQL's bigint, like ``lamdis run --seed``."""
+
+MAX_ITEMS_LIMIT = 500
+"""The most items one :meth:`RunService.items` returns."""
 
 LAST_PASSED = "last-passed"
 """The base of :meth:`RunService.compare` meaning the newest passed run before."""
@@ -198,6 +201,25 @@ class RunService:
         if run is None:
             raise UnknownRunError(run_id)
         return run
+
+    async def items(self, run_id: str, *, offset: int = 0, limit: int = 100) -> ItemPage:
+        """The run's items at positions ``offset`` to ``offset + limit - 1`` (0-based, in
+        the order they finished) and how many it has stored; an item that cannot be read is
+        ``None`` in the page. Reads only those items, not the whole run.
+
+        Raises:
+            InvalidRequestError: ``offset`` is negative or ``limit`` is not from 1 to
+                :data:`MAX_ITEMS_LIMIT`.
+            UnknownRunError: the store holds no such run.
+        """
+        if not 1 <= limit <= MAX_ITEMS_LIMIT:
+            raise InvalidRequestError("limit", f"expected an integer from 1 to {MAX_ITEMS_LIMIT}")
+        if offset < 0:
+            raise InvalidRequestError("offset", "expected an integer of 0 or more")
+        page = await self.store.get_items(run_id, offset=offset, limit=limit)
+        if page is None:
+            raise UnknownRunError(run_id)
+        return page
 
     async def compare(self, run_id: str, base: str) -> tuple[Run, Run, RunDiff]:
         """What changed in run ``run_id`` since ``base``: a run id, or :data:`LAST_PASSED`

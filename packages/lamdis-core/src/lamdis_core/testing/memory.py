@@ -42,6 +42,7 @@ from lamdis_core.ports.store import (
     INTERRUPTED,
     Claim,
     ItemOutline,
+    ItemPage,
     LostClaimError,
     RunCursor,
     RunFilter,
@@ -111,6 +112,19 @@ class InMemoryRunStore:
         if slot is None:
             return None
         return _copy_run(slot.run, include_items=include_items)
+
+    async def get_items(self, run_id: str, *, offset: int, limit: int) -> ItemPage | None:
+        self._check_open()
+        slot = self._slot(run_id)
+        if slot is None:
+            return None
+        offset = max(offset, 0)
+        window = slot.run.items[offset : offset + max(limit, 0)]
+        return ItemPage(
+            offset=offset,
+            total=len(slot.run.items),
+            items=tuple(cast(Item, _tree_copy(item)) for item in window),
+        )
 
     async def list_runs(self, run_filter: RunFilter) -> list[Run]:
         self._check_open()

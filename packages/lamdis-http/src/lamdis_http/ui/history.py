@@ -16,10 +16,11 @@ from lamdis_core.diff import RunDiff, TestChange, diff_runs
 from lamdis_core.domain.results import Run, RunStatus
 from lamdis_core.ports.catalog import CatalogKind
 from lamdis_core.ports.store import RunFilter
+from lamdis_core.service.errors import UnknownRunError
 
-from lamdis_http.app import CATALOG_KEY, STORE_KEY
+from lamdis_http.app import CATALOG_KEY, SERVICE_KEY, STORE_KEY
 from lamdis_http.routes.diff import previous_run, run_side
-from lamdis_http.ui import _trends, run_view
+from lamdis_http.ui import _trends, item_view
 from lamdis_http.ui._items import ITEMS_PAGE
 from lamdis_http.ui.web import _guarded, _not_found, _page, _row
 
@@ -221,20 +222,23 @@ def _change_view(change: TestChange) -> dict[str, Any]:
 @_guarded
 async def _item(request: web.Request) -> web.StreamResponse:
     run_id, number = request.match_info["runId"], request.match_info["number"]
-    run = await request.app[STORE_KEY].get_run(run_id, include_items=True)
-    if run is None:
-        return _not_found(request, f"run {run_id}")
     n = int(number) if number.isdigit() and len(number) < 8 else 0
-    if not 1 <= n <= len(run.items):
-        return _not_found(request, f"item {number} in run {run_id}")
-    damage = None
     try:
-        (item,) = run_view({}, [run.items[n - 1]], first_index=n - 1)["items"]
-        item["open"] = True
+        # Only the item shown is read; the page does not need the run's row.
+        page = await request.app[SERVICE_KEY].items(run_id, offset=max(n - 1, 0), limit=1)
+    except UnknownRunError:
+        return _not_found(request, f"run {run_id}")
+    if not 1 <= n <= page.total:
+        return _not_found(request, f"item {number} in run {run_id}")
+    damage = item = None
+    (stored,) = page.items
+    try:
+        if stored is None:  # the store could not read it
+            raise ValueError(f"stored item {n} of run {run_id} cannot be read")
+        item = {**item_view(n - 1, stored), "open": True}
     except Exception as exc:  # a damaged stored item: say so rather than fail the page
         logger.warning("ui.item_unreadable", run_id=run_id, item=n, error=repr(exc))
         damage = f"this stored item cannot be shown ({type(exc).__name__})"
-        item = None
     return _page(
         request,
         "item.html",
@@ -242,7 +246,7 @@ async def _item(request: web.Request) -> web.StreamResponse:
         run_id=run_id,
         item=item,
         number=n,
-        total=len(run.items),
+        total=page.total,
         run_page=(n - 1) // ITEMS_PAGE + 1,
         damage=damage,
     )

@@ -26,7 +26,7 @@ import structlog
 from aiohttp import web
 from lamdis_core.domain.convert import default_converter
 from lamdis_core.domain.results import Run, RunStatus, Totals, Trigger, average_score
-from lamdis_core.ports.store import RunCursor
+from lamdis_core.ports.store import ItemPage, RunCursor
 from lamdis_core.service import (
     InvalidQueryError,
     RunPage,
@@ -36,9 +36,9 @@ from lamdis_core.service import (
 )
 from lamdis_core.service.errors import UnknownRunError
 
-from lamdis_http.app import SERVICE_KEY, SETTINGS_KEY, STORE_KEY
+from lamdis_http.app import SERVICE_KEY, SETTINGS_KEY
 from lamdis_http.ui import environment, item_view, run_view, stylesheet
-from lamdis_http.ui._items import paged_run_view
+from lamdis_http.ui._items import paged_run_view, read_page
 from lamdis_http.ui.live import RunFeeds, WebhookWait
 
 logger = structlog.get_logger()
@@ -347,16 +347,25 @@ def _row(run: Run) -> dict[str, Any]:
 @_guarded
 async def _run(request: web.Request) -> web.StreamResponse:
     run_id = request.match_info["runId"]
-    run = await request.app[STORE_KEY].get_run(run_id, include_items=True)
-    if run is None:
-        return _not_found(request, f"run {run_id}")
-    damage: str | None = None
+    service = request.app[SERVICE_KEY]
     raw_page = request.query.get("page", "1")
     page = int(raw_page) if raw_page.isdigit() and len(raw_page) < 8 else 1
+    items: ItemPage | None = None
     try:
+        # The header's figures are the run's own (stored when it ended): a finished run's
+        # page reads its row and the shown page of items, never every item.
+        run = await service.get(run_id, include_items=False)
         if run.status.is_final:
-            view = paged_run_view(_summary_of(run), run.items, run_id=run_id, page=page)
+            items = await read_page(service, run_id, page)
         else:  # live: the events append every new item to what is shown, so show them all
+            run = await service.get(run_id)
+    except UnknownRunError:
+        return _not_found(request, f"run {run_id}")
+    damage: str | None = None
+    try:
+        if items is not None:
+            view = paged_run_view(_summary_of(run), items, run_id=run_id)
+        else:
             view = run_view(_summary_of(run), run.items)
     except Exception as exc:  # a damaged stored run: show what can be read, not a 500
         logger.warning("ui.run_unreadable", run_id=run_id, error=f"{type(exc).__name__}: {exc}")
