@@ -24,7 +24,10 @@ PostgreSQL: a throwaway cluster (``tests/fixtures/postgres.py``), a fresh databa
 information. Everything it started is stopped at the end.
 
 Usage: ``python bench/ui_pages.py [--store postgres|ferretdb] [--runs 10000]
-[--trend-items 100] [--requests 30] [--record]``.
+[--trend-items 100] [--requests 30] [--record]``. ``--compare-pythonpath DIRS`` also serves
+the same stored history from other sources (e.g. an older checkout's ``packages/*/src``),
+alternating with this checkout's for ``--rounds`` rounds, so both builds are measured under
+the same load; each figure is then the median of the rounds'.
 """
 
 from __future__ import annotations
@@ -250,7 +253,9 @@ async def open_store(kind: str, url: str) -> RunStore:
     return store
 
 
-def start_service(kind: str, url: str, log: Path) -> tuple[subprocess.Popen[bytes], str]:
+def start_service(
+    kind: str, url: str, log: Path, pythonpath: str | None = None
+) -> tuple[subprocess.Popen[bytes], str]:
     port = free_port()
     env = bench_env(
         PORT=str(port),
@@ -262,6 +267,8 @@ def start_service(kind: str, url: str, log: Path) -> tuple[subprocess.Popen[byte
     for name in ("DATABASE_URL", "MONGO_URL", "LAMDIS_API_TOKEN", "LAMDIS_HMAC_SECRET"):
         env.pop(name, None)
     env["DATABASE_URL" if kind == "postgres" else "MONGO_URL"] = url
+    if pythonpath:
+        env["PYTHONPATH"] = pythonpath
     with log.open("wb") as sink:
         proc = subprocess.Popen([*LAMDIS, "serve"], env=env, stdout=subprocess.DEVNULL, stderr=sink)
     base = f"http://127.0.0.1:{port}"
@@ -386,6 +393,17 @@ def table(rows: list[dict[str, Any]]) -> str:
     return "\n".join(lines)
 
 
+def median_rows(rounds: list[list[dict[str, Any]]]) -> list[dict[str, Any]]:
+    """Each page's figures as the median of the rounds'."""
+    rows = []
+    for same_page in zip(*rounds, strict=True):
+        row = dict(same_page[0])
+        for key in ("server_p50", "server_p95", "client_p95"):
+            row[key] = statistics.median(r[key] for r in same_page)
+        rows.append(row)
+    return rows
+
+
 def load() -> str:
     return f"{os.getloadavg()[0]:.2f}"
 
@@ -397,8 +415,19 @@ def main() -> None:
     parser.add_argument("--trend-items", type=int, default=100)
     parser.add_argument("--big-items", type=int, default=500, help="items of the largest run")
     parser.add_argument("--requests", type=int, default=30)
+    parser.add_argument(
+        "--compare-pythonpath",
+        metavar="DIRS",
+        help="also serve from these sources (PYTHONPATH, e.g. an older checkout's "
+        "packages/*/src), alternating with this checkout's, on the same stored history",
+    )
+    parser.add_argument("--compare-label", default="baseline")
+    parser.add_argument("--rounds", type=int, default=1, help="services started per build")
     parser.add_argument("--record", action="store_true", help="append to bench/RESULTS.md")
     args = parser.parse_args()
+    builds: list[tuple[str, str | None]] = [("this checkout", None)]
+    if args.compare_pythonpath:
+        builds.insert(0, (args.compare_label, args.compare_pythonpath))
 
     load_before = load()
     cleanup: list[Callable[[], Any]] = []
@@ -435,14 +464,22 @@ def main() -> None:
         print(f"storing {args.runs} runs in {args.store} ...", flush=True)
         ids = asyncio.run(seed())
         fill_seconds = time.monotonic() - started
+        rounds: dict[str, list[list[dict[str, Any]]]] = {label: [] for label, _ in builds}
         with tempfile.TemporaryDirectory() as work:
-            log = Path(work) / "serve.log"
-            proc, base = start_service(args.store, url, log)
-            try:
-                rows = asyncio.run(measure_pages(base, ids, args.requests, log, args.big_items))
-            finally:
-                proc.terminate()
-                proc.wait(timeout=30)
+            for n in range(args.rounds):
+                for label, pythonpath in builds:  # alternate: the same load for each build
+                    print(f"round {n + 1}, {label}:", flush=True)
+                    log = Path(work) / f"serve-{n}-{len(rounds[label])}-{label}.log"
+                    proc, base = start_service(args.store, url, log, pythonpath)
+                    try:
+                        rounds[label].append(
+                            asyncio.run(
+                                measure_pages(base, ids, args.requests, log, args.big_items)
+                            )
+                        )
+                    finally:
+                        proc.terminate()
+                        proc.wait(timeout=30)
     finally:
         for step in reversed(cleanup):
             step()
@@ -465,7 +502,28 @@ def main() -> None:
         f"serve` in its own process, no token; each page requested {args.requests} times in a "
         f"row after 3 warm-ups. Server time is the service's `http.request` `duration_ms`."
     )
-    text = f"{heading}\n\n{setup}\n\n{table(rows)}\n"
+    if len(builds) == 1 and args.rounds == 1:
+        text = f"{heading}\n\n{setup}\n\n{table(rounds[builds[0][0]][0])}\n"
+    else:
+        setup += (
+            f" With `--rounds {args.rounds}`"
+            + (" --compare-pythonpath ..." if args.compare_pythonpath else "")
+            + f": the builds alternating ({', '.join(rounds)}) on the same stored history, "
+            "each figure the median of the rounds'."
+        )
+        tables = [
+            f"{label}{' (`--compare-pythonpath`)' if pythonpath else ''}; run page server "
+            "p95 per round: "
+            + ", ".join(
+                f"{row['server_p95']:.1f}"
+                for r in rounds[label]
+                for row in r
+                if row["target"] == "run page, 500 items"
+            )
+            + f" ms\n\n{table(median_rows(rounds[label]))}"
+            for label, pythonpath in builds
+        ]
+        text = f"{heading}\n\n{setup}\n\n" + "\n\n".join(tables) + "\n"
     print()
     print(text)
     if args.record:
