@@ -196,6 +196,45 @@ class RunServiceContract:
         with pytest.raises(UnknownRunError, match="unknown run 'nope'"):
             await service.compare("nope", first.id)
 
+    async def test_pair_reads_a_run_and_its_base_with_their_items(
+        self, stores: Stores, tmp_path: Path
+    ) -> None:
+        service = await _imported(stores, tmp_path)
+        store = stores[0]
+        first = await service.start(StartRequest(suite_id="smoke"))
+        second = await service.start(StartRequest(suite_id="smoke"))
+        claimed = await store.claim_next("w", now=datetime.now(UTC), lease_seconds=60)
+        assert claimed is not None and claimed.id == first.id
+        claim = Claim.of(claimed)
+        await store.append_item(first.id, make_item(1), claim=claim)
+        for run, status in ((first, RunStatus.PASSED), (second, RunStatus.FAILED)):
+            await store.finish_run(
+                run.id,
+                status=status,
+                totals=Totals(),
+                judge=JudgeSummary(),
+                usage=Usage(),
+                finished_at=datetime.now(UTC),
+                claim=claim if run is first else None,
+            )
+        third = await service.start(StartRequest(suite_id="smoke"))
+        base, run = await service.pair(third.id)  # the previous run, whatever its status
+        assert base is not None and (base.id, run.id) == (second.id, third.id)
+        base, _ = await service.pair(third.id, LAST_PASSED)
+        assert base is not None and base.id == first.id
+        assert [item.test_id for item in base.items] == [make_item(1).test_id]
+        base, run = await service.pair(first.id)  # nothing before the first run
+        assert base is None and run.id == first.id and len(run.items) == 1
+        base, _ = await service.pair(first.id, third.id)  # any run named
+        assert base is not None and base.id == third.id
+        with pytest.raises(UnknownBaseRunError, match="'nope'"):
+            await service.pair(first.id, "nope")
+        with pytest.raises(UnknownRunError, match="'nope'") as caught:
+            await service.pair("nope", "nope-either")
+        assert not isinstance(caught.value, UnknownBaseRunError)
+        with pytest.raises(UnknownRunError, match="'nope'"):
+            await service.pair("nope")
+
     async def test_unknown_runs_are_errors_not_none(self, stores: Stores, tmp_path: Path) -> None:
         service = await _imported(stores, tmp_path)
         # A well-formed id of every store's spelling, and one no store issues.

@@ -232,16 +232,30 @@ class RunService:
             UnknownRunError: no run ``run_id``; UnknownBaseRunError: no run ``base``;
             NoBaselineError: ``last-passed`` found none.
         """
-        run = await self.get(run_id)
-        if base == LAST_PASSED:
-            found = await previous_run(self.store, run, status=RunStatus.PASSED)
-            if found is None:
-                raise NoBaselineError(run_id, run.suite_id, run.env_id)
-        else:
-            found = await self.store.get_run(base, include_items=True)
-            if found is None:
-                raise UnknownBaseRunError(base)
+        found, run = await self.pair(run_id, base)
+        if found is None:
+            raise NoBaselineError(run_id, run.suite_id, run.env_id)
         return found, run, diff_runs(run_side(found), run_side(run))
+
+    async def pair(self, run_id: str, base: str | None = None) -> tuple[Run | None, Run]:
+        """Run ``run_id`` and the run to compare it with, both with their items: run
+        ``base``; for :data:`LAST_PASSED` the newest passed run of the same suite and
+        environment before it; without ``base`` the newest such run of any status.
+
+        Returns:
+            The base run, ``None`` when none was found before the run, and the run.
+
+        Raises:
+            UnknownRunError: no run ``run_id``; UnknownBaseRunError: no run ``base``.
+        """
+        run = await self.get(run_id)
+        if base is None or base == LAST_PASSED:
+            status = RunStatus.PASSED if base == LAST_PASSED else None
+            return await previous_run(self.store, run, status=status), run
+        found = await self.store.get_run(base, include_items=True)
+        if found is None:
+            raise UnknownBaseRunError(base)
+        return found, run
 
     async def list(self, run_filter: RunFilter | None = None) -> list[Run]:
         """Runs matching ``run_filter`` (default: the 20 newest), newest first, without items.

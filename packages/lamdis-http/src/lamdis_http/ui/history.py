@@ -13,13 +13,13 @@ from typing import Any
 import structlog
 from aiohttp import web
 from lamdis_core.diff import RunDiff, TestChange, diff_runs
-from lamdis_core.domain.results import Run, RunStatus
+from lamdis_core.domain.results import RunStatus
 from lamdis_core.ports.catalog import CatalogKind
 from lamdis_core.ports.store import RunFilter
-from lamdis_core.service.errors import UnknownRunError
+from lamdis_core.service.errors import UnknownBaseRunError, UnknownRunError
 
 from lamdis_http.app import CATALOG_KEY, SERVICE_KEY, STORE_KEY
-from lamdis_http.routes.diff import previous_run, run_side
+from lamdis_http.routes.diff import run_side
 from lamdis_http.ui import _trends, item_view
 from lamdis_http.ui._items import ITEMS_PAGE
 from lamdis_http.ui.web import _guarded, _not_found, _page, _row
@@ -99,20 +99,16 @@ async def _in_catalog(request: web.Request, suite_id: str) -> bool:
 @routes.get("/ui/runs/{runId}/compare")
 @_guarded
 async def _compare(request: web.Request) -> web.StreamResponse:
-    store = request.app[STORE_KEY]
+    runs = request.app[SERVICE_KEY]
     run_id = request.match_info["runId"]
-    run = await store.get_run(run_id, include_items=True)
-    if run is None:
-        return _not_found(request, f"run {run_id}")
     base_ref = request.query.get("base", "").strip()
-    base: Run | None
-    if base_ref:
-        base = await store.get_run(base_ref, include_items=True)
-        if base is None:
-            return _not_found(request, f"run {base_ref} to compare with")
-    else:
-        base = await previous_run(store, run)
-    picker = await store.list_runs(
+    try:
+        base, run = await runs.pair(run_id, base_ref or None)
+    except UnknownBaseRunError:
+        return _not_found(request, f"run {base_ref} to compare with")
+    except UnknownRunError:
+        return _not_found(request, f"run {run_id}")
+    picker = await runs.list(
         RunFilter(org_id=run.org_id, suite_id=run.suite_id, limit=_PICKER_RUNS + 1)
     )
     context: dict[str, Any] = {
