@@ -5,22 +5,32 @@
 # needs no TLS: only Debian's packages, over apt. Nothing secret is baked in: the token, the
 # HMAC secret and the database URL come from the environment at run time.
 #
-#   podman build --isolation=chroot -t lamdis .                     # every adapter
+#   podman build --isolation=chroot -t lamdis .                     # every adapter, traces
 #   podman build --build-arg EXTRAS=postgres -t lamdis:postgres .   # only what is used
 ARG BASE=debian:bookworm-slim
+# Which adapters to install (extras of lamdis-http): postgres, mongo, openai, bedrock, and
+# otel (the OpenTelemetry SDK and OTLP/HTTP exporter: traces when OTEL_* variables ask).
+# An empty value gives the local store, the offline and external judges and http_chat only.
+ARG EXTRAS=postgres,mongo,openai,bedrock,otel
 
 # --- build: a virtual environment from the wheelhouse, against Debian's python3 -------------
 FROM ${BASE} AS build
 RUN apt-get update \
  && apt-get install -y --no-install-recommends python3 python3-venv \
  && rm -rf /var/lib/apt/lists/*
-# Which adapters to install (extras of lamdis-http): postgres, mongo, openai, bedrock.
-# An empty value gives the local store, the offline and external judges and http_chat only.
-ARG EXTRAS=postgres,mongo,openai,bedrock
+ARG EXTRAS
 COPY build/wheelhouse /wheelhouse
 RUN python3 -m venv /opt/lamdis \
  && /opt/lamdis/bin/pip install --no-cache-dir --no-index --find-links /wheelhouse \
       "lamdis-http[${EXTRAS}]" \
+ # otel: the OTLP/HTTP exporter declares googleapis-common-protos but never imports it, and of
+ # the semantic conventions' incubating modules the SDK and the exporter import only otel_*
+ # (about 3 MB that trace export never loads; a test imports every SDK and exporter module).
+ && if [ -d /opt/lamdis/lib/python3.11/site-packages/opentelemetry/semconv/_incubating ]; then \
+      /opt/lamdis/bin/pip uninstall --quiet -y googleapis-common-protos \
+      && find /opt/lamdis/lib/python3.11/site-packages/opentelemetry/semconv/_incubating \
+           -name '*.py' ! -name 'otel_*' -delete ; \
+    fi \
  && /opt/lamdis/bin/pip uninstall --quiet -y pip setuptools \
  # botocore carries the API models of every AWS service (about 80 MB); the Bedrock adapter
  # needs bedrock-runtime, and the credential chain sts, sso and sso-oidc.
@@ -38,6 +48,7 @@ FROM ${BASE}
 ARG VERSION=0.1.0
 ARG REVISION=unknown
 ARG CREATED=unknown
+ARG EXTRAS
 LABEL org.opencontainers.image.title="lamdis" \
       org.opencontainers.image.description="lamdis hosted service: runs conversational-assistant test suites for CI, with run history in PostgreSQL or MongoDB." \
       org.opencontainers.image.licenses="Apache-2.0" \
@@ -46,7 +57,8 @@ LABEL org.opencontainers.image.title="lamdis" \
       org.opencontainers.image.version="${VERSION}" \
       org.opencontainers.image.revision="${REVISION}" \
       org.opencontainers.image.created="${CREATED}" \
-      org.opencontainers.image.base.name="debian:bookworm-slim"
+      org.opencontainers.image.base.name="debian:bookworm-slim" \
+      org.lamdis.extras="${EXTRAS}"
 RUN apt-get update \
  && apt-get install -y --no-install-recommends python3 ca-certificates \
  && rm -rf /var/lib/apt/lists/* /var/cache/apt/*.bin \

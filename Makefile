@@ -55,7 +55,7 @@ dist: install
 # debian:bookworm-slim base made by mmdebstrap, a wheelhouse from the host, podman build
 # --isolation=chroot. EXTRAS=postgres leaves the other adapters out.
 IMAGE ?= lamdis:latest
-EXTRAS ?= postgres,mongo,openai,bedrock
+EXTRAS ?= postgres,mongo,openai,bedrock,otel
 image: install
 	IMAGE=$(IMAGE) EXTRAS=$(EXTRAS) UV=$(UV) bash scripts/build-image.sh
 

@@ -10,11 +10,11 @@
 #     3.11 (pip download, binary wheels only), in build/wheelhouse.
 #  4. podman build --isolation=chroot (the only isolation this sandbox allows), --pull=never.
 #
-# Environment: IMAGE (default lamdis:latest), EXTRAS (default postgres,mongo,openai,bedrock).
+# Environment: IMAGE (default lamdis:latest), EXTRAS (default postgres,mongo,openai,bedrock,otel).
 set -euo pipefail
 cd "$(dirname "$0")/.."
 IMAGE=${IMAGE:-lamdis:latest}
-EXTRAS=${EXTRAS-postgres,mongo,openai,bedrock}
+EXTRAS=${EXTRAS-postgres,mongo,openai,bedrock,otel}
 BASE=docker.io/library/debian:bookworm-slim
 MIRROR=${DEBIAN_MIRROR:-http://deb.debian.org}
 UV=${UV:-$(command -v uv || echo "$HOME/.local/bin/uv")}
@@ -62,7 +62,7 @@ python3 -m pip download --quiet --disable-pip-version-check \
   --only-binary=:all: --implementation cp --python-version 3.11 --abi cp311 \
   --platform manylinux_2_28_x86_64 --platform manylinux_2_17_x86_64 \
   --platform manylinux2014_x86_64 --platform any \
-  "lamdis-http[postgres,mongo,openai,bedrock]"
+  "lamdis-http[postgres,mongo,openai,bedrock,otel]"
 
 version=$(sed -n 's/^version = "\(.*\)"/\1/p' packages/lamdis-http/pyproject.toml)
 revision=$(git rev-parse --short HEAD 2>/dev/null || echo unknown)

@@ -3,8 +3,9 @@
 This sandbox refuses ``podman run``; ``buildah run --isolation chroot`` runs the image's
 filesystem, user and environment with the host's network, which is what these tests need:
 the image's ``lamdis serve`` against the test PostgreSQL, started by the seed's curl request
-and waited for by the image's own ``lamdis wait``. Skipped unless ``LAMDIS_IMAGE`` names the
-image (``make image-test`` sets it after ``make image``).
+and waited for by the image's own ``lamdis wait``; the image's ``lamdis run`` exporting its
+spans to an OTLP/HTTP receiver on the host's loopback. Skipped unless ``LAMDIS_IMAGE`` names
+the image (``make image-test`` sets it after ``make image``).
 """
 
 from __future__ import annotations
@@ -25,6 +26,8 @@ from typing import Any
 import psutil
 import pytest
 
+from tests.e2e.test_otel import OPENAI_KEY, PATH_TOKEN, Loopback, _tree
+from tests.e2e.test_otel import loopback as loopback  # the fixture
 from tests.e2e.test_serve import TOKEN, ThreadedDemo, seed_start
 from tests.fixtures.servers import free_port
 from tests.http._configs import write_config_tree
@@ -107,6 +110,14 @@ def test_image_metadata() -> None:
     for key in ("title", "description", "licenses", "source", "version", "revision", "created"):
         assert labels.get(f"org.opencontainers.image.{key}"), key
     assert labels["org.opencontainers.image.licenses"] == "Apache-2.0"
+    # The extras it was built with, for the tests of optional parts (and for its users).
+    assert {extra for extra in labels["org.lamdis.extras"].split(",") if extra} <= {
+        "postgres",
+        "mongo",
+        "openai",
+        "bedrock",
+        "otel",
+    }
     env = dict(item.split("=", 1) for item in config["Env"])
     secret_words = ("TOKEN", "SECRET", "PASSWORD", "DATABASE_URL", "MONGO_URL", "API_KEY")
     assert not [k for k in env if any(w in k for w in secret_words)], env
@@ -230,3 +241,90 @@ def test_serve_against_postgres_drives_the_seed_ci_job(
     assert code == 0, output[-2000:]
     assert stopped_in < 5 + 2, f"stop took {stopped_in:.1f} s with LAMDIS_DRAIN_SECONDS=5"
     assert TOKEN not in output, "the token reached the logs"
+
+
+def _skip_without(*extras: str) -> None:
+    """Skips a test of optional parts the image was built without (per its
+    ``org.lamdis.extras`` label; an image without the label is taken to have them)."""
+    built_with = _inspect()["Config"]["Labels"].get("org.lamdis.extras")
+    if built_with is not None and not set(extras) <= set(built_with.split(",")):
+        pytest.skip(f"this image was built without {' or '.join(extras)} ({built_with})")
+
+
+def test_every_opentelemetry_module_the_image_keeps_imports(container: Container) -> None:
+    """The image prunes what trace export never loads (googleapis-common-protos, the semantic
+    conventions' incubating modules other than otel_*): every module of the SDK, the OTLP/HTTP
+    exporter and the API it keeps must still import. The gRPC stubs are left out: the image
+    has no grpc, as lamdis exports over HTTP only."""
+    _skip_without("otel")
+    # Every .py file: several of these packages are namespace packages (no __init__.py),
+    # which pkgutil's walk does not enter.
+    script = (
+        "import importlib, pathlib, opentelemetry\n"
+        "failed, names = [], []\n"
+        "for root in map(pathlib.Path, opentelemetry.__path__):\n"
+        "    for file in sorted(root.rglob('*.py')):\n"
+        "        parts = file.relative_to(root.parent).with_suffix('').parts\n"
+        "        name = '.'.join(parts[:-1] if parts[-1] == '__init__' else parts)\n"
+        "        if name.endswith('_pb2_grpc'):\n"
+        "            continue\n"
+        "        try:\n"
+        "            importlib.import_module(name)\n"
+        "            names.append(name)\n"
+        "        except Exception as exc:\n"
+        "            failed.append(f'{name}: {exc!r}')\n"
+        "print('\\n'.join(failed or names))\n"
+        "raise SystemExit(1 if failed else 0)\n"
+    )
+    done = container.run("python3", "-c", script)
+    assert done.returncode == 0, done.stdout + done.stderr
+    imported = set(done.stdout.split())
+    assert {
+        "opentelemetry.sdk.trace",
+        "opentelemetry.sdk.resources",
+        "opentelemetry.exporter.otlp.proto.http.trace_exporter",
+        "opentelemetry.proto.collector.trace.v1.trace_service_pb2",
+    } <= imported, sorted(imported)
+
+
+def test_traces_from_the_image_reach_a_collector_on_loopback(
+    container: Container, loopback: Loopback, tmp_path: Path
+) -> None:
+    """The image's ``lamdis run`` with ``OTEL_EXPORTER_OTLP_ENDPOINT`` set: its spans (run,
+    tests, turns, judge calls) arrive at the receiver on the host, and the trace id of each test
+    is the one the assistant received in ``traceparent``."""
+    _skip_without("otel", "openai")
+    configs = tmp_path / "configs"  # tmp_path itself is private to the host's user
+    _tree(configs, loopback.assistant_url)
+    env = {
+        "OTEL_EXPORTER_OTLP_ENDPOINT": loopback.receiver_url,
+        "OTEL_SERVICE_NAME": "lamdis-image",
+        "JUDGE_PROVIDER": "openai",
+        "OPENAI_API_KEY": OPENAI_KEY,
+        "OPENAI_BASE": loopback.openai.base_url,
+        "OPENAI_MODEL": "gpt-4o-mini",
+        "BOT_PATH_TOKEN": PATH_TOKEN,
+    }
+    done = container.run(
+        "sh",
+        "-c",
+        f"cd {CONFIGS_IN_IMAGE} && exec lamdis run tests/traced.json --no-cache "
+        "--results-dir /tmp/lamdis-results",
+        env=env,
+        volumes={configs: CONFIGS_IN_IMAGE},
+    )
+    assert done.returncode == 1, done.stdout + done.stderr  # "promises" fails, as intended
+    assert "OpenTelemetry" not in done.stderr, done.stderr  # neither missing nor dropping
+    spans = loopback.receiver.spans
+    assert {s.resource["service.name"] for s in spans} == {"lamdis-image"}
+    assert len(loopback.receiver.named("lamdis run")) == 1
+    tests = [s for s in spans if s.name.startswith("lamdis test ")]
+    assert sorted(t.attributes["lamdis.test.id"] for t in tests) == ["explains", "promises"]
+    for test in tests:
+        children = {s.name: s for s in spans if s.parent_span_id == test.span_id}
+        assert set(children) == {"lamdis turn 1", "chat gpt-4o-mini"}
+        turn = children["lamdis turn 1"]
+        assert turn.attributes["http.response.status_code"] == 200
+        assert f"00-{test.trace_id}-{turn.span_id}-01" in loopback.traceparents
+        assert children["chat gpt-4o-mini"].attributes["gen_ai.usage.input_tokens"] == 1000
+    assert len(loopback.traceparents) == 2
