@@ -17,17 +17,16 @@ from collections.abc import Mapping
 from datetime import UTC, datetime, timedelta
 from typing import Any
 
-import structlog
-
 from lamdis_core.config.checks import check_document
 from lamdis_core.cron import CronExpression, parse_time, schedule_problems
 from lamdis_core.domain import config as c
 from lamdis_core.domain.convert import default_converter
 from lamdis_core.domain.results import Run, RunStatus, Trigger
+from lamdis_core.logs import get_logger
 from lamdis_core.ports.schedule import ScheduleClaims
 from lamdis_core.ports.store import RunStore
 
-logger = structlog.get_logger()
+logger = get_logger()
 
 __all__ = [
     "CronExpression",

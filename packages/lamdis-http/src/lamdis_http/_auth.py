@@ -19,12 +19,12 @@ import re
 import time
 from collections.abc import Awaitable, Callable, Mapping
 
-import structlog
 from aiohttp import web
+from lamdis_core.logs import get_logger
 
 from lamdis_http._problems import ProblemError
 
-logger = structlog.get_logger()
+logger = get_logger()
 
 SIGNATURE_WINDOW_SECONDS = 300
 PUBLIC_PATHS = frozenset({"/health"})

@@ -22,12 +22,12 @@ import json
 from collections.abc import Awaitable, Callable
 from typing import Any
 
-import structlog
 from aiohttp import web
+from lamdis_core.logs import get_logger
 
 from lamdis_http._problems import PROBLEM_CONTENT_TYPE, problem
 
-logger = structlog.get_logger()
+logger = get_logger()
 
 DEFAULT_READ_SECONDS = 30.0
 DEFAULT_MAX_CONNECTIONS = 1000

@@ -9,14 +9,14 @@ import asyncio
 import contextlib
 from collections.abc import Callable
 
-import structlog
 from lamdis_core.domain.results import Run
+from lamdis_core.logs import get_logger
 from lamdis_core.ports.clock import Clock
 from lamdis_core.ports.schedule import ScheduleClaims
 from lamdis_core.ports.store import RunStore
 from lamdis_core.schedule import start_due_runs
 
-logger = structlog.get_logger()
+logger = get_logger()
 
 
 class Scheduler:

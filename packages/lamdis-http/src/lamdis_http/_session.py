@@ -10,13 +10,13 @@ from __future__ import annotations
 import asyncio
 
 import aiohttp
-import structlog
+from lamdis_core.logs import get_logger
 from lamdis_core.masking import redact_url
 from yarl import URL
 
 from lamdis_http._secret_guard import request_trace
 
-logger = structlog.get_logger()
+logger = get_logger()
 
 DEFAULT_POOL_LIMIT = 100
 

@@ -15,6 +15,7 @@ from typing import TYPE_CHECKING, Any
 
 import structlog
 from aiohttp import web
+from lamdis_core.logs import get_logger
 from lamdis_core.ports.catalog import Catalog
 from lamdis_core.ports.clock import Clock
 from lamdis_core.ports.judge import Judge
@@ -35,7 +36,7 @@ if TYPE_CHECKING:
 
     from lamdis_http.settings import Settings
 
-logger = structlog.get_logger()
+logger = get_logger()
 
 MAX_BODY_BYTES = 1024 * 1024
 """Request bodies above 1 MiB are refused with 413."""

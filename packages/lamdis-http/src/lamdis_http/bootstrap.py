@@ -14,9 +14,9 @@ import inspect
 from collections.abc import AsyncIterator, Mapping
 from typing import TYPE_CHECKING, Any, cast
 
-import structlog
 from aiohttp import web
 from lamdis_core.domain.errors import LamdisError
+from lamdis_core.logs import get_logger
 from lamdis_core.ports.catalog import Catalog
 from lamdis_core.ports.clock import Clock, SystemClock
 from lamdis_core.ports.judge import Judge
@@ -48,7 +48,7 @@ from lamdis_http.settings import DEFAULT_MONGO_URL, DEFAULT_PORT, Settings
 # this module); they stay importable from here.
 __all__ = ["DEFAULT_MONGO_URL", "DEFAULT_PORT", "Settings", "StartupError", "build_app"]
 
-logger = structlog.get_logger()
+logger = get_logger()
 
 
 class StartupError(LamdisError):

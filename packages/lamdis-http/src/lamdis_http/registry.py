@@ -19,8 +19,8 @@ import functools
 from collections.abc import Callable, Iterable, Mapping
 from typing import TYPE_CHECKING, Any, cast
 
-import structlog
 from lamdis_core.domain.errors import AdapterNotInstalledError, ConfigError, ConfigProblem
+from lamdis_core.logs import configure_if_imported, get_logger
 
 if TYPE_CHECKING:
     from importlib.metadata import EntryPoint, EntryPoints
@@ -30,7 +30,7 @@ if TYPE_CHECKING:
     from lamdis_core.ports.store import RunStore
     from lamdis_core.ports.target import TargetFactory
 
-logger = structlog.get_logger()
+logger = get_logger()
 
 TARGETS_GROUP = "lamdis.targets"
 JUDGES_GROUP = "lamdis.judges"
@@ -141,6 +141,7 @@ def _load(group: str, value: str) -> Callable[..., Any]:
         loaded: Callable[..., Any] = ep.load()
     except ImportError as exc:  # the entry point is declared but its extra is missing
         raise _not_installed(group, value, cause=str(exc)) from exc
+    configure_if_imported()
     return loaded
 
 
@@ -169,6 +170,7 @@ def load_target_factories(
         except ImportError as exc:
             logger.warning("target_adapter_unavailable", channel=ep.name, error=str(exc))
             continue
+        configure_if_imported()
         factories[ep.name] = create(env)
     return factories
 

@@ -11,8 +11,8 @@ from __future__ import annotations
 import json
 
 import aiohttp
-import structlog
 from lamdis_core.domain.results import WebhookDelivery
+from lamdis_core.logs import get_logger
 from lamdis_core.ports.clock import Clock, SystemClock
 from lamdis_core.ports.notifier import WebhookPayload
 
@@ -27,7 +27,7 @@ from yarl import URL
 
 from lamdis_http._auth import signed_headers
 
-logger = structlog.get_logger()
+logger = get_logger()
 
 __all__ = ["AiohttpNotifier", "SuiteSummary", "deliver_and_record", "summary_payload"]
 

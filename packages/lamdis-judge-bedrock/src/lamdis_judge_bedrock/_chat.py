@@ -11,7 +11,6 @@ from typing import Any
 # stub package); the untyped surface is kept to this module.
 import aioboto3  # type: ignore[import-untyped]
 import botocore.exceptions  # type: ignore[import-untyped]
-import structlog
 from botocore.config import Config  # type: ignore[import-untyped]
 from lamdis_core.domain.results import Usage
 from lamdis_core.llm import (
@@ -20,11 +19,12 @@ from lamdis_core.llm import (
     ProviderError,
     is_retryable_status,
 )
+from lamdis_core.logs import get_logger
 from lamdis_core.retry import parse_retry_after
 
 from lamdis_judge_bedrock._settings import BedrockSettings
 
-logger = structlog.get_logger()
+logger = get_logger()
 
 # Error codes worth another attempt whatever their HTTP status says.
 _RETRYABLE_CODES = frozenset(

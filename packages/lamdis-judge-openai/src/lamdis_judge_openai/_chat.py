@@ -7,7 +7,6 @@ from collections.abc import Mapping, Sequence
 from typing import Any
 
 import openai
-import structlog
 from lamdis_core.domain.results import Usage
 from lamdis_core.llm import (
     ChatMessage,
@@ -16,6 +15,7 @@ from lamdis_core.llm import (
     is_retryable_status,
     retry_after_from_headers,
 )
+from lamdis_core.logs import get_logger
 from lamdis_core.tool_calls import to_tool_call
 from lamdis_core.tracing import record_http
 from openai import AsyncOpenAI
@@ -27,7 +27,7 @@ from openai.types.chat import ChatCompletion
 # configured for temperature 0 still works on such a model instead of failing every check.
 _DROPPABLE = ("temperature", "response_format", "stream_options")
 
-logger = structlog.get_logger()
+logger = get_logger()
 
 # The SDK's own timeout is a backstop behind CallPolicy's (which cancels first), so a call
 # can never hang past it even when used without a policy.

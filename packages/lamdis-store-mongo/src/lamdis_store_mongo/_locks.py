@@ -22,11 +22,11 @@ from collections.abc import AsyncIterator
 from datetime import UTC, datetime, timedelta
 from typing import Any
 
-import structlog
+from lamdis_core.logs import get_logger
 from pymongo.asynchronous.collection import AsyncCollection
 from pymongo.errors import DuplicateKeyError
 
-logger = structlog.get_logger()
+logger = get_logger()
 
 LOCKS_COLLECTION = "lamdis_locks"
 

@@ -5,7 +5,7 @@ from __future__ import annotations
 from collections.abc import Mapping
 from typing import Any
 
-import structlog
+from lamdis_core.logs import get_logger
 from pymongo import AsyncMongoClient
 from pymongo.errors import ConfigurationError, ConnectionFailure, InvalidURI, OperationFailure
 from pymongo.uri_parser import parse_uri
@@ -14,7 +14,7 @@ from lamdis_store_mongo._errors import MongoStoreError
 from lamdis_store_mongo.catalog import MongoCatalog
 from lamdis_store_mongo.store import MongoRunStore
 
-logger = structlog.get_logger()
+logger = get_logger()
 
 DEFAULT_URL = "mongodb://localhost:27017/lamdis"
 DEFAULT_DATABASE = "lamdis"

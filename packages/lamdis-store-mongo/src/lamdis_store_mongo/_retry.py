@@ -5,13 +5,13 @@ from __future__ import annotations
 from collections.abc import Awaitable, Callable
 from typing import TypeVar
 
-import structlog
+from lamdis_core.logs import get_logger
 from pymongo.errors import ConnectionFailure
 
 from lamdis_store_mongo._errors import MongoStoreError
 from lamdis_store_mongo._locks import LockTimeoutError
 
-logger = structlog.get_logger()
+logger = get_logger()
 
 T = TypeVar("T")
 

@@ -6,8 +6,8 @@ import copy
 from datetime import UTC, datetime
 from typing import Any
 
-import structlog
 from bson import ObjectId
+from lamdis_core.logs import get_logger
 from lamdis_core.ports.catalog import CatalogKind
 from pymongo import ASCENDING, IndexModel
 from pymongo.asynchronous.collection import AsyncCollection
@@ -19,7 +19,7 @@ from lamdis_store_mongo._keys import escape_keys, unescape_keys
 from lamdis_store_mongo._retry import once_more
 from lamdis_store_mongo._schedule import MongoScheduleClaims
 
-logger = structlog.get_logger()
+logger = get_logger()
 
 Doc = dict[str, Any]
 

@@ -16,7 +16,6 @@ from collections.abc import AsyncIterator, Mapping, Sequence
 from datetime import UTC, datetime, timedelta
 from typing import Any
 
-import structlog
 from bson import ObjectId
 from lamdis_core.domain.results import (
     Item,
@@ -29,6 +28,7 @@ from lamdis_core.domain.results import (
     Usage,
     WebhookDelivery,
 )
+from lamdis_core.logs import get_logger
 from lamdis_core.ports.store import (
     INTERRUPTED,
     Claim,
@@ -58,7 +58,7 @@ from lamdis_store_mongo._keys import escape_keys, unescape_keys
 from lamdis_store_mongo._locks import LOCKS_COLLECTION, DocumentLocks, LockTimeoutError
 from lamdis_store_mongo._retry import once_more
 
-logger = structlog.get_logger()
+logger = get_logger()
 
 RUNS = "testruns"
 _ITEM_KEY = "_k"  # per-append key that makes a repeated $push (after a lost answer) a no-op

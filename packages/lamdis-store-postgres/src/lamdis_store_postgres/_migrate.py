@@ -13,7 +13,7 @@ from importlib import resources
 
 import asyncpg  # type: ignore[import-untyped]  # asyncpg ships no type information
 import attrs
-import structlog
+from lamdis_core.logs import get_logger
 
 from lamdis_store_postgres._dsn import connect_options, redact
 from lamdis_store_postgres.errors import (
@@ -22,7 +22,7 @@ from lamdis_store_postgres.errors import (
     StoreUnavailableError,
 )
 
-logger = structlog.get_logger()
+logger = get_logger()
 
 # Any constant works; it only has to be the same in every process. ("lamdis" in ASCII.)
 _LOCK_KEY = 0x6C616D646973

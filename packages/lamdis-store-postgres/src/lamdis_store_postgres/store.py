@@ -29,7 +29,6 @@ from datetime import UTC, datetime, timedelta
 from typing import Any, TypeVar
 
 import asyncpg  # type: ignore[import-untyped]  # asyncpg ships no type information
-import structlog
 from lamdis_core.domain.convert import make_converter
 from lamdis_core.domain.results import (
     Item,
@@ -43,6 +42,7 @@ from lamdis_core.domain.results import (
     Usage,
     WebhookDelivery,
 )
+from lamdis_core.logs import get_logger
 from lamdis_core.ports.catalog import CatalogKind
 from lamdis_core.ports.clock import Clock, SystemClock
 from lamdis_core.ports.store import (
@@ -71,7 +71,7 @@ __all__ = [
     "open_store",
 ]
 
-logger = structlog.get_logger()
+logger = get_logger()
 
 _T = TypeVar("_T")
 

@@ -11,6 +11,8 @@ from typing import Any, Literal
 
 import attrs
 
+from lamdis_core.domain._methods import Value
+
 Scope = Literal["last", "transcript"]
 Severity = Literal["error", "warn", "info"]
 Role = Literal["user", "system", "assistant"]
@@ -42,13 +44,13 @@ DEFAULT_CHECK_THRESHOLD = 0.75
 # --- assistants and auth -------------------------------------------------------------------
 
 
-@attrs.frozen(kw_only=True)
-class AuthRef:
+@attrs.frozen(kw_only=True, repr=False, eq=False)
+class AuthRef(Value):
     auth_ref: str
 
 
-@attrs.frozen(kw_only=True)
-class AssistantEnv:
+@attrs.frozen(kw_only=True, repr=False, eq=False)
+class AssistantEnv(Value):
     """How to reach an assistant. ``channel`` picks the Target adapter."""
 
     channel: str = "http_chat"
@@ -67,8 +69,8 @@ class AssistantEnv:
 BodyFormat = Literal["json", "form", "text"]
 
 
-@attrs.frozen(kw_only=True)
-class Condition:
+@attrs.frozen(kw_only=True, repr=False, eq=False)
+class Condition(Value):
     """A test on a JSON value: ``path`` must exist, and ``equals``/``matches`` hold if given.
 
     ``exists: false`` turns it round: the condition holds when the path finds nothing.
@@ -80,8 +82,8 @@ class Condition:
     exists: bool | None = None
 
 
-@attrs.frozen(kw_only=True)
-class KeepValue:
+@attrs.frozen(kw_only=True, repr=False, eq=False)
+class KeepValue(Value):
     """Where a value to keep for later turns comes from: a JSONPath on the body, a response
     header, or a cookie. Exactly one is given."""
 
@@ -90,8 +92,8 @@ class KeepValue:
     cookie: str | None = None
 
 
-@attrs.frozen(kw_only=True)
-class ChannelRequest:
+@attrs.frozen(kw_only=True, repr=False, eq=False)
+class ChannelRequest(Value):
     """What one call sends. Strings may hold ``{{placeholders}}`` and ``${ENV}``.
 
     ``path`` is joined to ``env.baseUrl``; ``url`` replaces both. ``bodyFormat`` ``form``
@@ -107,8 +109,8 @@ class ChannelRequest:
     body_format: BodyFormat = "json"
 
 
-@attrs.frozen(kw_only=True)
-class ChannelResponse:
+@attrs.frozen(kw_only=True, repr=False, eq=False)
+class ChannelResponse(Value):
     """How to read an answer. ``reply``: a JSONPath to the reply text (default ``$.reply``),
     or ``$`` with ``format: text`` for a plain-text body. ``toolCalls``: a JSONPath to a list
     of tool calls (OpenAI format is also found on its own). ``keep``: values for later turns
@@ -122,8 +124,8 @@ class ChannelResponse:
     error: Condition | None = None
 
 
-@attrs.frozen(kw_only=True)
-class SessionStart:
+@attrs.frozen(kw_only=True, repr=False, eq=False)
+class SessionStart(Value):
     """The request made once per conversation, before its first turn, and what it keeps."""
 
     request: ChannelRequest
@@ -131,16 +133,16 @@ class SessionStart:
     error: Condition | None = None
 
 
-@attrs.frozen(kw_only=True)
-class ChannelSession:
+@attrs.frozen(kw_only=True, repr=False, eq=False)
+class ChannelSession(Value):
     """``start``: made before the first turn; ``close``: after the last (errors are logged)."""
 
     start: SessionStart | None = None
     close: ChannelRequest | None = None
 
 
-@attrs.frozen(kw_only=True)
-class SseSpec:
+@attrs.frozen(kw_only=True, repr=False, eq=False)
+class SseSpec(Value):
     """How an ``sse`` channel reads a text/event-stream.
 
     ``format: openai``: ``data:`` chunks whose text is at ``contentPath`` (default
@@ -158,8 +160,8 @@ class SseSpec:
     tool_calls: str | None = None
 
 
-@attrs.frozen(kw_only=True)
-class WebSocketSpec:
+@attrs.frozen(kw_only=True, repr=False, eq=False)
+class WebSocketSpec(Value):
     """How a ``websocket`` channel talks: ``path`` (or ``url``) to connect to, one frame per
     turn from ``message`` (a template; an object is sent as JSON), and frames read until
     ``done`` holds on a frame, the server closes (``untilClose``), or no frame came for
@@ -183,8 +185,8 @@ class WebSocketSpec:
     retry_after_path: str | None = None
 
 
-@attrs.frozen(kw_only=True)
-class Assistant:
+@attrs.frozen(kw_only=True, repr=False, eq=False)
+class Assistant(Value):
     """An assistant under test (``assistants/*.json``).
 
     ``path`` may stand at the top level (as in lamdis-runs' own examples) or in ``env``;
@@ -227,23 +229,23 @@ class Assistant:
         return self.name or self.id
 
 
-@attrs.frozen(kw_only=True)
-class StaticAuth:
+@attrs.frozen(kw_only=True, repr=False, eq=False)
+class StaticAuth(Value):
     """Fixed headers, with ``${VAR}`` read from the environment."""
 
     id: str
     headers: dict[str, str]
 
 
-@attrs.frozen(kw_only=True)
-class AuthPattern:
+@attrs.frozen(kw_only=True, repr=False, eq=False)
+class AuthPattern(Value):
     type: str = "bearer"
     header: str = "Authorization"
     template: str = "Bearer ${TOKEN}"
 
 
-@attrs.frozen(kw_only=True)
-class PatternAuth:
+@attrs.frozen(kw_only=True, repr=False, eq=False)
+class PatternAuth(Value):
     """Named values from the environment, applied to one header through a template."""
 
     id: str
@@ -251,14 +253,14 @@ class PatternAuth:
     pattern: AuthPattern = attrs.Factory(AuthPattern)
 
 
-@attrs.frozen(kw_only=True)
-class AuthApply:
+@attrs.frozen(kw_only=True, repr=False, eq=False)
+class AuthApply(Value):
     type: str = "bearer"
     header: str = "Authorization"
 
 
-@attrs.frozen(kw_only=True)
-class OAuthClientCredentials:
+@attrs.frozen(kw_only=True, repr=False, eq=False)
+class OAuthClientCredentials(Value):
     """OAuth 2 client-credentials grant; the token is cached until it expires."""
 
     id: str
@@ -278,8 +280,8 @@ AuthConfig = StaticAuth | PatternAuth | OAuthClientCredentials
 # --- requests and personas -----------------------------------------------------------------
 
 
-@attrs.frozen(kw_only=True)
-class HttpSpec:
+@attrs.frozen(kw_only=True, repr=False, eq=False)
+class HttpSpec(Value):
     method: str = "GET"
     base_url: str | None = None
     path: str | None = None
@@ -289,15 +291,15 @@ class HttpSpec:
     timeout_ms: int = DEFAULT_TIMEOUT_MS
 
 
-@attrs.frozen(kw_only=True)
-class Transport:
+@attrs.frozen(kw_only=True, repr=False, eq=False)
+class Transport(Value):
     mode: str = "direct"
     authority: str | None = None
     http: HttpSpec = attrs.Factory(HttpSpec)
 
 
-@attrs.frozen(kw_only=True)
-class RequestDef:
+@attrs.frozen(kw_only=True, repr=False, eq=False)
+class RequestDef(Value):
     """One API call a test can make in a ``request`` step."""
 
     id: str
@@ -311,14 +313,14 @@ class RequestDef:
         return self.auth.auth_ref if self.auth else self.auth_ref
 
 
-@attrs.frozen(kw_only=True)
-class RequestsFile:
+@attrs.frozen(kw_only=True, repr=False, eq=False)
+class RequestsFile(Value):
     auth_ref: str | None = None
     requests: list[RequestDef] = attrs.Factory(list)
 
 
-@attrs.frozen(kw_only=True)
-class Persona:
+@attrs.frozen(kw_only=True, repr=False, eq=False)
+class Persona(Value):
     id: str
     description: str = ""
     user_profile: dict[str, Any] = attrs.Factory(dict)
@@ -331,16 +333,16 @@ class Persona:
         return f"{self.description} ({profile})" if self.description else profile
 
 
-@attrs.frozen(kw_only=True)
-class PersonasFile:
+@attrs.frozen(kw_only=True, repr=False, eq=False)
+class PersonasFile(Value):
     personas: list[Persona] = attrs.Factory(list)
 
 
 # --- steps ---------------------------------------------------------------------------------
 
 
-@attrs.frozen(kw_only=True)
-class MessageStep:
+@attrs.frozen(kw_only=True, repr=False, eq=False)
+class MessageStep(Value):
     """Send (user), inject (system) or add as context (assistant) a message.
 
     ``assistantInputMappings`` adds fields (interpolated) to what a user turn sends;
@@ -357,8 +359,8 @@ class MessageStep:
     response_field_path: str | None = None
 
 
-@attrs.frozen(kw_only=True)
-class RequestStep:
+@attrs.frozen(kw_only=True, repr=False, eq=False)
+class RequestStep(Value):
     """Call a request from the imported requests files; the JSON result lands in ``var``."""
 
     type: Literal["request"] = "request"
@@ -382,8 +384,8 @@ Operator = Literal[
 OPERATORS: tuple[str, ...] = Operator.__args__  # type: ignore[attr-defined]
 
 
-@attrs.frozen(kw_only=True)
-class AssistantCheckStep:
+@attrs.frozen(kw_only=True, repr=False, eq=False)
+class AssistantCheckStep(Value):
     """A check in one of three modes.
 
     - ``judge``: an LLM-judged ``rubric`` on the last reply or the transcript (``scope``,
@@ -430,8 +432,8 @@ class AssistantCheckStep:
         return "" if self.expect_equals is UNSET else self.expect_equals
 
 
-@attrs.frozen(kw_only=True)
-class IncludesStep:
+@attrs.frozen(kw_only=True, repr=False, eq=False)
+class IncludesStep(Value):
     """Every term must appear (case-insensitive)."""
 
     type: Literal["includes"] = "includes"
@@ -442,8 +444,8 @@ class IncludesStep:
     name: str | None = None
 
 
-@attrs.frozen(kw_only=True)
-class NotIncludesStep:
+@attrs.frozen(kw_only=True, repr=False, eq=False)
+class NotIncludesStep(Value):
     """No term may appear (case-insensitive)."""
 
     type: Literal["not_includes"] = "not_includes"
@@ -454,8 +456,8 @@ class NotIncludesStep:
     name: str | None = None
 
 
-@attrs.frozen(kw_only=True)
-class RegexStep:
+@attrs.frozen(kw_only=True, repr=False, eq=False)
+class RegexStep(Value):
     """The text must match ``pattern`` (or must not, with ``negate``). ``flags``: any of ``ims``."""
 
     type: Literal["regex"] = "regex"
@@ -468,8 +470,8 @@ class RegexStep:
     name: str | None = None
 
 
-@attrs.frozen(kw_only=True)
-class JsonPathStep:
+@attrs.frozen(kw_only=True, repr=False, eq=False)
+class JsonPathStep(Value):
     """Look up ``path`` in a value (``source``: ``var.x``, ``steps.id.output``, ``last.request``).
 
     With no expectation the path must exist; otherwise ``equals``, ``matches`` (regex on the
@@ -487,8 +489,8 @@ class JsonPathStep:
     name: str | None = None
 
 
-@attrs.frozen(kw_only=True)
-class LatencyStep:
+@attrs.frozen(kw_only=True, repr=False, eq=False)
+class LatencyStep(Value):
     """Latency ceilings in ms over the last turn, or every turn so far (``scope: transcript``).
 
     ``maxMs`` bounds the whole reply, ``ttftMs`` the time to its first token (streaming
@@ -504,8 +506,8 @@ class LatencyStep:
     name: str | None = None
 
 
-@attrs.frozen(kw_only=True)
-class ToolCalledStep:
+@attrs.frozen(kw_only=True, repr=False, eq=False)
+class ToolCalledStep(Value):
     """A tool named ``name`` was called (in the last reply, or anywhere: ``scope``).
 
     ``arguments`` must be a JSON subset of the call's arguments (every key given matches,
@@ -523,8 +525,8 @@ class ToolCalledStep:
     name: str | None = None
 
 
-@attrs.frozen(kw_only=True)
-class NoToolCalledStep:
+@attrs.frozen(kw_only=True, repr=False, eq=False)
+class NoToolCalledStep(Value):
     """No tool was called (or none named ``tool``), in the last reply or anywhere."""
 
     type: Literal["no_tool_called"] = "no_tool_called"
@@ -535,8 +537,8 @@ class NoToolCalledStep:
     name: str | None = None
 
 
-@attrs.frozen(kw_only=True)
-class ExtractStep:
+@attrs.frozen(kw_only=True, repr=False, eq=False)
+class ExtractStep(Value):
     """Ask the judge to pull a named value out of the conversation into ``var``."""
 
     type: Literal["extract"] = "extract"
@@ -546,8 +548,8 @@ class ExtractStep:
     scope: Scope = "transcript"
 
 
-@attrs.frozen(kw_only=True)
-class UserObjectiveStep:
+@attrs.frozen(kw_only=True, repr=False, eq=False)
+class UserObjectiveStep(Value):
     """A goal-driven conversation inside one step (the newer lamdis format).
 
     The judge opens with a message toward ``objective`` (``description`` in files the newer
@@ -616,27 +618,27 @@ STEP_TYPES: dict[str, type[Any]] = {
 # --- tests and suites ----------------------------------------------------------------------
 
 
-@attrs.frozen(kw_only=True)
-class ScriptMessage:
+@attrs.frozen(kw_only=True, repr=False, eq=False)
+class ScriptMessage(Value):
     role: Role = "user"
     content: str
     persona_id: str | None = None
 
 
-@attrs.frozen(kw_only=True)
-class Script:
+@attrs.frozen(kw_only=True, repr=False, eq=False)
+class Script(Value):
     messages: list[ScriptMessage] = attrs.Factory(list)
 
 
-@attrs.frozen(kw_only=True)
-class JudgeConfig:
+@attrs.frozen(kw_only=True, repr=False, eq=False)
+class JudgeConfig(Value):
     rubric: str | None = None
     threshold: float = DEFAULT_CHECK_THRESHOLD
     samples: int | None = None  # ask the judge this many times; the median score decides
 
 
-@attrs.frozen(kw_only=True)
-class TestVariable:
+@attrs.frozen(kw_only=True, repr=False, eq=False)
+class TestVariable(Value):
     """A test-level variable: ``value`` may hold generators (``${uuid}``, ``${randInt(6)}``);
     it is resolved once per test, before ``preSteps``, into ``var.<key>``."""
 
@@ -645,8 +647,8 @@ class TestVariable:
     description: str | None = None
 
 
-@attrs.frozen(kw_only=True)
-class TestCase:
+@attrs.frozen(kw_only=True, repr=False, eq=False)
+class TestCase(Value):
     """One test. Without ``steps`` it is iterative (see the engine)."""
 
     __test__ = False  # not a pytest test class
@@ -678,14 +680,14 @@ class TestCase:
         return [*self.pre_steps, *(s for s in self.steps if isinstance(s, RequestStep))]
 
 
-@attrs.frozen(kw_only=True)
-class Imports:
+@attrs.frozen(kw_only=True, repr=False, eq=False)
+class Imports(Value):
     personas: list[str] = attrs.Factory(list)
     requests: list[str] = attrs.Factory(list)
 
 
-@attrs.frozen(kw_only=True)
-class TestFile:
+@attrs.frozen(kw_only=True, repr=False, eq=False)
+class TestFile(Value):
     __test__ = False
 
     id: str | None = None
@@ -696,21 +698,21 @@ class TestFile:
     tests: list[TestCase] = attrs.Factory(list)
 
 
-@attrs.frozen(kw_only=True)
-class SuiteAssistants:
+@attrs.frozen(kw_only=True, repr=False, eq=False)
+class SuiteAssistants(Value):
     include: list[str] = attrs.Factory(list)
     include_folders: list[str] = attrs.Factory(list)
     exclude: list[str] = attrs.Factory(list)
 
 
-@attrs.frozen(kw_only=True)
-class SuiteTests:
+@attrs.frozen(kw_only=True, repr=False, eq=False)
+class SuiteTests(Value):
     include_files: list[str] = attrs.Factory(list)
     include_ids: list[str] = attrs.Factory(list)
 
 
-@attrs.frozen(kw_only=True)
-class Schedule:
+@attrs.frozen(kw_only=True, repr=False, eq=False)
+class Schedule(Value):
     """When the hosted service runs a suite by itself: every ``periodMinutes`` or on a
     five-field ``cron`` expression (UTC), one of the two. ``envId`` and ``webhookUrl`` are
     what a manual start would pass. ``lastRunAt``/``nextRunAt`` are kept by the service."""
@@ -724,8 +726,8 @@ class Schedule:
     next_run_at: str | None = None
 
 
-@attrs.frozen(kw_only=True)
-class Suite:
+@attrs.frozen(kw_only=True, repr=False, eq=False)
+class Suite(Value):
     """A set of tests run against one or more assistants (a matrix when several)."""
 
     id: str

@@ -6,13 +6,15 @@ from collections.abc import Sequence
 
 import attrs
 
+from lamdis_core.domain._methods import Value
+
 
 class LamdisError(Exception):
     """Base class of every error lamdis raises on purpose."""
 
 
-@attrs.frozen
-class ConfigProblem:
+@attrs.frozen(repr=False, eq=False)
+class ConfigProblem(Value):
     """One thing wrong with a configuration file.
 
     Attributes:

@@ -10,12 +10,13 @@ from collections.abc import Mapping
 
 import attrs
 
+from lamdis_core.domain._methods import Value
 from lamdis_core.domain.config import Assistant, AuthConfig, Persona, RequestDef, TestCase
 from lamdis_core.domain.errors import ConfigProblem
 
 
-@attrs.frozen(kw_only=True)
-class PlanEntry:
+@attrs.frozen(kw_only=True, repr=False, eq=False)
+class PlanEntry(Value):
     """One test against one assistant, with everything it references already resolved.
 
     Attributes:
@@ -41,8 +42,8 @@ class PlanEntry:
         return f"{self.test.id}@{self.assistant.id}"
 
 
-@attrs.frozen(kw_only=True)
-class RunPlan:
+@attrs.frozen(kw_only=True, repr=False, eq=False)
+class RunPlan(Value):
     """What to run. ``warnings`` are problems that do not stop a run (a missing env var).
 
     ``skipped`` holds the entries of disabled tests (``enabled: false``): not run, reported

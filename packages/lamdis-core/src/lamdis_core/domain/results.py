@@ -9,6 +9,7 @@ from typing import Any
 
 import attrs
 
+from lamdis_core.domain._methods import Record
 from lamdis_core.domain.config import Severity
 
 
@@ -38,8 +39,8 @@ class Trigger(enum.StrEnum):
     CI = "ci"
 
 
-@attrs.define(kw_only=True)
-class Check:
+@attrs.define(kw_only=True, repr=False, eq=False)
+class Check(Record):
     """The outcome of one assertion. Only ``severity == "error"`` fails a test.
 
     ``error`` is set when the check could not be evaluated (the judge failed); such a check
@@ -66,8 +67,8 @@ class Check:
         return self.skipped and self.severity == "error"
 
 
-@attrs.define(kw_only=True)
-class TranscriptEntry:
+@attrs.define(kw_only=True, repr=False, eq=False)
+class TranscriptEntry(Record):
     """One message. Assistant entries carry the turn's measurements: ``latency_ms``, and from
     streaming channels ``ttft_ms`` and ``chunks``; ``tool_calls`` lists ``{name, arguments}``
     of the tools the assistant called while answering."""
@@ -81,8 +82,8 @@ class TranscriptEntry:
     tool_calls: list[dict[str, Any]] | None = None
 
 
-@attrs.define(kw_only=True)
-class Throttling:
+@attrs.define(kw_only=True, repr=False, eq=False)
+class Throttling(Record):
     """What rate limits cost one test: answers that said slow down (429, 503), the time spent
     backing off before retrying them, and the time spent waiting for the target host's
     concurrency limit."""
@@ -117,15 +118,15 @@ class Throttling:
         )
 
 
-@attrs.define(kw_only=True)
-class MessageCounts:
+@attrs.define(kw_only=True, repr=False, eq=False)
+class MessageCounts(Record):
     user: int = 0
     assistant: int = 0
     total: int = 0
 
 
-@attrs.define(kw_only=True)
-class Timings:
+@attrs.define(kw_only=True, repr=False, eq=False)
+class Timings(Record):
     per_turn_ms: list[float] = attrs.Factory(list)
     avg_ms: float | None = None
     p50_ms: float | None = None
@@ -152,8 +153,8 @@ def _percentile(ordered: list[float], fraction: float) -> float:
     return ordered[int(rank) - 1]
 
 
-@attrs.define(kw_only=True)
-class Usage:
+@attrs.define(kw_only=True, repr=False, eq=False)
+class Usage(Record):
     """LLM usage summed over judge, simulator, extractor and model-target calls."""
 
     tokens: int = 0
@@ -181,8 +182,8 @@ class Usage:
                 self.unpriced.append(model)
 
 
-@attrs.define(kw_only=True)
-class Artifacts:
+@attrs.define(kw_only=True, repr=False, eq=False)
+class Artifacts(Record):
     """What a test left behind: its log, and the results of its request steps by step key
     (``{output, status, latencyMs}``, what ``steps.<key>`` read), kept so a recorded run can
     be re-judged without calling anything again."""
@@ -191,8 +192,8 @@ class Artifacts:
     requests: dict[str, Any] = attrs.Factory(dict)
 
 
-@attrs.define(kw_only=True)
-class Item:
+@attrs.define(kw_only=True, repr=False, eq=False)
+class Item(Record):
     """The result of one test against one assistant (one repetition)."""
 
     test_id: str
@@ -221,8 +222,8 @@ class Item:
         return None
 
 
-@attrs.define(kw_only=True)
-class Totals:
+@attrs.define(kw_only=True, repr=False, eq=False)
+class Totals(Record):
     passed: int = 0
     failed: int = 0
     skipped: int = 0
@@ -255,8 +256,8 @@ class Totals:
         return round(self.passed / judged, 4) if judged else 0.0
 
 
-@attrs.define(kw_only=True)
-class JudgeSummary:
+@attrs.define(kw_only=True, repr=False, eq=False)
+class JudgeSummary(Record):
     """The judge's part of a run: who judged, the mean score, and ``unassessed``, the number
     of checks skipped because the judge could not assess them ("needs an LLM judge");
     ``rate_limited`` and ``backoff_ms``: the provider's 429/503 answers and the time spent
@@ -317,15 +318,15 @@ class ScoreTally:
         )
 
 
-@attrs.define(kw_only=True)
-class Progress:
+@attrs.define(kw_only=True, repr=False, eq=False)
+class Progress(Record):
     done: int = 0
     total: int = 0
     current: str | None = None
 
 
-@attrs.define(kw_only=True)
-class WebhookDelivery:
+@attrs.define(kw_only=True, repr=False, eq=False)
+class WebhookDelivery(Record):
     url: str
     ok: bool
     attempts: int
@@ -334,8 +335,8 @@ class WebhookDelivery:
     delivered_at: datetime | None = None
 
 
-@attrs.define(kw_only=True)
-class Run:
+@attrs.define(kw_only=True, repr=False, eq=False)
+class Run(Record):
     """A run of a suite (or of files) and, once finished, its results."""
 
     id: str | None = None

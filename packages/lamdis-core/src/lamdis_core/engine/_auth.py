@@ -6,15 +6,15 @@ import asyncio
 from collections.abc import Mapping
 
 import attrs
-import structlog
 
 from lamdis_core.config.interpolation import interpolate, interpolate_env
 from lamdis_core.domain.config import AuthConfig, OAuthClientCredentials, PatternAuth, StaticAuth
 from lamdis_core.domain.errors import InterpolationError, RequestError
+from lamdis_core.logs import get_logger
 from lamdis_core.ports.clock import Clock
 from lamdis_core.ports.requester import HttpCall, Requester
 
-logger = structlog.get_logger()
+logger = get_logger()
 
 # Refresh a little before the server's expiry so a token never dies mid-request.
 _EXPIRY_MARGIN_S = 30.0

@@ -8,7 +8,6 @@ from collections.abc import Mapping
 from typing import Any
 
 import attrs
-import structlog
 
 from lamdis_core import tracing
 from lamdis_core.config.interpolation import interpolate, interpolate_text, to_text
@@ -42,6 +41,7 @@ from lamdis_core.engine.judging import (
     judge_error_check,
 )
 from lamdis_core.generators import execution_random, resolve_variables
+from lamdis_core.logs import get_logger
 from lamdis_core.masking import redact_url
 from lamdis_core.ports.clock import Clock
 from lamdis_core.ports.judge import (
@@ -58,7 +58,7 @@ from lamdis_core.ratelimit import THROTTLING_STATUSES, turn_budget
 from lamdis_core.retry import RetryPolicy
 from lamdis_core.sanitize import clean, clean_text
 
-logger = structlog.get_logger()
+logger = get_logger()
 
 TRANSCRIPT_ENTRY_LIMIT = 4000
 """Characters kept per transcript entry in stored results (documents stay small)."""

@@ -16,11 +16,10 @@ from array import array
 from collections.abc import Callable, Iterator, Sequence
 from typing import IO, Protocol, overload
 
-import structlog
-
 from lamdis_core.domain.results import Item
+from lamdis_core.logs import get_logger
 
-logger = structlog.get_logger()
+logger = get_logger()
 
 
 class FinishedItems(Protocol):

@@ -9,7 +9,6 @@ from collections.abc import Awaitable, Mapping, Sequence
 from datetime import datetime
 
 import attrs
-import structlog
 
 from lamdis_core import tracing
 from lamdis_core.config.environment import needed_variables
@@ -38,6 +37,7 @@ from lamdis_core.engine._test_run import TestExecution
 from lamdis_core.engine._traced import TracedJudge
 from lamdis_core.engine.finished import FinishedItems, InPlanOrder, ItemsInMemory
 from lamdis_core.engine.observer import NullObserver, RunObserver
+from lamdis_core.logs import get_logger
 from lamdis_core.masking import SecretMasker, looks_secret
 from lamdis_core.ports.clock import Clock, SystemClock
 from lamdis_core.ports.judge import Judge
@@ -48,7 +48,7 @@ from lamdis_core.reports.facts import FactsBuilder, ReportFacts
 from lamdis_core.reports.stats import PassRateGate, RepeatStats, gated_status
 from lamdis_core.retry import RetryPolicy
 
-logger = structlog.get_logger()
+logger = get_logger()
 
 
 @attrs.define(kw_only=True)

@@ -13,11 +13,11 @@ from pathlib import Path
 from typing import Protocol
 
 import attrs
-import structlog
 
 from lamdis_core.llm._types import ChatMessage
+from lamdis_core.logs import get_logger
 
-logger = structlog.get_logger()
+logger = get_logger()
 
 _CACHE_FORMAT = 1  # bump when the key material or the stored shape changes
 

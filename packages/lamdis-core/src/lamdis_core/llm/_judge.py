@@ -6,7 +6,6 @@ from collections.abc import Callable, Sequence
 from typing import TypeVar
 
 import attrs
-import structlog
 
 from lamdis_core.domain.errors import JudgeError
 from lamdis_core.domain.results import Usage
@@ -26,6 +25,7 @@ from lamdis_core.llm._prompts import (
     repair_message,
 )
 from lamdis_core.llm._types import ChatMessage, ChatModel, Completion
+from lamdis_core.logs import get_logger
 from lamdis_core.ports.judge import (
     Extraction,
     ExtractRequest,
@@ -35,7 +35,7 @@ from lamdis_core.ports.judge import (
 )
 from lamdis_core.pricing import PriceTable
 
-logger = structlog.get_logger()
+logger = get_logger()
 
 T = TypeVar("T")
 

@@ -11,15 +11,14 @@ import random
 from collections.abc import Awaitable, Callable, Mapping
 from typing import TypeVar
 
-import structlog
-
 from lamdis_core.domain.errors import JudgeError
 from lamdis_core.llm._types import ProviderError
+from lamdis_core.logs import get_logger
 from lamdis_core.ratelimit import THROTTLING_STATUSES, AdaptiveLimit
 from lamdis_core.retry import RetryPolicy, parse_retry_after
 from lamdis_core.settings import env_float, env_int
 
-logger = structlog.get_logger()
+logger = get_logger()
 
 T = TypeVar("T")
 

@@ -6,20 +6,21 @@ from typing import Literal, Protocol
 
 import attrs
 
+from lamdis_core.domain._methods import Value
 from lamdis_core.domain.results import Usage
 
 NEEDS_LLM = "needs an LLM judge"
 """The reason a rubric the judge could not assess carries (see :attr:`Verdict.unassessed`)."""
 
 
-@attrs.frozen(kw_only=True)
-class ConversationTurn:
+@attrs.frozen(kw_only=True, repr=False, eq=False)
+class ConversationTurn(Value):
     role: str
     content: str
 
 
-@attrs.frozen(kw_only=True)
-class JudgeRequest:
+@attrs.frozen(kw_only=True, repr=False, eq=False)
+class JudgeRequest(Value):
     """Score ``subject`` (the last reply or the whole transcript) against ``rubric``.
 
     With ``propose_next`` the judge also proposes the next user message (iterative mode).
@@ -43,8 +44,8 @@ class JudgeRequest:
         return ""
 
 
-@attrs.frozen(kw_only=True)
-class Verdict:
+@attrs.frozen(kw_only=True, repr=False, eq=False)
+class Verdict(Value):
     """A judge's verdict. ``passed`` is ``score >= threshold`` unless the verdict is
     unassessed; ``model_pass`` is what the model itself said, kept for audit.
 
@@ -68,21 +69,21 @@ class Verdict:
     samples: tuple[float, ...] = ()  # every sample's score when several were asked for
 
 
-@attrs.frozen(kw_only=True)
-class OpeningRequest:
+@attrs.frozen(kw_only=True, repr=False, eq=False)
+class OpeningRequest(Value):
     objective: str
     persona: str | None = None
 
 
-@attrs.frozen(kw_only=True)
-class ExtractRequest:
+@attrs.frozen(kw_only=True, repr=False, eq=False)
+class ExtractRequest(Value):
     variable_name: str
     description: str
     transcript: list[ConversationTurn]
 
 
-@attrs.frozen(kw_only=True)
-class Extraction:
+@attrs.frozen(kw_only=True, repr=False, eq=False)
+class Extraction(Value):
     """``found`` is false when the conversation holds no such value (``value`` is then None)."""
 
     found: bool

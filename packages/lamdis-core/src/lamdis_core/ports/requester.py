@@ -6,9 +6,11 @@ from typing import Any, Protocol
 
 import attrs
 
+from lamdis_core.domain._methods import Value
 
-@attrs.frozen(kw_only=True)
-class HttpCall:
+
+@attrs.frozen(kw_only=True, repr=False, eq=False)
+class HttpCall(Value):
     method: str
     url: str
     headers: dict[str, str] = attrs.Factory(dict)
@@ -18,8 +20,8 @@ class HttpCall:
     timeout_s: float = 30.0
 
 
-@attrs.frozen(kw_only=True)
-class HttpResult:
+@attrs.frozen(kw_only=True, repr=False, eq=False)
+class HttpResult(Value):
     status: int
     headers: dict[str, str]
     body: Any

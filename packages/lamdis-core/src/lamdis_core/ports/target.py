@@ -7,12 +7,13 @@ from typing import Any, Protocol, runtime_checkable
 
 import attrs
 
+from lamdis_core.domain._methods import Value
 from lamdis_core.domain.config import Assistant
 from lamdis_core.tracing import traceparent_for
 
 
-@attrs.frozen(kw_only=True)
-class TurnRequest:
+@attrs.frozen(kw_only=True, repr=False, eq=False)
+class TurnRequest(Value):
     """One user turn. ``transcript`` is the conversation so far, without ``message``.
 
     ``conversation_id`` is the same for every turn of one test execution (32 lowercase hex
@@ -36,8 +37,8 @@ class TurnRequest:
     reply_path: str | None = None
 
 
-@attrs.frozen(kw_only=True)
-class ToolCall:
+@attrs.frozen(kw_only=True, repr=False, eq=False)
+class ToolCall(Value):
     """A tool (function) call the assistant made while answering; ``arguments`` is the
     decoded JSON (or the raw text when it was not JSON)."""
 
@@ -46,8 +47,8 @@ class ToolCall:
     id: str | None = None
 
 
-@attrs.frozen(kw_only=True)
-class TurnReply:
+@attrs.frozen(kw_only=True, repr=False, eq=False)
+class TurnReply(Value):
     """The answer to one turn. Streaming channels also set ``ttft_ms`` (time to the first
     content chunk or frame) and ``chunks``."""
 

@@ -16,12 +16,12 @@ from pathlib import Path
 from typing import Any
 
 import attrs
-import structlog
 
 from lamdis_core.domain.errors import ConfigError, ConfigProblem
 from lamdis_core.domain.results import Usage
+from lamdis_core.logs import get_logger
 
-logger = structlog.get_logger()
+logger = get_logger()
 
 PROVIDERS = ("openai", "bedrock")
 """Providers whose models a price table may name (the judge adapters lamdis ships)."""

@@ -35,7 +35,6 @@ from datetime import datetime
 from typing import Any, Protocol
 
 import attrs
-import structlog
 
 from lamdis_core import tracing
 from lamdis_core.domain.errors import LamdisError
@@ -50,12 +49,13 @@ from lamdis_core.domain.results import (
     Usage,
     run_status_for,
 )
+from lamdis_core.logs import get_logger
 from lamdis_core.ports.clock import Clock
 from lamdis_core.ports.notifier import Notifier, WebhookPayload
 from lamdis_core.ports.store import INTERRUPTED, Claim, LostClaimError, RunStore
 from lamdis_core.service.notifications import SuiteSummary, deliver_and_record, summary_payload
 
-logger = structlog.get_logger()
+logger = get_logger()
 
 WEBHOOK_GRACE_S = 5.0
 """How long shutdown waits for webhook deliveries already under way."""

@@ -7,12 +7,11 @@ import asyncio
 from collections.abc import Sequence
 from typing import Any
 
-import structlog
-
 from lamdis_core.domain.results import Item, Run, Totals, WebhookDelivery, average_score
+from lamdis_core.logs import get_logger
 from lamdis_core.ports.notifier import WebhookPayload
 
-logger = structlog.get_logger()
+logger = get_logger()
 
 
 class SuiteSummary:

@@ -24,7 +24,6 @@ from pathlib import Path
 from typing import Any
 
 import attrs
-import structlog
 
 from lamdis_core.config.env_policy import EnvPolicy
 from lamdis_core.config.interpolation import env_references
@@ -39,10 +38,11 @@ from lamdis_core.config.loader import (
 from lamdis_core.domain.errors import ConfigError, ConfigProblem
 from lamdis_core.domain.plan import RunPlan
 from lamdis_core.domain.results import Run
+from lamdis_core.logs import get_logger
 from lamdis_core.ports.catalog import Catalog, CatalogKind
 from lamdis_core.service._worker import SuitePlan
 
-logger = structlog.get_logger()
+logger = get_logger()
 
 
 class _DocumentsOfNoOrganization(CatalogDocuments):

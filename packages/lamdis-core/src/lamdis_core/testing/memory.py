@@ -24,7 +24,6 @@ from datetime import UTC, datetime, timedelta
 from typing import Any, cast
 
 import attrs
-import structlog
 
 from lamdis_core.domain.results import (
     Item,
@@ -36,6 +35,7 @@ from lamdis_core.domain.results import (
     Usage,
     WebhookDelivery,
 )
+from lamdis_core.logs import get_logger
 from lamdis_core.ports.catalog import CatalogKind
 from lamdis_core.ports.clock import Clock, IdFactory, SystemClock, UuidIdFactory
 from lamdis_core.ports.store import (
@@ -57,7 +57,7 @@ HISTORY_VARIABLE = "LAMDIS_LOCAL_RUN_HISTORY"
 DEFAULT_HISTORY = 1000
 """Runs the local store of ``lamdis serve`` keeps by default."""
 
-logger = structlog.get_logger()
+logger = get_logger()
 
 
 @attrs.define

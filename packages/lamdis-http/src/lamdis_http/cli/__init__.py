@@ -98,9 +98,12 @@ def configure_logging(verbosity: int = 0) -> None:
     import logging
 
     import structlog
+    from lamdis_core.logs import configure_on_first_use
     from lamdis_core.sanitize import clean_log_event
 
     from lamdis_http.cli._serve import RepeatThrottle
+
+    configure_on_first_use(None)  # set up now: drop the one a command may have deferred
 
     names = {0: "WARNING", 1: "INFO"}
     level_name = os.environ.get("LAMDIS_LOG_LEVEL", "").upper() or names.get(verbosity, "DEBUG")
@@ -117,6 +120,11 @@ def configure_logging(verbosity: int = 0) -> None:
         logger_factory=structlog.PrintLoggerFactory(file=sys.stderr),
         cache_logger_on_first_use=True,
     )
+
+
+def _configure_cli_logging(verbosity: int) -> None:
+    _import_structlog_without_rich()
+    configure_logging(verbosity)
 
 
 def _version() -> str:
@@ -152,9 +160,12 @@ def main(argv: Sequence[str] | None = None) -> None:
         sys.exit(2)
     if getattr(args, "logs", True):
         # Commands that log nothing (validate) skip structlog, and with it asyncio and
-        # rich: a third of their start-up (bench/startup.py).
-        _import_structlog_without_rich()
-        configure_logging(args.verbose)
+        # rich: a third of their start-up (bench/startup.py). The others set it up when
+        # they first log, which a passing run never does: a tenth of its start-up.
+        from lamdis_core.logs import configure_on_first_use
+
+        verbosity = args.verbose
+        configure_on_first_use(lambda: _configure_cli_logging(verbosity))
     try:
         code = int(args.handler(args))
     except KeyboardInterrupt:

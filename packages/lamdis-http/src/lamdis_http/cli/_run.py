@@ -566,9 +566,9 @@ def partial_result(finished: Sequence[Any], judge: Any, started_at: Any) -> RunR
 
 
 async def _close(judge: Any, targets: Mapping[str, Any]) -> None:
-    import structlog
+    from lamdis_core.logs import get_logger
 
-    logger = structlog.get_logger()
+    logger = get_logger()
     for closeable in (judge, *targets.values()):
         try:
             await closeable.aclose()

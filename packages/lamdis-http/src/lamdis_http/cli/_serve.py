@@ -89,8 +89,10 @@ def configure_json_logging() -> None:
     import sys
 
     import structlog
+    from lamdis_core.logs import configure_on_first_use
     from lamdis_core.sanitize import clean_log_event
 
+    configure_on_first_use(None)  # this set-up, not the CLI's deferred one
     level_name = os.environ.get("LAMDIS_LOG_LEVEL", "INFO").upper()
     level = logging.getLevelNamesMapping().get(level_name, logging.INFO)
     structlog.configure(

@@ -16,12 +16,12 @@ from collections import Counter
 from typing import Any
 
 import attrs
-import structlog
 from aiohttp import web
+from lamdis_core.logs import get_logger
 
 from lamdis_http.demo._replies import compose_reply
 
-logger = structlog.get_logger()
+logger = get_logger()
 
 DEFAULT_CLIENT_ID = "demo-client"
 DEFAULT_CLIENT_SECRET = "demo-secret"

@@ -19,7 +19,6 @@ from typing import Any
 from urllib.parse import quote
 
 import aiohttp
-import structlog
 from lamdis_core.domain.errors import ConfigError, ConfigProblem, JudgeError
 from lamdis_core.domain.results import Usage
 from lamdis_core.llm import (
@@ -30,6 +29,7 @@ from lamdis_core.llm import (
     is_retryable_status,
     read_score,
 )
+from lamdis_core.logs import get_logger
 from lamdis_core.ports.judge import (
     Extraction,
     ExtractRequest,
@@ -44,7 +44,7 @@ from yarl import URL
 from lamdis_http._auth import signed_headers
 from lamdis_http._session import LazySession, excerpt, safe_url
 
-logger = structlog.get_logger()
+logger = get_logger()
 
 DEFAULT_ORG_ID = "default"
 

@@ -7,14 +7,14 @@ import time
 from typing import Any
 
 import aiohttp
-import structlog
 from lamdis_core.domain.errors import RequestError
+from lamdis_core.logs import get_logger
 from lamdis_core.ports.requester import HttpCall, HttpResult
 from lamdis_core.sanitize import MAX_JSON_DEPTH, TooDeepError, loads_bounded
 
 from lamdis_http._session import DEFAULT_POOL_LIMIT, LazySession, safe_url
 
-logger = structlog.get_logger()
+logger = get_logger()
 
 MAX_REDIRECTS = 5
 """Redirects followed for one call; an API that needs more is misconfigured or looping."""

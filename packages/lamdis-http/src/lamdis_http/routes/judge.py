@@ -12,10 +12,10 @@ from __future__ import annotations
 import asyncio
 from typing import Any
 
-import structlog
 from aiohttp import web
 from lamdis_core.domain.config import DEFAULT_CHECK_THRESHOLD
 from lamdis_core.domain.errors import JudgeError
+from lamdis_core.logs import get_logger
 from lamdis_core.ports.judge import ConversationTurn, JudgeRequest
 
 from lamdis_http import _problems as p
@@ -23,7 +23,7 @@ from lamdis_http._problems import ProblemError
 from lamdis_http.app import JUDGE_KEY, json_response
 from lamdis_http.judges.external import FORWARDED_HEADER, ExternalJudge
 
-logger = structlog.get_logger()
+logger = get_logger()
 routes = web.RouteTableDef()
 
 

@@ -10,10 +10,10 @@ from __future__ import annotations
 from collections.abc import Mapping
 from typing import Any
 
-import structlog
 from aiohttp import web
 from lamdis_core.domain.convert import default_converter
 from lamdis_core.domain.results import Run, Trigger
+from lamdis_core.logs import get_logger
 from lamdis_core.masking import redact_url
 from lamdis_core.ports.store import RunFilter
 from lamdis_core.service import (
@@ -30,7 +30,7 @@ from yarl import URL
 from lamdis_http import _problems as p
 from lamdis_http.app import SERVICE_KEY, json_response
 
-logger = structlog.get_logger()
+logger = get_logger()
 
 routes = web.RouteTableDef()
 

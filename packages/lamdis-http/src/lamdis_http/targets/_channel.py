@@ -20,7 +20,6 @@ from urllib.parse import urlencode
 
 import aiohttp
 import attrs
-import structlog
 from lamdis_core.config.interpolation import interpolate_env, to_text
 from lamdis_core.domain import config as c
 from lamdis_core.domain.config import UNSET
@@ -32,6 +31,7 @@ from lamdis_core.domain.errors import (
     TargetError,
 )
 from lamdis_core.jsonpath import JsonPath, compile_path
+from lamdis_core.logs import get_logger
 from lamdis_core.ports.target import AuthHeaders, ToolCall, TurnReply, TurnRequest, traceparent
 from lamdis_core.ratelimit import THROTTLING_STATUSES, HostLimits
 from lamdis_core.retry import parse_retry_after
@@ -43,7 +43,7 @@ from yarl import URL
 
 from lamdis_http._session import LazySession, safe_url
 
-logger = structlog.get_logger()
+logger = get_logger()
 
 EXCERPT_BYTES = 500
 MAX_REDIRECTS = 5

@@ -16,7 +16,6 @@ from collections.abc import Mapping
 from typing import Any
 
 import aiohttp
-import structlog
 from lamdis_core.config.interpolation import MISSING, interpolate_env, lookup
 from lamdis_core.domain.config import Assistant
 from lamdis_core.domain.errors import (
@@ -26,6 +25,7 @@ from lamdis_core.domain.errors import (
     LamdisError,
     TargetError,
 )
+from lamdis_core.logs import get_logger
 from lamdis_core.masking import SecretMasker
 from lamdis_core.ports.target import AuthHeaders, TurnReply, TurnRequest, traceparent
 from lamdis_core.ratelimit import THROTTLING_STATUSES, HostLimits
@@ -41,7 +41,7 @@ from lamdis_http._session import (
     safe_url,
 )
 
-logger = structlog.get_logger()
+logger = get_logger()
 
 CHANNEL = "http_chat"
 RETRYABLE_STATUSES = frozenset({429, 502, 503, 504})

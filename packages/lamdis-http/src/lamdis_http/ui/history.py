@@ -10,10 +10,10 @@ from __future__ import annotations
 
 from typing import Any
 
-import structlog
 from aiohttp import web
 from lamdis_core.diff import RunDiff, TestChange, diff_runs
 from lamdis_core.domain.results import RunStatus
+from lamdis_core.logs import get_logger
 from lamdis_core.ports.catalog import CatalogKind
 from lamdis_core.ports.store import RunFilter
 from lamdis_core.service.errors import UnknownBaseRunError, UnknownRunError
@@ -24,7 +24,7 @@ from lamdis_http.ui import _trends, item_view
 from lamdis_http.ui._items import ITEMS_PAGE
 from lamdis_http.ui.web import _guarded, _not_found, _page, _row
 
-logger = structlog.get_logger()
+logger = get_logger()
 
 routes = web.RouteTableDef()
 

@@ -29,12 +29,12 @@ from datetime import UTC, datetime
 from typing import Any
 
 import attrs
-import structlog
 from lamdis_core.domain.results import Run
+from lamdis_core.logs import get_logger
 from lamdis_core.service import RunService
 from lamdis_core.service.errors import UnknownRunError
 
-logger = structlog.get_logger()
+logger = get_logger()
 
 POLL_SECONDS = 2.0
 """How often a watched run is re-read when no in-process notice arrives."""

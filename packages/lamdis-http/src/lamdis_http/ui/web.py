@@ -22,10 +22,10 @@ from importlib import resources
 from typing import Any
 from urllib.parse import quote, urlencode
 
-import structlog
 from aiohttp import web
 from lamdis_core.domain.convert import default_converter
 from lamdis_core.domain.results import Run, RunStatus, Totals, Trigger, average_score
+from lamdis_core.logs import get_logger
 from lamdis_core.ports.store import ItemPage, RunCursor
 from lamdis_core.service import (
     InvalidQueryError,
@@ -41,7 +41,7 @@ from lamdis_http.ui import environment, item_view, run_view, stylesheet
 from lamdis_http.ui._items import paged_run_view, read_page
 from lamdis_http.ui.live import RunFeeds, WebhookWait
 
-logger = structlog.get_logger()
+logger = get_logger()
 
 PREFIX = "/ui/"
 COOKIE = "lamdis_session"

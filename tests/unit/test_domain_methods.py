@@ -1,0 +1,107 @@
+"""The domain classes' shared ``__repr__``/``__eq__``/``__hash__`` (lamdis_core.domain._methods)
+behave as the methods attrs would have generated for each class: every class is compared
+with a twin that attrs builds from the same fields."""
+
+from __future__ import annotations
+
+import importlib
+from typing import Any
+
+import attrs
+import pytest
+from lamdis_core.domain._methods import Record, Value
+
+MODULES = (
+    "lamdis_core.domain.config",
+    "lamdis_core.domain.results",
+    "lamdis_core.domain.plan",
+    "lamdis_core.domain.errors",
+    "lamdis_core.ports.judge",
+    "lamdis_core.ports.target",
+    "lamdis_core.ports.requester",
+)
+
+
+def _classes() -> list[type]:
+    found = []
+    for name in MODULES:
+        module = importlib.import_module(name)
+        for value in vars(module).values():
+            if (
+                isinstance(value, type)
+                and value.__module__ == name
+                and attrs.has(value)
+                and issubclass(value, Value | Record)
+            ):
+                found.append(value)
+    return found
+
+
+CLASSES = _classes()
+
+
+def _twin(cls: type) -> type:
+    """``cls``'s fields in a class whose methods attrs generates itself."""
+    fields = {
+        a.name: attrs.field(repr=a.repr, eq=a.eq, hash=a.hash, kw_only=a.kw_only)
+        for a in attrs.fields(cls)
+    }
+    twin = attrs.make_class(cls.__name__, fields, frozen=issubclass(cls, Value), slots=True)
+    twin.__qualname__ = cls.__qualname__
+    return twin
+
+
+def _values(cls: type, tag: str) -> dict[str, Any]:
+    return {a.name: f"{tag}-{a.name}" for a in attrs.fields(cls)}
+
+
+def test_every_domain_class_uses_the_shared_methods() -> None:
+    """The bases only save the compile when attrs does not generate its own methods."""
+    assert len(CLASSES) > 60
+    for cls in CLASSES:
+        base = Value if issubclass(cls, Value) else Record
+        assert (cls.__repr__, cls.__eq__, cls.__hash__) == (
+            base.__repr__,
+            base.__eq__,
+            base.__hash__,
+        ), cls
+
+
+@pytest.mark.parametrize("cls", CLASSES, ids=lambda c: c.__name__)
+def test_repr_equality_and_hash_are_those_attrs_generates(cls: type) -> None:
+    twin = _twin(cls)
+    values = _values(cls, "a")
+    one, same = cls(**values), cls(**values)
+    assert repr(one) == repr(twin(**values))
+    assert one == same and not one != same
+    assert one != twin(**values) and one != object()
+    if issubclass(cls, Value):
+        assert hash(one) == hash(same)
+    else:
+        with pytest.raises(TypeError):
+            hash(one)
+    for a in attrs.fields(cls):
+        changed = {**values, a.name: "b"}
+        assert (cls(**values) == cls(**changed)) is (twin(**values) == twin(**changed)), a.name
+        assert repr(cls(**changed)) == repr(twin(**changed))
+
+
+def test_fields_left_out_and_objects_met_again_read_as_attrs_has_them() -> None:
+    from lamdis_core.domain.plan import RunPlan
+    from lamdis_core.domain.results import Check
+
+    # RunPlan.env is repr=False, eq=False: not shown, not compared.
+    assert repr(RunPlan(env={"K": "v"})) == (
+        "RunPlan(entries=[], warnings=[], suite_id=None, files=[], skipped=[])"
+    )
+    assert RunPlan(env={"K": "v"}) == RunPlan(env=None)
+    assert hash(RunPlan(entries=(), warnings=(), files=(), skipped=())) == hash(  # type: ignore[arg-type]
+        RunPlan(entries=(), warnings=(), files=(), skipped=(), env={"K": "v"})  # type: ignore[arg-type]
+    )
+    check = Check(type="t", passed=True)
+    check.details["self"] = check
+    assert repr(check) == (
+        "Check(type='t', subtype=None, name=None, passed=True, severity='error', "
+        "details={'self': ...}, error=None, skipped=False)"
+    )
+    assert repr(check) == repr(check)  # the guard is cleared after each repr
