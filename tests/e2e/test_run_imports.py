@@ -8,6 +8,7 @@ from __future__ import annotations
 import asyncio
 import json
 import os
+import re
 import subprocess
 import sys
 import threading
@@ -21,9 +22,10 @@ from lamdis_http.demo import start_demo_server
 pytestmark = pytest.mark.e2e
 
 # What a run of a JSON test file over plain HTTP with the offline judge has no use for: no
-# YAML, no LLM SDK, no store or catalog, no trace export (no OTEL_* set), no metadata scan, no
+# logging library (a passing run logs nothing), no YAML, no LLM SDK, no store or catalog, no trace export (no OTEL_* set), no metadata scan, no
 # HTTP server, no statistics (one judge sample) and no suggestions (nothing misspelt).
 NOT_FOR_A_PLAIN_RUN = (
+    "structlog",
     "yaml",
     "openai",
     "asyncpg",
@@ -80,7 +82,7 @@ def demo_url() -> Iterator[str]:
         loop.close()
 
 
-def _tree(root: Path, url: str, *, fail: bool = False) -> Path:
+def _tree(root: Path, url: str, *, fail: bool = False, message: str = "hello") -> Path:
     (root / "assistants").mkdir(parents=True)
     (root / "assistants" / "demo.json").write_text(
         json.dumps({"id": "demo", "env": {"channel": "http_chat", "baseUrl": url}})
@@ -95,7 +97,7 @@ def _tree(root: Path, url: str, *, fail: bool = False) -> Path:
                     {
                         "id": "greets",
                         "steps": [
-                            {"type": "message", "role": "user", "content": "hello"},
+                            {"type": "message", "role": "user", "content": message},
                             {"type": "includes", "includes": [expected]},
                         ],
                     }
@@ -157,3 +159,24 @@ def test_force_color_styles_the_console_off_a_terminal(tmp_path: Path, demo_url:
     assert code == 0, err
     assert "\x1b[" in out  # the PASSED headline in bold green
     assert "PASSED" in out
+
+
+def test_a_run_that_logs_sets_structlog_up_at_its_first_event_as_before(
+    tmp_path: Path, demo_url: str
+) -> None:
+    """structlog is imported when the first event is logged (here the retries of a turn the
+    assistant answers with 429, at level info), then set up as the CLI always set it up: console
+    lines with an ISO timestamp and the level, on stderr, no colour off a terminal."""
+    tests = _tree(tmp_path / "tree", demo_url, message="hello #fail:429")
+    code, _, err, _ = _run(tmp_path, str(tests), "--quiet", LAMDIS_LOG_LEVEL="info")
+    assert code == 1, err
+    retries = [line for line in err.splitlines() if "target turn retry" in line]
+    assert retries, err
+    assert re.fullmatch(
+        r"\d{4}-\d\d-\d\dT\d\d:\d\d:\d\d\.\d+Z \[info     \] target turn retry +"
+        r"attempt=1 delay_s=0\.0 reason='POST \S+ answered HTTP 429: .*' test=greets",
+        retries[0],
+    ), retries[0]
+    assert "\x1b[" not in err
+    # Nothing below the level asked for: debug events stay out.
+    assert "[debug" not in err

@@ -10,6 +10,8 @@ from typing import Any
 
 import attrs
 
+from lamdis_core.domain.base import Value
+
 _FIELDS = (("minute", 0, 59), ("hour", 0, 23), ("day of month", 1, 31), ("month", 1, 12),
            ("day of week", 0, 7))  # fmt: skip
 
@@ -42,8 +44,8 @@ def _field(text: str, name: str, low: int, high: int) -> frozenset[int]:
     return frozenset(values)
 
 
-@attrs.frozen
-class CronExpression:
+@attrs.frozen(repr=False, eq=False)
+class CronExpression(Value):
     """A five-field cron expression (minute hour day-of-month month day-of-week), in UTC.
 
     Fields take ``*``, numbers, ranges (``1-5``), steps (``*/15``, ``0-30/10``) and lists

@@ -40,6 +40,8 @@ from typing import Any
 
 import attrs
 
+from lamdis_core.domain.base import Value
+
 __all__ = [
     "GENERATORS",
     "MAX_DIGITS",
@@ -56,8 +58,8 @@ _CALL = re.compile(r"\$\{\s*([A-Za-z_]\w*)\s*(?:\(([^()]*)\))?\s*\}")
 _ALPHANUMERIC = string.ascii_letters + string.digits
 
 
-@attrs.frozen
-class _Generator:
+@attrs.frozen(repr=False, eq=False)
+class _Generator(Value):
     min_args: int
     max_args: int | None
     usage: str

@@ -24,6 +24,8 @@ from typing import Any
 
 import attrs
 
+from lamdis_core.domain.base import Value
+
 _NAME = re.compile(r"[A-Za-z_][A-Za-z0-9_\-]*")
 _INDEX = re.compile(r"-?\d+")
 
@@ -39,8 +41,8 @@ class JsonPathError(ValueError):
         self.position = position
 
 
-@attrs.frozen
-class _Step:
+@attrs.frozen(repr=False, eq=False)
+class _Step(Value):
     kind: str  # "name", "index", "wild", "deep"
     value: Any = None
 

@@ -23,13 +23,14 @@ from collections.abc import AsyncIterator, Callable, Iterator
 
 import attrs
 
+from lamdis_core.domain.base import Record
 from lamdis_core.domain.results import Throttling
 
 THROTTLING_STATUSES = frozenset({429, 503})
 
 
-@attrs.define
-class _Budget:
+@attrs.define(repr=False, eq=False)
+class _Budget(Record):
     deadline: asyncio.Timeout | None
     throttling: Throttling
 
@@ -61,8 +62,8 @@ def _note_queued(seconds: float) -> None:
             deadline.reschedule(when + seconds)
 
 
-@attrs.define
-class Slot:
+@attrs.define(repr=False, eq=False)
+class Slot(Record):
     """One admitted call. Tell it how the call went with :meth:`throttled` (else: success)."""
 
     epoch: int

@@ -13,9 +13,11 @@ from email.utils import parsedate_to_datetime
 
 import attrs
 
+from lamdis_core.domain.base import Value
 
-@attrs.frozen(kw_only=True)
-class RetryPolicy:
+
+@attrs.frozen(kw_only=True, repr=False, eq=False)
+class RetryPolicy(Value):
     """``retries`` more attempts after the first.
 
     The wait before retry ``n`` (1 = the first retry) is the server's ``Retry-After`` when it

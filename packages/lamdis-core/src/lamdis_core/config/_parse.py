@@ -18,6 +18,7 @@ from typing import Any, Literal
 
 import attrs
 
+from lamdis_core.domain.base import Record
 from lamdis_core.sanitize import MAX_JSON_DEPTH, TooDeepError, check_depth
 
 PathPart = str | int
@@ -60,8 +61,8 @@ def _yaml_loader() -> Any:
     return StrictLoader
 
 
-@attrs.define
-class ParseIssue:
+@attrs.define(repr=False, eq=False)
+class ParseIssue(Record):
     """A problem found while parsing (``line``/``column`` 1-based when known)."""
 
     message: str
@@ -71,8 +72,8 @@ class ParseIssue:
     warning: bool = False
 
 
-@attrs.define
-class Parsed:
+@attrs.define(repr=False, eq=False)
+class Parsed(Record):
     """The outcome of parsing one text: ``data`` is ``None`` when it could not be parsed."""
 
     data: Any

@@ -40,6 +40,7 @@ from lamdis_core.config._resolve import display
 from lamdis_core.config._schema import Checker
 from lamdis_core.config.env_policy import RestrictedEnv
 from lamdis_core.domain import config as c
+from lamdis_core.domain.base import Record, Value
 from lamdis_core.domain.convert import default_converter
 from lamdis_core.domain.errors import ConfigProblem
 from lamdis_core.domain.plan import PlanEntry
@@ -62,8 +63,8 @@ def run_sync(coro: Coroutine[Any, Any, T]) -> T:
     raise RuntimeError("a synchronous config source suspended")
 
 
-@attrs.define
-class AssistantInfo:
+@attrs.define(repr=False, eq=False)
+class AssistantInfo(Record):
     """An assistant with the auth configs it names, and where it came from."""
 
     assistant: c.Assistant
@@ -72,8 +73,8 @@ class AssistantInfo:
     key: str  # identity for de-duplication
 
 
-@attrs.define
-class TestsInfo:
+@attrs.define(repr=False, eq=False)
+class TestsInfo(Record):
     """Tests from one document with everything their imports define."""
 
     path: Path
@@ -86,8 +87,8 @@ class TestsInfo:
     assistants: list[AssistantInfo] | None = None  # the document's own assistantRef/env
 
 
-@attrs.define
-class Pending:
+@attrs.define(repr=False, eq=False)
+class Pending(Record):
     """One test against one assistant, before filtering."""
 
     info: TestsInfo
@@ -110,8 +111,8 @@ class Pending:
         )
 
 
-@attrs.frozen
-class Shaped:
+@attrs.frozen(repr=False, eq=False)
+class Shaped(Value):
     """A document in the common format, ready for checking: ``data`` is checked as ``tp``
     (the kind's type unless the source stores a single item), tolerating ``tolerated``
     top-level keys beside the format's own."""

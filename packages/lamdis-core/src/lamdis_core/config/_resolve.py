@@ -15,6 +15,8 @@ from pathlib import Path
 
 import attrs
 
+from lamdis_core.domain.base import Record, Value
+
 EXTENSIONS = (".json", ".yaml", ".yml")
 _SKIP_DIRS = frozenset({"node_modules", "__pycache__"})
 
@@ -27,8 +29,8 @@ def display(path: Path) -> str:
         return str(path)
 
 
-@attrs.frozen
-class Resolution:
+@attrs.frozen(repr=False, eq=False)
+class Resolution(Value):
     """Where a reference led. ``path`` is ``None`` on a miss or a refusal."""
 
     path: Path | None
@@ -56,8 +58,8 @@ class Resolution:
         return message
 
 
-@attrs.define
-class Resolver:
+@attrs.define(repr=False, eq=False)
+class Resolver(Record):
     """Resolves references and walks folders, never leaving ``root``."""
 
     root: Path

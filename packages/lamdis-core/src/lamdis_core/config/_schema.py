@@ -20,6 +20,7 @@ import attrs
 
 from lamdis_core.cron import schedule_problems
 from lamdis_core.domain import config as c
+from lamdis_core.domain.base import Record
 from lamdis_core.domain.convert import camel
 from lamdis_core.generators import expression_problems
 
@@ -205,8 +206,8 @@ MAX_JUDGE_SAMPLES = 25
 """The most samples a rubric check may ask for (each one is a judge call)."""
 
 
-@attrs.define
-class Checker:
+@attrs.define(repr=False, eq=False)
+class Checker(Record):
     """One walk over one document. Problems land in ``errors`` and ``warnings``."""
 
     errors: list[tuple[Path_, str]] = attrs.Factory(list)

@@ -27,6 +27,7 @@ from urllib.parse import urlsplit
 
 import attrs
 
+from lamdis_core.domain.base import Value
 from lamdis_core.domain.errors import ConfigError, ConfigProblem
 
 CATALOG_VARS = "LAMDIS_CATALOG_VARS"
@@ -70,8 +71,8 @@ def _host_matches(host: str, pattern: str) -> bool:
     return host == pattern
 
 
-@attrs.frozen(kw_only=True)
-class EnvPolicy:
+@attrs.frozen(kw_only=True, repr=False, eq=False)
+class EnvPolicy(Value):
     """What a catalog run may read from the environment, and where a secret may go.
 
     Attributes:

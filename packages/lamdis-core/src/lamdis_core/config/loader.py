@@ -53,6 +53,7 @@ from lamdis_core.config._documents import CatalogTree, DocumentSource
 from lamdis_core.config._files import FileTree, collect, default_config_root
 from lamdis_core.config._pipeline import AssistantInfo, Planner, run_sync, split
 from lamdis_core.config._resolve import Resolver, display
+from lamdis_core.domain.base import Record, Value
 from lamdis_core.domain.errors import ConfigError, ConfigProblem
 from lamdis_core.domain.plan import PlanEntry, RunPlan
 
@@ -76,8 +77,8 @@ __all__ = [
 ]
 
 
-@attrs.frozen(kw_only=True)
-class ValidationReport:
+@attrs.frozen(kw_only=True, repr=False, eq=False)
+class ValidationReport(Value):
     """What :func:`validate_paths` checked.
 
     Attributes:
@@ -218,8 +219,8 @@ def validate_paths(
     )
 
 
-@attrs.define
-class CatalogDocuments:
+@attrs.define(repr=False, eq=False)
+class CatalogDocuments(Record):
     """A :class:`DocumentSource` over the Catalog port, for one organization.
 
     Args:
@@ -319,8 +320,8 @@ async def suite_test_ids(suite: Mapping[str, Any], source: DocumentSource) -> se
     return {t.id for _, t in selected} | {i.file_id for i, _ in selected if i.file_id}
 
 
-@attrs.frozen(kw_only=True)
-class ConfigDocument:
+@attrs.frozen(kw_only=True, repr=False, eq=False)
+class ConfigDocument(Value):
     """One configuration file of a tree, as :func:`read_config_tree` found it.
 
     Attributes:

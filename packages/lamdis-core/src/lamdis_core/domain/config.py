@@ -11,7 +11,7 @@ from typing import Any, Literal
 
 import attrs
 
-from lamdis_core.domain._methods import Value
+from lamdis_core.domain.base import Value
 
 Scope = Literal["last", "transcript"]
 Severity = Literal["error", "warn", "info"]

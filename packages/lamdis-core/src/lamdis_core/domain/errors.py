@@ -6,7 +6,7 @@ from collections.abc import Sequence
 
 import attrs
 
-from lamdis_core.domain._methods import Value
+from lamdis_core.domain.base import Value
 
 
 class LamdisError(Exception):

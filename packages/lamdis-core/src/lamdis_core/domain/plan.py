@@ -10,7 +10,7 @@ from collections.abc import Mapping
 
 import attrs
 
-from lamdis_core.domain._methods import Value
+from lamdis_core.domain.base import Value
 from lamdis_core.domain.config import Assistant, AuthConfig, Persona, RequestDef, TestCase
 from lamdis_core.domain.errors import ConfigProblem
 

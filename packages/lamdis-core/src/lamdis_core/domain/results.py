@@ -9,7 +9,7 @@ from typing import Any
 
 import attrs
 
-from lamdis_core.domain._methods import Record
+from lamdis_core.domain.base import Record
 from lamdis_core.domain.config import Severity
 
 

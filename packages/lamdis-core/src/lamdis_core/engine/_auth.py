@@ -8,6 +8,7 @@ from collections.abc import Mapping
 import attrs
 
 from lamdis_core.config.interpolation import interpolate, interpolate_env
+from lamdis_core.domain.base import Record
 from lamdis_core.domain.config import AuthConfig, OAuthClientCredentials, PatternAuth, StaticAuth
 from lamdis_core.domain.errors import InterpolationError, RequestError
 from lamdis_core.logs import get_logger
@@ -21,8 +22,8 @@ _EXPIRY_MARGIN_S = 30.0
 _DEFAULT_TOKEN_TTL_S = 300.0
 
 
-@attrs.define
-class _CachedToken:
+@attrs.define(repr=False, eq=False)
+class _CachedToken(Record):
     value: str
     expires_at: float
 

@@ -13,6 +13,7 @@ import attrs
 from lamdis_core import tracing
 from lamdis_core.config.environment import needed_variables
 from lamdis_core.config.interpolation import interpolate_env
+from lamdis_core.domain.base import Record
 from lamdis_core.domain.errors import (
     ConfigError,
     ConfigProblem,
@@ -51,8 +52,8 @@ from lamdis_core.retry import RetryPolicy
 logger = get_logger()
 
 
-@attrs.define(kw_only=True)
-class RunResult:
+@attrs.define(kw_only=True, repr=False, eq=False)
+class RunResult(Record):
     """What a run produced. ``items`` are in plan order (entry, then repeat): a list, or
     items read back from disk (:class:`~lamdis_core.engine.finished.SpilledItems`)."""
 

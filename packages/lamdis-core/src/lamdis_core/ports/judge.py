@@ -6,7 +6,7 @@ from typing import Literal, Protocol
 
 import attrs
 
-from lamdis_core.domain._methods import Value
+from lamdis_core.domain.base import Value
 from lamdis_core.domain.results import Usage
 
 NEEDS_LLM = "needs an LLM judge"

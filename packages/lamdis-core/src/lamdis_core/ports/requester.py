@@ -6,7 +6,7 @@ from typing import Any, Protocol
 
 import attrs
 
-from lamdis_core.domain._methods import Value
+from lamdis_core.domain.base import Value
 
 
 @attrs.frozen(kw_only=True, repr=False, eq=False)

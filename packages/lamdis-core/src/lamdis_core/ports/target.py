@@ -7,7 +7,7 @@ from typing import Any, Protocol, runtime_checkable
 
 import attrs
 
-from lamdis_core.domain._methods import Value
+from lamdis_core.domain.base import Value
 from lamdis_core.domain.config import Assistant
 from lamdis_core.tracing import traceparent_for
 

@@ -17,6 +17,7 @@ from typing import Any
 
 import attrs
 
+from lamdis_core.domain.base import Record, Value
 from lamdis_core.domain.errors import ConfigError, ConfigProblem
 from lamdis_core.domain.results import Usage
 from lamdis_core.logs import get_logger
@@ -29,8 +30,8 @@ PROVIDERS = ("openai", "bedrock")
 _FIELDS = {"input", "output", "asOf", "source"}
 
 
-@attrs.frozen
-class Price:
+@attrs.frozen(repr=False, eq=False)
+class Price(Value):
     """USD per million input (prompt) and output (completion) tokens."""
 
     input: float
@@ -42,8 +43,8 @@ class Price:
         return (prompt_tokens * self.input + completion_tokens * self.output) / 1_000_000
 
 
-@attrs.define
-class PriceTable:
+@attrs.define(repr=False, eq=False)
+class PriceTable(Record):
     """Prices by ``provider:model``; :meth:`price` turns a call's usage into its cost."""
 
     prices: dict[str, Price] = attrs.Factory(dict)
@@ -180,8 +181,8 @@ def _parse(document: Any, where: str) -> dict[str, Price]:
     return prices
 
 
-@attrs.define
-class Budget:
+@attrs.define(repr=False, eq=False)
+class Budget(Record):
     """A run's spending limit in USD.
 
     :meth:`allows` is asked before each model call: it refuses when what was spent plus the

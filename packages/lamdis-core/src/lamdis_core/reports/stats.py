@@ -22,6 +22,7 @@ from collections.abc import Iterable, Mapping
 
 import attrs
 
+from lamdis_core.domain.base import Record, Value
 from lamdis_core.domain.results import Item, ItemStatus, RunStatus
 
 Z_95 = 1.959963984540054
@@ -61,8 +62,8 @@ def pass_hat_k(passed: int, n: int, k: int) -> float | None:
     return math.comb(passed, k) / math.comb(n, k)
 
 
-@attrs.define(kw_only=True)
-class RepeatTally:
+@attrs.define(kw_only=True, repr=False, eq=False)
+class RepeatTally(Record):
     """How the repeats of one test x assistant came out."""
 
     runs: int = 0
@@ -123,8 +124,8 @@ class RepeatStats:
         return stats
 
 
-@attrs.frozen(kw_only=True)
-class PassRateGate:
+@attrs.frozen(kw_only=True, repr=False, eq=False)
+class PassRateGate(Value):
     """The minimum pass rate per test: ``per_test`` (a test's ``minPassRate``) over ``default``
     (``--min-pass-rate``, 1.0 when not given)."""
 

@@ -12,6 +12,7 @@ from typing import Any
 
 import attrs
 
+from lamdis_core.domain.base import Value
 from lamdis_core.domain.results import Check, Item, ItemStatus
 from lamdis_core.reports.stats import PassRateGate, RepeatTally
 
@@ -25,8 +26,8 @@ _SEVERITY_ORDER = (ItemStatus.ERROR, ItemStatus.FAILED, ItemStatus.SKIPPED, Item
 SEMANTIC_CHECK_TYPES = frozenset({"assistant_check", "judge", "iterative", "semantic", "extract"})
 
 
-@attrs.frozen(kw_only=True)
-class SummaryRow:
+@attrs.frozen(kw_only=True, repr=False, eq=False)
+class SummaryRow(Value):
     """One test against one assistant, over all its repeats.
 
     Attributes:

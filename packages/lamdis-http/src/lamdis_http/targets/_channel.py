@@ -22,6 +22,7 @@ import aiohttp
 import attrs
 from lamdis_core.config.interpolation import interpolate_env, to_text
 from lamdis_core.domain import config as c
+from lamdis_core.domain.base import Record, Value
 from lamdis_core.domain.config import UNSET
 from lamdis_core.domain.errors import (
     ConfigError,
@@ -78,8 +79,8 @@ def mask(text: str, values: Mapping[str, str] | list[str] | Any) -> str:
     return text
 
 
-@attrs.define
-class Conversation:
+@attrs.define(repr=False, eq=False)
+class Conversation(Record):
     """What one conversation holds between turns."""
 
     id: str
@@ -89,8 +90,8 @@ class Conversation:
     socket: Any = None  # the websocket channel's open connection
 
 
-@attrs.frozen
-class Reading:
+@attrs.frozen(repr=False, eq=False)
+class Reading(Value):
     """A compiled response map."""
 
     format: str
@@ -192,8 +193,8 @@ class TurnValues(dict[str, Any]):
 _LAZY_VALUES = frozenset({"transcript", "messages"})
 
 
-@attrs.frozen
-class _Plan:
+@attrs.frozen(repr=False, eq=False)
+class _Plan(Value):
     """A request spec worked out once per target: its templates compiled."""
 
     method: str
@@ -286,8 +287,8 @@ class ChannelSetup:
             raise ConfigError(self.problems)
 
 
-@attrs.frozen
-class Answer:
+@attrs.frozen(repr=False, eq=False)
+class Answer(Value):
     """One HTTP answer, read in full."""
 
     status: int

@@ -7,7 +7,8 @@ made; for the domain's ~80 classes that is most of what importing them costs, an
 reading the class' attrs fields when called: the same text, the same equality, the same hash
 equality (attrs' rules: fields with ``repr=False`` are left out of the repr, a ``repr``
 callable formats its field, fields with ``eq=False`` are left out of equality and hash, and an
-object met again while its own repr is being made reads ``...``).
+object met again while its own repr is being made reads ``...``, a field without ``init``
+not set yet reads ``NOTHING``).
 
 :class:`Value` is for ``@attrs.frozen`` classes (hashable), :class:`Record` for
 ``@attrs.define`` ones (mutable, so unhashable, as attrs makes them).
@@ -22,7 +23,7 @@ from typing import Any
 import attrs
 
 _Formatter = Callable[[Any], str]
-_repr_fields: dict[type, tuple[tuple[str, _Formatter | None], ...]] = {}
+_repr_fields: dict[type, tuple[tuple[str, _Formatter | None, bool], ...]] = {}
 _eq_fields: dict[type, tuple[str, ...]] = {}
 _hash_parts: dict[type, tuple[int, tuple[str, ...]]] = {}
 _repring = _local()
@@ -33,7 +34,7 @@ def _fields_repr(self: Any) -> str:
     fields = _repr_fields.get(cls)
     if fields is None:
         fields = _repr_fields[cls] = tuple(
-            (a.name, None if a.repr is True else a.repr)
+            (a.name, None if a.repr is True else a.repr, a.init)
             for a in attrs.fields(cls)
             if a.repr is not False
         )
@@ -46,14 +47,17 @@ def _fields_repr(self: Any) -> str:
     already.add(id(self))
     try:
         parts = ", ".join(
-            f"{name}={getattr(self, name)!r}"
-            if format is None
-            else f"{name}={format(getattr(self, name))}"
-            for name, format in fields
+            f"{name}={_shown(self, name, format, init)}" for name, format, init in fields
         )
         return f"{cls.__qualname__.rsplit('>.', 1)[-1]}({parts})"
     finally:
         already.discard(id(self))
+
+
+def _shown(self: Any, name: str, format: _Formatter | None, init: bool) -> str:
+    # A field without ``init`` may not be set yet.
+    value = getattr(self, name) if init else getattr(self, name, attrs.NOTHING)
+    return repr(value) if format is None else format(value)
 
 
 def _compared(cls: type) -> tuple[str, ...]:
