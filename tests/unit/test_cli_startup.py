@@ -171,7 +171,7 @@ def test_the_program_runs_atexit_functions_flushes_and_keeps_the_exit_code(
 
 
 # What validating files does not need: no logging set-up, no event loop, no HTTP, no TLS, no
-# ports, reports or prices.
+# ports, results, reports or prices.
 NOT_FOR_VALIDATE = (
     "aiohttp",
     "asyncio",
@@ -181,7 +181,9 @@ NOT_FOR_VALIDATE = (
     "openai",
     "importlib.metadata",
     "lamdis_core.engine",
+    "lamdis_core.logs",
     "lamdis_core.ports",
+    "lamdis_core.domain.results",
     "lamdis_core.reports",
     "lamdis_core.pricing",
     "lamdis_http.targets",

@@ -5,6 +5,8 @@ with a twin that attrs builds from the same fields."""
 from __future__ import annotations
 
 import importlib
+import subprocess
+import sys
 from typing import Any
 
 import attrs
@@ -128,3 +130,24 @@ def test_fields_left_out_and_objects_met_again_read_as_attrs_has_them() -> None:
         "details={'self': ...}, error=None, skipped=False)"
     )
     assert repr(check) == repr(check)  # the guard is cleared after each repr
+
+
+def test_the_domain_package_still_re_exports_its_modules_names() -> None:
+    """``lamdis_core.domain`` imports a module when one of its names is first asked for."""
+    code = (
+        "import sys\n"
+        "import lamdis_core.domain.config\n"
+        "print('lamdis_core.domain.results' in sys.modules)\n"
+        "import lamdis_core.domain as domain\n"
+        "from lamdis_core.domain import results, errors, config\n"
+        "print(domain.Check is results.Check, domain.ConfigError is errors.ConfigError,\n"
+        "      domain.TestCase is config.TestCase)\n"
+        "namespace = {}\n"
+        "exec('from lamdis_core.domain import *', namespace)\n"
+        "print(namespace['Item'] is results.Item, namespace['UNSET'] is config.UNSET)\n"
+        "print(hasattr(domain, 'no_such_name'))\n"
+    )
+    proc = subprocess.run(
+        [sys.executable, "-c", code], capture_output=True, text=True, timeout=60, check=True
+    )
+    assert proc.stdout.split() == ["False", "True", "True", "True", "True", "True", "False"]

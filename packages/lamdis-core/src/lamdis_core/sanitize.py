@@ -13,10 +13,12 @@ import json
 import math
 import re
 from collections.abc import Callable, Mapping, MutableMapping
-from typing import Any
+from typing import TYPE_CHECKING, Any
 
 from lamdis_core.domain.convert import default_converter
-from lamdis_core.domain.results import Item
+
+if TYPE_CHECKING:
+    from lamdis_core.domain.results import Item
 
 MAX_JSON_DEPTH = 64
 """The deepest nesting of arrays and objects lamdis reads from an assistant or an API."""
@@ -119,5 +121,8 @@ def clean_log_event(_logger: Any, _method: str, event: MutableMapping[str, Any])
 
 def clean_item(item: Item) -> Item:
     """A copy of ``item`` passed through :func:`clean` (what every store writes)."""
+    # Imported here: validating files cleans text but has no results to load.
+    from lamdis_core.domain import results
+
     converter = default_converter()
-    return converter.structure(clean(converter.unstructure(item)), Item)
+    return converter.structure(clean(converter.unstructure(item)), results.Item)

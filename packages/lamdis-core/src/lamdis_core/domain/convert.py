@@ -19,15 +19,13 @@ from cattrs.gen import make_dict_structure_fn, make_dict_unstructure_fn, overrid
 
 from lamdis_core.domain import config as c
 from lamdis_core.domain.config import UNSET
-from lamdis_core.domain.results import Check
-
-# A check's verdict is ``pass`` on the wire (lamdis-runs' spelling); ``pass`` is a Python
-# keyword, so the attribute is ``passed``. Only checks: ``totals.passed`` keeps its name.
-_RENAMES: dict[tuple[type[Any], str], str] = {(Check, "passed"): "pass"}
 
 
-def _wire_name(cls: type[Any], name: str) -> str:
-    return _RENAMES.get((cls, name)) or camel(name)
+def _wire_name(field: attrs.Attribute[Any]) -> str:
+    """The field's name in files and bodies: camelCase, or its ``wire_name`` metadata (a
+    check's ``passed`` is ``pass``, a Python keyword)."""
+    wire: str | None = field.metadata.get("wire_name")
+    return wire or camel(field.name)
 
 
 @functools.cache
@@ -109,24 +107,24 @@ def make_converter(*, omit_none: bool = True) -> cattrs.Converter:
 
     def structure_factory(cls: type[Any]) -> Any:
         overrides = {
-            a.name: override(rename=_wire_name(cls, a.name))
+            a.name: override(rename=_wire_name(a))
             for a in attrs.fields(cls)
-            if _wire_name(cls, a.name) != a.name
+            if _wire_name(a) != a.name
         }
         return make_dict_structure_fn(cls, converter, **overrides)  # type: ignore[arg-type]
 
     def unstructure_factory(cls: type[Any]) -> Any:
         overrides = {
-            a.name: override(rename=_wire_name(cls, a.name))
+            a.name: override(rename=_wire_name(a))
             for a in attrs.fields(cls)
-            if _wire_name(cls, a.name) != a.name
+            if _wire_name(a) != a.name
         }
         base = make_dict_unstructure_fn(cls, converter, **overrides)  # type: ignore[arg-type]
         if not omit_none:
             return base
 
         # A field whose None means something ("cost unknown") is written out as null.
-        kept = {_wire_name(cls, a.name) for a in attrs.fields(cls) if a.metadata.get("keep_none")}
+        kept = {_wire_name(a) for a in attrs.fields(cls) if a.metadata.get("keep_none")}
 
         def unstructure(obj: Any) -> dict[str, Any]:
             return {

@@ -52,7 +52,9 @@ class Check(Record):
     type: str
     subtype: str | None = None
     name: str | None = None
-    passed: bool
+    # ``pass`` on the wire (lamdis-runs' spelling), a Python keyword. Only checks:
+    # ``totals.passed`` keeps its name.
+    passed: bool = attrs.field(metadata={"wire_name": "pass"})
     severity: Severity = "error"
     details: dict[str, Any] = attrs.Factory(dict)
     error: str | None = None
