@@ -116,10 +116,13 @@ def measure(
     )
 
 
-def spread(pairs: list[Sample]) -> str:
+def _columns(samples: list[Sample]) -> tuple[list[float], list[float]]:
+    return [w for w, _ in samples], [c for _, c in samples]
+
+
+def spread(samples: list[Sample]) -> str:
     """Median wall / CPU, then each one's range, in seconds."""
-    walls = [w for w, _ in pairs]
-    cpus = [c for _, c in pairs]
+    walls, cpus = _columns(samples)
     return (
         f"{statistics.median(walls):.3f} / {statistics.median(cpus):.3f} s "
         f"(wall {min(walls):.3f} to {max(walls):.3f}; CPU {min(cpus):.3f} to {max(cpus):.3f})"
@@ -127,8 +130,7 @@ def spread(pairs: list[Sample]) -> str:
 
 
 def best_and_median(samples: list[Sample]) -> str:
-    walls = [w for w, _ in samples]
-    cpus = [c for _, c in samples]
+    walls, cpus = _columns(samples)
     return (
         f"{min(walls):.3f} s / {min(cpus):.3f} s "
         f"({statistics.median(walls):.3f} s / {statistics.median(cpus):.3f} s)"
