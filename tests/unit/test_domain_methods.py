@@ -37,6 +37,7 @@ MODULES = (
     "lamdis_core.reports.stats",
     "lamdis_core.reports.summary",
     "lamdis_core.retry",
+    "lamdis_core.offline_judge",
     "lamdis_http.targets._channel",
 )
 

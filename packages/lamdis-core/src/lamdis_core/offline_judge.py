@@ -27,6 +27,7 @@ from collections.abc import Iterable, Mapping
 
 import attrs
 
+from lamdis_core.domain.base import Value
 from lamdis_core.domain.results import Usage
 from lamdis_core.ports.judge import (
     NEEDS_LLM,
@@ -85,8 +86,8 @@ _CLAUSE = re.compile(r"[,.;:!?()]|\band\b|\bbut\b|\bor\b|\bwhile\b|\bthen\b")
 _SUFFIXES = ("ations", "ation", "ings", "ing", "ies", "ied", "es", "ed", "ly", "s")
 
 
-@attrs.frozen
-class Concept:
+@attrs.frozen(repr=False, eq=False)
+class Concept(Value):
     """A conversational act recognised by its usual wording, not the rubric's words.
 
     ``rubric`` finds the act in a rubric (the phrase is then not looked for word by word);
@@ -183,8 +184,8 @@ def content_terms(text: str) -> list[str]:
     return _content_words(text)
 
 
-@attrs.frozen(kw_only=True)
-class RubricReading:
+@attrs.frozen(kw_only=True, repr=False, eq=False)
+class RubricReading(Value):
     """What the offline judge can look for in a rubric, and what it cannot assess.
 
     Attributes:
