@@ -10,9 +10,10 @@ and every viewer has been told.
 
 A run is over when it is final and, if it has a webhook, the webhook's outcome is recorded:
 the worker records it after the run is final (a slow receiver takes seconds), and a viewer
-should see it arrive. The wait for it is bounded by :data:`WEBHOOK_WAIT_SECONDS`, counted from
-the run's end and from the watcher's first sight of the end, whichever comes first; past it
-the stream ends and the page says the outcome is not recorded yet.
+should see it arrive. The wait for it is bounded by :data:`WEBHOOK_WAIT_SECONDS` from the
+run's ``finished_at`` (from the watcher's first sight of the end when that time is unknown or
+ahead of this instance's clock); past it the stream ends and the page says the outcome is not
+recorded yet.
 
 A run that recovery re-queued (its instance died) starts again from no items: the watcher
 sees fewer items than it rendered, or a new attempt, and starts over; viewers are sent the
@@ -95,12 +96,15 @@ class _Watcher:
         attempt: int | None = None
         loop = asyncio.get_running_loop()
         rest = self.feeds.coalesce_seconds
-        ended_at: float | None = None
+        # When the wait for a final run's webhook outcome ends (loop time); past it, the
+        # light read that finds nothing moved no longer keeps the stream open.
+        webhook_deadline: float | None = None
         try:
             while self.viewers:
                 poked = self.poked.is_set()
                 self.poked.clear()
-                if not poked and seen is not None:
+                given_up = webhook_deadline is not None and loop.time() >= webhook_deadline
+                if not poked and seen is not None and not given_up:
                     light = await runs.get(self.run_id, include_items=False)
                     if _moved(light) == seen:
                         await self._pause(rest)
@@ -113,14 +117,12 @@ class _Watcher:
                     # far belongs to the run as it now is.
                     items, attempt = [], run.attempts
                 wait = None
-                if run.status.is_final:
-                    ended_at = started if ended_at is None else ended_at
-                    wait = _webhook_wait(
-                        run,
-                        waited=started - ended_at,
-                        now=runs.clock.now(),
-                        bound=self.feeds.webhook_wait_seconds,
-                    )
+                if run.status.is_final and run.webhook_url and run.webhook is None:
+                    if webhook_deadline is None:
+                        ended = _seconds_since(run.finished_at, runs.clock.now())
+                        webhook_deadline = started + self.feeds.webhook_wait_seconds - ended
+                    sending = started < webhook_deadline
+                    wait = WebhookWait.SENDING if sending else WebhookWait.UNRECORDED
                 header, new = self.feeds.render(run, len(items), wait)
                 items.extend(new)
                 over = run.status.is_final and wait is not WebhookWait.SENDING
@@ -171,16 +173,9 @@ def _moved(run: Run) -> tuple[Any, ...]:
     )
 
 
-def _webhook_wait(run: Run, *, waited: float, now: datetime, bound: float) -> WebhookWait | None:
-    """Where the final ``run``'s webhook outcome stands; ``None``: recorded, or no webhook.
-    ``waited``: seconds since this watcher first saw the run final; past ``bound`` seconds
-    (since then or since the run's end) the outcome is no longer waited for."""
-    if not run.webhook_url or run.webhook is not None:
-        return None
-    since_end = (_utc(now) - _utc(run.finished_at)).total_seconds() if run.finished_at else 0.0
-    if max(waited, since_end) < bound:
-        return WebhookWait.SENDING
-    return WebhookWait.UNRECORDED
+def _seconds_since(at: datetime | None, now: datetime) -> float:
+    """Seconds from ``at`` to ``now``; 0 when unknown or ahead (another instance's clock)."""
+    return max((_utc(now) - _utc(at)).total_seconds(), 0.0) if at else 0.0
 
 
 def _utc(at: datetime) -> datetime:
