@@ -45,7 +45,7 @@ NOT_FOR_A_PLAIN_RUN = (
 PROGRAM = (
     f"UNNEEDED = {NOT_FOR_A_PLAIN_RUN!r}\n"
     + """
-import atexit, json, ssl, sys
+import atexit, gc, json, ssl, sys
 
 def report():
     connector = sys.modules.get("aiohttp.connector")
@@ -54,7 +54,8 @@ def report():
         ca = ssl.SSLContext.cert_store_stats(connector._SSL_CONTEXT_VERIFIED)["x509_ca"]
     modules = sorted(m for m in sys.modules if m.split(".")[0] in ("rich", "pygments"))
     unneeded = [m for m in UNNEEDED if m in sys.modules]
-    report = {"modules": modules, "ca": ca, "unneeded": unneeded}
+    collector = {"enabled": gc.isenabled(), "frozen": gc.get_freeze_count() > 0}
+    report = {"modules": modules, "ca": ca, "unneeded": unneeded, "gc": collector}
     sys.stderr.write("\\nREPORT " + json.dumps(report) + "\\n")
 
 atexit.register(report)
@@ -129,7 +130,9 @@ def test_a_passing_quiet_run_imports_no_rich_nor_what_it_does_not_use_and_reads_
     tests = _tree(tmp_path / "tree", demo_url)
     code, out, err, report = _run(tmp_path, str(tests), "--quiet")
     assert code == 0, err
-    assert report == {"modules": [], "ca": 0, "unneeded": []}
+    # The collector, paused while the run started, runs again once the tests do.
+    collector = {"enabled": True, "frozen": True}
+    assert report == {"modules": [], "ca": 0, "unneeded": [], "gc": collector}
     lines = out.splitlines()
     assert lines[0].startswith("PASSED  1 passed, 0 failed, 0 errors, 0 skipped")
     assert lines[-1].startswith("reports: ")

@@ -225,3 +225,36 @@ def test_the_version_in_reports_is_the_installed_one() -> None:
     import lamdis_core
 
     assert lamdis_core.__version__ == version("lamdis-core")
+
+
+def test_only_the_program_pauses_the_garbage_collector_and_only_for_run() -> None:
+    """``program`` pauses it for ``lamdis run`` until the run's start-up is done; an embedder
+    whose collector is off keeps it off, and other commands never see it paused."""
+    code = (
+        "import gc, sys\n"
+        "from lamdis_http import cli\n"
+        "gc.disable()\n"
+        "cli.start_up_done()\n"
+        "print(gc.isenabled(), gc.get_freeze_count())\n"
+        "gc.enable()\n"
+        "cli._pause_collector()\n"
+        "print(gc.isenabled())\n"
+        "cli.start_up_done()\n"
+        "print(gc.isenabled(), gc.get_freeze_count() > 0)\n"
+    )
+    proc = subprocess.run(
+        [sys.executable, "-c", code], capture_output=True, text=True, timeout=60, check=True
+    )
+    assert proc.stdout.split() == ["False", "0", "False", "True", "True"]
+    validate = (
+        "import atexit, gc, sys\n"
+        "atexit.register(lambda: print(gc.isenabled(), gc.get_freeze_count()))\n"
+        "sys.argv = ['lamdis', 'validate', 'examples/configs']\n"
+        "from lamdis_http.cli import program\n"
+        "program()\n"
+    )
+    proc = subprocess.run(
+        [sys.executable, "-c", validate], capture_output=True, text=True, timeout=60, cwd=REPO
+    )
+    assert proc.returncode == 0, proc.stderr
+    assert proc.stdout.splitlines()[-1].split() == ["True", "0"]

@@ -481,6 +481,7 @@ async def _run_engine(
 
     from lamdis_core.engine import Engine
 
+    from lamdis_http.cli import start_up_done
     from lamdis_http.requests import AiohttpRequester
 
     requester = AiohttpRequester()
@@ -494,6 +495,7 @@ async def _run_engine(
     )
     started_at = datetime.now(UTC)
     loop = asyncio.get_running_loop()
+    start_up_done()
     # Picked here, not in the engine, so an interrupted run's reports carry it too.
     seed = options.seed if options.seed is not None else secrets.randbelow(2**31)
     task = asyncio.ensure_future(
