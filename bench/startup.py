@@ -254,11 +254,12 @@ def main() -> None:
     print("\n".join(lines))
     if opts.record:
         when = datetime.now(UTC).strftime("%Y-%m-%d %H:%M UTC")
+        baseline = f" --baseline {opts.baseline}" if opts.baseline else ""
         text = (
             f"\n### Start-up (`bench/startup.py`), {opts.record} — {when}\n\n"
             f"Machine: {machine()}; 1-minute load average before/after "
             f"{load_before:.2f} / {load_after:.2f}. "
-            f"`python bench/startup.py --rounds {opts.rounds} --record ...`.\n\n"
+            f"`python bench/startup.py --rounds {opts.rounds}{baseline} --record ...`.\n\n"
             + "\n".join(lines)
             + "\n"
         )
