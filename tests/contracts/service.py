@@ -13,7 +13,15 @@ from typing import Any
 
 import pytest
 from lamdis_core.domain.errors import ConfigError
-from lamdis_core.domain.results import JudgeSummary, Run, RunStatus, Totals, Trigger, Usage
+from lamdis_core.domain.results import (
+    JudgeSummary,
+    Run,
+    RunStatus,
+    Timings,
+    Totals,
+    Trigger,
+    Usage,
+)
 from lamdis_core.ports.catalog import Catalog, CatalogKind
 from lamdis_core.ports.store import Claim, RunFilter, RunStore
 from lamdis_core.service import (
@@ -36,7 +44,7 @@ from lamdis_core.service import (
 )
 from lamdis_core.testing.fakes import FakeClock
 
-from tests.contracts.store import make_item
+from tests.contracts.store import finish, make_item
 from tests.http._configs import write_config_tree
 
 ORG = "acme"
@@ -234,6 +242,34 @@ class RunServiceContract:
         assert not isinstance(caught.value, UnknownBaseRunError)
         with pytest.raises(UnknownRunError, match="'nope'"):
             await service.pair("nope")
+
+    async def test_suite_trends_cover_the_newest_finished_runs(
+        self, stores: Stores, tmp_path: Path
+    ) -> None:
+        """A suite's trends: its newest finished runs (queued or running ones counted apart),
+        their Trends from the store, and an unknown suite an error unless the catalog has
+        it."""
+        service = await _imported(stores, tmp_path)
+        store = stores[0]
+        started = [await service.start(StartRequest(suite_id="smoke")) for _ in range(4)]
+        for run, status in zip(
+            started[:3], (RunStatus.PASSED, RunStatus.FAILED, RunStatus.STOPPED), strict=True
+        ):
+            await store.append_item(run.id, make_item(1, timings=Timings.from_turns([40.0])))
+            await finish(store, run.id, status)
+        found = await service.suite_trends("smoke", runs=2)
+        assert [r.id for r in found.runs] == [started[2].id, started[1].id]
+        assert found.unfinished == 1
+        assert found.trends == await store.trends([started[2].id, started[1].id])
+        assert [(t.items, t.turns, t.p95_ms) for t in found.trends.runs] == [(1, 1, 40.0)] * 2
+        assert (await service.suite_trends("smoke", env_id="elsewhere")).runs == ()
+        empty = await service.suite_trends("matrix")  # in the catalog, never run
+        assert (empty.runs, empty.unfinished, empty.trends.tests) == ((), 0, ())
+        with pytest.raises(UnknownSuiteError, match="unknown suite 'nope'"):
+            await service.suite_trends("nope")
+        for runs in (0, 201):
+            with pytest.raises(InvalidRequestError, match="runs"):
+                await service.suite_trends("smoke", runs=runs)
 
     async def test_unknown_runs_are_errors_not_none(self, stores: Stores, tmp_path: Path) -> None:
         service = await _imported(stores, tmp_path)

@@ -144,6 +144,18 @@ def make_run(**overrides: Any) -> Run:
     return Run(**fields)
 
 
+async def finish(store: RunStore, run_id: str, status: RunStatus = RunStatus.PASSED) -> None:
+    """Finish a run unfenced, with empty totals, judge and usage."""
+    await store.finish_run(
+        run_id,
+        status=status,
+        totals=Totals(),
+        judge=JudgeSummary(),
+        usage=Usage(),
+        finished_at=T0,
+    )
+
+
 def make_item(n: int = 0, **overrides: Any) -> Item:
     """A fully populated item: transcript, assertions with details, timings, usage, datetimes."""
     fields: dict[str, Any] = {
@@ -588,6 +600,87 @@ class RunStoreContract(_Contract):
         assert (b.turns, b.p95_ms, b.avg_ms, b.max_ms) == (1, 10.0, 10.0, 10.0)
         assert by_test["c", "other/v2"].outcomes == (None, ItemStatus.PASSED, None, None)
         assert await store.trends([]) == Trends(runs=(), tests=())
+
+    async def test_trends_of_finished_runs_match_the_reference(self, store: RunStore) -> None:
+        """A finished run's figures are kept when it finishes, and read back equal to what
+        Trends.of computes from its items: a passed run, a stopped one cut short, a partial
+        one, one whose items have no turns, one with no items, and a queued run stopped
+        before it started (never finished through finish_run)."""
+
+        def item(test: str, status: ItemStatus, turns: list[float], **more: Any) -> Item:
+            return make_item(
+                0, test_id=test, status=status, timings=Timings.from_turns(turns), **more
+            )
+
+        plans = [
+            (RunStatus.PASSED, [item("a", ItemStatus.PASSED, [120.0, 80.5, 3000.5])]),
+            (RunStatus.STOPPED, [item("a", ItemStatus.FAILED, [700.0])]),
+            (
+                RunStatus.PARTIAL,
+                [
+                    item("a", ItemStatus.ERROR, []),
+                    item("b", ItemStatus.PASSED, [5.0, 6.0], repeat=1),
+                    item("b", ItemStatus.SKIPPED, [], repeat=2),
+                ],
+            ),
+            (
+                RunStatus.FAILED,
+                [
+                    item("a", ItemStatus.FAILED, [], test_name="A renamed"),
+                    item("b", ItemStatus.SKIPPED, []),
+                ],
+            ),
+            (RunStatus.FAILED, []),
+        ]
+        asked = []
+        for status, items in plans:
+            run = await store.create_run(make_run())
+            assert run.id is not None
+            for appended in items:
+                await store.append_item(run.id, appended)
+            await finish(store, run.id, status)
+            asked.insert(0, run.id)  # newest first, as the suite page asks
+        queued = await store.create_run(make_run())
+        assert queued.id is not None
+        await store.request_stop(queued.id, now=T0)
+        asked.insert(0, queued.id)
+
+        got = await store.trends(asked)
+        assert got == Trends.of(asked, await store.item_outlines(asked)), got
+        assert [(r.items, r.turns, r.p95_ms) for r in got.runs] == [
+            (0, 0, None),
+            (0, 0, None),
+            (2, 0, None),
+            (3, 2, 6.0),
+            (1, 1, 700.0),
+            (1, 3, 3000.5),
+        ]
+        a = got.tests[0]
+        assert a.test_name == "A renamed"  # the name in the newest run that has the test
+        assert a.outcomes == (
+            None,
+            None,
+            ItemStatus.FAILED,
+            ItemStatus.ERROR,
+            ItemStatus.FAILED,
+            ItemStatus.PASSED,
+        )
+        assert (a.turns, a.p95_ms, a.max_ms) == (4, 3000.5, 3000.5)
+
+    async def test_trends_after_an_item_appended_to_a_finished_run(self, store: RunStore) -> None:
+        """An item appended after the finish (unfenced) counts: the kept figures do not hide
+        it."""
+        run = await store.create_run(make_run())
+        assert run.id is not None
+        await store.append_item(run.id, make_item(1, timings=Timings.from_turns([10.0])))
+        await finish(store, run.id)
+        assert (await store.trends([run.id])).runs == (
+            RunTrend(run_id=run.id, items=1, turns=1, p95_ms=10.0),
+        )
+        await store.append_item(run.id, make_item(2, timings=Timings.from_turns([90.0, 30.0])))
+        got = await store.trends([run.id])
+        assert got == Trends.of([run.id], await store.item_outlines([run.id]))
+        assert got.runs == (RunTrend(run_id=run.id, items=2, turns=3, p95_ms=90.0),)
 
     async def test_writers_ignore_unknown_run(self, store: RunStore) -> None:
         """Writers given an unknown id do nothing and do not raise."""

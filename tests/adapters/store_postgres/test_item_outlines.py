@@ -1,20 +1,24 @@
 """Item outlines, trends and item windows on PostgreSQL: rows stored before migration 0005 (no
 outline columns) are read from the item's document, a row that cannot be read is left out of
 the outlines (``None`` at its place in a window), not an error, the SQL percentile is the
-reports' nearest rank, and a window reads the ("runId", seq) index."""
+reports' nearest rank, a window reads the ("runId", seq) index, and the run figures
+finish_run keeps (migration 0006) are written, dropped when an item comes later, and computed
+when absent."""
 
 from __future__ import annotations
 
 import random
 from collections.abc import AsyncIterator
+from typing import Any
 
 import pytest
+from lamdis_core.domain.results import RunStatus, Timings
 from lamdis_core.ports.store import ItemOutline, Trends
 from lamdis_core.reports.summary import percentile
 from lamdis_store_postgres import PostgresRunStore, create_pool
 from lamdis_store_postgres.store import _ITEM_PAGE_SQL
 
-from tests.contracts.store import make_item, make_run
+from tests.contracts.store import finish, make_item, make_run
 
 pytestmark = pytest.mark.postgres
 
@@ -137,3 +141,64 @@ async def test_the_window_is_read_through_the_run_index(store: PostgresRunStore)
         )
     assert "test_run_items_run_idx" in plan
     assert "Seq Scan on test_run_items" not in plan
+
+
+async def _figures(store: PostgresRunStore, run_id: str) -> tuple[Any, ...]:
+    row = await store.pool.fetchrow(
+        'SELECT "itemCount", "turnCount", "p95TurnMs" FROM test_runs WHERE id = $1', run_id
+    )
+    return tuple(row)
+
+
+async def test_finish_keeps_the_run_figures_on_its_row(store: PostgresRunStore) -> None:
+    """finish_run writes the run's figures (migration 0006); a run finished before them
+    (NULL columns) reads the same figures, computed from its items."""
+    run = await store.create_run(make_run())
+    bare = await store.create_run(make_run())
+    assert run.id is not None and bare.id is not None
+    for n, turns in enumerate(([120.0, 99.5], [], [3000.5])):
+        await store.append_item(run.id, make_item(n, timings=Timings.from_turns(turns)))
+    await store.append_item(bare.id, make_item(7, timings=Timings()))
+    assert await _figures(store, run.id) == (None, None, None)  # running: nothing kept
+    await finish(store, run.id, RunStatus.PARTIAL)
+    await finish(store, bare.id, RunStatus.PARTIAL)
+    assert await _figures(store, run.id) == (3, 3, 3000.5)
+    assert await _figures(store, bare.id) == (1, 0, None)  # a run with no turns
+    kept = await store.trends([run.id, bare.id])
+    assert kept == Trends.of([run.id, bare.id], await store.item_outlines([run.id, bare.id]))
+    await store.pool.execute(
+        'UPDATE test_runs SET "itemCount" = NULL, "turnCount" = NULL, "p95TurnMs" = NULL'
+    )
+    assert await store.trends([run.id, bare.id]) == kept  # finished before migration 0006
+
+
+async def test_an_item_appended_after_the_finish_drops_the_kept_figures(
+    store: PostgresRunStore,
+) -> None:
+    run = await store.create_run(make_run())
+    assert run.id is not None
+    await store.append_item(run.id, make_item(1, timings=Timings.from_turns([10.0])))
+    await finish(store, run.id, RunStatus.PARTIAL)
+    assert await _figures(store, run.id) == (1, 1, 10.0)
+    await store.append_item(run.id, make_item(2, timings=Timings.from_turns([50.0])))
+    assert await _figures(store, run.id) == (None, None, None)
+    (trend,) = (await store.trends([run.id])).runs
+    assert (trend.items, trend.turns, trend.p95_ms) == (2, 2, 50.0)
+
+
+async def test_a_run_holding_items_from_before_migration_0005_keeps_no_figures(
+    store: PostgresRunStore,
+) -> None:
+    """Its items' latencies are only in their documents: finish_run keeps nothing, and the
+    trends read the documents."""
+    run = await store.create_run(make_run())
+    assert run.id is not None
+    await store.append_item(run.id, make_item(1, timings=Timings.from_turns([10.0, 20.0])))
+    await store.pool.execute(
+        'UPDATE test_run_items SET "perTurnMs" = NULL WHERE "runId" = $1', run.id
+    )
+    await finish(store, run.id, RunStatus.PARTIAL)
+    assert await _figures(store, run.id) == (None, None, None)
+    got = await store.trends([run.id])
+    assert got == Trends.of([run.id], await store.item_outlines([run.id]))
+    assert (got.runs[0].items, got.runs[0].turns, got.runs[0].p95_ms) == (1, 2, 20.0)

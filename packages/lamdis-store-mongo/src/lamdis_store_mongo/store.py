@@ -36,6 +36,7 @@ from lamdis_core.ports.store import (
     ItemPage,
     LostClaimError,
     RunFilter,
+    RunTrend,
     Trends,
 )
 from lamdis_core.sanitize import clean, clean_text
@@ -62,7 +63,9 @@ logger = get_logger()
 
 RUNS = "testruns"
 _ITEM_KEY = "_k"  # per-append key that makes a repeated $push (after a lost answer) a no-op
-_INTERNAL = ("itemsBytes", "claimToken")
+_FIGURES = ("itemCount", "turnCount", "p95TurnMs")
+"""A finished run's trend figures, kept by finish_run (RunTrend's items, turns, p95_ms)."""
+_INTERNAL = ("itemsBytes", "claimToken", *_FIGURES)
 
 Doc = dict[str, Any]
 
@@ -155,6 +158,19 @@ def _outline(raw: Any) -> ItemOutline | None:
         )
     except (AttributeError, KeyError, TypeError, ValueError):  # a damaged stored item
         return None
+
+
+def _kept_figures(run_id: str, doc: Doc) -> RunTrend | None:
+    """The figures finish_run kept on a run document; ``None`` when there are none (a run
+    finished before they were kept, or given an item since) or they cannot be read."""
+    items, turns, p95 = (doc.get(name) for name in _FIGURES)
+    if not isinstance(items, int) or not isinstance(turns, int):
+        return None
+    if p95 is not None and not isinstance(p95, float | int):
+        return None
+    return RunTrend(
+        run_id=run_id, items=items, turns=turns, p95_ms=float(p95) if p95 is not None else None
+    )
 
 
 def _oid(run_id: str) -> ObjectId | None:
@@ -370,26 +386,40 @@ class MongoRunStore:
         return [self._to_run(doc) for doc in docs]
 
     async def item_outlines(self, run_ids: Sequence[str]) -> dict[str, list[ItemOutline]]:
+        outlines, _ = await self._outlines_and_figures(run_ids)
+        return outlines
+
+    async def _outlines_and_figures(
+        self, run_ids: Sequence[str]
+    ) -> tuple[dict[str, list[ItemOutline]], dict[str, RunTrend]]:
+        """The runs' item outlines and the figures finish_run kept for them."""
         answer: dict[str, list[ItemOutline]] = {run_id: [] for run_id in run_ids}
+        kept: dict[str, RunTrend] = {}
         oids = {oid: run_id for run_id in answer if (oid := _oid(run_id)) is not None}
         if not oids:
-            return answer
+            return answer, kept
         projection = {f"items.{field}": 1 for field in _OUTLINE_FIELDS}
+        projection.update(dict.fromkeys(_FIGURES, 1))
 
         async def fetch() -> list[Doc]:
             return await self._runs.find({"_id": {"$in": list(oids)}}, projection).to_list()
 
         for doc in await once_more("item_outlines", self._where, fetch):
+            run_id = oids[doc["_id"]]
             items = doc.get("items")
-            outlines = answer[oids[doc["_id"]]]
+            outlines = answer[run_id]
             for raw in items if isinstance(items, list) else []:
                 outline = _outline(raw)
                 if outline is not None:
                     outlines.append(outline)
-        return answer
+            figures = _kept_figures(run_id, doc)
+            if figures is not None:
+                kept[run_id] = figures
+        return answer, kept
 
     async def trends(self, run_ids: Sequence[str]) -> Trends:
-        return Trends.of(run_ids, await self.item_outlines(run_ids))
+        outlines, kept = await self._outlines_and_figures(run_ids)
+        return Trends.of(run_ids, outlines).with_kept(kept)
 
     async def claim_next(
         self, worker_id: str, *, now: datetime, lease_seconds: float
@@ -559,7 +589,12 @@ class MongoRunStore:
                     f"items.{_ITEM_KEY}": {"$ne": key},
                     "itemsBytes": {"$lte": budget - entry_size},
                 },
-                {"$push": {"items": entry}, "$inc": {"itemsBytes": entry_size}},
+                # Unsets the figures a finish kept: an item appended after it counts.
+                {
+                    "$push": {"items": entry},
+                    "$inc": {"itemsBytes": entry_size},
+                    "$unset": dict.fromkeys(_FIGURES, ""),
+                },
             )
             return result.matched_count == 1
 
@@ -632,6 +667,36 @@ class MongoRunStore:
             done = {"status": str(status), "attempts": claim.generation, "leaseOwner": None}
             done["finishedAt"] = finished_at
         await self._write("finish_run", run_id, {}, _set_fields(fields, unset), claim, done)
+        await self._keep_figures(run_id)
+
+    async def _keep_figures(self, run_id: str) -> None:
+        """Keep the finished run's trend figures on it. The write only lands while the run
+        holds the items they were computed from: an item appended in between (which unsets
+        them, as any later one does) leaves them to be computed when read."""
+        oid = _oid(run_id)
+        if oid is None:
+            return
+        projection = {f"items.{field}": 1 for field in _OUTLINE_FIELDS}
+
+        async def keep() -> None:
+            doc = await self._runs.find_one({"_id": oid}, projection)
+            items = doc.get("items") if doc is not None else None
+            if not isinstance(items, list):
+                return
+            outlines = [o for raw in items if (o := _outline(raw)) is not None]
+            figures = RunTrend.of(run_id, outlines)
+            await self._runs.update_one(
+                {"_id": oid, "items": {"$size": len(items)}},
+                {
+                    "$set": {
+                        "itemCount": figures.items,
+                        "turnCount": figures.turns,
+                        "p95TurnMs": figures.p95_ms,
+                    }
+                },
+            )
+
+        await once_more("finish_run", self._where, keep)
 
     async def request_stop(self, run_id: str, *, now: datetime) -> Run | None:
         oid = _oid(run_id)

@@ -47,6 +47,7 @@ from lamdis_core.ports.catalog import CatalogKind
 from lamdis_core.ports.clock import Clock, SystemClock
 from lamdis_core.ports.store import (
     INTERRUPTED,
+    WORST_FIRST,
     Claim,
     ItemOutline,
     ItemPage,
@@ -347,58 +348,24 @@ def _run_from_row(
     return run
 
 
-# Trends computed where the items are (``Trends.of`` is the reference) in one scan of the runs'
-# item rows: per run, and per test x assistant with the worst status of its repeats in each
-# run. percentile_disc is the nearest rank: the value at ceil(0.95 * n), the product in
-# float8 as Python computes it.
-_TRENDS_SQL = """
-    WITH i AS MATERIALIZED (
-        SELECT array_position($1::text[], "runId") - 1 AS pos, seq, "testId", assistant,
-               COALESCE("testName", "testId") AS name, "perTurnMs",
-               CASE status WHEN 'error' THEN 0 WHEN 'failed' THEN 1 WHEN 'passed' THEN 2
-                           ELSE 3 END AS rank
-        FROM test_run_items
-        WHERE "runId" = ANY($1::text[]) AND status IN ('error', 'failed', 'passed', 'skipped')
-    ),
-    turns AS MATERIALIZED (
-        SELECT i.pos, i."testId", i.assistant, t.ms
-        FROM i CROSS JOIN LATERAL unnest(i."perTurnMs") AS t(ms) WHERE t.ms IS NOT NULL
-    ),
-    run_turns AS (
-        SELECT pos, count(*) AS turns, percentile_disc(0.95) WITHIN GROUP (ORDER BY ms) AS p95
-        FROM turns GROUP BY pos
-    ),
-    runs AS (
-        SELECT i.pos, count(*) AS items, bool_or(i."perTurnMs" IS NULL) AS legacy,
-               COALESCE(max(rt.turns), 0) AS turns, max(rt.p95) AS p95
-        FROM i LEFT JOIN run_turns AS rt USING (pos) GROUP BY i.pos
-    ),
-    per_run AS (
-        SELECT "testId", assistant, pos, min(rank) AS worst,
-               (array_agg(name ORDER BY seq))[1] AS name
-        FROM i GROUP BY "testId", assistant, pos
-    ),
-    tests AS (
-        SELECT "testId", assistant, (array_agg(name ORDER BY pos))[1] AS name,
-               array_agg(pos ORDER BY pos) AS positions, array_agg(worst ORDER BY pos) AS worst
-        FROM per_run GROUP BY "testId", assistant
-    ),
-    latencies AS (
-        SELECT "testId", assistant, count(*) AS turns,
-               percentile_disc(0.95) WITHIN GROUP (ORDER BY ms) AS p95,
-               avg(ms) AS avg, max(ms) AS max
-        FROM turns GROUP BY "testId", assistant
-    )
-    SELECT
-        (SELECT json_agg(json_build_object('pos', pos, 'items', items, 'legacy', legacy,
-                                           'turns', turns, 'p95', p95))
-         FROM runs) AS runs,
-        (SELECT json_agg(json_build_object(
-                    'testId', t."testId", 'assistant', t.assistant, 'name', t.name,
-                    'positions', t.positions, 'worst', t.worst, 'turns', COALESCE(l.turns, 0),
-                    'p95', l.p95, 'avg', l.avg, 'max', l.max)
-                ORDER BY t."testId" COLLATE "C", t.assistant COLLATE "C")
-         FROM tests AS t LEFT JOIN latencies AS l USING ("testId", assistant)) AS tests
+_RANK = {str(status): n for n, status in enumerate(WORST_FIRST)}
+_READABLE = "(" + ", ".join(f"'{status}'" for status in WORST_FIRST) + ")"
+"""The item statuses a reader understands; a row with any other counts as absent."""
+# The suite page's trends. Per run, the figures finish_run kept on the row; for a run without
+# them (finished before migration 0006, still running, or given an item after its finish),
+# the run's readable item rows with every turn latency joined into one array. The lateral
+# subquery is gated on the missing figures, so a run that has them reads no item.
+_RUN_TRENDS_SQL = f"""
+    SELECT r.id, r."itemCount" AS items, r."turnCount" AS turns, r."p95TurnMs" AS p95,
+           f.items AS counted, f.ms, f.legacy
+    FROM test_runs AS r
+    LEFT JOIN LATERAL (
+        SELECT count(*) AS items, lamdis_concat_ms(i."perTurnMs") AS ms,
+               COALESCE(bool_or(i."perTurnMs" IS NULL), false) AS legacy
+        FROM test_run_items AS i
+        WHERE r."itemCount" IS NULL AND i."runId" = r.id AND i.status IN {_READABLE}
+    ) AS f ON true
+    WHERE r.id = ANY($1::text[])
 """
 # One statement, so one snapshot: the count and the window agree. No row: no such run; one
 # row without seq: a window past the last item (or a run without items). The window walks the
@@ -424,7 +391,59 @@ def _item_or_none(value: Any) -> Item | None:
         return None
 
 
-_STATUS_BY_RANK = (ItemStatus.ERROR, ItemStatus.FAILED, ItemStatus.PASSED, ItemStatus.SKIPPED)
+# Per test x assistant, in one scan of the runs' item rows: the position (in the runs asked
+# for) and status of each of its items, in one order, its turn latencies joined into one
+# array, and its name when every item has the same one. Python takes the worst status per run
+# and the nearest-rank p95 (TestTrend.of, as Trends.of does), from a row per test, not per item.
+_TEST_TRENDS_SQL = f"""
+    SELECT i."testId", i.assistant,
+           min(COALESCE(i."testName", i."testId")) AS name,
+           min(COALESCE(i."testName", i."testId")) = max(COALESCE(i."testName", i."testId"))
+               AS one_name,
+           array_agg(r.pos - 1) AS positions, array_agg(i.status) AS statuses,
+           lamdis_concat_ms(i."perTurnMs") AS ms, bool_or(i."perTurnMs" IS NULL) AS legacy
+    FROM test_run_items AS i
+    JOIN unnest($1::text[]) WITH ORDINALITY AS r(id, pos) ON r.id = i."runId"
+    WHERE i.status IN {_READABLE}
+    GROUP BY i."testId", i.assistant
+"""
+# The name of a test whose items differ in it: the one in the first run asked for that has
+# the test, its first item there.
+_TEST_NAMES_SQL = f"""
+    SELECT DISTINCT ON (i."testId", i.assistant)
+           i."testId", i.assistant, COALESCE(i."testName", i."testId") AS name
+    FROM test_run_items AS i
+    JOIN unnest($1::text[]) WITH ORDINALITY AS r(id, pos) ON r.id = i."runId"
+    WHERE i.status IN {_READABLE}
+      AND (i."testId", i.assistant) IN (SELECT * FROM unnest($2::text[], $3::text[]))
+    ORDER BY i."testId", i.assistant, r.pos, i.seq
+"""
+# What finish_run keeps on the row: the figures of RunTrend.of over the run's readable items
+# (percentile_disc is the nearest rank: the value at ceil(0.95 * n), the product in float8 as
+# Python computes it); none when an item predates the outline columns (migration 0005).
+_RUN_FIGURES_SQL = f"""
+    SELECT CASE WHEN f.legacy THEN NULL ELSE f.items END,
+           CASE WHEN f.legacy THEN NULL ELSE (SELECT count(ms) FROM unnest(f.ms) AS t(ms)) END,
+           CASE WHEN f.legacy THEN NULL ELSE
+               (SELECT percentile_disc(0.95) WITHIN GROUP (ORDER BY ms) FROM unnest(f.ms) AS t(ms))
+           END
+    FROM (
+        SELECT count(*) AS items, lamdis_concat_ms("perTurnMs") AS ms,
+               COALESCE(bool_or("perTurnMs" IS NULL), false) AS legacy
+        FROM test_run_items WHERE "runId" = $1 AND status IN {_READABLE}
+    ) AS f
+"""
+
+
+def _run_trend(row: Mapping[str, Any]) -> RunTrend:
+    """A run's figures: those finish_run kept, else from its item rows."""
+    if row["items"] is not None:
+        return RunTrend(run_id=row["id"], items=row["items"], turns=row["turns"], p95_ms=row["p95"])
+    return RunTrend.over(
+        row["id"],
+        items=row["counted"],
+        latencies=[ms for ms in row["ms"] or () if ms is not None],
+    )
 
 
 def _outline_from_row(row: Mapping[str, Any]) -> ItemOutline | None:
@@ -686,48 +705,60 @@ class PostgresRunStore:
         if not usable:
             return Trends.of(asked, {})
 
-        async def body(conn: asyncpg.Connection, attempt: int) -> Any:
-            return await conn.fetchrow(_TRENDS_SQL, usable)
+        async def body(conn: asyncpg.Connection, attempt: int) -> tuple[list[Any], list[Any]]:
+            # One snapshot: the runs' figures and their items agree.
+            async with conn.transaction(isolation="repeatable_read", readonly=True):
+                runs = await conn.fetch(_RUN_TRENDS_SQL, usable)
+                tests = await conn.fetch(_TEST_TRENDS_SQL, usable)
+                mixed = [t for t in tests if not t["one_name"]]
+                if mixed:
+                    names = await conn.fetch(
+                        _TEST_NAMES_SQL,
+                        usable,
+                        [t["testId"] for t in mixed],
+                        [t["assistant"] for t in mixed],
+                    )
+                    renamed = {(n["testId"], n["assistant"]): n["name"] for n in names}
+                    tests = [
+                        {**t, "name": renamed[t["testId"], t["assistant"]]}
+                        if not t["one_name"]
+                        else t
+                        for t in tests
+                    ]
+                return list(runs), list(tests)
 
-        row = await self._db.run("trends", body)
-        # json, not jsonb: asyncpg hands the text over; one round trip, one scan of the items.
-        runs = {r["pos"]: r for r in json.loads(row["runs"] or "[]")}
-        if any(r["legacy"] for r in runs.values()):
+        runs, tests = await self._db.run("trends", body)
+        if any(r["legacy"] for r in runs) or any(t["legacy"] for t in tests):
             # Items stored before migration 0005 have no outline columns: the slow path.
             return Trends.of(asked, await self.item_outlines(asked))
+        by_id = {r["id"]: _run_trend(r) for r in runs}
         position = {run_id: n for n, run_id in enumerate(usable)}
-        run_trends = []
-        for run_id in asked:
-            found = runs.get(position.get(run_id, -1))
-            run_trends.append(
-                RunTrend(
-                    run_id=run_id,
-                    items=found["items"] if found else 0,
-                    turns=found["turns"] if found else 0,
-                    p95_ms=found["p95"] if found else None,
-                )
-            )
+        order = [position.get(run_id) for run_id in asked]
         test_trends = []
-        for test in json.loads(row["tests"] or "[]"):
-            worst = dict(zip(test["positions"], test["worst"], strict=True))
+        for test in sorted(tests, key=lambda t: (t["testId"], t["assistant"])):
+            worst: dict[int, int] = {}  # position -> rank in WORST_FIRST of its worst item
+            for pos, status in zip(test["positions"], test["statuses"], strict=True):
+                rank = _RANK[status]
+                if rank < worst.get(pos, len(WORST_FIRST)):
+                    worst[pos] = rank
             test_trends.append(
-                TestTrend(
-                    test_id=test["testId"],
-                    assistant=test["assistant"],
+                TestTrend.of(
+                    (test["testId"], test["assistant"]),
                     test_name=test["name"],
-                    outcomes=tuple(
-                        _STATUS_BY_RANK[worst[position[run_id]]]
-                        if run_id in position and position[run_id] in worst
-                        else None
-                        for run_id in asked
-                    ),
-                    turns=test["turns"],
-                    p95_ms=test["p95"],
-                    avg_ms=test["avg"],
-                    max_ms=test["max"],
+                    outcomes=[
+                        WORST_FIRST[worst[n]] if n is not None and n in worst else None
+                        for n in order
+                    ],
+                    latencies=[ms for ms in test["ms"] or () if ms is not None],
                 )
             )
-        return Trends(runs=tuple(run_trends), tests=tuple(test_trends))
+        return Trends(
+            runs=tuple(
+                by_id.get(run_id) or RunTrend.over(run_id, items=0, latencies=())
+                for run_id in asked
+            ),
+            tests=tuple(test_trends),
+        )
 
     async def claim_next(
         self, worker_id: str, *, now: datetime, lease_seconds: float
@@ -849,11 +880,16 @@ class PostgresRunStore:
         # FOR KEY SHARE holds the run row until the insert commits, so recovery (which locks
         # it FOR UPDATE) cannot re-queue the run between the check and the insert.
         # ($3 NULL: an unfenced append.)
+        # An item appended after the finish (unfenced) makes the figures finish_run kept
+        # stale: they are dropped, and computed from the items when read.
         sql = f"""
             WITH run AS (
                 SELECT id FROM test_runs
                 WHERE id = $1 AND ($3::text IS NULL OR ({_fence(3, 4)}))
                 FOR KEY SHARE
+            ), stale AS (
+                UPDATE test_runs SET "itemCount" = NULL, "turnCount" = NULL, "p95TurnMs" = NULL
+                WHERE id = (SELECT id FROM run) AND "itemCount" IS NOT NULL
             )
             INSERT INTO test_run_items ("runId", "itemKey", "testId", assistant, status, item,
                                         "testName", repeat, "judgeScore", "perTurnMs")
@@ -938,7 +974,8 @@ class PostgresRunStore:
                     UPDATE test_runs
                     SET status = $2, totals = $3, judge = $4, usage = $5, "finishedAt" = $6,
                         error = $7, seed = COALESCE($8::bigint, seed), "leaseOwner" = NULL,
-                        "leaseExpiresAt" = NULL, "updatedAt" = now()
+                        "leaseExpiresAt" = NULL, "updatedAt" = now(),
+                        ("itemCount", "turnCount", "p95TurnMs") = ({_RUN_FIGURES_SQL})
                     {where}
                     RETURNING "orgId", "suiteId"
                     """,

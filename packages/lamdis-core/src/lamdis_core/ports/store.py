@@ -2,7 +2,7 @@
 
 from __future__ import annotations
 
-from collections.abc import Mapping, Sequence
+from collections.abc import Iterable, Mapping, Sequence
 from datetime import datetime
 from typing import Protocol
 
@@ -177,7 +177,8 @@ class ItemPage:
         return tuple(n for n, item in self.numbered() if item is None)
 
 
-_WORST_FIRST = (ItemStatus.ERROR, ItemStatus.FAILED, ItemStatus.PASSED, ItemStatus.SKIPPED)
+WORST_FIRST = (ItemStatus.ERROR, ItemStatus.FAILED, ItemStatus.PASSED, ItemStatus.SKIPPED)
+"""Item statuses from worst to best: a test's outcome in a run is the worst of its repeats."""
 
 
 def _nearest_rank_p95(ordered: list[float]) -> float | None:
@@ -194,6 +195,23 @@ class RunTrend:
     items: int
     turns: int
     p95_ms: float | None
+
+    @classmethod
+    def of(cls, run_id: str, outlines: Sequence[ItemOutline]) -> RunTrend:
+        """The reference computation over one run's item outlines. A store keeps these
+        figures on the run when it finishes (``finish_run``), so a trend reads run rows."""
+        return cls.over(
+            run_id,
+            items=len(outlines),
+            latencies=[ms for outline in outlines for ms in outline.per_turn_ms],
+        )
+
+    @classmethod
+    def over(cls, run_id: str, *, items: int, latencies: Iterable[float]) -> RunTrend:
+        """The figures of a run of ``items`` items whose turns took ``latencies``, in any
+        order."""
+        every = sorted(latencies)
+        return cls(run_id=run_id, items=items, turns=len(every), p95_ms=_nearest_rank_p95(every))
 
 
 @attrs.frozen(kw_only=True)
@@ -217,6 +235,37 @@ class TestTrend:
     avg_ms: float | None
     max_ms: float | None
 
+    @classmethod
+    def of(
+        cls,
+        key: tuple[str, str],
+        *,
+        test_name: str,
+        outcomes: Iterable[ItemStatus | None],
+        latencies: Iterable[float],
+    ) -> TestTrend:
+        """The figures of test x assistant ``key`` from its outcome in each run asked for
+        (:func:`worst_status` of its items there) and every turn latency of its items, in any
+        order: the one rule for every store."""
+        values = sorted(latencies)
+        return cls(
+            test_id=key[0],
+            assistant=key[1],
+            test_name=test_name,
+            outcomes=tuple(outcomes),
+            turns=len(values),
+            p95_ms=_nearest_rank_p95(values),
+            avg_ms=sum(values) / len(values) if values else None,
+            max_ms=values[-1] if values else None,
+        )
+
+
+def worst_status(statuses: Iterable[ItemStatus]) -> ItemStatus | None:
+    """The worst of a test's repeats in one run (error, then failed, passed, skipped), or
+    ``None`` without any."""
+    seen = set(statuses)
+    return next((s for s in WORST_FIRST if s in seen), None)
+
 
 @attrs.frozen(kw_only=True)
 class Trends:
@@ -238,39 +287,28 @@ class Trends:
         names: dict[tuple[str, str], str] = {}
         for run_id in run_ids:
             items = outlines.get(run_id, ())
-            every = sorted(ms for outline in items for ms in outline.per_turn_ms)
-            runs.append(
-                RunTrend(
-                    run_id=run_id,
-                    items=len(items),
-                    turns=len(every),
-                    p95_ms=_nearest_rank_p95(every),
-                )
-            )
+            runs.append(RunTrend.of(run_id, items))
             for outline in items:
                 key = (outline.test_id, outline.assistant)
                 per_run = statuses.setdefault(key, [[] for _ in run_ids])
                 per_run[position[run_id]].append(outline.status)
                 turns.setdefault(key, []).extend(outline.per_turn_ms)
                 names.setdefault(key, outline.test_name)
-        tests = []
-        for key in sorted(statuses):
-            values = sorted(turns[key])
-            tests.append(
-                TestTrend(
-                    test_id=key[0],
-                    assistant=key[1],
-                    test_name=names[key],
-                    outcomes=tuple(
-                        next((s for s in _WORST_FIRST if s in seen), None) for seen in statuses[key]
-                    ),
-                    turns=len(values),
-                    p95_ms=_nearest_rank_p95(values),
-                    avg_ms=sum(values) / len(values) if values else None,
-                    max_ms=values[-1] if values else None,
-                )
+        tests = [
+            TestTrend.of(
+                key,
+                test_name=names[key],
+                outcomes=[worst_status(seen) for seen in statuses[key]],
+                latencies=turns[key],
             )
+            for key in sorted(statuses)
+        ]
         return cls(runs=tuple(runs), tests=tuple(tests))
+
+    def with_kept(self, kept: Mapping[str, RunTrend]) -> Trends:
+        """These trends with the runs' figures that ``finish_run`` kept (by run id) in place
+        of the computed ones."""
+        return attrs.evolve(self, runs=tuple(kept.get(run.run_id, run) for run in self.runs))
 
 
 class RunStore(Protocol):
@@ -344,6 +382,9 @@ class RunStore(Protocol):
         items: what ``Trends.of(run_ids, await item_outlines(run_ids))`` computes, which a
         database may compute where the items are, sending only the answer. An item that
         cannot be read counts as absent.
+
+        A finished run's figures come from what ``finish_run`` kept (computed from its items
+        when nothing was kept); the per-test figures always come from the items.
         """
         ...
 
@@ -411,6 +452,11 @@ class RunStore(Protocol):
     ) -> None:
         """Record the final status and summary and release the lease; ``seed`` (when given)
         is the one the run's data generators drew from.
+
+        It also keeps the run's :class:`RunTrend` figures (items, turns, p95 turn latency)
+        with the run, so :meth:`trends` reads them instead of the run's items. An item
+        appended after the finish (unfenced: tools, tests) makes the store compute them from
+        the items again, as it does for a run finished before they were kept.
 
         Raises:
             LostClaimError: ``claim`` is given and no longer current.

@@ -2,7 +2,8 @@
 
 - :class:`RunService`: start a run (check it against the catalog, queue it), stop it, get it,
   list runs (:func:`parse_run_query` reads a runs list's parameters, :class:`RunPage` carries
-  its opaque cursors); misuse raises a :class:`ServiceError` (:class:`UnknownRunError`,
+  its opaque cursors), a suite's trends over its newest finished runs; misuse raises a
+  :class:`ServiceError` (:class:`UnknownRunError`,
   :class:`UnknownSuiteError`, ...), never a silent no-op.
 - :func:`import_config_tree`: load a config tree into a catalog, so its suites start by id;
   :class:`CatalogService`: list, create, get, replace, patch and delete catalog documents,
@@ -64,8 +65,10 @@ from lamdis_core.service.runs import (
     LAST_PASSED,
     MAX_ITEMS_LIMIT,
     MAX_SEED,
+    TREND_RUNS,
     RunService,
     StartRequest,
+    SuiteTrends,
     previous_run,
     run_side,
 )
@@ -77,6 +80,7 @@ __all__ = [
     "MAX_ITEMS_LIMIT",
     "MAX_LIST_LIMIT",
     "MAX_SEED",
+    "TREND_RUNS",
     "CatalogPlanBuilder",
     "CatalogService",
     "DocumentExistsError",
@@ -98,6 +102,7 @@ __all__ = [
     "StartRequest",
     "SuitePlan",
     "SuiteSummary",
+    "SuiteTrends",
     "UnknownBaseRunError",
     "UnknownDocumentError",
     "UnknownEnvironmentError",

@@ -19,7 +19,7 @@ from lamdis_core.diff import RunDiff, RunSide, diff_runs
 from lamdis_core.domain.results import Run, RunStatus, Trigger
 from lamdis_core.ports.catalog import Catalog, CatalogKind
 from lamdis_core.ports.clock import Clock, SystemClock
-from lamdis_core.ports.store import ItemPage, RunFilter, RunStore
+from lamdis_core.ports.store import ItemPage, RunFilter, RunStore, Trends
 from lamdis_core.service._worker import WorkerPool
 from lamdis_core.service.errors import (
     InvalidRequestError,
@@ -43,7 +43,13 @@ MAX_ITEMS_LIMIT = 500
 LAST_PASSED = "last-passed"
 """The base of :meth:`RunService.compare` meaning the newest passed run before."""
 
+TREND_RUNS = 50
+"""The finished runs :meth:`RunService.suite_trends` covers by default."""
+
 _SEARCH_LIMIT = 200
+_UNFINISHED_ALLOWANCE = 20
+"""Runs listed beyond those asked for, so a few queued or running ones do not shorten a trend."""
+_UNFINISHED = frozenset({RunStatus.QUEUED, RunStatus.RUNNING})
 
 
 @attrs.frozen(kw_only=True)
@@ -72,6 +78,21 @@ class StartRequest:
     webhook_url: str | None = None
     tests: Sequence[str] = ()
     seed: int | None = None
+
+
+@attrs.frozen(kw_only=True)
+class SuiteTrends:
+    """A suite's newest finished runs and their :class:`~lamdis_core.ports.store.Trends`.
+
+    Attributes:
+        runs: the finished runs (any final status), newest first, without items.
+        trends: over ``runs``, in that order.
+        unfinished: queued or running runs among the suite's newest (left out of ``runs``).
+    """
+
+    runs: tuple[Run, ...]
+    trends: Trends
+    unfinished: int
 
 
 class RunService:
@@ -277,6 +298,35 @@ class RunService:
         # One run more than the page says whether another page follows on the side walked.
         extra = attrs.evolve(run_filter, limit=run_filter.limit + 1)
         return page_of(await self.store.list_runs(extra), run_filter)
+
+    async def suite_trends(
+        self, suite_id: str, *, env_id: str | None = None, runs: int = TREND_RUNS
+    ) -> SuiteTrends:
+        """The trends over the suite's newest ``runs`` finished runs (in ``env_id`` only,
+        when given): one run list and one :meth:`RunStore.trends` read, never whole items.
+
+        Raises:
+            InvalidRequestError: ``runs`` is not from 1 to :data:`MAX_LIST_LIMIT`.
+            UnknownSuiteError: the suite has no run (there) and the catalog no such suite.
+        """
+        if not 1 <= runs <= MAX_LIST_LIMIT:
+            raise InvalidRequestError("runs", f"expected an integer from 1 to {MAX_LIST_LIMIT}")
+        listed = await self.store.list_runs(
+            RunFilter(
+                suite_id=suite_id,
+                env_id=env_id,
+                limit=min(runs + _UNFINISHED_ALLOWANCE, MAX_LIST_LIMIT),
+            )
+        )
+        if not listed and await self.catalog.get(CatalogKind.SUITES, None, suite_id) is None:
+            raise UnknownSuiteError(suite_id, None)
+        finished = [run for run in listed if run.status not in _UNFINISHED][:runs]
+        trends = await self.store.trends([run.id for run in finished if run.id is not None])
+        return SuiteTrends(
+            runs=tuple(finished),
+            trends=trends,
+            unfinished=sum(1 for run in listed if run.status in _UNFINISHED),
+        )
 
 
 def _checked(run_filter: RunFilter) -> RunFilter:

@@ -46,6 +46,7 @@ from lamdis_core.ports.store import (
     LostClaimError,
     RunCursor,
     RunFilter,
+    RunTrend,
     Trends,
 )
 from lamdis_core.sanitize import clean_item, clean_text
@@ -67,6 +68,8 @@ class _Slot:
     run: Run
     seq: int
     item_keys: set[str] = attrs.Factory(set)
+    figures: RunTrend | None = None
+    """The run's trend figures, kept by finish_run as the database stores keep them."""
 
 
 class InMemoryRunStore:
@@ -163,7 +166,11 @@ class InMemoryRunStore:
         return answer
 
     async def trends(self, run_ids: Sequence[str]) -> Trends:
-        return Trends.of(run_ids, await self.item_outlines(run_ids))
+        computed = Trends.of(run_ids, await self.item_outlines(run_ids))
+        slots = [(run_id, self._slot(run_id)) for run_id in run_ids]
+        return computed.with_kept(
+            {run_id: slot.figures for run_id, slot in slots if slot and slot.figures}
+        )
 
     async def claim_next(
         self, worker_id: str, *, now: datetime, lease_seconds: float
@@ -224,6 +231,7 @@ class InMemoryRunStore:
                 return
             slot.item_keys.add(key)
         slot.run.items.append(clean_item(item))  # a copy, cleaned as every store does
+        slot.figures = None  # appended after the finish: computed from the items again
 
     async def finish_run(
         self,
@@ -253,6 +261,7 @@ class InMemoryRunStore:
         run.error = clean_text(error) if error is not None else None
         run.lease_owner = None
         run.lease_expires_at = None
+        slot.figures = RunTrend.of(run_id, [ItemOutline.of(i) for i in run.items])
 
     async def request_stop(self, run_id: str, *, now: datetime) -> Run | None:
         self._check_open()

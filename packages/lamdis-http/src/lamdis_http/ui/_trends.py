@@ -12,7 +12,6 @@ import attrs
 from lamdis_core.domain.results import ItemStatus, Run
 from lamdis_core.ports.store import Trends
 
-TREND_RUNS = 50
 FLAKY_RUNS = 20
 FLAKY_CHANGES = 2
 FLAKY_SHOWN = 25

@@ -1,9 +1,11 @@
 """The suite page (trends over a suite's last 50 finished runs, flaky and slowest tests) and
 the compare page (two runs of a suite side by side), under ``/ui/``.
 
-The suite page reads the runs with ``list_runs`` and the figures over their items with one
-``trends`` call (PostgreSQL computes them where the items are), never whole items. The compare page is :func:`lamdis_core.diff.diff_runs`
-over the two stored runs, the same diff ``GET /internal/runs/{id}/diff`` answers.
+The suite page asks :meth:`lamdis_core.service.RunService.suite_trends` (one run list and one
+``trends`` read: the runs' figures kept at their finish and the per-test figures gathered
+where the items are), never whole items. The compare page is
+:func:`lamdis_core.diff.diff_runs` over the two stored runs, the same diff
+``GET /internal/runs/{id}/diff`` answers.
 """
 
 from __future__ import annotations
@@ -12,13 +14,12 @@ from typing import Any
 
 from aiohttp import web
 from lamdis_core.diff import RunDiff, TestChange, diff_runs
-from lamdis_core.domain.results import RunStatus
 from lamdis_core.logs import get_logger
-from lamdis_core.ports.catalog import CatalogKind
 from lamdis_core.ports.store import RunFilter
+from lamdis_core.service import TREND_RUNS, UnknownSuiteError
 from lamdis_core.service.errors import UnknownBaseRunError, UnknownRunError
 
-from lamdis_http.app import CATALOG_KEY, SERVICE_KEY, STORE_KEY
+from lamdis_http.app import SERVICE_KEY
 from lamdis_http.routes.diff import run_side
 from lamdis_http.ui import _trends, item_view
 from lamdis_http.ui._items import ITEMS_PAGE
@@ -28,9 +29,6 @@ logger = get_logger()
 
 routes = web.RouteTableDef()
 
-_UNFINISHED = frozenset({RunStatus.QUEUED, RunStatus.RUNNING})
-_UNFINISHED_ALLOWANCE = 20
-"""Runs fetched beyond the 50 shown, so a few queued or running ones do not shorten the trend."""
 _PICKER_RUNS = 20
 DELTA_ROWS = 100
 """Tests in the compare page's scores and latencies table, largest changes first."""
@@ -44,16 +42,13 @@ async def _suite(request: web.Request) -> web.StreamResponse:
     env = request.query.get("env", "").strip() or None
     if len(suite_id) > _ID_LIMIT:
         return _not_found(request, f"suite {suite_id[:40]}…")
-    store = request.app[STORE_KEY]
-    listed = await store.list_runs(
-        RunFilter(suite_id=suite_id, env_id=env, limit=_trends.TREND_RUNS + _UNFINISHED_ALLOWANCE)
-    )
-    if not listed and not await _in_catalog(request, suite_id):
+    try:
+        found = await request.app[SERVICE_KEY].suite_trends(suite_id, env_id=env, runs=TREND_RUNS)
+    except UnknownSuiteError:
         return _not_found(request, f"suite {suite_id}")
-    runs = [run for run in listed if run.status not in _UNFINISHED][: _trends.TREND_RUNS]
-    trends = await store.trends([run.id for run in runs if run.id is not None])
-    points = _trends.run_points(runs, trends)
-    flaky, flaky_count = _trends.flaky_tests(trends)
+    runs = found.runs
+    points = _trends.run_points(runs, found.trends)
+    flaky, flaky_count = _trends.flaky_tests(found.trends)
     charts = [
         (
             "pass-rate",
@@ -81,19 +76,12 @@ async def _suite(request: web.Request) -> web.StreamResponse:
         charts=charts,
         flaky=flaky,
         flaky_count=flaky_count,
-        slowest=_trends.slowest_tests(trends),
-        unfinished=len([run for run in listed if run.status in _UNFINISHED]),
+        slowest=_trends.slowest_tests(found.trends),
+        unfinished=found.unfinished,
         errors=[{"id": run.id, "error": run.error} for run in runs if run.error],
-        trend_runs=_trends.TREND_RUNS,
+        trend_runs=TREND_RUNS,
         flaky_runs=_trends.FLAKY_RUNS,
     )
-
-
-async def _in_catalog(request: web.Request, suite_id: str) -> bool:
-    catalog = request.app.get(CATALOG_KEY)
-    if catalog is None:
-        return False
-    return await catalog.get(CatalogKind.SUITES, None, suite_id) is not None
 
 
 @routes.get("/ui/runs/{runId}/compare")
