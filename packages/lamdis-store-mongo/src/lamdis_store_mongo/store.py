@@ -677,24 +677,28 @@ class MongoRunStore:
         if oid is None:
             return
         projection = {f"items.{field}": 1 for field in _OUTLINE_FIELDS}
+        owner = uuid.uuid4().hex
 
         async def keep() -> None:
-            doc = await self._runs.find_one({"_id": oid}, projection)
-            items = doc.get("items") if doc is not None else None
-            if not isinstance(items, list):
-                return
-            outlines = [o for raw in items if (o := _outline(raw)) is not None]
-            figures = RunTrend.of(run_id, outlines)
-            await self._runs.update_one(
-                {"_id": oid, "items": {"$size": len(items)}},
-                {
-                    "$set": {
-                        "itemCount": figures.items,
-                        "turnCount": figures.turns,
-                        "p95TurnMs": figures.p95_ms,
-                    }
-                },
-            )
+            # Under the run's lock where the server's updates are not isolated (FerretDB),
+            # as appends are: the count the filter checks is the count read.
+            async with self._guard(oid, owner):
+                doc = await self._runs.find_one({"_id": oid}, projection)
+                items = doc.get("items") if doc is not None else None
+                if not isinstance(items, list):
+                    return
+                outlines = [o for raw in items if (o := _outline(raw)) is not None]
+                figures = RunTrend.of(run_id, outlines)
+                await self._runs.update_one(
+                    {"_id": oid, "items": {"$size": len(items)}},
+                    {
+                        "$set": {
+                            "itemCount": figures.items,
+                            "turnCount": figures.turns,
+                            "p95TurnMs": figures.p95_ms,
+                        }
+                    },
+                )
 
         await once_more("finish_run", self._where, keep)
 
