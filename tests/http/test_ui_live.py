@@ -27,7 +27,7 @@ from lamdis_core.domain.results import (
 from lamdis_core.ports.store import Claim
 from lamdis_core.testing.memory import InMemoryRunStore
 from lamdis_http.app import WORKER_KEY
-from lamdis_http.ui import commit_link, run_view
+from lamdis_http.ui import commit_link, environment, run_view
 from lamdis_http.ui.web import FEEDS_KEY
 
 from tests.contracts.store import make_item
@@ -162,7 +162,7 @@ async def test_a_running_run_streams_its_items_and_the_stop_button_stops_it(
     assert final is not None and final.status is RunStatus.STOPPED
     # The finished run's page no longer offers Stop or a live stream.
     after = parse(await (await client.get(f"/ui/runs/{run_id}")).text())
-    assert after.by_id("run-status").text().startswith("stopped")
+    assert after.by_id("run-status").text() == "stopped"  # said once
     assert not [f for f in after.iter("form") if f.attrs.get("id") == "stop-form"]
     assert not list(after.iter("script"))
 
@@ -317,6 +317,17 @@ async def test_run_header_shows_usage_commit_link_and_webhook_outcome(
     assert "hooks.example.test" in webhook and "not delivered" in webhook
     assert "HTTP 502" in webhook and "3 attempts" in webhook and "bad gateway" in webhook
     assert "tokens" in tree.by_id("run-usage").text()
+
+
+def test_the_header_says_stopped_once() -> None:
+    header = environment().get_template("_run_header.html")
+
+    def status(summary: dict[str, Any]) -> str:
+        return parse(header.render(run=run_view(summary, []))).by_id("run-status").text()
+
+    assert status({"status": "stopped", "stopped": True}) == "stopped"
+    # a local run cut short reports what its items made it, and that it was stopped
+    assert status({"status": "partial", "stopped": True}) == "partial (stopped)"
 
 
 def test_the_report_shows_progress_only_while_a_run_goes() -> None:
