@@ -102,3 +102,30 @@ def test_the_lazy_logger_can_be_copied_and_pickled_before_use() -> None:
         "state('untouched')\n"
     )
     assert lines == [["untouched", False, []]]
+
+
+def test_a_set_up_that_logs_runs_once_and_other_threads_wait_for_it() -> None:
+    """The set-up's own event is logged as set up; a thread logging while the set-up runs
+    waits for it rather than printing through structlog's defaults."""
+    lines = _lines(
+        "import threading, time\n"
+        "started = threading.Event()\n"
+        "def slow_configure():\n"
+        "    started.set()\n"
+        "    time.sleep(0.3)\n"
+        "    configure()\n"
+        "    get_logger().info('from the set-up')\n"
+        "configure_on_first_use(slow_configure)\n"
+        "main = threading.Thread(target=lambda: get_logger().info('main'))\n"
+        "main.start(); started.wait()\n"
+        "other = threading.Thread(target=lambda: get_logger().info('other'))\n"
+        "other.start(); main.join(); other.join()\n"
+        "state('end')\n"
+    )
+    assert lines[0] == {"event": "from the set-up", "level": "info"}
+    # Both threads log once the set-up is done, in either order.
+    assert sorted(lines[1:3], key=str) == [
+        {"event": "main", "level": "info"},
+        {"event": "other", "level": "info"},
+    ]
+    assert lines[3:] == [["end", True, ["configured"]]]

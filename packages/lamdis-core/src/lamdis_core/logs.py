@@ -21,6 +21,7 @@ from types import ModuleType
 from typing import Any
 
 _pending: Callable[[], None] | None = None
+_configuring = False
 _lock = RLock()  # a set-up may log, or drop another: same thread again
 
 
@@ -52,12 +53,17 @@ def configure_if_imported() -> None:
 
 def _structlog() -> ModuleType:
     """structlog, set up by the pending configuration if there is one."""
-    global _pending
+    global _pending, _configuring
     if _pending is not None:
+        # Pending until it has run: another thread logging meanwhile waits for the lock.
         with _lock:
-            configure, _pending = _pending, None
-            if configure is not None:  # another thread may have run it meanwhile
-                configure()
+            if _pending is not None and not _configuring:  # a set-up that logs: run once
+                _configuring = True
+                try:
+                    _pending()
+                finally:
+                    _configuring = False
+                    _pending = None
     import structlog
 
     return structlog
