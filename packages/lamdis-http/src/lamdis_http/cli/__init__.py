@@ -184,15 +184,18 @@ def program() -> NoReturn:
     (log handlers, exporters), freeing every module and object one by one only costs time —
     60-120 ms of CPU here, a sixth of a one-test ``lamdis run`` (bench/RESULTS.md).
 
-    ``lamdis run`` also starts with Python's cyclic garbage collector paused, until
-    :func:`start_up_done`: importing and loading allocate tens of thousands of objects that
-    all stay, and collecting while they pile up was a tenth of a one-test run's CPU.
+    ``lamdis run`` also starts with Python's cyclic garbage collector paused until its tests
+    start (:mod:`lamdis_http.cli._collector`): importing and loading allocate tens of
+    thousands of objects that all stay, and collecting while they pile up cost 15-25 ms of a
+    one-test run's CPU.
     """
     from lamdis_http._deferred_ca import defer_aiohttp_ca_loading
 
     defer_aiohttp_ca_loading()
     if _command_in(sys.argv[1:]) == "run":
-        _pause_collector()
+        from lamdis_http.cli._collector import pause_collector
+
+        pause_collector()
     try:
         main()
     except SystemExit as exc:
@@ -201,33 +204,6 @@ def program() -> NoReturn:
             raise  # a message to print: Python's own exit does that
         _leave(code or 0)
     raise AssertionError("main() returned without exiting")  # pragma: no cover
-
-
-_collector_paused = False
-
-
-def _pause_collector() -> None:
-    global _collector_paused
-    import gc
-
-    if gc.isenabled():
-        gc.disable()
-        _collector_paused = True
-
-
-def start_up_done() -> None:
-    """A command's start-up is over (modules imported, configuration loaded): the garbage
-    collector :func:`program` paused runs again, leaving what start-up made out of its
-    collections (``gc.freeze``: it stays for the whole command). Does nothing when the
-    collector was not paused here (an embedder calling :func:`main`)."""
-    global _collector_paused
-    if not _collector_paused:
-        return
-    import gc
-
-    _collector_paused = False
-    gc.freeze()
-    gc.enable()
 
 
 def _leave(code: int) -> NoReturn:

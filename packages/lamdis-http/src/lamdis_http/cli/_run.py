@@ -481,7 +481,7 @@ async def _run_engine(
 
     from lamdis_core.engine import Engine
 
-    from lamdis_http.cli import start_up_done
+    from lamdis_http.cli._collector import start_up_done
     from lamdis_http.requests import AiohttpRequester
 
     requester = AiohttpRequester()
