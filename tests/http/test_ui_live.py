@@ -8,7 +8,7 @@ from __future__ import annotations
 
 import asyncio
 import json
-from collections.abc import AsyncIterator
+from collections.abc import AsyncIterator, Callable
 from datetime import UTC, datetime, timedelta
 from pathlib import Path
 from typing import Any
@@ -101,6 +101,15 @@ async def _events(client: Any, run_id: str, **headers: str) -> ClientResponse:
 def _form_token(html: str) -> str:
     form = parse(html).by_id("stop-form")
     return next(i for i in form.iter("input") if i.attrs.get("name") == "csrf").attrs["value"] or ""
+
+
+async def _wait_until(service: Service, run_id: str, ready: Callable[[Run], bool]) -> None:
+    async with asyncio.timeout(20):
+        while (run := await service.store.get_run(run_id, include_items=False)) is not None:
+            if ready(run):
+                return
+            await asyncio.sleep(0.02)
+    raise AssertionError(f"run {run_id} is gone")
 
 
 async def _wait_running(service: Service, run_id: str) -> None:
@@ -462,6 +471,27 @@ async def test_the_stream_waits_for_a_webhook_outcome_only_so_long(
         assert stored is not None and stored.webhook is None
     finally:
         receiver.answer.set()
+
+
+async def test_a_page_opened_after_the_end_stays_live_while_the_webhook_is_on_its_way(
+    make_service: MakeService,
+    receiver: Receiver,  # noqa: F811
+) -> None:
+    service = await make_service()
+    receiver.answer.clear()  # the webhook's receiver holds its answer
+    try:
+        run_id = await start(service.client, {"suiteId": "smoke", "webhookUrl": receiver.url})
+        await _wait_until(service, run_id, lambda run: run.status.is_final)
+        page = parse(await (await service.client.get(f"/ui/runs/{run_id}")).text())
+        live = page.by_id("live")
+        assert live is not None, "a finished run awaiting its webhook outcome opens live"
+        assert "hidden" in page.by_id("stop-form").attrs, "a finished run cannot be stopped"
+    finally:
+        receiver.answer.set()
+    await _wait_until(service, run_id, lambda run: run.webhook is not None)
+    page = parse(await (await service.client.get(f"/ui/runs/{run_id}")).text())
+    assert not [d for d in page.iter("div") if d.attrs.get("id") == "live"]
+    assert "delivered" in page.by_id("run-webhook").text()
 
 
 async def test_a_run_without_a_webhook_ends_its_stream_with_the_run(

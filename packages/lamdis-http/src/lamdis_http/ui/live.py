@@ -173,6 +173,17 @@ def _moved(run: Run) -> tuple[Any, ...]:
     )
 
 
+def awaits_webhook(run: Run, now: datetime, wait_seconds: float) -> bool:
+    """Whether a finished run's webhook outcome is not recorded yet but may still be, within
+    the stream's wait: its page stays live until then."""
+    return bool(
+        run.status.is_final
+        and run.webhook_url
+        and run.webhook is None
+        and _seconds_since(run.finished_at, now) < wait_seconds
+    )
+
+
 def _seconds_since(at: datetime | None, now: datetime) -> float:
     """Seconds from ``at`` to ``now``; 0 when unknown or ahead (another instance's clock)."""
     return max((_utc(now) - _utc(at)).total_seconds(), 0.0) if at else 0.0

@@ -39,7 +39,7 @@ from lamdis_core.service.errors import UnknownRunError
 from lamdis_http.app import SERVICE_KEY, SETTINGS_KEY
 from lamdis_http.ui import environment, item_view, run_view, stylesheet
 from lamdis_http.ui._items import paged_run_view, read_page
-from lamdis_http.ui.live import RunFeeds, WebhookWait
+from lamdis_http.ui.live import RunFeeds, WebhookWait, awaits_webhook
 
 logger = get_logger()
 
@@ -355,7 +355,8 @@ async def _run(request: web.Request) -> web.StreamResponse:
         # The header's figures are the run's own (stored when it ended): a finished run's
         # page reads its row and the shown page of items, never every item.
         run = await service.get(run_id, include_items=False)
-        if run.status.is_final:
+        wait = request.app[FEEDS_KEY].webhook_wait_seconds
+        if run.status.is_final and not awaits_webhook(run, service.clock.now(), wait):
             items = await read_page(service, run_id, page)
         else:  # live: the events append every new item to what is shown, so show them all
             run = await service.get(run_id)
@@ -378,7 +379,7 @@ async def _run(request: web.Request) -> web.StreamResponse:
         run=view,
         run_id=run_id,
         damage=damage,
-        live=not run.status.is_final and damage is None,
+        live=items is None and damage is None,
     )
 
 
