@@ -395,6 +395,8 @@ def _item_or_none(value: Any) -> Item | None:
 # for) and status of each of its items, in one order, its turn latencies joined into one
 # array, and its name when every item has the same one. Python takes the worst status per run
 # and the nearest-rank p95 (TestTrend.of, as Trends.of does), from a row per test, not per item.
+# The join alone gives positions; "runId" = ANY keeps the ("runId", seq) index in the plan even
+# before the table has statistics (a fresh import), where the join alone scans every item.
 _TEST_TRENDS_SQL = f"""
     SELECT i."testId", i.assistant,
            min(COALESCE(i."testName", i."testId")) AS name,
@@ -404,7 +406,7 @@ _TEST_TRENDS_SQL = f"""
            lamdis_concat_ms(i."perTurnMs") AS ms, bool_or(i."perTurnMs" IS NULL) AS legacy
     FROM test_run_items AS i
     JOIN unnest($1::text[]) WITH ORDINALITY AS r(id, pos) ON r.id = i."runId"
-    WHERE i.status IN {_READABLE}
+    WHERE i."runId" = ANY($1::text[]) AND i.status IN {_READABLE}
     GROUP BY i."testId", i.assistant
 """
 # The name of a test whose items differ in it: the one in the first run asked for that has
@@ -414,7 +416,7 @@ _TEST_NAMES_SQL = f"""
            i."testId", i.assistant, COALESCE(i."testName", i."testId") AS name
     FROM test_run_items AS i
     JOIN unnest($1::text[]) WITH ORDINALITY AS r(id, pos) ON r.id = i."runId"
-    WHERE i.status IN {_READABLE}
+    WHERE i."runId" = ANY($1::text[]) AND i.status IN {_READABLE}
       AND (i."testId", i.assistant) IN (SELECT * FROM unnest($2::text[], $3::text[]))
     ORDER BY i."testId", i.assistant, r.pos, i.seq
 """
