@@ -393,32 +393,20 @@ def _item_or_none(value: Any) -> Item | None:
 
 # Per test x assistant, in one scan of the runs' item rows: the position (in the runs asked
 # for) and status of each of its items, in one order, its turn latencies joined into one
-# array, and its name when every item has the same one. Python takes the worst status per run
-# and the nearest-rank p95 (TestTrend.of, as Trends.of does), from a row per test, not per item.
+# array, and its name in the first run asked for that has it (its first item there). Python
+# takes the worst status per run and the nearest-rank p95 (TestTrend.of, as Trends.of does),
+# from a row per test, not per item.
 # The join alone gives positions; "runId" = ANY keeps the ("runId", seq) index in the plan even
 # before the table has statistics (a fresh import), where the join alone scans every item.
 _TEST_TRENDS_SQL = f"""
     SELECT i."testId", i.assistant,
-           min(COALESCE(i."testName", i."testId")) AS name,
-           min(COALESCE(i."testName", i."testId")) = max(COALESCE(i."testName", i."testId"))
-               AS one_name,
+           (array_agg(COALESCE(i."testName", i."testId") ORDER BY r.pos, i.seq))[1] AS name,
            array_agg(r.pos - 1) AS positions, array_agg(i.status) AS statuses,
            lamdis_concat_ms(i."perTurnMs") AS ms, bool_or(i."perTurnMs" IS NULL) AS legacy
     FROM test_run_items AS i
     JOIN unnest($1::text[]) WITH ORDINALITY AS r(id, pos) ON r.id = i."runId"
     WHERE i."runId" = ANY($1::text[]) AND i.status IN {_READABLE}
     GROUP BY i."testId", i.assistant
-"""
-# The name of a test whose items differ in it: the one in the first run asked for that has
-# the test, its first item there.
-_TEST_NAMES_SQL = f"""
-    SELECT DISTINCT ON (i."testId", i.assistant)
-           i."testId", i.assistant, COALESCE(i."testName", i."testId") AS name
-    FROM test_run_items AS i
-    JOIN unnest($1::text[]) WITH ORDINALITY AS r(id, pos) ON r.id = i."runId"
-    WHERE i."runId" = ANY($1::text[]) AND i.status IN {_READABLE}
-      AND (i."testId", i.assistant) IN (SELECT * FROM unnest($2::text[], $3::text[]))
-    ORDER BY i."testId", i.assistant, r.pos, i.seq
 """
 # What finish_run keeps on the row: the figures of RunTrend.of over the run's readable items
 # (percentile_disc is the nearest rank: the value at ceil(0.95 * n), the product in float8 as
@@ -712,21 +700,6 @@ class PostgresRunStore:
             async with conn.transaction(isolation="repeatable_read", readonly=True):
                 runs = await conn.fetch(_RUN_TRENDS_SQL, usable)
                 tests = await conn.fetch(_TEST_TRENDS_SQL, usable)
-                mixed = [t for t in tests if not t["one_name"]]
-                if mixed:
-                    names = await conn.fetch(
-                        _TEST_NAMES_SQL,
-                        usable,
-                        [t["testId"] for t in mixed],
-                        [t["assistant"] for t in mixed],
-                    )
-                    renamed = {(n["testId"], n["assistant"]): n["name"] for n in names}
-                    tests = [
-                        {**t, "name": renamed[t["testId"], t["assistant"]]}
-                        if not t["one_name"]
-                        else t
-                        for t in tests
-                    ]
                 return list(runs), list(tests)
 
         runs, tests = await self._db.run("trends", body)
