@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import asyncio
 from collections.abc import AsyncIterator, Awaitable, Callable, Mapping
 from datetime import UTC, datetime, timedelta
 from email.utils import format_datetime
@@ -15,6 +16,7 @@ from hypothesis import strategies as st
 from lamdis_core.domain.config import Assistant, AssistantEnv
 from lamdis_core.domain.errors import ConfigError, RequestError, TargetError
 from lamdis_core.ports.target import TurnRequest
+from lamdis_core.ratelimit import run_concurrency
 from lamdis_core.retry import parse_retry_after
 from lamdis_http.targets import HttpChatTargetFactory, create_target_factory
 
@@ -64,6 +66,38 @@ async def _auth() -> Mapping[str, str]:
 
 def _turn(message: str = "hello") -> TurnRequest:
     return TurnRequest(message=message, transcript=[])
+
+
+async def test_a_run_of_20_concurrent_tests_calls_its_host_20_at_once_from_the_start(
+    serve: Callable[[Handler], Awaitable[str]],
+) -> None:
+    """The host's limit starts at the run's concurrency: slow start from 4 slots doubled a
+    short run's time (the engine sets it, see test_engine's run_concurrency test)."""
+    in_flight, peak = 0, 0
+
+    async def handler(request: web.Request) -> web.Response:
+        nonlocal in_flight, peak
+        in_flight += 1
+        peak = max(peak, in_flight)
+        await asyncio.sleep(0.3)
+        in_flight -= 1
+        return web.json_response({"reply": "ok"})
+
+    async def no_auth() -> Mapping[str, str]:
+        return {}
+
+    url = await serve(handler)
+    # Without a run's concurrency the limit probes up: 4 calls, then 8 (slow start).
+    for tests, expected in ((20, 20), (1, 8)):
+        factory = HttpChatTargetFactory()
+        try:
+            with run_concurrency(tests):
+                target = factory.create(_assistant(url), no_auth, {})
+                peak = 0
+                await asyncio.gather(*(target.send(_turn()) for _ in range(20)))
+        finally:
+            await factory.aclose()
+        assert peak == expected, (tests, peak)
 
 
 async def test_headers_come_from_env_and_auth(

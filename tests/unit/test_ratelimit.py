@@ -7,7 +7,7 @@ import time
 
 import pytest
 from lamdis_core.domain.results import Throttling
-from lamdis_core.ratelimit import AdaptiveLimit, HostLimits, turn_budget
+from lamdis_core.ratelimit import AdaptiveLimit, HostLimits, run_concurrency, turn_budget
 
 
 async def test_successes_grow_by_one_until_the_first_push_back_then_by_one_per_round() -> None:
@@ -109,3 +109,16 @@ async def test_a_disabled_limit_admits_everything_and_never_pauses() -> None:
     # A pause would last the 30 s asked for; a loaded machine may take a while to come back.
     assert time.monotonic() - started < 5
     assert limit.throttled_count == 1
+
+
+def test_a_host_first_called_in_a_run_starts_at_the_runs_concurrency() -> None:
+    limits = HostLimits(maximum=50)
+    assert limits.for_host("http://before:80").limit == 4  # no run: a few slots, then up
+    with run_concurrency(20):
+        assert limits.for_host("http://a:80").limit == 20
+        assert limits.for_host("http://before:80").limit == 4  # a host keeps what it learnt
+        with run_concurrency(2):
+            assert limits.for_host("http://b:80").limit == 4  # never below the first limit
+        with run_concurrency(500):
+            assert limits.for_host("http://c:80").limit == 50  # nor above the maximum
+    assert limits.for_host("http://d:80").limit == 4

@@ -16,6 +16,7 @@ from lamdis_core.engine import Engine, RetryPolicy
 from lamdis_core.offline_judge import OfflineJudge
 from lamdis_core.ports.requester import HttpCall, HttpResult
 from lamdis_core.ports.target import TurnReply, TurnRequest
+from lamdis_core.ratelimit import HostLimits
 from lamdis_core.testing.fakes import (
     FakeClock,
     FakeRequester,
@@ -1006,3 +1007,17 @@ async def test_a_target_whose_end_conversation_raises_does_not_end_the_run() -> 
     assert [item.status for item in result.items] == [ItemStatus.PASSED] * 3
     log = result.items[0].artifacts.log
     assert "could not end the conversation: RuntimeError: session store is down" in log
+
+
+async def test_a_hosts_limit_made_during_a_run_starts_at_the_runs_concurrency() -> None:
+    limits = HostLimits()  # what a target factory holds; its hosts' limits are made on first call
+    first: list[float] = []
+
+    def responder(turn: TurnRequest) -> str:
+        first.append(limits.for_host("http://bot.invalid:80").limit)
+        return "ok"
+
+    engine, _, _ = engine_with(responder)
+    tests = [make_test(id=f"t{i}", steps=[{"type": "message", "content": "hi"}]) for i in range(3)]
+    await engine.run(plan_of(*tests), concurrency=12)
+    assert first == [12.0, 12.0, 12.0]

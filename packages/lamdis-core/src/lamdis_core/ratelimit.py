@@ -50,6 +50,25 @@ def turn_budget(deadline: asyncio.Timeout | None, throttling: Throttling) -> Ite
         _turn.reset(token)
 
 
+_run_concurrency: contextvars.ContextVar[int] = contextvars.ContextVar(
+    "lamdis_run_concurrency", default=0
+)
+
+
+@contextlib.contextmanager
+def run_concurrency(tests: int) -> Iterator[None]:
+    """Within this block (a run), a host called for the first time starts its limit at
+    ``tests``, the calls the run makes at once by the user's choice, instead of probing up
+    from a few slots: slow start from 4 cost a short run of 20 concurrent tests two extra
+    round trips, doubling its time (bench/RESULTS.md, W1). A host that pushes back still
+    halves it."""
+    token = _run_concurrency.set(tests)
+    try:
+        yield
+    finally:
+        _run_concurrency.reset(token)
+
+
 def _note_queued(seconds: float) -> None:
     budget = _turn.get()
     if budget is None or seconds <= 0:
@@ -181,7 +200,8 @@ class HostLimits:
 
     Args:
         enabled: ``False`` gives every host an open gate (still counting push-backs).
-        initial: each host's first limit.
+        initial: each host's first limit, or the run's concurrency when higher (see
+            :func:`run_concurrency`), up to ``maximum``.
         maximum: each host's largest limit.
     """
 
@@ -194,9 +214,8 @@ class HostLimits:
     def for_host(self, host: str) -> AdaptiveLimit:
         limit = self._limits.get(host)
         if limit is None:
-            limit = AdaptiveLimit(
-                initial=self._initial, maximum=self._maximum, adaptive=self.enabled
-            )
+            initial = max(self._initial, min(_run_concurrency.get(), self._maximum))
+            limit = AdaptiveLimit(initial=initial, maximum=self._maximum, adaptive=self.enabled)
             self._limits[host] = limit
         return limit
 

@@ -45,6 +45,7 @@ from lamdis_core.ports.judge import Judge
 from lamdis_core.ports.requester import Requester
 from lamdis_core.ports.target import Target, TargetFactory
 from lamdis_core.pricing import Budget
+from lamdis_core.ratelimit import run_concurrency
 from lamdis_core.reports.facts import FactsBuilder, ReportFacts
 from lamdis_core.reports.stats import PassRateGate, RepeatStats, gated_status
 from lamdis_core.retry import RetryPolicy
@@ -209,9 +210,10 @@ class Engine:
                 await asyncio.sleep(0)
 
         try:
-            async with asyncio.TaskGroup() as group:
-                for _ in range(max(1, concurrency)):
-                    group.create_task(worker())
+            with run_concurrency(max(1, concurrency)):
+                async with asyncio.TaskGroup() as group:
+                    for _ in range(max(1, concurrency)):
+                        group.create_task(worker())
         except BaseException:
             run_trace.end()
             raise
