@@ -259,6 +259,24 @@ async def test_an_unreachable_webhook_is_recorded_as_failed(
     assert "ClientConnectorError" in run["webhook"]["error"]
 
 
+async def test_webhook_logs_name_the_host_not_the_path_or_query(
+    receiver: Receiver, notifier: AiohttpNotifier
+) -> None:
+    """Chat webhooks carry their credential in the path (``/services/T0/B0/<secret>``)."""
+    from structlog.testing import capture_logs
+
+    receiver.fail_first = 1
+    delivered = receiver.url
+    with capture_logs() as logs:
+        await notifier.deliver(f"{delivered}?token=q-secret-1", {"runId": "r"})  # 500, then 204
+        await notifier.deliver(f"{delivered}/B0/path-secret-2", {"runId": "r"})  # 404 x 3
+    events = [entry["event"] for entry in logs]
+    assert "webhook.delivered" in events and "webhook.attempt_failed" in events
+    shown = repr(logs)
+    assert "q-secret-1" not in shown and "path-secret-2" not in shown and "/hook" not in shown
+    assert all(entry["url"] == delivered.removesuffix("/hook") for entry in logs if "url" in entry)
+
+
 async def test_json_mode_webhook_lists_each_suite(
     make_service: MakeService, receiver: Receiver, notifier: AiohttpNotifier
 ) -> None:
