@@ -43,7 +43,7 @@ from pathlib import Path
 from typing import Any
 
 sys.path.insert(0, str(Path(__file__).resolve().parent))
-from run import bench_env, machine, write_tree
+from run import bench_env, machine, record, write_tree
 
 REPO = Path(__file__).resolve().parents[1]
 LAMDIS_RUNS = REPO.parent / "shared" / "lamdis-runs-configs"
@@ -255,8 +255,7 @@ def main() -> None:
             f"{load_after:.2f} (shared with other developers). Least CPU time of {opts.repeat} calls, best "
             f"of {opts.rounds} rounds, builds alternating.\n\n{table}\n"
         )
-        with (REPO / "bench" / "RESULTS.md").open("a", encoding="utf-8") as f:
-            f.write(text)
+        record(text)
 
 
 if __name__ == "__main__":

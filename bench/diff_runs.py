@@ -26,6 +26,8 @@ import time
 from datetime import UTC, datetime
 from pathlib import Path
 
+from run import record
+
 HERE = Path(__file__).resolve().parent
 
 
@@ -127,8 +129,7 @@ def main() -> None:
     print()
     print(text)
     if args.record:
-        with (HERE / "RESULTS.md").open("a", encoding="utf-8") as out:
-            out.write("\n" + text)
+        record("\n" + text)
 
 
 if __name__ == "__main__":

@@ -40,6 +40,7 @@ from lamdis_core.testing.memory import InMemoryCatalog, InMemoryRunStore
 from lamdis_http.bootstrap import Settings, build_app
 from lamdis_http.requests import AiohttpRequester
 from lamdis_http.targets.http_chat import HttpChatTargetFactory
+from run import record
 
 HERE = Path(__file__).resolve().parent
 ORG = "bench"
@@ -401,9 +402,7 @@ def main() -> None:
             f"{args.clients} clients in another process (loopback HTTP); each run is 5 tests x 2 "
             f"user turns. `python bench/hosted.py --max-runs {args.max_runs} --rounds {args.rounds} --record`.\n\n{table}\n"
         )
-        with (HERE / "RESULTS.md").open("a", encoding="utf-8") as fh:
-            fh.write(section)
-        print(f"recorded in {HERE / 'RESULTS.md'}", file=sys.stderr)
+        record(section)
 
 
 if __name__ == "__main__":

@@ -42,7 +42,7 @@ from pathlib import Path
 from typing import Any
 
 sys.path.insert(0, str(Path(__file__).resolve().parent))
-from run import bench_env
+from run import bench_env, record
 
 REPO = Path(__file__).resolve().parents[1]
 RATE = 50.0
@@ -293,8 +293,7 @@ def main() -> None:
             f"`python bench/rate_limited.py --rounds {args.rounds}"
             f"{' --baseline ...' if args.baseline else ''} --record ...`.\n\n{table}\n"
         )
-        with (REPO / "bench" / "RESULTS.md").open("a") as handle:
-            handle.write(text)
+        record(text)
 
 
 if __name__ == "__main__":

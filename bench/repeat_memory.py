@@ -28,7 +28,7 @@ from pathlib import Path
 
 sys.path.insert(0, str(Path(__file__).resolve().parent))
 
-from run import LAMDIS, bench_env, demo_assistant, machine, run_process, write_tree
+from run import LAMDIS, bench_env, demo_assistant, machine, record, run_process, write_tree
 
 HERE = Path(__file__).resolve().parent
 TESTS = 200
@@ -122,9 +122,7 @@ def main() -> None:
             + (", the builds alternating run by run" if args.baseline else "")
             + f". `python bench/repeat_memory.py {command} --record`.\n\n{table}\n"
         )
-        with (HERE / "RESULTS.md").open("a", encoding="utf-8") as fh:
-            fh.write(section)
-        print(f"recorded in {HERE / 'RESULTS.md'}", file=sys.stderr)
+        record(section)
 
 
 if __name__ == "__main__":

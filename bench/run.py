@@ -53,6 +53,14 @@ TARGETS = {
 }
 
 
+def record(section: str) -> None:
+    """Append ``section`` to bench/RESULTS.md, as every benchmark's ``--record`` does."""
+    results = HERE / "RESULTS.md"
+    with results.open("a", encoding="utf-8") as out:
+        out.write(section)
+    print(f"recorded in {results}", file=sys.stderr)
+
+
 def _free_port() -> int:
     with socket.socket(socket.AF_INET, socket.SOCK_STREAM) as s:
         s.bind(("127.0.0.1", 0))
@@ -321,9 +329,7 @@ def main() -> None:
             "|" + "|".join("---" for _ in header) + "|",
         ]
         lines += ["| " + " | ".join(row) + " |" for row in table[1:]]
-        with open(HERE / "RESULTS.md", "a", encoding="utf-8") as out:
-            out.write("\n".join(lines) + "\n")
-        print(f"recorded in {HERE / 'RESULTS.md'}")
+        record("\n".join(lines) + "\n")
 
 
 if __name__ == "__main__":

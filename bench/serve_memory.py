@@ -33,7 +33,7 @@ from typing import Any
 
 sys.path.insert(0, str(Path(__file__).resolve().parent))
 
-from run import demo_assistant, machine
+from run import demo_assistant, machine, record
 from start_burst import TOKEN, _request, _start_once, start_service, write_configs
 
 HERE = Path(__file__).resolve().parent
@@ -173,9 +173,7 @@ def main() -> None:
             f"`python bench/serve_memory.py --runs {args.runs} --caps {args.caps} --record`."
             f"\n\n{table}\n"
         )
-        with (HERE / "RESULTS.md").open("a", encoding="utf-8") as fh:
-            fh.write(section)
-        print(f"recorded in {HERE / 'RESULTS.md'}", file=sys.stderr)
+        record(section)
 
 
 if __name__ == "__main__":

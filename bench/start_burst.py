@@ -47,7 +47,7 @@ from typing import Any
 
 sys.path.insert(0, str(Path(__file__).resolve().parent))
 
-from run import LAMDIS, bench_env, demo_assistant, machine
+from run import LAMDIS, bench_env, demo_assistant, machine, record
 
 HERE = Path(__file__).resolve().parent
 TOKEN = "bench-token"
@@ -425,9 +425,7 @@ def main() -> None:
             f"--rounds {args.rounds}{' --compare-pythonpath ...' if compared else ''} "
             f"--record`.\n\n{table}\n"
         )
-        with (HERE / "RESULTS.md").open("a", encoding="utf-8") as fh:
-            fh.write(section)
-        print(f"recorded in {HERE / 'RESULTS.md'}", file=sys.stderr)
+        record(section)
 
 
 if __name__ == "__main__":

@@ -50,7 +50,7 @@ from datetime import UTC, datetime
 from pathlib import Path
 
 sys.path.insert(0, str(Path(__file__).resolve().parent))
-from run import LAMDIS, bench_env, demo_assistant, machine, write_tree
+from run import LAMDIS, bench_env, demo_assistant, machine, record, write_tree
 
 REPO = Path(__file__).resolve().parents[1]
 TARGETS = {"lamdis --help": 0.1, "lamdis validate examples/configs": 0.2, "1-test run": 0.35}
@@ -263,8 +263,7 @@ def main() -> None:
             + "\n".join(lines)
             + "\n"
         )
-        with (REPO / "bench" / "RESULTS.md").open("a", encoding="utf-8") as out:
-            out.write(text)
+        record(text)
 
 
 if __name__ == "__main__":

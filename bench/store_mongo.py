@@ -45,6 +45,7 @@ from lamdis_core.domain.results import (  # noqa: E402  (after the sys.path line
 from lamdis_core.ports.store import RunFilter  # noqa: E402
 from lamdis_store_mongo import MongoRunStore, open_store  # noqa: E402
 from pymongo import AsyncMongoClient  # noqa: E402
+from run import record  # noqa: E402
 
 from tests.contracts.store import make_item  # noqa: E402
 from tests.fixtures.ferretdb import FERRETDB_VERSION, start_ferretdb  # noqa: E402
@@ -225,8 +226,7 @@ async def main() -> None:
     )
     print(report)
     if args.record:
-        with (ROOT / "bench" / "RESULTS.md").open("a") as out:
-            out.write("\n" + report)
+        record("\n" + report)
 
 
 if __name__ == "__main__":

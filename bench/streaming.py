@@ -40,6 +40,8 @@ from datetime import UTC, datetime
 from pathlib import Path
 from typing import Any
 
+from run import record
+
 REPO = Path(__file__).resolve().parents[1]
 WORDS = ["You ", "can ", "get ", "a ", "refund ", "within ", "30 ", "days ", "of ", "purchase."]
 
@@ -358,8 +360,7 @@ def main() -> None:
             f"`python bench/streaming.py --turns {args.turns} --rounds {args.rounds} --record`."
             f"\n\n{table}\n\n{ttft_table}\n"
         )
-        with (REPO / "bench" / "RESULTS.md").open("a") as handle:
-            handle.write(text)
+        record(text)
 
 
 if __name__ == "__main__":

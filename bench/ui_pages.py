@@ -67,7 +67,7 @@ from lamdis_core.domain.results import (
     Usage,
 )
 from lamdis_core.ports.store import RunStore
-from run import LAMDIS, bench_env, machine
+from run import LAMDIS, bench_env, machine, record
 from start_burst import free_port
 
 HERE = Path(__file__).resolve().parent
@@ -527,8 +527,7 @@ def main() -> None:
     print()
     print(text)
     if args.record:
-        with (HERE / "RESULTS.md").open("a", encoding="utf-8") as out:
-            out.write("\n" + text)
+        record("\n" + text)
 
 
 if __name__ == "__main__":
