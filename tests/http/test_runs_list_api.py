@@ -5,12 +5,9 @@ parameter for each bad value. ``lamdis runs list`` reads the same filters from a
 
 from __future__ import annotations
 
-import asyncio
 import base64
 import json
-import os
 import subprocess
-import sys
 from collections.abc import AsyncIterator, Callable
 from dataclasses import dataclass
 from datetime import UTC, datetime, timedelta
@@ -24,6 +21,8 @@ from lamdis_core.service import encode_cursor
 from lamdis_http.app import STORE_KEY
 from lamdis_http.bootstrap import Settings, build_app
 from lamdis_http.cli._runs import STATUSES, TRIGGERS
+
+from tests.http.test_cli_runs_from_database import _cli as runs_cli
 
 T0 = datetime(2026, 3, 1, 23, 40, tzinfo=UTC)
 RUNS = 240
@@ -278,21 +277,8 @@ def test_the_commands_choices_are_the_models() -> None:
     assert tuple(t.value for t in Trigger) == TRIGGERS
 
 
-CLI = [sys.executable, "-m", "lamdis_http.cli"]
-
-
 async def _cli(env: dict[str, str], *args: str) -> subprocess.CompletedProcess[str]:
-    clean = {k: v for k, v in os.environ.items() if not k.startswith(("LAMDIS_", "DB_"))}
-    clean.pop("DATABASE_URL", None)
-    clean.pop("MONGO_URL", None)
-    return await asyncio.to_thread(
-        subprocess.run,
-        [*CLI, "runs", "list", *args],
-        env={**clean, **env},
-        capture_output=True,
-        text=True,
-        timeout=120,
-    )
+    return await runs_cli(env, "list", *args)
 
 
 async def test_runs_list_command_takes_the_same_filters(listing: Listing) -> None:

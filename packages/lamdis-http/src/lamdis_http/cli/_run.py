@@ -643,19 +643,20 @@ def write_reports(
     results_dir = Path(options.results_dir)
     markdown = render_markdown(result, title=options.title, warnings=warnings, facts=facts)
 
+    # What the JSON summary and the HTML report both state about the run.
+    described: dict[str, Any] = {
+        "files": options.paths,
+        "warnings": warnings,
+        "repeat": options.repeat,
+        "suite_id": suite_id,
+        "config_hashes": config_hashes,
+        "extra": extra,
+        "facts": facts,
+    }
+
     def json_report(out: TextIO) -> None:
         # Streamed item by item: a large --repeat run is never one string in memory.
-        write_json(
-            out,
-            result,
-            files=options.paths,
-            warnings=warnings,
-            repeat=options.repeat,
-            suite_id=suite_id,
-            config_hashes=config_hashes,
-            extra=extra,
-            facts=facts,
-        )
+        write_json(out, result, **described)
 
     outputs: list[tuple[str | None, str, Callable[[TextIO], Any]]] = [
         (options.json_path, JSON_NAME, json_report),
@@ -671,18 +672,7 @@ def write_reports(
             (
                 options.html_path,
                 "",
-                lambda out: write_html(
-                    out,
-                    result,
-                    title=options.title,
-                    facts=facts,
-                    files=options.paths,
-                    warnings=warnings,
-                    repeat=options.repeat,
-                    suite_id=suite_id,
-                    config_hashes=config_hashes,
-                    extra=extra,
-                ),
+                lambda out: write_html(out, result, title=options.title, **described),
             )
         )
     written: list[str] = []

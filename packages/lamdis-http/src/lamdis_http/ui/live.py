@@ -117,7 +117,7 @@ class _Watcher:
                     # far belongs to the run as it now is.
                     items, attempt = [], run.attempts
                 wait = None
-                if run.status.is_final and run.webhook_url and run.webhook is None:
+                if _outcome_pending(run):
                     if webhook_deadline is None:
                         ended = _seconds_since(run.finished_at, runs.clock.now())
                         webhook_deadline = started + self.feeds.webhook_wait_seconds - ended
@@ -176,12 +176,12 @@ def _moved(run: Run) -> tuple[Any, ...]:
 def awaits_webhook(run: Run, now: datetime, wait_seconds: float) -> bool:
     """Whether a finished run's webhook outcome is not recorded yet but may still be, within
     the stream's wait: its page stays live until then."""
-    return bool(
-        run.status.is_final
-        and run.webhook_url
-        and run.webhook is None
-        and _seconds_since(run.finished_at, now) < wait_seconds
-    )
+    return _outcome_pending(run) and _seconds_since(run.finished_at, now) < wait_seconds
+
+
+def _outcome_pending(run: Run) -> bool:
+    """Final, with a webhook whose outcome is not recorded (yet)."""
+    return bool(run.status.is_final and run.webhook_url and run.webhook is None)
 
 
 def _seconds_since(at: datetime | None, now: datetime) -> float:
