@@ -53,6 +53,26 @@ TARGETS = {
 }
 
 
+def wait_healthy(
+    proc: subprocess.Popen[bytes], url: str, *, seconds: float, log: Path | None = None
+) -> None:
+    """Wait for ``lamdis serve`` at ``url`` to answer ``/health`` 200; kill it and raise
+    (with the end of its ``log``) when it does not within ``seconds``."""
+    import urllib.request
+
+    deadline = time.monotonic() + seconds
+    while time.monotonic() < deadline:
+        try:
+            with urllib.request.urlopen(url + "/health", timeout=1) as resp:
+                if resp.status == 200:
+                    return
+        except OSError:
+            time.sleep(0.1)
+    proc.kill()
+    tail = f":\n{log.read_text()[-2000:]}" if log is not None else ""
+    raise RuntimeError(f"lamdis serve did not start{tail}")
+
+
 def record(section: str) -> None:
     """Append ``section`` to bench/RESULTS.md, as every benchmark's ``--record`` does."""
     results = HERE / "RESULTS.md"

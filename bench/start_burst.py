@@ -39,7 +39,6 @@ import subprocess
 import sys
 import tempfile
 import time
-import urllib.request
 from collections import Counter
 from datetime import UTC, datetime
 from pathlib import Path
@@ -47,7 +46,7 @@ from typing import Any
 
 sys.path.insert(0, str(Path(__file__).resolve().parent))
 
-from run import LAMDIS, bench_env, demo_assistant, machine, record
+from run import LAMDIS, bench_env, demo_assistant, machine, record, wait_healthy
 
 HERE = Path(__file__).resolve().parent
 TOKEN = "bench-token"
@@ -127,16 +126,8 @@ def start_service(
         [*LAMDIS, "serve"], env=env, stdout=subprocess.DEVNULL, stderr=subprocess.DEVNULL
     )
     url = f"http://127.0.0.1:{port}"
-    deadline = time.monotonic() + 30
-    while time.monotonic() < deadline:
-        try:
-            with urllib.request.urlopen(url + "/health", timeout=1) as resp:
-                if resp.status == 200:
-                    return proc, url
-        except OSError:
-            time.sleep(0.1)
-    proc.kill()
-    raise RuntimeError("lamdis serve did not start")
+    wait_healthy(proc, url, seconds=30)
+    return proc, url
 
 
 def _request(host: str, port: int) -> bytes:

@@ -67,7 +67,7 @@ from lamdis_core.domain.results import (
     Usage,
 )
 from lamdis_core.ports.store import RunStore
-from run import LAMDIS, bench_env, machine, record
+from run import LAMDIS, bench_env, machine, record, wait_healthy
 from start_burst import free_port
 
 HERE = Path(__file__).resolve().parent
@@ -272,18 +272,8 @@ def start_service(
     with log.open("wb") as sink:
         proc = subprocess.Popen([*LAMDIS, "serve"], env=env, stdout=subprocess.DEVNULL, stderr=sink)
     base = f"http://127.0.0.1:{port}"
-    import urllib.request
-
-    deadline = time.monotonic() + 60
-    while time.monotonic() < deadline:
-        try:
-            with urllib.request.urlopen(base + "/health", timeout=1) as resp:
-                if resp.status == 200:
-                    return proc, base
-        except OSError:
-            time.sleep(0.2)
-    proc.kill()
-    raise RuntimeError(f"lamdis serve did not start:\n{log.read_text()[-2000:]}")
+    wait_healthy(proc, base, seconds=60, log=log)
+    return proc, base
 
 
 def server_times(log: Path, request_ids: set[str]) -> list[float]:
